@@ -1,0 +1,16 @@
+"""emkit: latent-variable models fitted by Expectation-Maximization."""
+
+from ._config import config_context, get_config, set_config
+from .models import GaussianMixture, KMeans, SoftKMeans
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "GaussianMixture",
+    "KMeans",
+    "SoftKMeans",
+    "__version__",
+    "config_context",
+    "get_config",
+    "set_config",
+]

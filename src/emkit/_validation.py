@@ -1,0 +1,81 @@
+"""Input checks whose errors name the offending row, column or parameter."""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+
+
+def check_finite(X: np.ndarray, name: str = "X") -> None:
+    """Raise a ValueError naming the first row and column holding NaN or inf."""
+    if X.size == 0 or np.isfinite(X).all():
+        return
+    bad = ~np.isfinite(X)
+    row, col = np.argwhere(bad)[0]
+    value = X[row, col]
+    what = "NaN" if np.isnan(value) else ("inf" if value > 0 else "-inf")
+    count = int(bad.sum())
+    raise ValueError(
+        f"{name} contains {what} at row {row}, column {col} ({count} non-finite "
+        f"value{'s' if count > 1 else ''} in total; NaN and inf are not allowed). "
+        "Remove or impute those entries first."
+    )
+
+
+def check_sample_weight(sample_weight, n_samples: int) -> np.ndarray:
+    """Return sample weights as a float64 vector, checking shape, sign and finiteness."""
+    if sample_weight is None:
+        return np.ones(n_samples)
+    w = np.asarray(sample_weight, dtype=np.float64)
+    if w.ndim == 0:
+        w = np.full(n_samples, float(w))
+    if w.ndim != 1 or w.shape[0] != n_samples:
+        raise ValueError(
+            f"sample_weight must have shape ({n_samples},) to match X, got {w.shape}"
+        )
+    if not np.isfinite(w).all():
+        raise ValueError(
+            f"sample_weight contains a non-finite value at index {int(np.argmin(np.isfinite(w)))}"
+        )
+    if (w < 0).any():
+        raise ValueError(
+            f"sample_weight must be non-negative; index {int(np.argmax(w < 0))} is {w[w < 0][0]}"
+        )
+    if w.sum() <= 0:
+        raise ValueError("sample_weight sums to zero: at least one row needs a positive weight")
+    return w
+
+
+def check_int(value, name: str, minimum: int = 1) -> int:
+    """Check an integer parameter ``value >= minimum``."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_real(value, name: str, minimum: float = 0.0, strict: bool = False) -> float:
+    """Check a real parameter ``value >= minimum`` (``>`` when strict)."""
+    ok = isinstance(value, Real) and not isinstance(value, bool) and np.isfinite(value)
+    if ok:
+        ok = value > minimum if strict else value >= minimum
+    if not ok:
+        rel = ">" if strict else ">="
+        raise ValueError(f"{name} must be a finite number {rel} {minimum}, got {value!r}")
+    return float(value)
+
+
+def check_option(value, name: str, options) -> str:
+    """Check a string parameter against its allowed values."""
+    if not isinstance(value, str) or value not in options:
+        raise ValueError(f"{name} must be one of {sorted(options)}, got {value!r}")
+    return value
+
+
+def check_enough_samples(n_samples: int, n_components: int, what: str = "n_components") -> None:
+    """A mixture of K components needs at least K rows."""
+    if n_samples < n_components:
+        raise ValueError(
+            f"X has {n_samples} row{'s' if n_samples != 1 else ''} but {what}={n_components}: "
+            f"need at least as many rows as components"
+        )

@@ -1,0 +1,136 @@
+"""Centroid models: k-means (hard EM) and soft k-means (soft EM, fixed variance 1/beta).
+
+Both are the isotropic Gaussian mixture with equal weights and a shared, fixed
+variance ``1/beta``; only the centres are learned.  With hard assignments the
+objective is ``-beta/2`` times the mean squared distance (k-means' inertia per
+unit weight); with soft assignments it is the mixture's log-likelihood.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ..em.statistics import SufficientStatistics
+from ..init import squared_distances
+
+LOG_2PI = np.log(2.0 * np.pi)
+
+
+@dataclasses.dataclass(frozen=True)
+class CentroidStatistics(SufficientStatistics):
+    """Per-cluster weight and weighted sum of rows, plus relocation candidates.
+
+    ``far_*`` hold up to K rows farthest from their assigned centre (hard EM
+    only); adding two statistics keeps the K farthest of both, so the empty-
+    cluster policy works chunk by chunk.  They are not scaled by ``*``.
+    """
+
+    counts: np.ndarray
+    sums: np.ndarray
+    far_distances: np.ndarray = dataclasses.field(metadata={"intensive": True})
+    far_rows: np.ndarray = dataclasses.field(metadata={"intensive": True})
+    far_weights: np.ndarray = dataclasses.field(metadata={"intensive": True})
+    far_labels: np.ndarray = dataclasses.field(metadata={"intensive": True})
+
+    def aligned(self, other):
+        return other
+
+    def __add__(self, other):
+        if type(other) is not type(self):
+            return NotImplemented
+        merged = _keep_farthest(
+            np.concatenate([self.far_distances, other.far_distances]),
+            np.concatenate([self.far_rows, other.far_rows]),
+            np.concatenate([self.far_weights, other.far_weights]),
+            np.concatenate([self.far_labels, other.far_labels]),
+            self.counts.shape[0],
+        )
+        return CentroidStatistics(self.counts + other.counts, self.sums + other.sums, *merged)
+
+
+def _keep_farthest(distances, rows, weights, labels, n_keep):
+    if distances.shape[0] > n_keep:
+        order = np.argsort(-distances, kind="stable")[:n_keep]
+        return distances[order], rows[order], weights[order], labels[order]
+    return distances, rows, weights, labels
+
+
+class CentroidModel:
+    """Engine model for k-means (``hard=True``) and soft k-means (``hard=False``).
+
+    Parameters are the (K, D) array of centres.
+
+    Parameters
+    ----------
+    beta : float
+        Inverse of the shared isotropic variance (stiffness).
+    hard : bool
+        Hard assignments with empty-cluster relocation (k-means) or soft
+        responsibilities (soft k-means).
+    """
+
+    def __init__(self, beta: float = 1.0, hard: bool = True):
+        self.beta = float(beta)
+        self.hard = hard
+
+    def log_joint(self, centers: np.ndarray, X: np.ndarray) -> np.ndarray:
+        K, D = centers.shape
+        log_joint = squared_distances(X, centers)
+        log_joint *= -0.5 * self.beta
+        if not self.hard:
+            log_joint += -np.log(K) - 0.5 * D * (LOG_2PI - np.log(self.beta))
+        return log_joint
+
+    def statistics(self, centers: np.ndarray, X: np.ndarray, resp: np.ndarray):
+        counts = resp.sum(axis=0)
+        sums = resp.T @ X
+        K, D = centers.shape
+        if not self.hard:
+            empty = np.empty(0)
+            return CentroidStatistics(counts, sums, empty, np.empty((0, D)), empty, empty)
+        row_weight = resp.sum(axis=1)
+        live = np.flatnonzero(row_weight > 0)
+        labels = np.argmax(resp[live], axis=1)
+        diff = X[live] - centers[labels]
+        distances = np.einsum("ij,ij->i", diff, diff)
+        if live.shape[0] > K:
+            top = np.argpartition(-distances, K - 1)[:K]
+        else:
+            top = np.arange(live.shape[0])
+        return CentroidStatistics(
+            counts, sums, distances[top], X[live[top]], row_weight[live[top]], labels[top]
+        )
+
+    def maximize(self, stats: CentroidStatistics, centers: np.ndarray) -> np.ndarray:
+        """Centres = weighted means of their rows.
+
+        Empty cluster policy.  k-means: each empty cluster is moved onto one of
+        the rows farthest from its assigned centre (farthest first), and that
+        row's weight moves with it, as scikit-learn does; this never increases
+        the inertia.  Soft k-means: an empty cluster keeps its centre.
+        """
+        counts = stats.counts.copy()
+        sums = stats.sums.copy()
+        empty = np.flatnonzero(counts <= 0)
+        if empty.size and self.hard:
+            order = np.argsort(-stats.far_distances, kind="stable")
+            for cluster, pick in zip(empty, order, strict=False):
+                row, weight, owner = (
+                    stats.far_rows[pick], stats.far_weights[pick], stats.far_labels[pick]
+                )
+                sums[owner] -= weight * row
+                counts[owner] -= weight
+                sums[cluster] = weight * row
+                counts[cluster] = weight
+        new = centers.copy()
+        filled = counts > 0
+        new[filled] = sums[filled] / counts[filled, None]
+        return new
+
+    def converged(self, old: np.ndarray, new: np.ndarray, change: float, tol: float) -> bool:
+        """k-means: total squared centre shift <= tol; soft: |objective change| < tol."""
+        if self.hard:
+            return float(((new - old) ** 2).sum()) <= tol
+        return abs(change) < tol

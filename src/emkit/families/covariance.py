@@ -1,0 +1,361 @@
+"""Covariance structures of Gaussian components: the one place that knows their algebra.
+
+Each structure stores covariances and precision Cholesky factors in
+scikit-learn's shapes:
+
+=========  ==============  ==============================================
+name       covariances     precisions_cholesky (P with P @ P.T = Sigma^-1)
+=========  ==============  ==============================================
+full       (K, D, D)       (K, D, D)
+tied       (D, D)          (D, D)
+diag       (K, D)          (K, D)  = 1 / sqrt(variances)
+spherical  (K,)            (K,)    = 1 / sqrt(variance)
+=========  ==============  ==============================================
+
+and knows how to compute per-chunk moments (first and second moments of the
+rows about a centre), how to re-centre them, how to turn summed moments into
+covariances (the M-step), the log-densities (the E-step), and how many free
+parameters it has.  Moments are taken about a centre close to the data (the
+current means) so that ``E[xx'] - E[x]E[x]'`` does not cancel catastrophically.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import linalg
+
+from ..exceptions import DegenerateComponentError
+
+LOG_2PI = np.log(2.0 * np.pi)
+
+
+def _degenerate(component: int | None, reg_covar: float, detail: str) -> DegenerateComponentError:
+    who = "the shared covariance" if component is None else f"component {component}"
+    return DegenerateComponentError(
+        f"{who} is degenerate: {detail}. Its variance collapsed, usually onto a "
+        f"single point or a lower-dimensional set. Increase reg_covar (now {reg_covar:g}), "
+        "use fewer components, or rescale the data."
+    )
+
+
+class CovarianceStructure:
+    """Interface; see the module docstring. Subclasses are stateless singletons."""
+
+    name: str = ""
+    #: Whether the second moments of component k are taken about its own mean.
+    per_component_centers: bool = False
+
+    # --- statistics -------------------------------------------------------
+    def moments(self, X: np.ndarray, resp: np.ndarray, centers: np.ndarray):
+        """First and second moments of a chunk about ``centers`` (K, D)."""
+        raise NotImplementedError
+
+    def recenter_second(self, second, counts, first, delta):
+        """Second moments about ``c - delta`` from those about ``c`` (first about ``c``)."""
+        raise NotImplementedError
+
+    # --- M-step -----------------------------------------------------------
+    def estimate(self, counts, first, second, reg_covar: float):
+        """Covariances from summed moments (``first`` and ``second`` about the centres)."""
+        raise NotImplementedError
+
+    def precisions_cholesky(self, covariances, reg_covar: float = 0.0):
+        raise NotImplementedError
+
+    def log_det_cholesky(
+        self, precisions_cholesky, n_components: int, n_features: int
+    ) -> np.ndarray:
+        """log det(P_k) for each component (= -0.5 log det Sigma_k)."""
+        raise NotImplementedError
+
+    # --- E-step -----------------------------------------------------------
+    def mahalanobis(self, Xc, means_c, precisions_cholesky) -> np.ndarray:
+        """Squared Mahalanobis distances (n, K) of centred rows to centred means."""
+        raise NotImplementedError
+
+    def log_prob(self, X, means, precisions_cholesky, center) -> np.ndarray:
+        """log N(x | mean_k, Sigma_k) for every row and component, shape (n, K)."""
+        Xc = X - center
+        maha = self.mahalanobis(Xc, means - center, precisions_cholesky)
+        log_det = self.log_det_cholesky(precisions_cholesky, *means.shape)
+        return -0.5 * (X.shape[1] * LOG_2PI + maha) + log_det
+
+    # --- conversions ------------------------------------------------------
+    def precisions(self, precisions_cholesky):
+        raise NotImplementedError
+
+    def from_precisions(self, precisions, n_components: int, n_features: int):
+        """(covariances, precisions_cholesky) from user-given precisions, validated."""
+        raise NotImplementedError
+
+    def component_covariance(self, covariances, k: int, n_features: int) -> np.ndarray:
+        """The (D, D) covariance matrix of component k."""
+        raise NotImplementedError
+
+    def shape(self, n_components: int, n_features: int) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    def n_parameters(self, n_components: int, n_features: int) -> int:
+        """Number of free covariance parameters."""
+        raise NotImplementedError
+
+
+def _check_spd(matrix: np.ndarray, label: str) -> np.ndarray:
+    if not np.allclose(matrix, matrix.T, rtol=1e-8, atol=1e-12 * np.abs(matrix).max()):
+        raise ValueError(f"{label} is not symmetric")
+    try:
+        return linalg.cholesky(matrix, lower=True)
+    except linalg.LinAlgError:
+        raise ValueError(f"{label} is not positive definite") from None
+
+
+def _inverse_from_cholesky(lower: np.ndarray) -> np.ndarray:
+    """(L L')^{-1} for lower-triangular L."""
+    inv_lower = linalg.solve_triangular(lower, np.eye(lower.shape[0]), lower=True)
+    return inv_lower.T @ inv_lower
+
+
+class Full(CovarianceStructure):
+    name = "full"
+    per_component_centers = True
+
+    def moments(self, X, resp, centers):
+        K, D = centers.shape
+        first = np.empty((K, D))
+        second = np.empty((K, D, D))
+        for k in range(K):
+            Xc = X - centers[k]
+            weighted = Xc * resp[:, k : k + 1]
+            first[k] = weighted.sum(axis=0)
+            second[k] = weighted.T @ Xc
+        return first, second
+
+    def recenter_second(self, second, counts, first, delta):
+        cross = first[:, :, None] * delta[:, None, :]
+        return (
+            second
+            + cross
+            + cross.transpose(0, 2, 1)
+            + counts[:, None, None] * delta[:, :, None] * delta[:, None, :]
+        )
+
+    def estimate(self, counts, first, second, reg_covar):
+        d = first / counts[:, None]
+        cov = second / counts[:, None, None] - d[:, :, None] * d[:, None, :]
+        cov = 0.5 * (cov + cov.transpose(0, 2, 1))
+        idx = np.arange(cov.shape[1])
+        cov[:, idx, idx] += reg_covar
+        return cov
+
+    def precisions_cholesky(self, covariances, reg_covar=0.0):
+        K, D, _ = covariances.shape
+        out = np.empty_like(covariances)
+        eye = np.eye(D)
+        for k in range(K):
+            try:
+                lower = linalg.cholesky(covariances[k], lower=True)
+            except linalg.LinAlgError:
+                raise _degenerate(k, reg_covar, "its covariance matrix is not positive "
+                                  "definite") from None
+            out[k] = linalg.solve_triangular(lower, eye, lower=True).T
+        return out
+
+    def log_det_cholesky(self, precisions_cholesky, n_components, n_features):
+        return np.log(np.diagonal(precisions_cholesky, axis1=1, axis2=2)).sum(axis=1)
+
+    def mahalanobis(self, Xc, means_c, precisions_cholesky):
+        n, K = Xc.shape[0], means_c.shape[0]
+        maha = np.empty((n, K))
+        for k in range(K):
+            P = precisions_cholesky[k]
+            y = Xc @ P
+            y -= means_c[k] @ P
+            maha[:, k] = np.einsum("ij,ij->i", y, y)
+        return maha
+
+    def precisions(self, precisions_cholesky):
+        return precisions_cholesky @ precisions_cholesky.transpose(0, 2, 1)
+
+    def from_precisions(self, precisions, n_components, n_features):
+        chol = np.empty_like(precisions)
+        cov = np.empty_like(precisions)
+        for k in range(n_components):
+            chol[k] = _check_spd(precisions[k], f"precisions_init[{k}]")
+            cov[k] = _inverse_from_cholesky(chol[k])
+        return cov, chol
+
+    def component_covariance(self, covariances, k, n_features):
+        return covariances[k]
+
+    def shape(self, n_components, n_features):
+        return (n_components, n_features, n_features)
+
+    def n_parameters(self, n_components, n_features):
+        return n_components * n_features * (n_features + 1) // 2
+
+
+class Tied(CovarianceStructure):
+    name = "tied"
+
+    def moments(self, X, resp, centers):
+        Xc = X - centers[0]
+        first = resp.T @ Xc
+        second = (Xc * resp.sum(axis=1)[:, None]).T @ Xc
+        return first, second
+
+    def recenter_second(self, second, counts, first, delta):
+        t = first.sum(axis=0)
+        d = delta[0]
+        cross = np.outer(t, d)
+        return second + cross + cross.T + counts.sum() * np.outer(d, d)
+
+    def estimate(self, counts, first, second, reg_covar):
+        d = first / counts[:, None]
+        between = (d * counts[:, None]).T @ d
+        cov = (second - between) / counts.sum()
+        cov = 0.5 * (cov + cov.T)
+        cov.flat[:: cov.shape[0] + 1] += reg_covar
+        return cov
+
+    def precisions_cholesky(self, covariances, reg_covar=0.0):
+        try:
+            lower = linalg.cholesky(covariances, lower=True)
+        except linalg.LinAlgError:
+            raise _degenerate(None, reg_covar, "it is not positive definite") from None
+        return linalg.solve_triangular(lower, np.eye(lower.shape[0]), lower=True).T
+
+    def log_det_cholesky(self, precisions_cholesky, n_components, n_features):
+        return np.full(n_components, np.log(np.diag(precisions_cholesky)).sum())
+
+    def mahalanobis(self, Xc, means_c, precisions_cholesky):
+        Y = Xc @ precisions_cholesky
+        M = means_c @ precisions_cholesky
+        maha = np.empty((Xc.shape[0], means_c.shape[0]))
+        for k in range(means_c.shape[0]):
+            y = Y - M[k]
+            maha[:, k] = np.einsum("ij,ij->i", y, y)
+        return maha
+
+    def precisions(self, precisions_cholesky):
+        return precisions_cholesky @ precisions_cholesky.T
+
+    def from_precisions(self, precisions, n_components, n_features):
+        chol = _check_spd(precisions, "precisions_init")
+        return _inverse_from_cholesky(chol), chol
+
+    def component_covariance(self, covariances, k, n_features):
+        return covariances
+
+    def shape(self, n_components, n_features):
+        return (n_features, n_features)
+
+    def n_parameters(self, n_components, n_features):
+        return n_features * (n_features + 1) // 2
+
+
+class Diagonal(CovarianceStructure):
+    name = "diag"
+
+    def moments(self, X, resp, centers):
+        Xc = X - centers[0]
+        return resp.T @ Xc, resp.T @ (Xc * Xc)
+
+    def recenter_second(self, second, counts, first, delta):
+        return second + 2.0 * first * delta + counts[:, None] * delta * delta
+
+    def _variances(self, counts, first, second):
+        d = first / counts[:, None]
+        return np.maximum(second / counts[:, None] - d * d, 0.0)
+
+    def estimate(self, counts, first, second, reg_covar):
+        return self._variances(counts, first, second) + reg_covar
+
+    def precisions_cholesky(self, covariances, reg_covar=0.0):
+        bad = ~(covariances > 0)
+        if bad.any():
+            k, j = np.argwhere(bad)[0]
+            raise _degenerate(int(k), reg_covar, f"its variance along feature {j} is zero")
+        return 1.0 / np.sqrt(covariances)
+
+    def log_det_cholesky(self, precisions_cholesky, n_components, n_features):
+        return np.log(precisions_cholesky).sum(axis=1)
+
+    def mahalanobis(self, Xc, means_c, precisions_cholesky):
+        prec = precisions_cholesky**2
+        return (
+            (Xc * Xc) @ prec.T
+            - 2.0 * (Xc @ (means_c * prec).T)
+            + (means_c * means_c * prec).sum(axis=1)
+        )
+
+    def precisions(self, precisions_cholesky):
+        return precisions_cholesky**2
+
+    def from_precisions(self, precisions, n_components, n_features):
+        if not (precisions > 0).all():
+            k, j = np.argwhere(~(precisions > 0))[0]
+            raise ValueError(f"precisions_init[{k}, {j}] must be positive")
+        return 1.0 / precisions, np.sqrt(precisions)
+
+    def component_covariance(self, covariances, k, n_features):
+        return np.diag(covariances[k])
+
+    def shape(self, n_components, n_features):
+        return (n_components, n_features)
+
+    def n_parameters(self, n_components, n_features):
+        return n_components * n_features
+
+
+class Spherical(Diagonal):
+    name = "spherical"
+
+    def estimate(self, counts, first, second, reg_covar):
+        return self._variances(counts, first, second).mean(axis=1) + reg_covar
+
+    def precisions_cholesky(self, covariances, reg_covar=0.0):
+        bad = ~(covariances > 0)
+        if bad.any():
+            raise _degenerate(int(np.argmax(bad)), reg_covar, "its variance is zero")
+        return 1.0 / np.sqrt(covariances)
+
+    def log_det_cholesky(self, precisions_cholesky, n_components, n_features):
+        return n_features * np.log(precisions_cholesky)
+
+    def mahalanobis(self, Xc, means_c, precisions_cholesky):
+        return (precisions_cholesky**2) * (
+            np.einsum("ij,ij->i", Xc, Xc)[:, None]
+            - 2.0 * (Xc @ means_c.T)
+            + (means_c * means_c).sum(axis=1)
+        )
+
+    def from_precisions(self, precisions, n_components, n_features):
+        if not (precisions > 0).all():
+            raise ValueError(
+                f"precisions_init[{int(np.argmax(~(precisions > 0)))}] must be positive"
+            )
+        return 1.0 / precisions, np.sqrt(precisions)
+
+    def component_covariance(self, covariances, k, n_features):
+        return covariances[k] * np.eye(n_features)
+
+    def shape(self, n_components, n_features):
+        return (n_components,)
+
+    def n_parameters(self, n_components, n_features):
+        return n_components
+
+
+COVARIANCE_STRUCTURES: dict[str, CovarianceStructure] = {
+    s.name: s for s in (Full(), Tied(), Diagonal(), Spherical())
+}
+
+
+def get_structure(name: str) -> CovarianceStructure:
+    """Look up a covariance structure by name, with an error listing the valid names."""
+    try:
+        return COVARIANCE_STRUCTURES[name]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"covariance_type must be one of {sorted(COVARIANCE_STRUCTURES)}, got {name!r}"
+        ) from None

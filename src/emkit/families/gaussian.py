@@ -1,0 +1,203 @@
+"""Gaussian components: parameters, expected sufficient statistics and the M-step.
+
+:class:`GaussianMixtureModel` is what the EM engine drives for
+:class:`emkit.GaussianMixture`; the covariance algebra it needs lives in
+:mod:`emkit.families.covariance`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+
+import numpy as np
+
+from ..em.statistics import SufficientStatistics
+from .covariance import CovarianceStructure, get_structure
+
+#: A component whose summed responsibility is below this fraction of the total
+#: row weight is *empty*: it keeps its previous mean and covariance.
+EMPTY_COMPONENT_FRACTION = 10 * np.finfo(np.float64).eps
+
+
+@dataclasses.dataclass(frozen=True)
+class GaussianParams:
+    """Parameters of a Gaussian mixture (shapes as scikit-learn's fitted attributes)."""
+
+    weights: np.ndarray
+    means: np.ndarray
+    covariances: np.ndarray
+    precisions_cholesky: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True)
+class GaussianStatistics(SufficientStatistics):
+    """Responsibility-weighted moments of the rows about per-component centres.
+
+    Attributes
+    ----------
+    counts : ndarray (K,)
+        sum_i w_i r_ik.
+    first : ndarray (K, D)
+        sum_i w_i r_ik (x_i - c_k).
+    second : ndarray
+        Second moments about the centres; shape depends on the covariance
+        structure ((K, D, D) full, (D, D) pooled for tied, (K, D) otherwise).
+    centers : ndarray (K, D)
+        The centres c_k (intensive: not added, not scaled).
+    structure : CovarianceStructure
+        Which covariance structure the second moments are for (intensive).
+    """
+
+    counts: np.ndarray
+    first: np.ndarray
+    second: np.ndarray
+    centers: np.ndarray = dataclasses.field(metadata={"intensive": True})
+    structure: CovarianceStructure = dataclasses.field(metadata={"intensive": True})
+
+    def recentered(self, centers: np.ndarray) -> GaussianStatistics:
+        """The same statistics expressed about other centres (exact)."""
+        delta = self.centers - centers
+        if not delta.any():
+            return self
+        return dataclasses.replace(
+            self,
+            first=self.first + self.counts[:, None] * delta,
+            second=self.structure.recenter_second(self.second, self.counts, self.first, delta),
+            centers=np.array(centers, dtype=float),
+        )
+
+    def aligned(self, other: GaussianStatistics) -> GaussianStatistics:
+        if other.structure.name != self.structure.name:
+            raise ValueError(
+                f"cannot add {other.structure.name!r} statistics to {self.structure.name!r} ones"
+            )
+        return other.recentered(self.centers)
+
+
+class GaussianMixtureModel:
+    """The Gaussian mixture as seen by the EM engine.
+
+    Parameters
+    ----------
+    covariance_type : str
+        One of :data:`emkit.families.covariance.COVARIANCE_STRUCTURES`.
+    reg_covar : float
+        Added to the diagonal of every covariance in the M-step.
+    """
+
+    def __init__(self, covariance_type: str = "full", reg_covar: float = 1e-6):
+        self.structure = get_structure(covariance_type)
+        self.reg_covar = float(reg_covar)
+
+    # --- helpers ------------------------------------------------------------
+    def centers(self, weights: np.ndarray, means: np.ndarray) -> np.ndarray:
+        """Centres for the moments: each mean, or their weighted average for pooled forms."""
+        if self.structure.per_component_centers:
+            return np.array(means, dtype=float)
+        center = np.average(means, axis=0, weights=weights) if weights.sum() > 0 else means[0]
+        return np.broadcast_to(center, means.shape).copy()
+
+    def _global_center(self, params: GaussianParams) -> np.ndarray:
+        return params.weights @ params.means
+
+    # --- engine interface ---------------------------------------------------
+    def log_prob(self, params: GaussianParams, X: np.ndarray) -> np.ndarray:
+        """log N(x | mean_k, Sigma_k), shape (n, K)."""
+        return self.structure.log_prob(
+            X, params.means, params.precisions_cholesky, self._global_center(params)
+        )
+
+    def log_joint(self, params: GaussianParams, X: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore"):
+            log_weights = np.log(params.weights)
+        return self.log_prob(params, X) + log_weights
+
+    def statistics_about(
+        self, X: np.ndarray, resp: np.ndarray, centers: np.ndarray
+    ) -> GaussianStatistics:
+        """Statistics of a chunk about given centres; ``resp`` includes row weights."""
+        first, second = self.structure.moments(X, resp, centers)
+        return GaussianStatistics(resp.sum(axis=0), first, second, centers, self.structure)
+
+    def statistics(self, params: GaussianParams, X: np.ndarray, resp: np.ndarray):
+        return self.statistics_about(X, resp, self.centers(params.weights, params.means))
+
+    def maximize(
+        self, stats: GaussianStatistics, params: GaussianParams | None = None
+    ) -> GaussianParams:
+        """Maximum-likelihood parameters from summed statistics.
+
+        An empty component (summed responsibility below
+        ``EMPTY_COMPONENT_FRACTION`` of the total weight) gets weight
+        ``counts/total`` (about 0) and keeps its previous mean and covariance;
+        a :class:`UserWarning` names it.  Without previous parameters (at
+        initialisation) an empty component is an error.
+        """
+        counts = stats.counts
+        total = counts.sum()
+        empty = counts < EMPTY_COMPONENT_FRACTION * total
+        safe = np.where(empty, 1.0, counts)
+        means = stats.centers + stats.first / safe[:, None]
+        covariances = self.structure.estimate(safe, stats.first, stats.second, self.reg_covar)
+        if empty.any():
+            which = np.flatnonzero(empty)
+            if params is None:
+                raise ValueError(
+                    f"component(s) {which.tolist()} received no data at initialisation; "
+                    "use fewer components or another init_params"
+                )
+            warnings.warn(
+                f"component(s) {which.tolist()} became empty (no responsibility); they keep "
+                "their previous mean and covariance with weight ~0. Consider fewer components.",
+                UserWarning,
+                stacklevel=2,
+            )
+            means[empty] = params.means[empty]
+            if covariances.shape[0] == counts.shape[0] and self.structure.name != "tied":
+                covariances[empty] = params.covariances[empty]
+        weights = counts / total
+        chol = self.structure.precisions_cholesky(covariances, self.reg_covar)
+        return GaussianParams(weights, means, covariances, chol)
+
+    # --- the rest -----------------------------------------------------------
+    def params_from_responsibilities(
+        self, X: np.ndarray, sample_weight: np.ndarray, resp: np.ndarray, chunk_size: int
+    ) -> GaussianParams:
+        """One M-step from given responsibilities (used to initialise)."""
+        weighted = resp * sample_weight[:, None]
+        counts = weighted.sum(axis=0)
+        safe = np.where(counts > 0, counts, 1.0)
+        means = (weighted.T @ X) / safe[:, None]
+        centers = self.centers(counts, means)
+        stats = None
+        for start in range(0, X.shape[0], chunk_size):
+            sl = slice(start, start + chunk_size)
+            part = self.statistics_about(X[sl], weighted[sl], centers)
+            stats = part if stats is None else stats + part
+        return self.maximize(stats)
+
+    def n_parameters(self, n_components: int, n_features: int) -> int:
+        """Free parameters: weights (K-1), means (K*D) and covariances."""
+        return (
+            n_components - 1
+            + n_components * n_features
+            + self.structure.n_parameters(n_components, n_features)
+        )
+
+    def sample(
+        self, params: GaussianParams, n_samples: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Draw rows and their component labels (grouped by component)."""
+        counts = rng.multinomial(n_samples, params.weights / params.weights.sum())
+        n_features = params.means.shape[1]
+        X = np.empty((n_samples, n_features))
+        labels = np.repeat(np.arange(params.weights.shape[0]), counts)
+        start = 0
+        for k, count in enumerate(counts):
+            cov = self.structure.component_covariance(params.covariances, k, n_features)
+            lower = np.linalg.cholesky(cov)
+            z = rng.standard_normal((count, n_features))
+            X[start : start + count] = params.means[k] + z @ lower.T
+            start += count
+        return X, labels

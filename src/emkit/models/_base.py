@@ -1,0 +1,80 @@
+"""Pieces every estimator shares: input checks, the chunked source and restarts."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.utils.validation import validate_data
+
+from .._validation import check_finite, check_sample_weight
+from ..em.engine import EMResult, expectation, run_em
+from ..exceptions import ConvergenceWarning
+from ..sources import ArraySource, default_chunk_size
+
+
+def validate_X(estimator, X, *, reset: bool, min_samples: int = 1) -> np.ndarray:
+    """2-D float64 array with named errors for NaN/inf; records n_features_in_ on reset."""
+    X = validate_data(
+        estimator,
+        X,
+        reset=reset,
+        dtype=np.float64,
+        ensure_all_finite=False,
+        ensure_min_samples=min_samples,
+    )
+    check_finite(X, "X")
+    return X
+
+
+def make_source(X, sample_weight, chunk_size, n_components) -> ArraySource:
+    if chunk_size is None:
+        chunk_size = default_chunk_size(X.shape[0], n_components, X.shape[1])
+    w = check_sample_weight(sample_weight, X.shape[0])
+    return ArraySource(X, w, chunk_size)
+
+
+def fit_with_restarts(
+    model,
+    initial_params,
+    source,
+    *,
+    n_init: int,
+    tol: float,
+    max_iter: int,
+    assignment: str = "soft",
+    verbose: int = 0,
+    final_objective=None,
+) -> EMResult:
+    """Run EM from ``n_init`` starts (``initial_params()`` gives each) and keep the best.
+
+    "Best" is the highest final objective, or the highest ``final_objective(result)``
+    when given (k-means ranks restarts by the inertia of the final centres).
+    A :class:`ConvergenceWarning` is emitted when the kept run hit ``max_iter``.
+    """
+    best = None
+    best_score = -np.inf
+    for init in range(n_init):
+        params = initial_params()
+        if verbose:
+            print(f"initialisation {init + 1}/{n_init}")
+        result = run_em(
+            model, params, source, tol=tol, max_iter=max_iter,
+            assignment=assignment, verbose=verbose,
+        )
+        score = result.objective if final_objective is None else final_objective(result)
+        if best is None or score > best_score:
+            best, best_score = result, score
+    if max_iter > 0 and not best.converged:
+        warnings.warn(
+            f"Best performing initialization did not converge in max_iter={max_iter} "
+            "iterations. Try a larger max_iter, a larger tol, or check the data.",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    return best
+
+
+def final_expectation(model, params, source, assignment="soft") -> float:
+    """Mean objective of ``params`` (one extra E-step)."""
+    return expectation(model, params, source, assignment)[1]

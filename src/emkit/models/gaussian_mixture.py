@@ -1,0 +1,340 @@
+"""GaussianMixture: the scikit-learn estimator on top of the EM engine."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import logsumexp
+from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from .._validation import (
+    check_enough_samples,
+    check_int,
+    check_option,
+    check_real,
+)
+from ..em.engine import soft_assignment
+from ..families.covariance import COVARIANCE_STRUCTURES
+from ..families.gaussian import GaussianMixtureModel, GaussianParams
+from ..init import kmeans_plusplus, nearest_partition, one_hot, random_rows
+from ._base import fit_with_restarts, make_source, validate_X
+
+INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
+
+
+class GaussianMixture(DensityMixin, BaseEstimator):
+    """Gaussian mixture fitted by EM, with scikit-learn's API.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+        Number of mixture components K.
+    covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
+        Structure of the component covariances.
+    tol : float, default=1e-3
+        EM stops when the mean log-likelihood per sample changes by less than this.
+    reg_covar : float, default=1e-6
+        Added to the diagonal of every covariance (keeps them positive definite).
+    max_iter : int, default=100
+        Maximum EM iterations per initialisation.
+    n_init : int, default=1
+        Number of initialisations; the one with the highest final log-likelihood is kept.
+    init_params : {"kmeans", "k-means++", "random", "random_from_data"}, default="kmeans"
+        Starting partition: k-means labels; the nearest-seed partition of
+        k-means++ seeds or of random rows; or random soft responsibilities.
+        (scikit-learn starts "k-means++" and "random_from_data" from the seed
+        rows alone; emkit assigns every row to its nearest seed, which gives
+        sensible starting covariances.)
+    weights_init, means_init, precisions_init : array-like, optional
+        User-given initial parameters; each overrides what ``init_params`` gives.
+        Shapes as the fitted ``weights_``, ``means_``, ``precisions_``.
+    random_state : int, RandomState or None, default=None
+        Seeds every random choice (initialisation and restarts).
+    warm_start : bool, default=False
+        Start the next ``fit`` from the current parameters (``n_init`` is then 1).
+    verbose : int, default=0
+        Print the objective at every iteration when > 0.
+    chunk_size : int or None, default=None
+        Rows per chunk in the E-step (None: automatic, a few MB of work arrays).
+
+    Attributes
+    ----------
+    weights_ : ndarray of shape (n_components,)
+    means_ : ndarray of shape (n_components, n_features)
+    covariances_ : ndarray
+        Shape (K, D, D) full, (D, D) tied, (K, D) diag, (K,) spherical.
+    precisions_ : ndarray
+        Inverses of ``covariances_`` (same shapes).
+    precisions_cholesky_ : ndarray
+        Cholesky factors P of the precisions, P @ P.T = precision (same shapes).
+    converged_ : bool
+    n_iter_ : int
+    lower_bound_ : float
+        Mean log-likelihood per sample of the parameters entering the last
+        iteration (as scikit-learn reports it).
+    lower_bounds_ : ndarray of shape (n_iter_,)
+        The mean log-likelihood at every iteration; never decreases.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when X had string column names.
+
+    Notes
+    -----
+    Empty components: a component that receives no responsibility keeps its
+    previous mean and covariance with weight ~0 (a ``UserWarning`` names it).
+    Collapsing components: if a covariance stops being positive definite,
+    :class:`~emkit.exceptions.DegenerateComponentError` (a ``ValueError``) names
+    the component and suggests a larger ``reg_covar`` or fewer components.
+
+    Examples
+    --------
+    >>> from emkit import GaussianMixture
+    >>> from emkit.datasets import load_faithful
+    >>> gm = GaussianMixture(n_components=2, random_state=0).fit(load_faithful())
+    >>> gm.means_.round(1)
+    array([[ 2. , 54.5],
+           [ 4.3, 80. ]])
+    """
+
+    def __init__(
+        self,
+        n_components: int = 1,
+        *,
+        covariance_type: str = "full",
+        tol: float = 1e-3,
+        reg_covar: float = 1e-6,
+        max_iter: int = 100,
+        n_init: int = 1,
+        init_params: str = "kmeans",
+        weights_init=None,
+        means_init=None,
+        precisions_init=None,
+        random_state=None,
+        warm_start: bool = False,
+        verbose: int = 0,
+        chunk_size: int | None = None,
+    ):
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.chunk_size = chunk_size
+
+    # ------------------------------------------------------------------ checks
+    def _check_parameters(self) -> None:
+        check_int(self.n_components, "n_components", 1)
+        check_option(self.covariance_type, "covariance_type", COVARIANCE_STRUCTURES)
+        check_real(self.tol, "tol", 0.0)
+        check_real(self.reg_covar, "reg_covar", 0.0)
+        check_int(self.max_iter, "max_iter", 0)
+        check_int(self.n_init, "n_init", 1)
+        check_option(self.init_params, "init_params", INIT_METHODS)
+        if self.chunk_size is not None:
+            check_int(self.chunk_size, "chunk_size", 1)
+
+    def _user_initial_values(self, n_features: int, structure) -> dict:
+        K = self.n_components
+        values = {}
+        if self.weights_init is not None:
+            w = np.asarray(self.weights_init, dtype=float)
+            if w.shape != (K,):
+                raise ValueError(f"weights_init must have shape ({K},), got {w.shape}")
+            if not np.isfinite(w).all() or (w < 0).any():
+                raise ValueError("weights_init must be finite and non-negative")
+            if not np.isclose(w.sum(), 1.0, rtol=0, atol=1e-6):
+                raise ValueError(f"weights_init must sum to 1, got sum {w.sum():.6g}")
+            values["weights"] = w / w.sum()
+        if self.means_init is not None:
+            m = np.asarray(self.means_init, dtype=float)
+            if m.shape != (K, n_features):
+                raise ValueError(f"means_init must have shape ({K}, {n_features}), got {m.shape}")
+            if not np.isfinite(m).all():
+                raise ValueError("means_init contains NaN or inf")
+            values["means"] = m
+        if self.precisions_init is not None:
+            p = np.asarray(self.precisions_init, dtype=float)
+            shape = structure.shape(K, n_features)
+            if p.shape != shape:
+                raise ValueError(
+                    f"precisions_init must have shape {shape} for covariance_type="
+                    f"{self.covariance_type!r}, got {p.shape}"
+                )
+            if not np.isfinite(p).all():
+                raise ValueError("precisions_init contains NaN or inf")
+            values["covariances"], values["precisions_cholesky"] = structure.from_precisions(
+                p, K, n_features
+            )
+        return values
+
+    # -------------------------------------------------------------- fitting
+    def _engine_model(self) -> GaussianMixtureModel:
+        return GaussianMixtureModel(self.covariance_type, self.reg_covar)
+
+    def _initial_params(self, model, source, rng, user: dict) -> GaussianParams:
+        X, w = source.X, source.sample_weight
+        K = self.n_components
+        if not {"weights", "means", "covariances"} <= user.keys():
+            if self.init_params == "kmeans":
+                from .kmeans import KMeans
+
+                labels = (
+                    KMeans(n_clusters=K, n_init=1, random_state=rng, chunk_size=source.chunk_size)
+                    .fit(X, sample_weight=w)
+                    .labels_
+                )
+                resp = one_hot(labels, K)
+            elif self.init_params == "random":
+                resp = rng.uniform(size=(X.shape[0], K))
+                resp /= resp.sum(axis=1, keepdims=True)
+            else:
+                seeder = kmeans_plusplus if self.init_params == "k-means++" else random_rows
+                seeds, _ = seeder(X, K, sample_weight=w, random_state=rng)
+                resp = one_hot(nearest_partition(X, seeds, source.chunk_size), K)
+            start = model.params_from_responsibilities(X, w, resp, source.chunk_size)
+            values = {
+                "weights": start.weights,
+                "means": start.means,
+                "covariances": start.covariances,
+                "precisions_cholesky": start.precisions_cholesky,
+            }
+        else:
+            values = {}
+        values.update(user)
+        return GaussianParams(**values)
+
+    def fit(self, X, y=None, sample_weight=None) -> GaussianMixture:
+        """Estimate the parameters with EM.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : ignored
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative row weights with count semantics (weight 2 = the row twice,
+            weight 0 = the row absent).
+
+        Returns
+        -------
+        self
+        """
+        self._fit(X, sample_weight)
+        return self
+
+    def fit_predict(self, X, y=None, sample_weight=None) -> np.ndarray:
+        """Fit, then return the most probable component of every row of X."""
+        return self._fit(X, sample_weight).predict(X)
+
+    def _fit(self, X, sample_weight) -> GaussianMixture:
+        self._check_parameters()
+        X = validate_X(self, X, reset=not (self.warm_start and hasattr(self, "converged_")),
+                       min_samples=2)
+        check_enough_samples(X.shape[0], self.n_components)
+        model = self._engine_model()
+        source = make_source(X, sample_weight, self.chunk_size, self.n_components)
+        rng = check_random_state(self.random_state)
+        warm = self.warm_start and hasattr(self, "converged_")
+        if warm:
+            current = self._params()
+            result = fit_with_restarts(
+                model, lambda: current, source, n_init=1, tol=self.tol,
+                max_iter=self.max_iter, verbose=self.verbose,
+            )
+        else:
+            user = self._user_initial_values(X.shape[1], model.structure)
+            result = fit_with_restarts(
+                model, lambda: self._initial_params(model, source, rng, user), source,
+                n_init=self.n_init, tol=self.tol, max_iter=self.max_iter, verbose=self.verbose,
+            )
+        self._set_params(result.params, model)
+        self.converged_ = result.converged
+        self.n_iter_ = result.n_iter
+        self.lower_bounds_ = result.objective_history
+        self.lower_bound_ = result.objective
+        return self
+
+    def _set_params(self, params: GaussianParams, model: GaussianMixtureModel) -> None:
+        self.weights_ = params.weights
+        self.means_ = params.means
+        self.covariances_ = params.covariances
+        self.precisions_cholesky_ = params.precisions_cholesky
+        self.precisions_ = model.structure.precisions(params.precisions_cholesky)
+
+    def _params(self) -> GaussianParams:
+        return GaussianParams(
+            self.weights_, self.means_, self.covariances_, self.precisions_cholesky_
+        )
+
+    # ------------------------------------------------------------ inference
+    def _log_joint(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        X = validate_X(self, X, reset=False)
+        return self._engine_model().log_joint(self._params(), X)
+
+    def score_samples(self, X) -> np.ndarray:
+        """Log-density log p(x) of every row, shape (n_samples,)."""
+        return logsumexp(self._log_joint(X), axis=1)
+
+    def score(self, X, y=None) -> float:
+        """Mean log-density per row of X."""
+        return float(self.score_samples(X).mean())
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Responsibilities p(z = k | x), shape (n_samples, n_components); rows sum to 1."""
+        return soft_assignment(self._log_joint(X))[1]
+
+    def predict(self, X) -> np.ndarray:
+        """Most probable component of every row."""
+        return np.argmax(self._log_joint(X), axis=1)
+
+    def sample(self, n_samples: int = 1, random_state=None) -> tuple[np.ndarray, np.ndarray]:
+        """Draw rows from the fitted mixture.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+        random_state : int, Generator, RandomState or None
+            Source of randomness; None uses the estimator's ``random_state``
+            (so repeated calls repeat the draws, as in scikit-learn).
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        y : ndarray of shape (n_samples,)
+            Component of each row (rows are grouped by component).
+        """
+        check_is_fitted(self)
+        n_samples = check_int(n_samples, "n_samples", 1)
+        seed = self.random_state if random_state is None else random_state
+        if isinstance(seed, np.random.RandomState):
+            seed = seed.randint(np.iinfo(np.int32).max)
+        rng = np.random.default_rng(seed)
+        return self._engine_model().sample(self._params(), n_samples, rng)
+
+    # ------------------------------------------------------ model selection
+    def _n_parameters(self) -> int:
+        return self._engine_model().n_parameters(self.n_components, self.means_.shape[1])
+
+    def n_parameters(self) -> int:
+        """Number of free parameters of the fitted model."""
+        check_is_fitted(self)
+        return self._n_parameters()
+
+    def bic(self, X) -> float:
+        """Bayesian information criterion on X: ``-2 log L + p log n`` (smaller is better)."""
+        n = np.asarray(validate_X(self, X, reset=False)).shape[0]
+        return -2.0 * self.score(X) * n + self._n_parameters() * np.log(n)
+
+    def aic(self, X) -> float:
+        """Akaike information criterion on X: ``-2 log L + 2 p`` (smaller is better)."""
+        n = np.asarray(validate_X(self, X, reset=False)).shape[0]
+        return -2.0 * self.score(X) * n + 2.0 * self._n_parameters()

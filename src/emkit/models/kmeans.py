@@ -1,0 +1,279 @@
+"""KMeans (hard EM) and SoftKMeans (soft EM with a fixed isotropic variance)."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import logsumexp
+from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from .._validation import check_enough_samples, check_int, check_real
+from ..em.engine import expectation, soft_assignment
+from ..families.centroids import CentroidModel
+from ..init import kmeans_plusplus, random_rows, squared_distances
+from ._base import fit_with_restarts, make_source, validate_X
+
+
+def _check_init(init, n_clusters: int, n_features: int):
+    if isinstance(init, str):
+        if init not in ("k-means++", "random"):
+            raise ValueError(
+                f"init must be 'k-means++', 'random' or an array of shape "
+                f"(n_clusters, n_features), got {init!r}"
+            )
+        return init
+    centers = np.asarray(init, dtype=float)
+    if centers.shape != (n_clusters, n_features):
+        raise ValueError(
+            f"init array must have shape ({n_clusters}, {n_features}), got {centers.shape}"
+        )
+    if not np.isfinite(centers).all():
+        raise ValueError("init array contains NaN or inf")
+    return centers
+
+
+class _CentroidEstimator(BaseEstimator):
+    """Shared fit logic of KMeans and SoftKMeans."""
+
+    _hard = True
+
+    def _beta(self) -> float:
+        return 1.0
+
+    def _n_init(self) -> int:
+        if self.n_init == "auto":
+            return 1 if isinstance(self.init, str) and self.init == "k-means++" else 10
+        if not isinstance(self.init, str):
+            return 1
+        return check_int(self.n_init, "n_init", 1)
+
+    def _check_parameters(self) -> None:
+        check_int(self.n_clusters, "n_clusters", 1)
+        check_int(self.max_iter, "max_iter", 1)
+        check_real(self.tol, "tol", 0.0)
+        if self.n_init != "auto":
+            check_int(self.n_init, "n_init", 1)
+        if self.chunk_size is not None:
+            check_int(self.chunk_size, "chunk_size", 1)
+
+    def _fit(self, X, sample_weight):
+        self._check_parameters()
+        X = validate_X(self, X, reset=True)
+        check_enough_samples(X.shape[0], self.n_clusters, "n_clusters")
+        init = _check_init(self.init, self.n_clusters, X.shape[1])
+        source = make_source(X, sample_weight, self.chunk_size, self.n_clusters)
+        rng = check_random_state(self.random_state)
+        model = CentroidModel(self._beta(), hard=self._hard)
+        w = source.sample_weight
+
+        def initial_centers():
+            if not isinstance(init, str):
+                return init.copy()
+            seeder = kmeans_plusplus if init == "k-means++" else random_rows
+            return seeder(X, self.n_clusters, sample_weight=w, random_state=rng)[0]
+
+        if self._hard:
+            mean = np.average(X, axis=0, weights=w)
+            tol = self.tol * float(np.average((X - mean) ** 2, axis=0, weights=w).mean())
+
+            def final_objective(result):
+                return expectation(model, result.params, source, "hard")[1]
+        else:
+            tol, final_objective = self.tol, None
+        result = fit_with_restarts(
+            model, initial_centers, source, n_init=self._n_init(), tol=tol,
+            max_iter=self.max_iter, assignment="hard" if self._hard else "soft",
+            verbose=self.verbose, final_objective=final_objective,
+        )
+        self.cluster_centers_ = result.params
+        self.n_iter_ = result.n_iter
+        self.converged_ = result.converged
+        self.objective_history_ = result.objective_history
+        return X, source
+
+    def _distances(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        X = validate_X(self, X, reset=False)
+        return squared_distances(X, self.cluster_centers_)
+
+    def predict(self, X) -> np.ndarray:
+        """Index of the nearest centre for every row."""
+        return np.argmin(self._distances(X), axis=1)
+
+
+class KMeans(ClusterMixin, TransformerMixin, _CentroidEstimator):
+    """k-means clustering as hard-assignment EM (Lloyd's algorithm).
+
+    Also a vector quantiser: :meth:`encode` maps rows to codes (nearest centre),
+    :meth:`decode` maps codes back to centres, :meth:`reconstruction_error` is
+    the mean squared distance of rows to their code vectors.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+    init : {"k-means++", "random"} or array of shape (n_clusters, n_features)
+        Greedy k-means++ seeding, distinct random rows, or given centres.
+    n_init : int or "auto", default="auto"
+        Restarts (the lowest inertia is kept); "auto" is 1 for k-means++ and
+        given centres, 10 for "random".
+    max_iter : int, default=300
+    tol : float, default=1e-4
+        Stop when the total squared shift of the centres is at most
+        ``tol`` times the mean feature variance of X (scikit-learn's rule).
+    random_state : int, RandomState or None
+    verbose : int, default=0
+    chunk_size : int or None, default=None
+        Rows per chunk of the assignment step.
+
+    Attributes
+    ----------
+    cluster_centers_ : ndarray of shape (n_clusters, n_features)
+    labels_ : ndarray of shape (n_samples,)
+    inertia_ : float
+        Weighted sum of squared distances of rows to their nearest centre.
+    n_iter_ : int
+    converged_ : bool
+    objective_history_ : ndarray
+        ``-0.5 * inertia / total weight`` at every iteration (non-decreasing).
+
+    Notes
+    -----
+    Empty clusters: when a cluster loses all its rows, it is moved onto the row
+    farthest from its assigned centre (the next farthest for a second empty
+    cluster, ...), exactly like scikit-learn's Lloyd implementation; this never
+    increases the inertia.
+    """
+
+    def __init__(
+        self,
+        n_clusters: int = 8,
+        *,
+        init="k-means++",
+        n_init="auto",
+        max_iter: int = 300,
+        tol: float = 1e-4,
+        random_state=None,
+        verbose: int = 0,
+        chunk_size: int | None = None,
+    ):
+        self.n_clusters = n_clusters
+        self.init = init
+        self.n_init = n_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.random_state = random_state
+        self.verbose = verbose
+        self.chunk_size = chunk_size
+
+    def fit(self, X, y=None, sample_weight=None) -> KMeans:
+        """Cluster X; ``sample_weight`` has count semantics."""
+        X, source = self._fit(X, sample_weight)
+        d = squared_distances(X, self.cluster_centers_)
+        self.labels_ = np.argmin(d, axis=1)
+        self.inertia_ = float(source.sample_weight @ d[np.arange(X.shape[0]), self.labels_])
+        return self
+
+    def fit_predict(self, X, y=None, sample_weight=None) -> np.ndarray:
+        return self.fit(X, sample_weight=sample_weight).labels_
+
+    def transform(self, X) -> np.ndarray:
+        """Euclidean distances to every centre, shape (n_samples, n_clusters)."""
+        return np.sqrt(self._distances(X))
+
+    def score(self, X, y=None, sample_weight=None) -> float:
+        """Opposite of the (weighted) inertia of X."""
+        d = self._distances(X).min(axis=1)
+        w = np.ones_like(d) if sample_weight is None else np.asarray(sample_weight, float)
+        return -float(w @ d)
+
+    def encode(self, X) -> np.ndarray:
+        """Vector quantisation: code (index of the nearest centre) of every row."""
+        return self.predict(X)
+
+    def decode(self, codes) -> np.ndarray:
+        """Code vectors (centres) for an array of codes."""
+        check_is_fitted(self)
+        codes = np.asarray(codes)
+        if codes.dtype.kind not in "iu" or (codes < 0).any() or (codes >= self.n_clusters).any():
+            raise ValueError(f"codes must be integers in [0, {self.n_clusters - 1}]")
+        return self.cluster_centers_[codes]
+
+    def reconstruction_error(self, X) -> float:
+        """Mean squared distance between rows and their decoded codes."""
+        return float(self._distances(X).min(axis=1).mean())
+
+
+class SoftKMeans(ClusterMixin, _CentroidEstimator):
+    """Soft k-means: EM for equal-weight isotropic Gaussians of fixed variance 1/beta.
+
+    Only the centres are learned; responsibilities are
+    ``softmax(-beta/2 * ||x - mu_k||^2)``.  As ``beta`` grows it becomes k-means.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+    beta : float, default=1.0
+        Stiffness: the inverse of the shared variance.
+    init, n_init, max_iter, random_state, verbose, chunk_size
+        As :class:`KMeans`.
+    tol : float, default=1e-6
+        Stop when the mean log-likelihood changes by less than this.
+
+    Attributes
+    ----------
+    cluster_centers_, labels_, n_iter_, converged_ : as KMeans
+    objective_history_ : ndarray
+        Mean log-likelihood at every iteration (non-decreasing).
+    """
+
+    _hard = False
+
+    def __init__(
+        self,
+        n_clusters: int = 8,
+        *,
+        beta: float = 1.0,
+        init="k-means++",
+        n_init="auto",
+        max_iter: int = 300,
+        tol: float = 1e-6,
+        random_state=None,
+        verbose: int = 0,
+        chunk_size: int | None = None,
+    ):
+        self.n_clusters = n_clusters
+        self.beta = beta
+        self.init = init
+        self.n_init = n_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.random_state = random_state
+        self.verbose = verbose
+        self.chunk_size = chunk_size
+
+    def _beta(self) -> float:
+        return check_real(self.beta, "beta", 0.0, strict=True)
+
+    def fit(self, X, y=None, sample_weight=None) -> SoftKMeans:
+        """Fit the centres by soft EM."""
+        X, _ = self._fit(X, sample_weight)
+        self.labels_ = self.predict(X)
+        return self
+
+    def _log_joint(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        X = validate_X(self, X, reset=False)
+        return CentroidModel(self._beta(), hard=False).log_joint(self.cluster_centers_, X)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Responsibilities, shape (n_samples, n_clusters)."""
+        return soft_assignment(self._log_joint(X))[1]
+
+    def score_samples(self, X) -> np.ndarray:
+        """Log-density of every row under the equal-weight isotropic mixture."""
+        return logsumexp(self._log_joint(X), axis=1)
+
+    def score(self, X, y=None) -> float:
+        """Mean log-density per row."""
+        return float(self.score_samples(X).mean())

@@ -1,0 +1,57 @@
+"""Where the rows come from: a source yields ``(X_chunk, weight_chunk)`` pairs.
+
+The EM engine only iterates over a source, so an in-memory array, a memory map,
+a file reader or a Dask array (later) are interchangeable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+#: Target size in bytes of one chunk's per-component work arrays.
+_CHUNK_BYTES = 8 * 2**20
+
+
+def default_chunk_size(n_samples: int, n_components: int, n_features: int) -> int:
+    """Rows per chunk so that a (rows x K) and a (rows x D) float64 array stay small."""
+    width = max(n_components, n_features, 1)
+    rows = _CHUNK_BYTES // (8 * width)
+    return int(max(256, min(n_samples, rows)))
+
+
+class ArraySource:
+    """Chunks of an in-memory (or memory-mapped) 2-D array with row weights.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    sample_weight : ndarray of shape (n_samples,) or None
+        Non-negative weights (counts); None means all ones.
+    chunk_size : int
+        Rows per chunk.
+    """
+
+    def __init__(self, X: np.ndarray, sample_weight: np.ndarray | None, chunk_size: int):
+        self.X = X
+        self.sample_weight = (
+            np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight)
+        )
+        self.chunk_size = int(chunk_size)
+
+    @property
+    def n_samples(self) -> int:
+        return self.X.shape[0]
+
+    @property
+    def n_features(self) -> int:
+        return self.X.shape[1]
+
+    def total_weight(self) -> float:
+        return float(self.sample_weight.sum())
+
+    def chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for start in range(0, self.X.shape[0], self.chunk_size):
+            stop = start + self.chunk_size
+            yield self.X[start:stop], self.sample_weight[start:stop]
