@@ -14,11 +14,10 @@ import numpy as np
 _CHUNK_BYTES = 8 * 2**20
 
 
-def default_chunk_size(n_samples: int, n_components: int, n_features: int) -> int:
-    """Rows per chunk so that a (rows x K) and a (rows x D) float64 array stay small."""
-    width = max(n_components, n_features, 1)
-    rows = _CHUNK_BYTES // (8 * width)
-    return int(max(256, min(n_samples, rows)))
+def default_chunk_size(n_samples: int, row_width: int) -> int:
+    """Rows per chunk so that work arrays of ``row_width`` float64 per row stay a few MB."""
+    rows = _CHUNK_BYTES // (8 * max(row_width, 1))
+    return int(max(1, min(n_samples, max(256, rows))))
 
 
 class ArraySource:
@@ -38,6 +37,8 @@ class ArraySource:
         self.sample_weight = (
             np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight)
         )
+        #: True when every weight is 1 (the engine then skips weighting).
+        self.unweighted = bool(np.all(self.sample_weight == 1.0))
         self.chunk_size = int(chunk_size)
 
     @property

@@ -53,9 +53,10 @@ class SufficientStatistics:
     __rmul__ = __mul__
 
     def allclose(self, other: SufficientStatistics, rtol: float = 1e-12, atol: float = 0.0) -> bool:
-        """True when every field of ``other`` (aligned to this one) is close to this one's."""
+        """True when every array field of ``other`` (aligned to this one) is close to this one's."""
         other = self.aligned(other)
         return all(
             np.allclose(getattr(self, f.name), getattr(other, f.name), rtol=rtol, atol=atol)
             for f in dataclasses.fields(self)
+            if isinstance(getattr(self, f.name), np.ndarray)
         )

@@ -38,6 +38,22 @@ def _degenerate(component: int | None, reg_covar: float, detail: str) -> Degener
     )
 
 
+def _deficit_terms(regularized_eigenvalues: np.ndarray, reg_covar: float) -> np.ndarray:
+    """sum_j [log(1 + eps/l_j) - eps/(l_j + eps)] over the last axis (l_j: unregularised).
+
+    This is how much the expected complete-data log-likelihood per unit weight
+    loses when a covariance with eigenvalues l_j is replaced by its regularised
+    version (eigenvalues l_j + eps); +inf when some l_j <= 0.
+    """
+    if reg_covar == 0.0:
+        return np.zeros(regularized_eigenvalues.shape[:-1])
+    lam = regularized_eigenvalues - reg_covar
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.log1p(reg_covar / lam) - reg_covar / regularized_eigenvalues
+    terms = np.where(lam > 0, terms, np.inf)
+    return terms.sum(axis=-1)
+
+
 class CovarianceStructure:
     """Interface; see the module docstring. Subclasses are stateless singletons."""
 
@@ -62,6 +78,18 @@ class CovarianceStructure:
     def precisions_cholesky(self, covariances, reg_covar: float = 0.0):
         raise NotImplementedError
 
+    def regularization_deficit(
+        self, counts, covariances, reg_covar: float, n_features: int
+    ) -> float:
+        """Shortfall in the M-step objective caused by ``reg_covar`` (0 when it is 0).
+
+        With the exact M-step the EM inequality gives ``loglik(new) >= loglik(old)``;
+        adding ``reg_covar`` to the covariances lowers the expected complete-data
+        log-likelihood by exactly this amount, so ``loglik(new) >= loglik(old) -
+        deficit``.  The engine's monotonicity check uses it as its allowance.
+        """
+        raise NotImplementedError
+
     def log_det_cholesky(
         self, precisions_cholesky, n_components: int, n_features: int
     ) -> np.ndarray:
@@ -73,12 +101,24 @@ class CovarianceStructure:
         """Squared Mahalanobis distances (n, K) of centred rows to centred means."""
         raise NotImplementedError
 
-    def log_prob(self, X, means, precisions_cholesky, center) -> np.ndarray:
-        """log N(x | mean_k, Sigma_k) for every row and component, shape (n, K)."""
+    def log_prob(
+        self, X, means, precisions_cholesky, center, log_weights=None
+    ) -> np.ndarray:
+        """log N(x | mean_k, Sigma_k) (+ log_weights[k] if given), shape (n, K).
+
+        ``center`` (D,) is subtracted from rows and means first, so the
+        arithmetic happens near the data (no cancellation for offset data).
+        """
         Xc = X - center
         maha = self.mahalanobis(Xc, means - center, precisions_cholesky)
-        log_det = self.log_det_cholesky(precisions_cholesky, *means.shape)
-        return -0.5 * (X.shape[1] * LOG_2PI + maha) + log_det
+        constant = self.log_det_cholesky(precisions_cholesky, *means.shape) - 0.5 * (
+            X.shape[1] * LOG_2PI
+        )
+        if log_weights is not None:
+            constant = constant + log_weights
+        maha *= -0.5
+        maha += constant
+        return maha
 
     # --- conversions ------------------------------------------------------
     def precisions(self, precisions_cholesky):
@@ -95,6 +135,10 @@ class CovarianceStructure:
     def shape(self, n_components: int, n_features: int) -> tuple[int, ...]:
         raise NotImplementedError
 
+    def work_width(self, n_components: int, n_features: int) -> int:
+        """Floats per row of the E-step's work arrays (sets the default chunk size)."""
+        return max(n_components, 2 * n_features + 1)
+
     def n_parameters(self, n_components: int, n_features: int) -> int:
         """Number of free covariance parameters."""
         raise NotImplementedError
@@ -109,9 +153,17 @@ def _check_spd(matrix: np.ndarray, label: str) -> np.ndarray:
         raise ValueError(f"{label} is not positive definite") from None
 
 
+def _triangular_inverse(lower: np.ndarray) -> np.ndarray:
+    """Inverse of a non-singular lower-triangular matrix (LAPACK trtri)."""
+    inverse, info = linalg.lapack.dtrtri(lower, lower=1)
+    if info != 0:  # pragma: no cover - guarded by a successful Cholesky before
+        raise np.linalg.LinAlgError("singular triangular factor")
+    return inverse
+
+
 def _inverse_from_cholesky(lower: np.ndarray) -> np.ndarray:
     """(L L')^{-1} for lower-triangular L."""
-    inv_lower = linalg.solve_triangular(lower, np.eye(lower.shape[0]), lower=True)
+    inv_lower = _triangular_inverse(lower)
     return inv_lower.T @ inv_lower
 
 
@@ -123,11 +175,14 @@ class Full(CovarianceStructure):
         K, D = centers.shape
         first = np.empty((K, D))
         second = np.empty((K, D, D))
+        Xc = np.empty_like(X)
+        weighted = np.empty_like(X)
         for k in range(K):
-            Xc = X - centers[k]
-            weighted = Xc * resp[:, k : k + 1]
-            first[k] = weighted.sum(axis=0)
-            second[k] = weighted.T @ Xc
+            np.subtract(X, centers[k], out=Xc)
+            r = resp[:, k]
+            np.multiply(Xc, r[:, None], out=weighted)
+            first[k] = r @ Xc
+            np.matmul(weighted.T, Xc, out=second[k])
         return first, second
 
     def recenter_second(self, second, counts, first, delta):
@@ -148,30 +203,42 @@ class Full(CovarianceStructure):
         return cov
 
     def precisions_cholesky(self, covariances, reg_covar=0.0):
-        K, D, _ = covariances.shape
+        K = covariances.shape[0]
         out = np.empty_like(covariances)
-        eye = np.eye(D)
         for k in range(K):
             try:
                 lower = linalg.cholesky(covariances[k], lower=True)
             except linalg.LinAlgError:
                 raise _degenerate(k, reg_covar, "its covariance matrix is not positive "
                                   "definite") from None
-            out[k] = linalg.solve_triangular(lower, eye, lower=True).T
+            out[k] = _triangular_inverse(lower).T
         return out
 
     def log_det_cholesky(self, precisions_cholesky, n_components, n_features):
         return np.log(np.diagonal(precisions_cholesky, axis1=1, axis2=2)).sum(axis=1)
 
+    def regularization_deficit(self, counts, covariances, reg_covar, n_features):
+        if reg_covar == 0.0:
+            return 0.0
+        terms = _deficit_terms(np.linalg.eigvalsh(covariances), reg_covar)
+        return float(0.5 * (counts * terms).sum())
+
     def mahalanobis(self, Xc, means_c, precisions_cholesky):
-        n, K = Xc.shape[0], means_c.shape[0]
-        maha = np.empty((n, K))
-        for k in range(K):
-            P = precisions_cholesky[k]
-            y = Xc @ P
-            y -= means_c[k] @ P
-            maha[:, k] = np.einsum("ij,ij->i", y, y)
-        return maha
+        # one GEMM for all components: [x - c, 1] @ [P_k ; -(m_k - c) P_k] = (x - m_k) P_k
+        n, D = Xc.shape
+        K = means_c.shape[0]
+        design = np.empty((n, D + 1))
+        design[:, :D] = Xc
+        design[:, D] = 1.0
+        coefficients = np.empty((D + 1, K, D))
+        coefficients[:D] = precisions_cholesky.transpose(1, 0, 2)
+        coefficients[D] = -np.einsum("kd,kde->ke", means_c, precisions_cholesky)
+        projected = design @ coefficients.reshape(D + 1, K * D)
+        projected *= projected
+        return projected.reshape(n, K, D).sum(axis=2)
+
+    def work_width(self, n_components, n_features):
+        return n_components * n_features
 
     def precisions(self, precisions_cholesky):
         return precisions_cholesky @ precisions_cholesky.transpose(0, 2, 1)
@@ -222,10 +289,16 @@ class Tied(CovarianceStructure):
             lower = linalg.cholesky(covariances, lower=True)
         except linalg.LinAlgError:
             raise _degenerate(None, reg_covar, "it is not positive definite") from None
-        return linalg.solve_triangular(lower, np.eye(lower.shape[0]), lower=True).T
+        return _triangular_inverse(lower).T
 
     def log_det_cholesky(self, precisions_cholesky, n_components, n_features):
         return np.full(n_components, np.log(np.diag(precisions_cholesky)).sum())
+
+    def regularization_deficit(self, counts, covariances, reg_covar, n_features):
+        if reg_covar == 0.0:
+            return 0.0
+        terms = _deficit_terms(np.linalg.eigvalsh(covariances), reg_covar)
+        return float(0.5 * counts.sum() * terms)
 
     def mahalanobis(self, Xc, means_c, precisions_cholesky):
         Y = Xc @ precisions_cholesky
@@ -280,6 +353,11 @@ class Diagonal(CovarianceStructure):
     def log_det_cholesky(self, precisions_cholesky, n_components, n_features):
         return np.log(precisions_cholesky).sum(axis=1)
 
+    def regularization_deficit(self, counts, covariances, reg_covar, n_features):
+        if reg_covar == 0.0:
+            return 0.0
+        return float(0.5 * (counts * _deficit_terms(covariances, reg_covar)).sum())
+
     def mahalanobis(self, Xc, means_c, precisions_cholesky):
         prec = precisions_cholesky**2
         return (
@@ -287,6 +365,34 @@ class Diagonal(CovarianceStructure):
             - 2.0 * (Xc @ (means_c * prec).T)
             + (means_c * means_c * prec).sum(axis=1)
         )
+
+    def _quadratic_coefficients(self, means_c, precisions_cholesky, n_features):
+        """Coefficients of x^2 (per feature) and of x in -0.5 * Mahalanobis."""
+        prec = precisions_cholesky**2
+        return -0.5 * prec, means_c * prec, -0.5 * (means_c * means_c * prec).sum(axis=1)
+
+    def log_prob(self, X, means, precisions_cholesky, center, log_weights=None):
+        # one GEMM: [x^2, x, 1] @ [-prec/2; mean*prec; constant]  ->  (n, K)
+        n, D = X.shape
+        means_c = means - center
+        squares, linear, constant = self._quadratic_coefficients(
+            means_c, precisions_cholesky, D
+        )
+        constant = constant + self.log_det_cholesky(precisions_cholesky, *means.shape)
+        constant -= 0.5 * D * LOG_2PI
+        if log_weights is not None:
+            constant = constant + log_weights
+        n_square = squares.shape[1]
+        design = np.empty((n, n_square + D + 1))
+        Xc = design[:, n_square : n_square + D]
+        np.subtract(X, center, out=Xc)
+        if n_square == D:
+            np.multiply(Xc, Xc, out=design[:, :D])
+        else:
+            design[:, 0] = np.einsum("ij,ij->i", Xc, Xc)
+        design[:, -1] = 1.0
+        coefficients = np.vstack([squares.T, linear.T, constant[None, :]])
+        return design @ coefficients
 
     def precisions(self, precisions_cholesky):
         return precisions_cholesky**2
@@ -328,6 +434,21 @@ class Spherical(Diagonal):
             - 2.0 * (Xc @ means_c.T)
             + (means_c * means_c).sum(axis=1)
         )
+
+    def _quadratic_coefficients(self, means_c, precisions_cholesky, n_features):
+        prec = precisions_cholesky**2
+        return (
+            -0.5 * prec[:, None],
+            means_c * prec[:, None],
+            -0.5 * prec * (means_c * means_c).sum(axis=1),
+        )
+
+    def regularization_deficit(self, counts, covariances, reg_covar, n_features):
+        if reg_covar == 0.0:
+            return 0.0
+        # one eigenvalue of multiplicity D per component
+        terms = _deficit_terms(covariances[:, None], reg_covar) * n_features
+        return float(0.5 * (counts * terms).sum())
 
     def from_precisions(self, precisions, n_components, n_features):
         if not (precisions > 0).all():

@@ -111,7 +111,10 @@ class GaussianMixtureModel:
     def log_joint(self, params: GaussianParams, X: np.ndarray) -> np.ndarray:
         with np.errstate(divide="ignore"):
             log_weights = np.log(params.weights)
-        return self.log_prob(params, X) + log_weights
+        return self.structure.log_prob(
+            X, params.means, params.precisions_cholesky, self._global_center(params),
+            log_weights,
+        )
 
     def statistics_about(
         self, X: np.ndarray, resp: np.ndarray, centers: np.ndarray
@@ -159,6 +162,19 @@ class GaussianMixtureModel:
         weights = counts / total
         chol = self.structure.precisions_cholesky(covariances, self.reg_covar)
         return GaussianParams(weights, means, covariances, chol)
+
+    def step_deficit(self, stats: GaussianStatistics, new_params: GaussianParams) -> float:
+        """Per unit weight, how far the regularised M-step falls short of the exact one.
+
+        EM guarantees ``loglik(new) >= loglik(old) - step_deficit``; it is 0 when
+        ``reg_covar`` is 0 (see
+        :meth:`~emkit.families.covariance.CovarianceStructure.regularization_deficit`).
+        """
+        total = stats.counts.sum()
+        deficit = self.structure.regularization_deficit(
+            stats.counts, new_params.covariances, self.reg_covar, new_params.means.shape[1]
+        )
+        return deficit / total
 
     # --- the rest -----------------------------------------------------------
     def params_from_responsibilities(

@@ -27,9 +27,10 @@ def validate_X(estimator, X, *, reset: bool, min_samples: int = 1) -> np.ndarray
     return X
 
 
-def make_source(X, sample_weight, chunk_size, n_components) -> ArraySource:
+def make_source(X, sample_weight, chunk_size, row_width: int) -> ArraySource:
+    """Chunked source over X; ``row_width`` floats of work per row set the default chunk."""
     if chunk_size is None:
-        chunk_size = default_chunk_size(X.shape[0], n_components, X.shape[1])
+        chunk_size = default_chunk_size(X.shape[0], row_width)
     w = check_sample_weight(sample_weight, X.shape[0])
     return ArraySource(X, w, chunk_size)
 

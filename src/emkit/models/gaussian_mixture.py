@@ -240,7 +240,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                        min_samples=2)
         check_enough_samples(X.shape[0], self.n_components)
         model = self._engine_model()
-        source = make_source(X, sample_weight, self.chunk_size, self.n_components)
+        source = make_source(X, sample_weight, self.chunk_size,
+                             model.structure.work_width(self.n_components, X.shape[1]))
         rng = check_random_state(self.random_state)
         warm = self.warm_start and hasattr(self, "converged_")
         if warm:

@@ -62,7 +62,7 @@ class _CentroidEstimator(BaseEstimator):
         X = validate_X(self, X, reset=True)
         check_enough_samples(X.shape[0], self.n_clusters, "n_clusters")
         init = _check_init(self.init, self.n_clusters, X.shape[1])
-        source = make_source(X, sample_weight, self.chunk_size, self.n_clusters)
+        source = make_source(X, sample_weight, self.chunk_size, max(self.n_clusters, X.shape[1]))
         rng = check_random_state(self.random_state)
         model = CentroidModel(self._beta(), hard=self._hard)
         w = source.sample_weight

@@ -1,0 +1,335 @@
+"""The ``emkit`` command: ``emkit demo``, ``emkit fit`` and ``emkit predict``.
+
+The command only does input and output; the modelling is the public API
+(:class:`~emkit.GaussianMixture`, :mod:`emkit.persist`, :mod:`emkit.plotting`).
+Errors in the input (files, cells, parameters) print one line
+``emkit: error: ...`` to stderr and exit with status 2; output files are
+written atomically and all together, so a failed run leaves none behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .datasets import FAITHFUL_COLUMNS, load_faithful
+from .io import OutputBatch, csv_text, read_csv
+from .models import GaussianMixture
+from .persist import load_model, model_to_json
+
+__all__ = ["main"]
+
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+DEMO_KS = range(1, 7)
+DEMO_N_INIT = 3
+DEMO_SEED = 0
+# Library parameter -> the option that sets it (for error messages).
+OPTIONS = {
+    "n_components": "--k",
+    "covariance_type": "--covariance",
+    "n_init": "--n-init",
+    "random_state": "--random-state",
+    "max_iter": "--max-iter",
+    "tol": "--tol",
+    "reg_covar": "--reg-covar",
+}
+
+
+class CommandError(ValueError):
+    """An input problem found by the command itself (reported like library errors)."""
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"emkit: warning: {_one_line(message)}", file=sys.stderr)
+
+
+def _one_line(message: Any) -> str:
+    return " ".join(str(message).split())
+
+
+def _explain(exc: BaseException, data: str | None = None) -> str:
+    """A library message with the command-line option (and data file) it concerns."""
+    message = _one_line(exc)
+    for param, option in OPTIONS.items():
+        if message.startswith(f"{param} "):
+            return f"{option}: {message}"
+    if data is not None and message.startswith("X "):
+        return f"{data}{message[1:]}"
+    return message
+
+
+def _check_outputs(inputs: Sequence[str], outputs: Sequence[str | None]) -> list[str]:
+    """Refuse outputs that would overwrite an input or each other."""
+    given = [o for o in outputs if o is not None]
+    real = [os.path.realpath(o) for o in given]
+    for path, resolved in zip(given, real, strict=True):
+        for source in inputs:
+            if resolved == os.path.realpath(source):
+                raise CommandError(f"output {path} is the input file {source}; "
+                                   "choose another name (inputs are never modified)")
+    if len(set(real)) != len(real):
+        raise CommandError(f"the same output file is given twice: {given}")
+    return given
+
+
+# ------------------------------------------------------------------ demo
+def _fit_quietly(model: GaussianMixture, X: np.ndarray) -> GaussianMixture:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return model.fit(X)
+
+
+def _demo_table(results: list[dict], best: dict) -> str:
+    header = ("K", "covariance", "log-likelihood", "BIC", "AIC", "converged", "")
+    rows = []
+    for r in results:
+        mark = "<- lowest BIC" if r is best else ""
+        if r["error"]:
+            rows.append((str(r["K"]), r["cov"], "failed", "-", "-", "-", r["error"]))
+            continue
+        rows.append((str(r["K"]), r["cov"], f"{r['loglik']:.2f}", f"{r['bic']:.2f}",
+                     f"{r['aic']:.2f}", "yes" if r["converged"] else "no", mark))
+    widths = [max(len(row[c]) for row in [header, *rows]) for c in range(len(header))]
+    align = [">", "<", ">", ">", ">", "<", "<"]
+
+    def fmt(row: Sequence[str], star: str = " ") -> str:
+        cells = [f"{cell:{a}{w}}" for cell, a, w in zip(row, align, widths, strict=True)]
+        return (star + " " + "  ".join(cells)).rstrip()
+
+    lines = [fmt(header), fmt(["-" * w for w in widths[:-1]] + [""])]
+    previous = None
+    for r, row in zip(results, rows, strict=True):
+        if previous is not None and r["cov"] != previous:
+            lines.append("")
+        previous = r["cov"]
+        lines.append(fmt(row, "*" if r is best else " "))
+    return "\n".join(lines)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    X = load_faithful()
+    names = list(FAITHFUL_COLUMNS)
+    n = X.shape[0]
+    results = []
+    for cov in COVARIANCE_TYPES:
+        for K in DEMO_KS:
+            model = GaussianMixture(K, covariance_type=cov, n_init=DEMO_N_INIT,
+                                    random_state=DEMO_SEED)
+            row: dict[str, Any] = {"K": K, "cov": cov, "model": model, "error": None}
+            try:
+                _fit_quietly(model, X)
+            except ValueError as exc:  # e.g. a collapsing component
+                row["error"] = _one_line(exc)[:60]
+            else:
+                row.update(loglik=model.score(X) * n, bic=model.bic(X), aic=model.aic(X),
+                           converged=model.converged_)
+            results.append(row)
+    fitted = [r for r in results if not r["error"]]
+    best = min(fitted, key=lambda r: r["bic"])
+    model = best["model"]
+    print(f"Old Faithful geyser: {n} eruptions, columns {', '.join(names)}")
+    print(f"Gaussian mixtures for K = {DEMO_KS.start}..{DEMO_KS.stop - 1} and every covariance "
+          f"type (n_init={DEMO_N_INIT}, random_state={DEMO_SEED})\n")
+    print(_demo_table(results, best))
+    print(f"\nchosen model (lowest BIC): K={best['K']}, covariance={best['cov']!r}, "
+          f"BIC={best['bic']:.2f}")
+
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OSError(f"cannot create output directory {out}: {exc.strerror or exc}") from None
+    model_path, png_path = out / "faithful_model.json", out / "faithful_clusters.png"
+    with OutputBatch() as batch:
+        try:
+            from .plotting import mixture_png
+
+            title = (f"Old Faithful: lowest-BIC Gaussian mixture "
+                     f"(K={best['K']}, covariance={best['cov']!r})")
+            png = mixture_png(model, X, ["eruptions (minutes)", "waiting (minutes)"],
+                              title=title)
+        except ImportError as exc:
+            print(f"plot skipped: {exc}")
+            png_path = None
+        else:
+            batch.add(png_path, png)
+        # Record the column names (after predicting on the unnamed array above).
+        model.feature_names_in_ = np.asarray(names, dtype=object)
+        batch.add(model_path, model_to_json(model))
+    print(f"wrote {model_path}")
+    if png_path is not None:
+        print(f"wrote {png_path}")
+    return 0
+
+
+# ------------------------------------------------------------------- fit
+def _cmd_fit(args: argparse.Namespace) -> int:
+    _check_outputs([args.data], [args.out, args.labels])
+    X, columns = read_csv(args.data)
+    given = {
+        "n_components": args.k,
+        "covariance_type": args.covariance,
+        "n_init": args.n_init,
+        "random_state": args.random_state,
+        "max_iter": args.max_iter,
+        "tol": args.tol,
+        "reg_covar": args.reg_covar,
+    }
+    model = GaussianMixture(**{k: v for k, v in given.items() if v is not None})
+    try:
+        model.fit(X)
+    except ValueError as exc:
+        raise CommandError(_explain(exc, args.data)) from None
+    n = X.shape[0]
+    labels = model.predict(X) if args.labels else None
+    summary = [
+        ("K", str(model.n_components)),
+        ("covariance", model.covariance_type),
+        ("log-likelihood", f"{model.score(X) * n:.4f}"),
+        ("BIC", f"{model.bic(X):.4f}"),
+        ("converged", "yes" if model.converged_ else "no"),
+        ("iterations", str(model.n_iter_)),
+    ]
+    # Record the CSV header (after predicting on the unnamed array), so that
+    # `emkit predict` can check the columns of its input.
+    model.feature_names_in_ = np.asarray(columns, dtype=object)
+    with OutputBatch() as batch:
+        batch.add(args.out, model_to_json(model))
+        if labels is not None:
+            batch.add(args.labels, csv_text(["label"], labels[:, None]))
+    print(f"GaussianMixture fitted to {args.data} ({n} rows; columns {', '.join(columns)})")
+    for key, value in summary:
+        print(f"  {key:<15} {value}")
+    print(f"wrote model to {args.out}")
+    if labels is not None:
+        print(f"wrote {n} labels to {args.labels}")
+    return 0
+
+
+# --------------------------------------------------------------- predict
+def _check_columns(model, columns: list[str], data: str, model_path: str) -> None:
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None:
+        names = [str(x) for x in names]
+        if columns != names:
+            how = "in a different order than" if sorted(columns) == sorted(names) else "but"
+            raise CommandError(f"{data}: columns {columns} {how} the model {model_path} "
+                               f"expects {names}")
+    elif len(columns) != model.n_features_in_:
+        raise CommandError(f"{data} has {len(columns)} columns but the model {model_path} "
+                           f"expects {model.n_features_in_}")
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    _check_outputs([args.model, args.data], [args.out])
+    model = load_model(args.model)
+    X, columns = read_csv(args.data)
+    _check_columns(model, columns, args.data, args.model)
+    if args.proba and not hasattr(model, "predict_proba"):
+        raise CommandError(f"--proba: the {type(model).__name__} in {args.model} has no "
+                           "probabilities")
+    with warnings.catch_warnings():
+        # The columns were checked above; the array just has no names attached.
+        warnings.filterwarnings("ignore", message="X does not have valid feature names")
+        try:
+            labels = model.predict(X)
+            proba = model.predict_proba(X) if args.proba else None
+        except ValueError as exc:
+            raise CommandError(_explain(exc, args.data)) from None
+    header = ["label"]
+    rows: Any = labels[:, None]
+    if proba is not None:
+        header += [f"p{k}" for k in range(proba.shape[1])]
+        rows = [[int(label), *p] for label, p in zip(labels, proba.tolist(), strict=True)]
+    text = csv_text(header, rows)
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        with OutputBatch() as batch:
+            batch.add(args.out, text)
+        print(f"wrote {len(labels)} predictions to {args.out}")
+    return 0
+
+
+# ------------------------------------------------------------------ main
+def _parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="emkit", description="Fit latent-variable models with EM and use them.")
+    parser.add_argument("--version", action="version", version=f"emkit {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser(
+        "demo", help="model selection on Old Faithful, with a plot",
+        description="Fit Gaussian mixtures (K = 1..6, four covariance types) to the Old "
+        "Faithful data, print log-likelihood, BIC and AIC, and save the lowest-BIC model "
+        "and its plot.")
+    demo.add_argument("--out", default=".", metavar="DIR",
+                      help="directory for faithful_clusters.png and faithful_model.json "
+                      "(default: the current directory)")
+    demo.set_defaults(handler=_cmd_demo)
+
+    fit = sub.add_parser("fit", help="fit a Gaussian mixture to a CSV file",
+                         description="Fit a Gaussian mixture to a numeric CSV file with a "
+                         "header row and save it as a JSON model file.")
+    fit.add_argument("data", metavar="DATA.csv")
+    fit.add_argument("--k", type=int, required=True, metavar="K", help="number of components")
+    fit.add_argument("--covariance", metavar="TYPE",
+                     help="full, tied, diag or spherical (default: full)")
+    fit.add_argument("--out", required=True, metavar="MODEL.json", help="model file to write")
+    fit.add_argument("--labels", metavar="LABELS.csv",
+                     help="also write the most probable component of every row")
+    fit.add_argument("--n-init", type=int, metavar="N", help="initialisations (default: 1)")
+    fit.add_argument("--random-state", type=int, metavar="S", help="random seed")
+    fit.add_argument("--max-iter", type=int, metavar="M", help="EM iterations (default: 100)")
+    fit.add_argument("--tol", type=float, metavar="T", help="convergence tolerance on the "
+                     "mean log-likelihood (default: 1e-3)")
+    fit.add_argument("--reg-covar", type=float, metavar="R",
+                     help="added to covariance diagonals (default: 1e-6)")
+    fit.set_defaults(handler=_cmd_fit)
+
+    predict = sub.add_parser("predict", help="label the rows of a CSV file with a saved model",
+                             description="Print (or write) the most probable component of "
+                             "every row, as CSV with a 'label' column.")
+    predict.add_argument("model", metavar="MODEL.json")
+    predict.add_argument("data", metavar="DATA.csv")
+    predict.add_argument("--out", metavar="FILE.csv", help="write here instead of stdout")
+    predict.add_argument("--proba", action="store_true",
+                         help="add the responsibilities as columns p0..pK-1")
+    predict.set_defaults(handler=_cmd_predict)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``emkit`` command line.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Arguments without the program name (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 on success, 2 on an input error (after one ``emkit: error:`` line
+        on stderr).  Usage errors exit with status 2 through argparse.
+    """
+    args = _parser().parse_args(argv)
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        try:
+            return args.handler(args)
+        except BrokenPipeError:  # e.g. `emkit demo | head`: stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 1
+        except (ValueError, OSError, ImportError) as exc:
+            print(f"emkit: error: {_explain(exc)}", file=sys.stderr)
+            return 2

@@ -1,0 +1,233 @@
+"""Pictures of fitted mixtures (needs matplotlib: ``pip install 'emkit[plot]'``).
+
+matplotlib is imported inside the functions, so ``import emkit.plotting``
+works without it and the error only comes when a plot is asked for.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.utils.validation import check_is_fitted
+
+from .families.covariance import get_structure
+from .io import atomic_write
+
+__all__ = ["ellipse_geometry", "mixture_png", "plot_mixture", "save_mixture_plot"]
+
+MISSING_MATPLOTLIB = "plotting needs matplotlib: pip install 'emkit[plot]'"
+SIGMAS = (1, 2)
+
+
+def _matplotlib():
+    """Import matplotlib, or raise an ImportError saying how to get it."""
+    try:
+        import matplotlib
+        import matplotlib.lines
+        import matplotlib.patches
+    except ImportError as exc:
+        raise ImportError(MISSING_MATPLOTLIB) from exc
+    return matplotlib
+
+
+def ellipse_geometry(cov: np.ndarray, n_sigma: float = 1.0) -> tuple[float, float, float]:
+    """Width, height and angle of the ``n_sigma`` contour of a 2-D Gaussian.
+
+    The contour is the set of points at Mahalanobis distance ``n_sigma`` from
+    the mean.  With eigenvalues ``l1 >= l2`` of ``cov`` and ``v1`` the
+    eigenvector of ``l1``, it is the ellipse of full axes
+    ``2 n_sigma sqrt(l1)`` (along ``v1``) and ``2 n_sigma sqrt(l2)``.
+
+    Parameters
+    ----------
+    cov : ndarray of shape (2, 2)
+        Symmetric positive semi-definite covariance.
+    n_sigma : float, default=1.0
+
+    Returns
+    -------
+    width, height, angle : float
+        Full major and minor axis lengths, and the angle of the major axis
+        in degrees counter-clockwise from the x axis (in ``[0, 180)``), as
+        :class:`matplotlib.patches.Ellipse` takes them.
+    """
+    values, vectors = np.linalg.eigh(np.asarray(cov, dtype=float))
+    values = np.clip(values, 0.0, None)
+    major = vectors[:, 1]
+    angle = float(np.degrees(np.arctan2(major[1], major[0]))) % 180.0
+    return 2 * n_sigma * float(np.sqrt(values[1])), 2 * n_sigma * float(np.sqrt(values[0])), angle
+
+
+def _components(estimator, n_features: int) -> tuple[np.ndarray, list[np.ndarray] | None]:
+    """Means and (D, D) covariances of the components (None for k-means)."""
+    if hasattr(estimator, "means_"):
+        structure = get_structure(estimator.covariance_type)
+        covs = [structure.component_covariance(estimator.covariances_, k, n_features)
+                for k in range(len(estimator.means_))]
+        return np.asarray(estimator.means_), covs
+    centers = np.asarray(estimator.cluster_centers_)
+    if hasattr(estimator, "beta"):  # SoftKMeans: isotropic variance 1 / beta
+        return centers, [np.eye(n_features) / estimator.beta] * len(centers)
+    return centers, None
+
+
+def _feature_names(estimator, X, feature_names, n_features: int) -> list[str]:
+    if feature_names is None:
+        feature_names = getattr(estimator, "feature_names_in_", None)
+    if feature_names is None and hasattr(X, "columns"):
+        feature_names = list(X.columns)
+    if feature_names is None:
+        return [f"feature {j}" for j in range(n_features)]
+    names = [str(n) for n in feature_names]
+    if len(names) != n_features:
+        raise ValueError(f"feature_names has {len(names)} names but X has {n_features} columns")
+    return names
+
+
+def _colors(n: int) -> list:
+    import matplotlib
+
+    name = "tab10" if n <= 10 else "tab20" if n <= 20 else "turbo"
+    cmap = matplotlib.colormaps[name]
+    if n > 20:
+        return [cmap(x) for x in np.linspace(0.05, 0.95, n)]
+    return [cmap(k) for k in range(n)]
+
+
+def plot_mixture(
+    estimator,
+    X,
+    ax=None,
+    feature_names: Sequence[str] | None = None,
+    *,
+    features: tuple[int, int] = (0, 1),
+    title: str | None = None,
+) -> Any:
+    """Scatter the rows coloured by cluster, with each component's mean and ellipses.
+
+    Parameters
+    ----------
+    estimator : fitted GaussianMixture, KMeans or SoftKMeans
+        Gaussian components get their 1- and 2-sigma ellipses (the contours at
+        Mahalanobis distance 1 and 2), whatever the ``covariance_type``;
+        SoftKMeans gets circles of radius ``1/sqrt(beta)``; KMeans only centres.
+    X : array-like of shape (n_samples, n_features), n_features >= 2
+        Rows to show, coloured by ``estimator.predict(X)``.
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure (from pyplot) is made when None.
+    feature_names : sequence of str, optional
+        Axis labels; default the estimator's ``feature_names_in_``, then the
+        columns of a DataFrame ``X``, then "feature j".
+    features : (int, int), default=(0, 1)
+        The two columns shown.  With more than two features the ellipses are
+        those of the marginal distribution of these two columns.
+    title : str, optional
+        Default: the estimator, K and covariance type.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on (``ax.figure`` is the figure).  Ellipse patches carry
+        the gid ``"component{k}-{s}sigma"``.
+
+    Raises
+    ------
+    ImportError
+        matplotlib is not installed.
+    ValueError
+        X has fewer than two columns, or ``features`` is out of range.
+    """
+    mpl = _matplotlib()
+    check_is_fitted(estimator)
+    labels = estimator.predict(X)
+    data = np.asarray(X, dtype=float)
+    D = data.shape[1]
+    i, j = features
+    if D < 2 or not (0 <= i < D and 0 <= j < D) or i == j:
+        raise ValueError(f"plot_mixture needs two distinct feature indices below n_features={D},"
+                         f" got features={features}")
+    names = _feature_names(estimator, X, feature_names, D)
+    means, covs = _components(estimator, D)
+    K = len(means)
+    colors = _colors(K)
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=(7, 5.5), layout="constrained")
+    weights = getattr(estimator, "weights_", None)
+    handles = []
+    for k in range(K):
+        rows = data[labels == k]
+        ax.scatter(rows[:, i], rows[:, j], s=14, color=colors[k], alpha=0.55, linewidths=0)
+        handles.append(mpl.lines.Line2D(
+            [], [], marker="o", linestyle="", color=colors[k],
+            label=f"component {k}: "
+            + ("" if weights is None else f"weight {weights[k]:.2f}, ")
+            + f"{len(rows)} points",
+        ))
+        if covs is None:
+            continue
+        sub = covs[k][np.ix_([i, j], [i, j])]
+        for n_sigma, style in zip(SIGMAS, ("-", "--"), strict=True):
+            width, height, angle = ellipse_geometry(sub, n_sigma)
+            ax.add_patch(mpl.patches.Ellipse(
+                (means[k, i], means[k, j]), width, height, angle=angle, fill=False,
+                edgecolor=colors[k], linestyle=style, linewidth=2.0 if n_sigma == 1 else 1.2,
+                gid=f"component{k}-{n_sigma}sigma", zorder=2,
+            ))
+    ax.scatter(means[:, i], means[:, j], marker="X", s=140, c=colors[:K], edgecolors="black",
+               linewidths=1.2, zorder=3)
+    handles.append(mpl.lines.Line2D([], [], marker="X", linestyle="", color="white",
+                                    markeredgecolor="black", markersize=10, label="mean"))
+    if covs is not None:
+        handles += [
+            mpl.lines.Line2D([], [], color="0.3", linewidth=2.0, label="1σ ellipse"),
+            mpl.lines.Line2D([], [], color="0.3", linestyle="--", linewidth=1.2,
+                             label="2σ ellipse"),
+        ]
+    ax.legend(handles=handles, loc="best", fontsize="small", framealpha=0.9)
+    ax.set_xlabel(names[i])
+    ax.set_ylabel(names[j])
+    if title is None:
+        title = f"{type(estimator).__name__}, K={K}"
+        if hasattr(estimator, "covariance_type"):
+            title += f", covariance_type={estimator.covariance_type!r}"
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.autoscale_view()
+    return ax
+
+
+def mixture_png(
+    estimator,
+    X,
+    feature_names: Sequence[str] | None = None,
+    *,
+    title: str | None = None,
+    figsize: tuple[float, float] = (7.5, 5.5),
+    dpi: int = 120,
+) -> bytes:
+    """:func:`plot_mixture` rendered to PNG bytes with the Agg backend.
+
+    The figure is made without pyplot, so no GUI backend is touched and no
+    figure is left open.  Parameters as :func:`plot_mixture`.
+    """
+    _matplotlib()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, layout="constrained")
+    FigureCanvasAgg(fig)
+    plot_mixture(estimator, X, fig.add_subplot(), feature_names, title=title)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+def save_mixture_plot(estimator, X, path: str | os.PathLike, **kwargs: Any) -> None:
+    """Write :func:`mixture_png` to ``path`` atomically (keyword arguments passed on)."""
+    atomic_write(path, mixture_png(estimator, X, **kwargs))

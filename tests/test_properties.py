@@ -1,0 +1,103 @@
+"""Property tests: responsibilities are distributions; EM never decreases its objective."""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from emkit import GaussianMixture, KMeans, SoftKMeans
+from emkit.exceptions import DegenerateComponentError
+
+COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
+
+
+@st.composite
+def mixture_data(draw, scales=(1e-1, 1.0, 1e3), min_per_component=3):
+    seed = draw(st.integers(0, 2**31 - 1))
+    n_components = draw(st.integers(1, 4))
+    n_features = draw(st.integers(1, 4))
+    n_samples = draw(st.integers(max(8, min_per_component * n_components), 150))
+    scale = draw(st.sampled_from(scales))
+    offset = draw(st.sampled_from([0.0, 1e4]))
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(n_components, n_features)) * 3
+    labels = rng.integers(0, n_components, size=n_samples)
+    X = (centers[labels] + rng.normal(size=(n_samples, n_features))) * scale + offset
+    return X, n_components, seed
+
+
+SETTINGS = settings(max_examples=25, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(data=mixture_data(), covariance_type=st.sampled_from(COVARIANCE_TYPES),
+       init_params=st.sampled_from(["kmeans", "k-means++", "random", "random_from_data"]))
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.filterwarnings("ignore:component:UserWarning")
+def test_gaussian_mixture_objective_never_decreases(data, covariance_type, init_params):
+    """Default reg_covar: regularised EM obeys the generalised-EM inequality.
+
+    Adding reg_covar makes the M-step inexact, so the log-likelihood may dip by at
+    most the M-step's regularisation deficit; strict mode (conftest) makes the
+    engine raise on any dip beyond that deficit plus float noise.
+    """
+    X, K, seed = data
+    gm = GaussianMixture(K, covariance_type=covariance_type, init_params=init_params,
+                         random_state=seed, tol=1e-10, max_iter=60)
+    gm.fit(X)
+    _check_fit(gm, X, K, exact=False)
+
+
+@SETTINGS
+@given(data=mixture_data(scales=(1e-3, 1.0, 1e3), min_per_component=12),
+       covariance_type=st.sampled_from(COVARIANCE_TYPES),
+       init_params=st.sampled_from(["kmeans", "k-means++", "random", "random_from_data"]))
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.filterwarnings("ignore:component:UserWarning")
+def test_exact_em_objective_never_decreases(data, covariance_type, init_params):
+    """reg_covar=0 is exact EM: monotone at every data scale (offset 1e4 included)."""
+    X, K, seed = data
+    gm = GaussianMixture(K, covariance_type=covariance_type, init_params=init_params,
+                         random_state=seed, tol=1e-10, max_iter=60, reg_covar=0.0)
+    try:
+        gm.fit(X)
+    except DegenerateComponentError:
+        # a component collapsed onto <= D points: maximum likelihood is unbounded there
+        return
+    _check_fit(gm, X, K)
+
+
+def _check_fit(gm, X, K, exact=True):
+    history = gm.lower_bounds_
+    assert np.all(np.isfinite(history))
+    if exact:
+        assert np.all(np.diff(history) >= -1e-10 * np.maximum(1, np.abs(history[:-1])))
+    resp = gm.predict_proba(X)
+    assert resp.shape == (X.shape[0], K)
+    assert np.all(resp >= 0)
+    np.testing.assert_allclose(resp.sum(axis=1), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(gm.weights_.sum(), 1.0, rtol=1e-12)
+
+
+@SETTINGS
+@given(data=mixture_data())
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_kmeans_inertia_never_increases(data):
+    X, K, seed = data
+    km = KMeans(K, init="random", n_init=1, random_state=seed, tol=0).fit(X)
+    h = km.objective_history_
+    assert np.all(np.diff(h) >= -1e-12 * np.maximum(1, np.abs(h[:-1])))
+
+
+@SETTINGS
+@given(data=mixture_data(), beta=st.sampled_from([0.1, 1.0, 10.0]))
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_soft_kmeans_responsibilities_and_monotone(data, beta):
+    X, K, seed = data
+    X = X - X.mean(0)
+    X = X / (X.std() + 1e-12)
+    sk = SoftKMeans(K, beta=beta, random_state=seed, max_iter=50).fit(X)
+    np.testing.assert_allclose(sk.predict_proba(X).sum(1), 1.0, rtol=1e-12)
+    h = sk.objective_history_
+    assert np.all(np.diff(h) >= -1e-10 * np.maximum(1, np.abs(h[:-1])))
