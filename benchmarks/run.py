@@ -42,6 +42,7 @@ import gc
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 import warnings
@@ -145,6 +146,17 @@ class Result:
         return all(
             r.iters_a == c.a and r.iters_ab == c.a + c.b for r in self.emkit + self.sklearn
         )
+
+    def spread(self) -> float:
+        """Largest (max - min) / |median| of the per-run s/it of either library (noise gauge)."""
+        worst = 0.0
+        for runs in (self.emkit, self.sklearn):
+            values = [r.per_iter for r in runs]
+            if not values:
+                continue
+            mid = abs(statistics.median(values))
+            worst = max(worst, (max(values) - min(values)) / mid if mid > 0 else float("inf"))
+        return worst
 
     def rss(self, lib: str) -> float | None:
         runs = self.emkit if lib == "emkit" else self.sklearn
@@ -331,10 +343,27 @@ def run_case(case: Case, *, quick: bool, repeats: int, seed: int, verbose: bool)
 
 
 # ------------------------------------------------------------------ output
+def emkit_revision() -> str:
+    """Git commit of the emkit sources measured, with ``+dirty`` if src/ has edits."""
+    src = os.path.dirname(os.path.abspath(emkit.__file__))
+    try:
+        head = subprocess.run(
+            ["git", "-C", src, "rev-parse", "--short", "HEAD"],
+            capture_output=True, text=True, check=True, timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", src, "status", "--porcelain", "--", "."],
+            capture_output=True, text=True, check=True, timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown revision"
+    return f"git {head}{'+dirty' if dirty else ''}"
+
+
 def environment_report() -> list[str]:
     lines = [
         f"python {platform.python_version()}  numpy {np.__version__}  scipy {scipy.__version__}"
-        f"  scikit-learn {sklearn.__version__}  emkit {emkit.__version__}",
+        f"  scikit-learn {sklearn.__version__}  emkit {emkit.__version__} ({emkit_revision()})",
         f"machine: {platform.machine()}  cpus: {os.cpu_count()}  "
         f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '<unset>')}  "
         f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '<unset>')}",
@@ -363,7 +392,7 @@ def _fmt(value: float | None, spec: str) -> str:
 def table(results: Sequence[Result]) -> list[str]:
     header = (
         "case", "N", "D", "K", "cov", "iters", "emkit s/it", "sklearn s/it",
-        "ratio", "obj rel diff", "emkit dRSS MB", "sklearn dRSS MB",
+        "ratio", "spread", "obj rel diff", "emkit dRSS MB", "sklearn dRSS MB",
     )
     rows = []
     for res in results:
@@ -372,7 +401,7 @@ def table(results: Sequence[Result]) -> list[str]:
         iters = f"{c.a}->{c.a + c.b}"
         if res.error is not None:
             rows.append((c.name, f"{res.n:,}", str(c.d), str(c.k), cov, iters,
-                         "ERROR", "", "", "", "", ""))
+                         "ERROR", "", "", "", "", "", ""))
             continue
         rel = res.objective_rel_diff()
         flag = "" if rel <= OBJECTIVE_RTOL else " !"
@@ -381,7 +410,8 @@ def table(results: Sequence[Result]) -> list[str]:
         rows.append((
             c.name, f"{res.n:,}", str(c.d), str(c.k), cov, iters,
             _fmt(res.median("emkit"), ".4f"), _fmt(res.median("sklearn"), ".4f"),
-            _fmt(res.ratio(), ".3f"), _fmt(rel, ".1e") + flag,
+            _fmt(res.ratio(), ".3f"), _fmt(100 * res.spread(), ".0f") + "%",
+            _fmt(rel, ".1e") + flag,
             _fmt(res.rss("emkit"), ".0f"), _fmt(res.rss("sklearn"), ".0f"),
         ))
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
@@ -452,7 +482,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("emkit vs scikit-learn: seconds per EM iteration "
           f"({'quick' if args.quick else 'full'} sizes, {args.repeats} repeat(s), "
           f"seed {args.seed})")
-    print("command: " + " ".join([os.path.basename(sys.executable), *sys.argv]))
+    print("command: " + " ".join([os.path.relpath(sys.executable), *sys.argv]))
     for line in environment_report():
         print(line)
     print(flush=True)
@@ -471,7 +501,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("s/it = median over repeats of (T(max_iter=a+b) - T(max_iter=a)) / b, wall clock;")
     print("ratio = emkit / sklearn (< 1 means emkit faster); obj rel diff = relative difference")
     print("of the mean log-likelihood (k-means: inertia) after a+b iterations ('!' > "
-          f"{OBJECTIVE_RTOL:g}); dRSS = peak RSS increase during the a+b fit (median).")
+          f"{OBJECTIVE_RTOL:g});")
+    print("spread = largest (max - min) / median of the per-run s/it of either library "
+          "(machine noise);")
+    print("dRSS = peak RSS increase during the a+b fit (median over repeats).")
     print()
     for line in table(results):
         print(line)

@@ -112,3 +112,29 @@ def test_e_step_never_allocates_n_by_k_by_d():
     params = model.params_from_responsibilities(X, np.ones(len(X)), resp, 64)
     run_em(model, params, ArraySource(X, None, 50), tol=1e-6, max_iter=5)
     assert Spy.largest == 50
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+def test_results_do_not_depend_on_the_number_of_threads(covariance_type):
+    X = make_blobs(n_per=(2000, 1500, 1800), dim=4)
+    fits = []
+    for n_threads in (1, 2, 3):
+        with emkit.config_context(n_threads=n_threads):
+            fits.append(emkit.GaussianMixture(3, covariance_type=covariance_type, chunk_size=500,
+                                              random_state=0, tol=1e-9).fit(X))
+    for other in fits[1:]:
+        assert other.n_iter_ == fits[0].n_iter_
+        np.testing.assert_allclose(other.lower_bounds_, fits[0].lower_bounds_, rtol=1e-14)
+        np.testing.assert_allclose(other.covariances_, fits[0].covariances_, rtol=1e-12)
+    with emkit.config_context(n_threads=1):
+        one = emkit.KMeans(5, random_state=0, chunk_size=300).fit(X)
+    with emkit.config_context(n_threads=2):
+        two = emkit.KMeans(5, random_state=0, chunk_size=300).fit(X)
+    np.testing.assert_array_equal(one.labels_, two.labels_)
+    np.testing.assert_allclose(one.cluster_centers_, two.cluster_centers_, rtol=1e-14)
+
+
+def test_n_threads_config_is_validated():
+    with pytest.raises(ValueError, match="n_threads must be None or an integer >= 1"):
+        emkit.set_config(n_threads=0)
+    assert emkit.get_config()["n_threads"] is None

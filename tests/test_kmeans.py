@@ -172,3 +172,25 @@ def test_soft_kmeans_approaches_kmeans_as_beta_grows():
 def test_soft_kmeans_rejects_bad_beta():
     with pytest.raises(ValueError, match="beta must be a finite number > 0"):
         SoftKMeans(2, beta=0).fit(make_blobs())
+
+
+def test_given_centres_run_once_and_random_runs_n_init_times(monkeypatch):
+    from emkit.models import _base
+
+    calls = []
+    original = _base.run_em
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(_base, "run_em", counting)
+    X = make_blobs(dim=2)
+    KMeans(3, init=X[:3]).fit(X)
+    assert len(calls) == 1
+    calls.clear()
+    KMeans(3, init="random", random_state=0).fit(X)
+    assert len(calls) == 10
+    calls.clear()
+    KMeans(3, random_state=0).fit(X)
+    assert len(calls) == 1

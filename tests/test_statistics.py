@@ -98,3 +98,21 @@ def test_adding_different_structures_is_an_error():
     resp = np.full((X.shape[0], 2), 0.5)
     with pytest.raises(ValueError, match="cannot add"):
         m1.statistics(p1, X, resp) + m2.statistics(p2, X, resp)
+
+
+def test_fast_hard_e_step_equals_generic_one_hot_path():
+    X = make_blobs()
+    centers, _ = kmeans_plusplus(X, 5, random_state=np.random.RandomState(1))
+    model = CentroidModel(hard=True)
+    w = np.random.default_rng(2).integers(0, 3, size=X.shape[0]).astype(float)
+    objective, fast = model.hard_e_step(centers, X, w)
+    log_joint = model.log_joint(centers, X)
+    labels = np.argmax(log_joint, axis=1)
+    resp = np.zeros_like(log_joint)
+    resp[np.arange(len(X)), labels] = w
+    generic = model.statistics(centers, X, resp)
+    np.testing.assert_allclose(objective, log_joint[np.arange(len(X)), labels], rtol=1e-10)
+    np.testing.assert_allclose(fast.counts, generic.counts)
+    np.testing.assert_allclose(fast.sums, generic.sums, rtol=1e-12)
+    np.testing.assert_allclose(np.sort(fast.far_distances), np.sort(generic.far_distances),
+                               rtol=1e-10)

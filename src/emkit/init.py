@@ -90,13 +90,35 @@ def random_rows(
     return X[indices].copy(), indices
 
 
-def nearest_partition(X: np.ndarray, centers: np.ndarray, chunk_size: int) -> np.ndarray:
-    """Label of the nearest centre for every row, computed in chunks."""
+def nearest_center(X: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the nearest centre and the squared distance to it, for every row.
+
+    Uses ``argmax_k (x . c_k - |c_k|^2 / 2)`` (one GEMM and one pass over the
+    (n, K) scores) on rows and centres shifted by the centres' mean.
+    """
+    origin = centers.mean(axis=0)
+    Xc = X - origin
+    Cc = centers - origin
+    scores = Xc @ Cc.T
+    scores -= 0.5 * (Cc * Cc).sum(axis=1)
+    labels = np.argmax(scores, axis=1)
+    best = np.take_along_axis(scores, labels[:, None], axis=1)[:, 0]
+    distances = np.einsum("ij,ij->i", Xc, Xc)
+    distances -= 2.0 * best
+    np.maximum(distances, 0.0, out=distances)
+    return labels, distances
+
+
+def nearest_partition(
+    X: np.ndarray, centers: np.ndarray, chunk_size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`nearest_center` computed in chunks of rows (memory O(chunk x K))."""
     labels = np.empty(X.shape[0], dtype=np.intp)
+    distances = np.empty(X.shape[0])
     for start in range(0, X.shape[0], chunk_size):
         stop = start + chunk_size
-        labels[start:stop] = np.argmin(squared_distances(X[start:stop], centers), axis=1)
-    return labels
+        labels[start:stop], distances[start:stop] = nearest_center(X[start:stop], centers)
+    return labels, distances
 
 
 def one_hot(labels: np.ndarray, n_components: int) -> np.ndarray:

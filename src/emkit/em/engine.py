@@ -11,7 +11,9 @@ A *model* object supplies three functions of its parameters:
     the M-step from statistics summed over all chunks (``params`` is the
     current value, for families that keep something when a component is empty).
 
-and may supply ``converged(old_params, new_params, change, tol) -> bool`` (the
+and may supply ``hard_e_step(params, X, weights) -> (row_objective, stats)``, a
+fast path for hard assignments that skips one-hot responsibilities, and
+``converged(old_params, new_params, change, tol) -> bool`` (the
 default stops when the mean objective changes by less than ``tol``) and
 ``step_deficit(stats, new_params) -> float``: how much a deliberately inexact
 (regularised) M-step may lower the mean objective; the monotonicity check then
@@ -27,11 +29,14 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
-from .._config import get_config
+from .._config import effective_threads, get_config
 from ..exceptions import MonotonicityError, MonotonicityWarning
 
 #: Relative size of a decrease of the mean objective that counts as float noise.
@@ -102,21 +107,81 @@ class EMResult:
         return float(self.objective_history[-1]) if self.objective_history.size else -np.inf
 
 
-def expectation(model, params, source, assignment: str = "soft"):
-    """One E-step over all chunks: summed statistics and mean objective."""
+def _chunk_step(model, params, assignment: str, unweighted: bool):
+    """The E-step of one chunk: (weighted objective sum, weight sum, statistics)."""
     assign = ASSIGNMENTS[assignment]
+    fast_hard = getattr(model, "hard_e_step", None) if assignment == "hard" else None
+
+    def step(chunk):
+        X, w = chunk
+        if fast_hard is not None:
+            row_objective, stats = fast_hard(params, X, w)
+        else:
+            row_objective, resp = assign(model.log_joint(params, X), overwrite=True)
+            if not unweighted:
+                resp *= w[:, None]
+            stats = model.statistics(params, X, resp)
+        return float(w @ row_objective), float(w.sum()), stats
+
+    return step
+
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def _pool(n_threads: int) -> ThreadPoolExecutor:
+    """A long-lived pool per thread count (creating one per E-step costs more than it saves)."""
+    if n_threads not in _POOLS:
+        _POOLS[n_threads] = ThreadPoolExecutor(max_workers=n_threads,
+                                               thread_name_prefix="emkit-estep")
+    return _POOLS[n_threads]
+
+
+def _ordered_map(function, items, n_threads: int):
+    """``map(function, items)`` on a thread pool, in order, at most 2 x n_threads ahead.
+
+    A single chunk (small data) runs inline, without the pool.
+    """
+    items = iter(items)
+    first = next(items, None)
+    second = next(items, None) if first is not None else None
+    if first is None:
+        return
+    if n_threads <= 1 or second is None:
+        yield function(first)
+        if second is not None:
+            yield function(second)
+            yield from map(function, items)
+        return
+    pool = _pool(n_threads)
+    pending: deque = deque([pool.submit(function, first), pool.submit(function, second)])
+    for item in items:
+        pending.append(pool.submit(function, item))
+        if len(pending) >= 2 * n_threads:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+def expectation(model, params, source, assignment: str = "soft"):
+    """One E-step over all chunks: summed statistics and mean objective.
+
+    Chunks are processed by ``emkit.get_config()["n_threads"]`` threads with
+    single-threaded BLAS inside each (many small BLAS calls parallelise badly);
+    their statistics are added in chunk order, so the result does not depend on
+    the number of threads.
+    """
+    step = _chunk_step(model, params, assignment, getattr(source, "unweighted", False))
     stats = None
     total = 0.0
     weight = 0.0
-    unweighted = getattr(source, "unweighted", False)
-    for X, w in source.chunks():
-        row_objective, resp = assign(model.log_joint(params, X), overwrite=True)
-        if not unweighted:
-            resp *= w[:, None]
-        chunk_stats = model.statistics(params, X, resp)
-        stats = chunk_stats if stats is None else stats + chunk_stats
-        total += float(w @ row_objective)
-        weight += float(w.sum())
+    with threadpool_limits(limits=1, user_api="blas"):
+        for chunk_total, chunk_weight, chunk_stats in _ordered_map(
+            step, source.chunks(), effective_threads()
+        ):
+            stats = chunk_stats if stats is None else stats + chunk_stats
+            total += chunk_total
+            weight += chunk_weight
     return stats, total / weight
 
 

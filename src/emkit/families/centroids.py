@@ -13,7 +13,7 @@ import dataclasses
 import numpy as np
 
 from ..em.statistics import SufficientStatistics
-from ..init import squared_distances
+from ..init import nearest_center, squared_distances
 
 LOG_2PI = np.log(2.0 * np.pi)
 
@@ -82,6 +82,28 @@ class CentroidModel:
         if not self.hard:
             log_joint += -np.log(K) - 0.5 * D * (LOG_2PI - np.log(self.beta))
         return log_joint
+
+    def hard_e_step(self, centers: np.ndarray, X: np.ndarray, weights: np.ndarray):
+        """Fast hard E-step of a chunk: (per-row objective, statistics).
+
+        Equivalent to the generic one-hot path (``log_joint`` + argmax +
+        ``statistics``) but never forms one-hot responsibilities: counts and
+        sums are weighted bincounts of the labels.
+        """
+        K, D = centers.shape
+        labels, distances = nearest_center(X, centers)
+        counts = np.bincount(labels, weights=weights, minlength=K)
+        weighted = X * weights[:, None]
+        sums = np.empty((K, D))
+        for j in range(D):
+            sums[:, j] = np.bincount(labels, weights=weighted[:, j], minlength=K)
+        live = np.flatnonzero(weights > 0)
+        if live.shape[0] > K:
+            live = live[np.argpartition(-distances[live], K - 1)[:K]]
+        stats = CentroidStatistics(
+            counts, sums, distances[live], X[live], weights[live], labels[live]
+        )
+        return -0.5 * self.beta * distances, stats
 
     def statistics(self, centers: np.ndarray, X: np.ndarray, resp: np.ndarray):
         counts = resp.sum(axis=0)

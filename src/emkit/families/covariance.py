@@ -54,6 +54,12 @@ def _deficit_terms(regularized_eigenvalues: np.ndarray, reg_covar: float) -> np.
     return terms.sum(axis=-1)
 
 
+def _weighted_deficit(counts: np.ndarray, terms: np.ndarray) -> float:
+    """0.5 * sum_k N_k terms_k, where components without weight contribute nothing."""
+    with np.errstate(invalid="ignore"):
+        return float(0.5 * np.where(counts > 0, counts * terms, 0.0).sum())
+
+
 class CovarianceStructure:
     """Interface; see the module docstring. Subclasses are stateless singletons."""
 
@@ -221,7 +227,7 @@ class Full(CovarianceStructure):
         if reg_covar == 0.0:
             return 0.0
         terms = _deficit_terms(np.linalg.eigvalsh(covariances), reg_covar)
-        return float(0.5 * (counts * terms).sum())
+        return _weighted_deficit(counts, terms)
 
     def mahalanobis(self, Xc, means_c, precisions_cholesky):
         # one GEMM for all components: [x - c, 1] @ [P_k ; -(m_k - c) P_k] = (x - m_k) P_k
@@ -356,7 +362,7 @@ class Diagonal(CovarianceStructure):
     def regularization_deficit(self, counts, covariances, reg_covar, n_features):
         if reg_covar == 0.0:
             return 0.0
-        return float(0.5 * (counts * _deficit_terms(covariances, reg_covar)).sum())
+        return _weighted_deficit(counts, _deficit_terms(covariances, reg_covar))
 
     def mahalanobis(self, Xc, means_c, precisions_cholesky):
         prec = precisions_cholesky**2
@@ -448,7 +454,7 @@ class Spherical(Diagonal):
             return 0.0
         # one eigenvalue of multiplicity D per component
         terms = _deficit_terms(covariances[:, None], reg_covar) * n_features
-        return float(0.5 * (counts * terms).sum())
+        return _weighted_deficit(counts, terms)
 
     def from_precisions(self, precisions, n_components, n_features):
         if not (precisions > 0).all():

@@ -199,7 +199,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             else:
                 seeder = kmeans_plusplus if self.init_params == "k-means++" else random_rows
                 seeds, _ = seeder(X, K, sample_weight=w, random_state=rng)
-                resp = one_hot(nearest_partition(X, seeds, source.chunk_size), K)
+                resp = one_hot(nearest_partition(X, seeds, source.chunk_size)[0], K)
             start = model.params_from_responsibilities(X, w, resp, source.chunk_size)
             values = {
                 "weights": start.weights,

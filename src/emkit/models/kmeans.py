@@ -11,8 +11,17 @@ from sklearn.utils.validation import check_is_fitted
 from .._validation import check_enough_samples, check_int, check_real
 from ..em.engine import expectation, soft_assignment
 from ..families.centroids import CentroidModel
-from ..init import kmeans_plusplus, random_rows, squared_distances
+from ..init import kmeans_plusplus, nearest_partition, random_rows, squared_distances
+from ..sources import default_chunk_size
 from ._base import fit_with_restarts, make_source, validate_X
+
+
+def _mean_feature_variance(source) -> float:
+    """Weighted variance of each column of the source, averaged over columns (chunked)."""
+    total = source.total_weight()
+    mean = sum(w @ X for X, w in source.chunks()) / total
+    squares = sum(w @ ((X - mean) ** 2) for X, w in source.chunks())
+    return float(np.mean(squares / total))
 
 
 def _check_init(init, n_clusters: int, n_features: int):
@@ -42,10 +51,12 @@ class _CentroidEstimator(BaseEstimator):
         return 1.0
 
     def _n_init(self) -> int:
-        if self.n_init == "auto":
-            return 1 if isinstance(self.init, str) and self.init == "k-means++" else 10
+        """Restarts: 1 for given centres (they are deterministic), else n_init ("auto":
+        1 for k-means++, 10 for random rows)."""
         if not isinstance(self.init, str):
             return 1
+        if self.n_init == "auto":
+            return 1 if self.init == "k-means++" else 10
         return check_int(self.n_init, "n_init", 1)
 
     def _check_parameters(self) -> None:
@@ -74,8 +85,7 @@ class _CentroidEstimator(BaseEstimator):
             return seeder(X, self.n_clusters, sample_weight=w, random_state=rng)[0]
 
         if self._hard:
-            mean = np.average(X, axis=0, weights=w)
-            tol = self.tol * float(np.average((X - mean) ** 2, axis=0, weights=w).mean())
+            tol = self.tol * _mean_feature_variance(source)
 
             def final_objective(result):
                 return expectation(model, result.params, source, "hard")[1]
@@ -97,9 +107,20 @@ class _CentroidEstimator(BaseEstimator):
         X = validate_X(self, X, reset=False)
         return squared_distances(X, self.cluster_centers_)
 
+    def _nearest(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """Labels and squared distances to the nearest centre, in chunks."""
+        check_is_fitted(self)
+        X = validate_X(self, X, reset=False)
+        return self._nearest_validated(X)
+
+    def _nearest_validated(self, X) -> tuple[np.ndarray, np.ndarray]:
+        K, D = self.cluster_centers_.shape
+        chunk = self.chunk_size or default_chunk_size(X.shape[0], max(K, D))
+        return nearest_partition(X, self.cluster_centers_, chunk)
+
     def predict(self, X) -> np.ndarray:
         """Index of the nearest centre for every row."""
-        return np.argmin(self._distances(X), axis=1)
+        return self._nearest(X)[0]
 
 
 class KMeans(ClusterMixin, TransformerMixin, _CentroidEstimator):
@@ -169,9 +190,8 @@ class KMeans(ClusterMixin, TransformerMixin, _CentroidEstimator):
     def fit(self, X, y=None, sample_weight=None) -> KMeans:
         """Cluster X; ``sample_weight`` has count semantics."""
         X, source = self._fit(X, sample_weight)
-        d = squared_distances(X, self.cluster_centers_)
-        self.labels_ = np.argmin(d, axis=1)
-        self.inertia_ = float(source.sample_weight @ d[np.arange(X.shape[0]), self.labels_])
+        self.labels_, distances = self._nearest_validated(X)
+        self.inertia_ = float(source.sample_weight @ distances)
         return self
 
     def fit_predict(self, X, y=None, sample_weight=None) -> np.ndarray:
@@ -183,7 +203,7 @@ class KMeans(ClusterMixin, TransformerMixin, _CentroidEstimator):
 
     def score(self, X, y=None, sample_weight=None) -> float:
         """Opposite of the (weighted) inertia of X."""
-        d = self._distances(X).min(axis=1)
+        d = self._nearest(X)[1]
         w = np.ones_like(d) if sample_weight is None else np.asarray(sample_weight, float)
         return -float(w @ d)
 
@@ -201,7 +221,7 @@ class KMeans(ClusterMixin, TransformerMixin, _CentroidEstimator):
 
     def reconstruction_error(self, X) -> float:
         """Mean squared distance between rows and their decoded codes."""
-        return float(self._distances(X).min(axis=1).mean())
+        return float(self._nearest(X)[1].mean())
 
 
 class SoftKMeans(ClusterMixin, _CentroidEstimator):
