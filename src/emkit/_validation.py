@@ -7,19 +7,36 @@ from numbers import Integral, Real
 import numpy as np
 
 
-def check_finite(X: np.ndarray, name: str = "X") -> None:
-    """Raise a ValueError naming the first row and column holding NaN or inf."""
+def check_finite(X: np.ndarray, name: str = "X", allow_nan: bool = False) -> None:
+    """Raise a ValueError naming the first row and column holding NaN or inf.
+
+    With ``allow_nan`` only infinities are errors (NaN marks missing values),
+    and a column with no observed value at all is an error.
+    """
     if X.size == 0 or np.isfinite(X).all():
         return
-    bad = ~np.isfinite(X)
+    if allow_nan:
+        bad = np.isinf(X)
+        if not bad.any():
+            observed = (~np.isnan(X)).any(axis=0)
+            if not observed.all():
+                col = int(np.argmin(observed))
+                raise ValueError(
+                    f"{name} column {col} has no observed value (every entry is NaN); "
+                    "drop the column"
+                )
+            return
+    else:
+        bad = ~np.isfinite(X)
     row, col = np.argwhere(bad)[0]
     value = X[row, col]
     what = "NaN" if np.isnan(value) else ("inf" if value > 0 else "-inf")
     count = int(bad.sum())
     raise ValueError(
         f"{name} contains {what} at row {row}, column {col} ({count} non-finite "
-        f"value{'s' if count > 1 else ''} in total; NaN and inf are not allowed). "
-        "Remove or impute those entries first."
+        f"value{'s' if count > 1 else ''} in total; "
+        + ("inf is not allowed; NaN marks a missing value). " if allow_nan else
+           "NaN and inf are not allowed). Remove or impute those entries first.")
     )
 
 

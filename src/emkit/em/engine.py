@@ -95,12 +95,31 @@ class EMResult:
         of the parameters before the last M-step (scikit-learn's ``lower_bound_``).
     converged : bool
     n_iter : int
+        Iterations: for plain EM the number of E/M steps; for the accelerated
+        runners (:mod:`emkit.em.accelerate`) the number of accepted parameter
+        values, i.e. ``len(objective_history)``.
+    n_em_evaluations : int
+        Evaluations of the EM map ``F(theta) = M(E(theta))`` (the count R's
+        SQUAREM reports as ``fpevals``); equals ``n_iter`` for plain EM.
+    n_e_steps : int
+        Passes over the data (E-steps), the dominant cost; equals ``n_iter``
+        for plain EM.  The accelerated runners reuse the E-step that gives a
+        candidate's objective for its next M-step, so this counts every E-step
+        once.
     """
 
     params: Any
     objective_history: np.ndarray
     converged: bool
     n_iter: int
+    n_em_evaluations: int | None = None
+    n_e_steps: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.n_em_evaluations is None:
+            self.n_em_evaluations = self.n_iter
+        if self.n_e_steps is None:
+            self.n_e_steps = self.n_iter
 
     @property
     def objective(self) -> float:

@@ -141,6 +141,14 @@ class CovarianceStructure:
     def shape(self, n_components: int, n_features: int) -> tuple[int, ...]:
         raise NotImplementedError
 
+    def full_precisions(self, precisions_cholesky, n_components: int, n_features: int):
+        """(K, D, D) precision matrices, whatever the structure (for missing values)."""
+        raise NotImplementedError
+
+    def reduce_second(self, second_full: np.ndarray) -> np.ndarray:
+        """This structure's second moments from per-component (K, D, D) ones."""
+        raise NotImplementedError
+
     def work_width(self, n_components: int, n_features: int) -> int:
         """Floats per row of the E-step's work arrays (sets the default chunk size)."""
         return max(n_components, 2 * n_features + 1)
@@ -257,6 +265,12 @@ class Full(CovarianceStructure):
             cov[k] = _inverse_from_cholesky(chol[k])
         return cov, chol
 
+    def full_precisions(self, precisions_cholesky, n_components, n_features):
+        return self.precisions(precisions_cholesky)
+
+    def reduce_second(self, second_full):
+        return second_full
+
     def component_covariance(self, covariances, k, n_features):
         return covariances[k]
 
@@ -321,6 +335,13 @@ class Tied(CovarianceStructure):
     def from_precisions(self, precisions, n_components, n_features):
         chol = _check_spd(precisions, "precisions_init")
         return _inverse_from_cholesky(chol), chol
+
+    def full_precisions(self, precisions_cholesky, n_components, n_features):
+        return np.broadcast_to(self.precisions(precisions_cholesky),
+                               (n_components, n_features, n_features))
+
+    def reduce_second(self, second_full):
+        return second_full.sum(axis=0)
 
     def component_covariance(self, covariances, k, n_features):
         return covariances
@@ -408,6 +429,18 @@ class Diagonal(CovarianceStructure):
             k, j = np.argwhere(~(precisions > 0))[0]
             raise ValueError(f"precisions_init[{k}, {j}] must be positive")
         return 1.0 / precisions, np.sqrt(precisions)
+
+    def full_precisions(self, precisions_cholesky, n_components, n_features):
+        prec = self.precisions(precisions_cholesky)
+        if prec.ndim == 1:  # spherical
+            prec = np.repeat(prec[:, None], n_features, axis=1)
+        out = np.zeros((n_components, n_features, n_features))
+        idx = np.arange(n_features)
+        out[:, idx, idx] = prec
+        return out
+
+    def reduce_second(self, second_full):
+        return np.diagonal(second_full, axis1=1, axis2=2).copy()
 
     def component_covariance(self, covariances, k, n_features):
         return np.diag(covariances[k])

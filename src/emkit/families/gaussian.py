@@ -14,6 +14,7 @@ import numpy as np
 
 from ..em.statistics import SufficientStatistics
 from .covariance import CovarianceStructure, get_structure
+from .missing import missing_layout, missing_log_prob, missing_moments
 
 #: A component whose summed responsibility is below this fraction of the total
 #: row weight is *empty*: it keeps its previous mean and covariance.
@@ -109,12 +110,33 @@ class GaussianMixtureModel:
         )
 
     def log_joint(self, params: GaussianParams, X: np.ndarray) -> np.ndarray:
+        """log pi_k + log p(x_O | k) per row; NaN entries of X are marginalised out."""
         with np.errstate(divide="ignore"):
             log_weights = np.log(params.weights)
-        return self.structure.log_prob(
-            X, params.means, params.precisions_cholesky, self._global_center(params),
-            log_weights,
+        layout = missing_layout(X)
+        if layout is None:
+            return self.structure.log_prob(
+                X, params.means, params.precisions_cholesky, self._global_center(params),
+                log_weights,
+            )
+        out = np.empty((X.shape[0], params.weights.shape[0]))
+        complete = np.flatnonzero(~layout.missing.any(axis=1))
+        if complete.size:
+            out[complete] = self.structure.log_prob(
+                X[complete], params.means, params.precisions_cholesky,
+                self._global_center(params), log_weights,
+            )
+        K, D = params.means.shape
+        log_det = 2.0 * self.structure.log_det_cholesky(params.precisions_cholesky, K, D)
+        out[layout.incomplete_rows] = (
+            missing_log_prob(layout, params.means, self._precisions(params), log_det)
+            + log_weights
         )
+        return out
+
+    def _precisions(self, params: GaussianParams) -> np.ndarray:
+        K, D = params.means.shape
+        return self.structure.full_precisions(params.precisions_cholesky, K, D)
 
     def statistics_about(
         self, X: np.ndarray, resp: np.ndarray, centers: np.ndarray
@@ -124,7 +146,20 @@ class GaussianMixtureModel:
         return GaussianStatistics(resp.sum(axis=0), first, second, centers, self.structure)
 
     def statistics(self, params: GaussianParams, X: np.ndarray, resp: np.ndarray):
-        return self.statistics_about(X, resp, self.centers(params.weights, params.means))
+        """Expected statistics of a chunk; rows with NaN use conditional moments."""
+        centers = self.centers(params.weights, params.means)
+        layout = missing_layout(X)
+        if layout is None:
+            return self.statistics_about(X, resp, centers)
+        complete = np.flatnonzero(~layout.missing.any(axis=1))
+        counts, first, second_full = missing_moments(
+            layout, resp[layout.incomplete_rows], params.means, self._precisions(params), centers
+        )
+        second = self.structure.reduce_second(second_full)
+        if complete.size:
+            part = self.statistics_about(X[complete], resp[complete], centers)
+            counts, first, second = part.counts + counts, part.first + first, part.second + second
+        return GaussianStatistics(counts, first, second, centers, self.structure)
 
     def maximize(
         self, stats: GaussianStatistics, params: GaussianParams | None = None

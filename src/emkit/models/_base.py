@@ -13,8 +13,13 @@ from ..exceptions import ConvergenceWarning
 from ..sources import ArraySource, default_chunk_size
 
 
-def validate_X(estimator, X, *, reset: bool, min_samples: int = 1) -> np.ndarray:
-    """2-D float64 array with named errors for NaN/inf; records n_features_in_ on reset."""
+def validate_X(
+    estimator, X, *, reset: bool, min_samples: int = 1, allow_nan: bool = False
+) -> np.ndarray:
+    """2-D float64 array with named errors for NaN/inf; records n_features_in_ on reset.
+
+    With ``allow_nan`` NaN marks a missing value (inf is still an error).
+    """
     X = validate_data(
         estimator,
         X,
@@ -23,7 +28,7 @@ def validate_X(estimator, X, *, reset: bool, min_samples: int = 1) -> np.ndarray
         ensure_all_finite=False,
         ensure_min_samples=min_samples,
     )
-    check_finite(X, "X")
+    check_finite(X, "X", allow_nan=allow_nan)
     return X
 
 

@@ -23,6 +23,16 @@ from ._base import fit_with_restarts, make_source, validate_X
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
 
 
+def _mean_imputed(X: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """X with NaN replaced by weighted column means (X itself when nothing is missing)."""
+    missing = np.isnan(X)
+    if not missing.any():
+        return X
+    observed = np.where(missing, 0.0, X)
+    means = (weights @ observed) / (weights @ ~missing)
+    return np.where(missing, means, X)
+
+
 class GaussianMixture(DensityMixin, BaseEstimator):
     """Gaussian mixture fitted by EM, with scikit-learn's API.
 
@@ -130,6 +140,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.verbose = verbose
         self.chunk_size = chunk_size
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
     # ------------------------------------------------------------------ checks
     def _check_parameters(self) -> None:
         check_int(self.n_components, "n_components", 1)
@@ -181,7 +196,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return GaussianMixtureModel(self.covariance_type, self.reg_covar)
 
     def _initial_params(self, model, source, rng, user: dict) -> GaussianParams:
-        X, w = source.X, source.sample_weight
+        # initialisers see missing values filled with the (weighted) column means
+        X, w = _mean_imputed(source.X, source.sample_weight), source.sample_weight
         K = self.n_components
         if not {"weights", "means", "covariances"} <= user.keys():
             if self.init_params == "kmeans":
@@ -237,7 +253,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def _fit(self, X, sample_weight) -> GaussianMixture:
         self._check_parameters()
         X = validate_X(self, X, reset=not (self.warm_start and hasattr(self, "converged_")),
-                       min_samples=2)
+                       min_samples=2, allow_nan=True)
         check_enough_samples(X.shape[0], self.n_components)
         model = self._engine_model()
         source = make_source(X, sample_weight, self.chunk_size,
@@ -278,7 +294,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     # ------------------------------------------------------------ inference
     def _log_joint(self, X) -> np.ndarray:
         check_is_fitted(self)
-        X = validate_X(self, X, reset=False)
+        X = validate_X(self, X, reset=False, allow_nan=True)
         return self._engine_model().log_joint(self._params(), X)
 
     def score_samples(self, X) -> np.ndarray:
@@ -332,10 +348,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def bic(self, X) -> float:
         """Bayesian information criterion on X: ``-2 log L + p log n`` (smaller is better)."""
-        n = np.asarray(validate_X(self, X, reset=False)).shape[0]
+        n = validate_X(self, X, reset=False, allow_nan=True).shape[0]
         return -2.0 * self.score(X) * n + self._n_parameters() * np.log(n)
 
     def aic(self, X) -> float:
         """Akaike information criterion on X: ``-2 log L + 2 p`` (smaller is better)."""
-        n = np.asarray(validate_X(self, X, reset=False)).shape[0]
+        n = validate_X(self, X, reset=False, allow_nan=True).shape[0]
         return -2.0 * self.score(X) * n + 2.0 * self._n_parameters()
