@@ -101,3 +101,21 @@ def test_soft_kmeans_responsibilities_and_monotone(data, beta):
     np.testing.assert_allclose(sk.predict_proba(X).sum(1), 1.0, rtol=1e-12)
     h = sk.objective_history_
     assert np.all(np.diff(h) >= -1e-10 * np.maximum(1, np.abs(h[:-1])))
+
+
+@SETTINGS
+@given(data=mixture_data(min_per_component=12), covariance_type=st.sampled_from(COVARIANCE_TYPES),
+       fraction=st.sampled_from([0.05, 0.2, 0.4]))
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.filterwarnings("ignore:component:UserWarning")
+def test_missing_values_objective_never_decreases(data, covariance_type, fraction):
+    """Observed-data log-likelihood with NaN entries: monotone (strict mode), rows sum to 1."""
+    X, K, seed = data
+    X = X.copy()
+    X[np.random.default_rng(seed).random(X.shape) < fraction] = np.nan
+    if np.isnan(X).all(axis=0).any():
+        return  # a column with nothing observed is rejected (tested elsewhere)
+    gm = GaussianMixture(K, covariance_type=covariance_type, random_state=seed, tol=1e-10,
+                         max_iter=40)
+    gm.fit(X)
+    _check_fit(gm, X, K, exact=False)

@@ -15,6 +15,8 @@
 #     par = c(weights[1:K], means[1:K], variances[1:K])
 # The EM map is the plain closed-form M-step (no regularisation); the objective
 # given to squarem() is the negative log-likelihood (summed over rows).
+# squarem.loglik_path is the log-likelihood of the start and of every accepted
+# SQUAREM step (from control intermed = TRUE).
 
 suppressPackageStartupMessages(library(SQUAREM))
 
@@ -56,13 +58,14 @@ run_case <- function(name, column, start) {
   x <- faithful[[column]]
   K <- length(start) / 3
   sq <- squarem(par = start, fixptfn = em_map, objfn = negloglik, x = x, K = K,
-                control = list(tol = TOL, maxiter = MAXITER))
+                control = list(tol = TOL, maxiter = MAXITER, intermed = TRUE))
   fp <- fpiter(par = start, fixptfn = em_map, objfn = negloglik, x = x, K = K,
                control = list(tol = TOL, maxiter = MAXITER))
   list(name = name, column = column, K = K, start = start,
        squarem = list(par = sq$par, loglik = -negloglik(sq$par, x, K),
                       fpevals = sq$fpevals, objfevals = sq$objfevals,
-                      iter = sq$iter, convergence = sq$convergence),
+                      iter = sq$iter, convergence = sq$convergence,
+                      loglik_path = -sq$p.intermed[, ncol(sq$p.intermed)]),
        fpiter = list(par = fp$par, loglik = -negloglik(fp$par, x, K),
                      fpevals = fp$fpevals, objfevals = fp$objfevals,
                      convergence = fp$convergence))
@@ -99,7 +102,8 @@ meta <- list(
   squarem_version = as.character(packageVersion("SQUAREM")),
   tol = TOL,
   note = paste("par = c(weights, means, variances); loglik summed over rows;",
-               "squarem() default control except tol; fpiter() plain EM")
+               "squarem() default control except tol (and intermed = TRUE);",
+               "fpiter() plain EM")
 )
 out <- paste0(
   "{\n  \"meta\": ", obj(meta, 2), ",\n  \"cases\": [\n",

@@ -106,6 +106,9 @@ class EMResult:
         for plain EM.  The accelerated runners reuse the E-step that gives a
         candidate's objective for its next M-step, so this counts every E-step
         once.
+    n_fallbacks : int
+        Accelerated runners only: extrapolated candidates that were rejected
+        (invalid, or lowering the objective) and replaced by plain EM steps.
     """
 
     params: Any
@@ -114,6 +117,7 @@ class EMResult:
     n_iter: int
     n_em_evaluations: int | None = None
     n_e_steps: int | None = None
+    n_fallbacks: int = 0
 
     def __post_init__(self) -> None:
         if self.n_em_evaluations is None:

@@ -156,3 +156,23 @@ class CentroidModel:
         if self.hard:
             return float(((new - old) ** 2).sum()) <= tol
         return abs(change) < tol
+
+    # --- parameter vectors (EM acceleration, emkit.em.accelerate) ------------
+    def to_vector(self, centers: np.ndarray) -> np.ndarray:
+        """The centres as one flat vector."""
+        return np.array(centers, dtype=float).ravel()
+
+    def from_vector(self, vector: np.ndarray, like: np.ndarray) -> np.ndarray | None:
+        """Centres of ``like``'s shape from a flat vector; None if it is not finite.
+
+        Raises
+        ------
+        ValueError
+            If ``vector`` does not have ``like.size`` entries.
+        """
+        vector = np.asarray(vector, dtype=float)
+        if vector.shape != (like.size,):
+            raise ValueError(f"parameter vector must have shape ({like.size},), got {vector.shape}")
+        if not np.isfinite(vector).all():
+            return None
+        return vector.reshape(like.shape).copy()

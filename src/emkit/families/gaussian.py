@@ -14,7 +14,13 @@ import numpy as np
 
 from ..em.statistics import SufficientStatistics
 from .covariance import CovarianceStructure, get_structure
-from .missing import missing_layout, missing_log_prob, missing_moments
+from .missing import (
+    MissingLayout,
+    complete_rows,
+    missing_layout,
+    missing_log_prob,
+    missing_moments,
+)
 
 #: A component whose summed responsibility is below this fraction of the total
 #: row weight is *empty*: it keeps its previous mean and covariance.
@@ -113,30 +119,51 @@ class GaussianMixtureModel:
         """log pi_k + log p(x_O | k) per row; NaN entries of X are marginalised out."""
         with np.errstate(divide="ignore"):
             log_weights = np.log(params.weights)
-        layout = missing_layout(X)
+        layout = self._layout(X)
         if layout is None:
             return self.structure.log_prob(
                 X, params.means, params.precisions_cholesky, self._global_center(params),
                 log_weights,
             )
         out = np.empty((X.shape[0], params.weights.shape[0]))
-        complete = np.flatnonzero(~layout.missing.any(axis=1))
-        if complete.size:
-            out[complete] = self.structure.log_prob(
-                X[complete], params.means, params.precisions_cholesky,
+        if layout.complete_rows.size:
+            out[layout.complete_rows] = self.structure.log_prob(
+                X[layout.complete_rows], params.means, params.precisions_cholesky,
                 self._global_center(params), log_weights,
             )
         K, D = params.means.shape
         log_det = 2.0 * self.structure.log_det_cholesky(params.precisions_cholesky, K, D)
-        out[layout.incomplete_rows] = (
-            missing_log_prob(layout, params.means, self._precisions(params), log_det)
-            + log_weights
-        )
+        completions = self._completions(params, X, layout)
+        out[layout.incomplete_rows] = missing_log_prob(completions, log_det, layout) + log_weights
         return out
 
-    def _precisions(self, params: GaussianParams) -> np.ndarray:
+    # --- missing values: per-chunk caches ----------------------------------------
+    # The NaN layout of a chunk is the same every iteration, and the completions
+    # computed for log_joint are reused by statistics (same chunk, same params).
+    # Chunks are identified by their data pointer and shape (sources yield views).
+    @staticmethod
+    def _chunk_key(X: np.ndarray) -> tuple:
+        return (X.__array_interface__["data"][0], X.shape, X.strides)
+
+    def _layout(self, X: np.ndarray) -> MissingLayout | None:
+        cache = self.__dict__.setdefault("_layout_cache", {})
+        key = self._chunk_key(X)
+        if key not in cache:
+            cache[key] = missing_layout(X)
+        return cache[key]
+
+    def _completions(self, params: GaussianParams, X: np.ndarray, layout: MissingLayout):
+        cache = self.__dict__.setdefault("_completion_cache", {})
+        key = self._chunk_key(X)
+        hit = cache.get(key)
+        if hit is not None and hit[0] is params:
+            return hit[1]
         K, D = params.means.shape
-        return self.structure.full_precisions(params.precisions_cholesky, K, D)
+        precisions = self.structure.full_precisions(params.precisions_cholesky, K, D)
+        completions = [complete_rows(X, layout, params.means[k], precisions[k])
+                       for k in range(K)]
+        cache[key] = (params, completions)
+        return completions
 
     def statistics_about(
         self, X: np.ndarray, resp: np.ndarray, centers: np.ndarray
@@ -148,16 +175,18 @@ class GaussianMixtureModel:
     def statistics(self, params: GaussianParams, X: np.ndarray, resp: np.ndarray):
         """Expected statistics of a chunk; rows with NaN use conditional moments."""
         centers = self.centers(params.weights, params.means)
-        layout = missing_layout(X)
+        layout = self._layout(X)
         if layout is None:
             return self.statistics_about(X, resp, centers)
-        complete = np.flatnonzero(~layout.missing.any(axis=1))
+        completions = self._completions(params, X, layout)
+        self._completion_cache.pop(self._chunk_key(X), None)
         counts, first, second_full = missing_moments(
-            layout, resp[layout.incomplete_rows], params.means, self._precisions(params), centers
+            completions, layout, resp[layout.incomplete_rows], params.means, centers
         )
         second = self.structure.reduce_second(second_full)
-        if complete.size:
-            part = self.statistics_about(X[complete], resp[complete], centers)
+        if layout.complete_rows.size:
+            rows = layout.complete_rows
+            part = self.statistics_about(X[rows], resp[rows], centers)
             counts, first, second = part.counts + counts, part.first + first, part.second + second
         return GaussianStatistics(counts, first, second, centers, self.structure)
 
@@ -252,3 +281,57 @@ class GaussianMixtureModel:
             X[start : start + count] = params.means[k] + z @ lower.T
             start += count
         return X, labels
+
+    # --- parameter vectors (EM acceleration, emkit.em.accelerate) ------------
+    #: Largest |sum(weights) - 1| that from_vector renormalises instead of rejecting.
+    WEIGHT_SUM_ATOL = 1e-12
+
+    def to_vector(self, params: GaussianParams) -> np.ndarray:
+        """Weights, means and covariances (in the structure's shape) as one flat vector.
+
+        The precision Cholesky factors are not included: :meth:`from_vector`
+        recomputes them from the covariances.
+        """
+        return np.concatenate(
+            [
+                np.ravel(params.weights),
+                np.ravel(params.means),
+                np.ravel(params.covariances),
+            ]
+        ).astype(float, copy=False)
+
+    def from_vector(self, vector: np.ndarray, like: GaussianParams) -> GaussianParams | None:
+        """Parameters from a :meth:`to_vector` vector, or None if it is not valid.
+
+        Shapes are taken from ``like``.  Invalid (None): a non-finite entry, a
+        negative weight, weights whose sum is off 1 by more than
+        :attr:`WEIGHT_SUM_ATOL` (within it they are renormalised), or a
+        covariance that is not positive definite.
+
+        Raises
+        ------
+        ValueError
+            If ``vector`` does not have the length ``to_vector(like)`` has.
+        """
+        from ..exceptions import DegenerateComponentError
+
+        vector = np.asarray(vector, dtype=float)
+        n_weights, n_means = like.weights.size, like.means.size
+        cov_shape = np.shape(like.covariances)
+        size = n_weights + n_means + int(np.prod(cov_shape))
+        if vector.shape != (size,):
+            raise ValueError(f"parameter vector must have shape ({size},), got {vector.shape}")
+        if not np.isfinite(vector).all():
+            return None
+        weights = vector[:n_weights].copy()
+        total = weights.sum()
+        if (weights < 0).any() or abs(total - 1.0) > self.WEIGHT_SUM_ATOL:
+            return None
+        weights /= total
+        means = vector[n_weights : n_weights + n_means].reshape(like.means.shape).copy()
+        covariances = vector[n_weights + n_means :].reshape(cov_shape).copy()
+        try:
+            chol = self.structure.precisions_cholesky(covariances, self.reg_covar)
+        except DegenerateComponentError:
+            return None
+        return GaussianParams(weights, means, covariances, chol)

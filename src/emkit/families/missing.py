@@ -31,9 +31,9 @@ LOG_2PI = np.log(2.0 * np.pi)
 
 @dataclasses.dataclass
 class MissingGroup:
-    """Rows of a chunk that miss the same number ``m`` of values."""
+    """Incomplete rows of a chunk that miss the same number ``m`` of values."""
 
-    rows: np.ndarray  # (n_m,) row indices in the chunk
+    local: np.ndarray  # (n_m,) positions among the chunk's incomplete rows
     missing_columns: np.ndarray  # (n_m, m) sorted missing column indices per row
     pattern_of_row: np.ndarray  # (n_m,) index into ``patterns``
     patterns: np.ndarray  # (P_m, m) missing columns of each distinct pattern
@@ -41,13 +41,20 @@ class MissingGroup:
 
 @dataclasses.dataclass
 class MissingLayout:
-    """How the incomplete rows of a chunk are organised."""
+    """How the incomplete rows of a chunk are organised (depends only on the NaN mask)."""
 
-    filled: np.ndarray  # the chunk's rows with NaN replaced by 0
-    missing: np.ndarray  # boolean mask of missing entries
-    incomplete_rows: np.ndarray  # row indices with at least one NaN
+    incomplete_rows: np.ndarray  # row indices (in the chunk) with at least one NaN
+    complete_rows: np.ndarray  # the other rows
     groups: list[MissingGroup]
-    empty_rows: np.ndarray  # row indices with every value missing
+    empty: np.ndarray  # boolean over incomplete rows: nothing observed
+
+
+def _pattern_codes(columns_missing: np.ndarray) -> np.ndarray:
+    """One integer per row identifying its missingness pattern."""
+    n_features = columns_missing.shape[1]
+    if n_features <= 62:
+        return columns_missing @ (np.int64(1) << np.arange(n_features, dtype=np.int64))
+    return np.unique(columns_missing, axis=0, return_inverse=True)[1].ravel()
 
 
 def missing_layout(X: np.ndarray) -> MissingLayout | None:
@@ -61,103 +68,99 @@ def missing_layout(X: np.ndarray) -> MissingLayout | None:
     if incomplete.size == 0:
         return None
     n_features = X.shape[1]
+    counts = per_row[incomplete]
+    masks = missing[incomplete]
+    codes = _pattern_codes(masks)
     groups = []
-    for m in np.unique(per_row[incomplete]):
+    for m in np.unique(counts):
         if m == n_features:
             continue
-        rows = incomplete[per_row[incomplete] == m]
-        columns = np.nonzero(missing[rows])[1].reshape(rows.shape[0], m)
-        patterns, pattern_of_row = np.unique(columns, axis=0, return_inverse=True)
-        groups.append(MissingGroup(rows, columns, pattern_of_row.ravel(), patterns))
-    filled = np.where(missing, 0.0, X)
-    empty = incomplete[per_row[incomplete] == n_features]
-    return MissingLayout(filled, missing, incomplete, groups, empty)
+        local = np.flatnonzero(counts == m)
+        columns = np.nonzero(masks[local])[1].reshape(local.shape[0], m)
+        _, first, pattern_of_row = np.unique(codes[local], return_index=True,
+                                             return_inverse=True)
+        groups.append(MissingGroup(local, columns, pattern_of_row.ravel(), columns[first]))
+    return MissingLayout(incomplete, np.flatnonzero(per_row == 0), groups,
+                         counts == n_features)
 
 
-def _pattern_blocks(precision: np.ndarray, patterns: np.ndarray):
-    """Inverse and log-determinant of Lambda_MM for every pattern (batched)."""
-    blocks = precision[patterns[:, :, None], patterns[:, None, :]]
-    sign, log_det = np.linalg.slogdet(blocks)
-    return np.linalg.inv(blocks), log_det
+@dataclasses.dataclass
+class Completion:
+    """Component k's view of the incomplete rows: residuals x_hat - mu, Mahalanobis
+    terms, log-density corrections and per-pattern conditional covariances."""
+
+    residual: np.ndarray
+    maha: np.ndarray
+    correction: np.ndarray
+    conditional: list[np.ndarray]
 
 
-def _complete(layout: MissingLayout, mean: np.ndarray, precision: np.ndarray):
-    """Residuals d = x_hat - mu of the incomplete rows, their Mahalanobis terms and the
-    per-row correction of the log-density, plus the per-pattern conditional covariances."""
-    rows = layout.incomplete_rows
-    residual = layout.filled[rows] - mean
-    residual[layout.missing[rows]] = 0.0
+def complete_rows(
+    X: np.ndarray, layout: MissingLayout, mean: np.ndarray, precision: np.ndarray
+) -> Completion:
+    """Conditional completion of the incomplete rows of ``X`` under one component."""
+    sub = X[layout.incomplete_rows]
+    missing = np.isnan(sub)
+    residual = sub - mean
+    residual[missing] = 0.0
     gradient = residual @ precision
     maha = np.einsum("ij,ij->i", residual, gradient)
-    correction = np.zeros(rows.shape[0])
-    # position of each incomplete row inside ``rows``
-    position = np.empty(layout.filled.shape[0], dtype=np.intp)
-    position[rows] = np.arange(rows.shape[0])
+    correction = np.zeros(sub.shape[0])
     conditional = []
     for group in layout.groups:
-        inverse, log_det = _pattern_blocks(precision, group.patterns)
-        local = position[group.rows]
-        g_missing = np.take_along_axis(gradient[local], group.missing_columns, axis=1)
+        blocks = precision[group.patterns[:, :, None], group.patterns[:, None, :]]
+        _, log_det = np.linalg.slogdet(blocks)
+        inverse = np.linalg.inv(blocks)
+        g_missing = np.take_along_axis(gradient[group.local], group.missing_columns, axis=1)
         delta = -np.einsum("nij,nj->ni", inverse[group.pattern_of_row], g_missing)
-        maha[local] += np.einsum("ij,ij->i", delta, g_missing)
+        maha[group.local] += np.einsum("ij,ij->i", delta, g_missing)
         m = group.missing_columns.shape[1]
-        correction[local] = 0.5 * m * LOG_2PI - 0.5 * log_det[group.pattern_of_row]
-        residual[local[:, None], group.missing_columns] = delta
+        correction[group.local] = 0.5 * m * LOG_2PI - 0.5 * log_det[group.pattern_of_row]
+        residual[group.local[:, None], group.missing_columns] = delta
         conditional.append(inverse)
-    empty = position[layout.empty_rows]
-    residual[empty] = 0.0
-    maha[empty] = 0.0
-    return residual, maha, correction, conditional
+    residual[layout.empty] = 0.0
+    maha[layout.empty] = 0.0
+    return Completion(residual, maha, correction, conditional)
 
 
 def missing_log_prob(
-    layout: MissingLayout,
-    means: np.ndarray,
-    precisions: np.ndarray,
-    log_det_precisions: np.ndarray,
+    completions: list[Completion], log_det_precisions: np.ndarray, layout: MissingLayout
 ) -> np.ndarray:
-    """log N(x_O | mu_kO, Sigma_kOO) for the incomplete rows, shape (n_incomplete, K).
-
-    ``precisions`` are full (K, D, D) matrices; ``log_det_precisions`` their log-determinants.
-    """
-    n_features = means.shape[1]
-    out = np.empty((layout.incomplete_rows.shape[0], means.shape[0]))
-    for k in range(means.shape[0]):
-        _, maha, correction, _ = _complete(layout, means[k], precisions[k])
-        out[:, k] = -0.5 * (n_features * LOG_2PI + maha) + 0.5 * log_det_precisions[k] + correction
-    empty = np.isin(layout.incomplete_rows, layout.empty_rows)
-    out[empty] = 0.0
+    """log N(x_O | mu_kO, Sigma_kOO) for the incomplete rows, shape (n_incomplete, K)."""
+    n_features = completions[0].residual.shape[1]
+    out = np.empty((layout.incomplete_rows.shape[0], len(completions)))
+    for k, c in enumerate(completions):
+        out[:, k] = (
+            -0.5 * (n_features * LOG_2PI + c.maha) + 0.5 * log_det_precisions[k] + c.correction
+        )
+    out[layout.empty] = 0.0
     return out
 
 
 def missing_moments(
+    completions: list[Completion],
     layout: MissingLayout,
     resp: np.ndarray,
     means: np.ndarray,
-    precisions: np.ndarray,
     centers: np.ndarray,
 ):
     """Counts, first and full second moments about ``centers`` of the incomplete rows.
 
-    ``resp`` (n_incomplete, K) already includes row weights; rows with every value
-    missing are skipped.  Returns counts (K,), first (K, D), second (K, D, D).
+    ``resp`` (n_incomplete, K) already includes row weights; rows with nothing
+    observed are skipped.  Returns counts (K,), first (K, D), second (K, D, D).
     """
     K, D = means.shape
-    keep = ~np.isin(layout.incomplete_rows, layout.empty_rows)
-    resp = resp * keep[:, None]
+    resp = np.where(layout.empty[:, None], 0.0, resp)
     counts = resp.sum(axis=0)
     first = np.empty((K, D))
     second = np.empty((K, D, D))
-    position = np.empty(layout.filled.shape[0], dtype=np.intp)
-    position[layout.incomplete_rows] = np.arange(layout.incomplete_rows.shape[0])
-    for k in range(K):
-        residual, _, _, conditional = _complete(layout, means[k], precisions[k])
-        completed = residual + (means[k] - centers[k])
+    for k, c in enumerate(completions):
+        completed = c.residual + (means[k] - centers[k])
         r = resp[:, k]
         first[k] = r @ completed
         second[k] = (completed * r[:, None]).T @ completed
-        for group, inverse in zip(layout.groups, conditional, strict=True):
-            weight = np.bincount(group.pattern_of_row, weights=r[position[group.rows]],
+        for group, inverse in zip(layout.groups, c.conditional, strict=True):
+            weight = np.bincount(group.pattern_of_row, weights=r[group.local],
                                  minlength=group.patterns.shape[0])
             idx = group.patterns
             np.add.at(second[k], (idx[:, :, None], idx[:, None, :]),

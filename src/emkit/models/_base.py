@@ -8,6 +8,7 @@ import numpy as np
 from sklearn.utils.validation import validate_data
 
 from .._validation import check_finite, check_sample_weight
+from ..em.accelerate import check_accelerate, get_runner
 from ..em.engine import EMResult, expectation, run_em
 from ..exceptions import ConvergenceWarning
 from ..sources import ArraySource, default_chunk_size
@@ -51,23 +52,41 @@ def fit_with_restarts(
     assignment: str = "soft",
     verbose: int = 0,
     final_objective=None,
+    accelerate: str | None = None,
 ) -> EMResult:
     """Run EM from ``n_init`` starts (``initial_params()`` gives each) and keep the best.
 
     "Best" is the highest final objective, or the highest ``final_objective(result)``
     when given (k-means ranks restarts by the inertia of the final centres).
     A :class:`ConvergenceWarning` is emitted when the kept run hit ``max_iter``.
+    ``accelerate`` chooses the runner: None for plain EM (:func:`run_em`),
+    ``"squarem"`` or ``"overrelax"`` for :mod:`emkit.em.accelerate` (soft
+    assignments only; ``max_iter`` then bounds the EM-map evaluations).
     """
+    accelerate = check_accelerate(accelerate)
+    if accelerate is None:
+        def run(params):
+            return run_em(
+                model, params, source, tol=tol, max_iter=max_iter,
+                assignment=assignment, verbose=verbose,
+            )
+    else:
+        if assignment != "soft":
+            raise ValueError(
+                f"accelerate={accelerate!r} needs soft assignments; hard-assignment EM "
+                "(k-means) is not accelerated"
+            )
+        runner = get_runner(accelerate)
+
+        def run(params):
+            return runner(model, params, source, tol=tol, max_iter=max_iter, verbose=verbose)
     best = None
     best_score = -np.inf
     for init in range(n_init):
         params = initial_params()
         if verbose:
             print(f"initialisation {init + 1}/{n_init}")
-        result = run_em(
-            model, params, source, tol=tol, max_iter=max_iter,
-            assignment=assignment, verbose=verbose,
-        )
+        result = run(params)
         score = result.objective if final_objective is None else final_objective(result)
         if best is None or score > best_score:
             best, best_score = result, score

@@ -1,0 +1,438 @@
+"""EM acceleration: SQUAREM and adaptive over-relaxation around the engine's EM map.
+
+Both runners treat one EM iteration as a fixed-point map ``F(theta) =
+M(E(theta))`` on a flat parameter vector and take longer steps along the EM
+path, with safeguards that keep the recorded objective non-decreasing and the
+limit an EM fixed point.  They drive any engine model that, besides the
+engine interface (:mod:`emkit.em.engine`), provides
+
+``to_vector(params) -> ndarray``
+    the free parameters as one 1-D float vector;
+``from_vector(vector, like) -> params or None``
+    the inverse (shapes taken from ``like``); ``None`` when the vector is not a
+    valid parameter value (weights off the simplex, a covariance that is not
+    positive definite, anything non-finite).
+
+Cost model.  One E-step of a parameter value gives its mean objective *and* its
+sufficient statistics, so the E-step that scores a candidate is reused for the
+M-step taken from it: a candidate costs one pass over the data, not two.
+:class:`~emkit.em.engine.EMResult` reports ``n_em_evaluations`` (evaluations of
+``F``, R's ``fpevals``) and ``n_e_steps`` (passes over the data).
+
+Conventions shared with :func:`~emkit.em.engine.run_em`:
+
+* ``tol`` has the same meaning: the run stops when a *plain* EM step from the
+  current point changes the mean objective by less than ``tol`` (through the
+  model's ``converged`` rule), and the returned parameters are that step's
+  M-step, so ``objective_history[-1]`` is the objective of the parameters
+  entering the last M-step, as for plain EM;
+* ``max_iter`` bounds the number of EM-map evaluations (the cost);
+* ``objective_history`` holds the objective of every accepted parameter value;
+  it is checked with :func:`~emkit.em.engine.check_monotone` (config
+  ``monotonic``), with the ``step_deficit`` allowance of the regularised M-step
+  for accepted plain EM steps and no allowance for accepted extrapolations
+  (they are accepted only if they do not lower the objective beyond float noise).
+
+Soft assignments only: on hard assignments (k-means) the EM map is piecewise
+constant in the parameters, so extrapolating along it is not meaningful.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..exceptions import DegenerateComponentError
+from .engine import (
+    MONOTONE_RTOL,
+    EMResult,
+    _default_converged,
+    check_monotone,
+    expectation,
+    run_em,
+)
+
+#: Accepted values of the estimators' ``accelerate`` parameter (besides None).
+ACCELERATIONS = ("squarem", "overrelax")
+
+#: SQUAREM skips the stabilising EM step when ``|alpha - 1|`` is at most this (as R does).
+STABILISE_THRESHOLD = 0.01
+
+
+def check_accelerate(value: Any, name: str = "accelerate") -> str | None:
+    """Validate an ``accelerate`` parameter: None, "squarem" or "overrelax".
+
+    Raises
+    ------
+    ValueError
+        Naming the parameter and the allowed values.
+    """
+    if value is None or (isinstance(value, str) and value in ACCELERATIONS):
+        return value
+    allowed = ", ".join(["None", *(repr(a) for a in ACCELERATIONS)])
+    raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+
+
+def get_runner(accelerate: str | None) -> Callable[..., EMResult]:
+    """The runner for an ``accelerate`` value (None: plain :func:`run_em`)."""
+    accelerate = check_accelerate(accelerate)
+    if accelerate is None:
+        return run_em
+    return {"squarem": run_squarem, "overrelax": run_overrelaxed}[accelerate]
+
+
+@dataclasses.dataclass
+class _Trial:
+    """A scored candidate: parameters, their E-step statistics and mean objective."""
+
+    params: Any
+    stats: Any
+    objective: float
+    warnings: list
+
+
+class _Run:
+    """Bookkeeping shared by the accelerated runners.
+
+    Counts EM-map evaluations and E-steps, keeps the objective history of the
+    accepted parameter values and checks it for monotonicity.
+    """
+
+    def __init__(self, model: Any, source: Any, verbose: int, label: str):
+        for method in ("to_vector", "from_vector"):
+            if not callable(getattr(model, method, None)):
+                raise TypeError(
+                    f"{type(model).__name__} has no {method}() method; EM acceleration "
+                    "needs to_vector(params) and from_vector(vector, like)"
+                )
+        self.model = model
+        self.source = source
+        self.verbose = verbose
+        self.label = label
+        self.converged_rule = getattr(model, "converged", _default_converged)
+        self.step_deficit = getattr(model, "step_deficit", None)
+        self.n_maps = 0
+        self.n_e_steps = 0
+        self.n_fallbacks = 0
+        self.history: list[float] = []
+
+    # --- the EM map, counted ------------------------------------------------
+    def expectation(self, params: Any) -> tuple[Any, float]:
+        """One E-step: (summed statistics, mean objective)."""
+        self.n_e_steps += 1
+        return expectation(self.model, params, self.source, "soft")
+
+    def maximize(self, stats: Any, params: Any) -> Any:
+        """The M-step completing one evaluation of the EM map at ``params``."""
+        self.n_maps += 1
+        return self.model.maximize(stats, params)
+
+    def deficit(self, stats: Any, new_params: Any) -> float:
+        """How much the M-step that produced ``new_params`` may lower the objective."""
+        if self.step_deficit is None:
+            return 0.0
+        return float(self.step_deficit(stats, new_params))
+
+    @staticmethod
+    def noise(objective: float) -> float:
+        """A decrease this small is float noise (as in the monotonicity check)."""
+        return MONOTONE_RTOL * max(1.0, abs(objective))
+
+    # --- candidates ---------------------------------------------------------
+    def trial(self, vector: np.ndarray, like: Any, stabilise: bool) -> _Trial | None:
+        """Score the parameters ``vector`` encodes (after one EM step if ``stabilise``).
+
+        Returns None when the vector, or the stabilised point, is not a valid
+        parameter value or has a non-finite objective.  Warnings raised while
+        scoring (an empty component in the stabilising M-step, say) are held
+        back and only re-issued if the candidate is accepted.
+        """
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            if not np.isfinite(vector).all():
+                return None
+            params = self.model.from_vector(vector, like)
+            if params is None:
+                return None
+            stats, objective = self.expectation(params)
+            if not np.isfinite(objective):
+                return None
+            if stabilise:
+                try:
+                    params = self.maximize(stats, params)
+                except (DegenerateComponentError, np.linalg.LinAlgError, FloatingPointError):
+                    return None
+                stats, objective = self.expectation(params)
+                if not np.isfinite(objective):
+                    return None
+        return _Trial(params, stats, float(objective), list(caught))
+
+    @staticmethod
+    def reissue(trial: _Trial) -> None:
+        for record in trial.warnings:
+            warnings.warn_explicit(
+                record.message, record.category, record.filename, record.lineno
+            )
+
+    # --- history ------------------------------------------------------------
+    def accept(self, objective: float, allowance: float) -> None:
+        """Record the objective of an accepted value; check it did not decrease."""
+        previous = self.history[-1] if self.history else -np.inf
+        self.history.append(float(objective))
+        check_monotone(previous, objective, len(self.history), allowance)
+
+    def report(self, kind: str, step: float) -> None:
+        if self.verbose:
+            print(
+                f"  {self.label} {len(self.history):4d}  objective {self.history[-1]: .10g}  "
+                f"{kind:<12s} step {step:<8.4g} EM maps {self.n_maps}"
+            )
+
+    def result(self, params: Any, converged: bool) -> EMResult:
+        return EMResult(
+            params,
+            np.asarray(self.history, dtype=float),
+            converged,
+            len(self.history),
+            n_em_evaluations=self.n_maps,
+            n_e_steps=self.n_e_steps,
+            n_fallbacks=self.n_fallbacks,
+        )
+
+
+def run_squarem(
+    model: Any,
+    params: Any,
+    source: Any,
+    *,
+    tol: float,
+    max_iter: int,
+    verbose: int = 0,
+    step_min0: float = 1.0,
+    step_max0: float = 1.0,
+    mstep: float = 4.0,
+) -> EMResult:
+    """EM accelerated by SQUAREM (Varadhan & Roland 2008, scheme SqS3).
+
+    One cycle from ``theta0`` (whose E-step is already known):
+
+    1. ``theta1 = F(theta0)``; if this plain EM step changes the mean objective
+       by less than ``tol`` the run has converged (``theta1`` is accepted and
+       ``F(theta1)`` is returned);
+    2. ``theta2 = F(theta1)``, ``r = theta1 - theta0``,
+       ``v = theta2 - 2 theta1 + theta0``;
+    3. step length ``alpha = sqrt(<r, r> / <v, v>)`` clamped to
+       ``[step_min, step_max]`` and ``theta' = theta0 + 2 alpha r + alpha^2 v``
+       (this is R's sign convention; Varadhan & Roland write
+       ``alpha = -sqrt(...)`` and ``theta0 - 2 alpha r + alpha^2 v``);
+    4. a stabilising EM step ``theta'' = F(theta')`` unless
+       ``|alpha - 1| <= 0.01``;
+    5. ``theta''`` is accepted if it is a valid parameter value whose objective
+       is not below ``theta0``'s (beyond float noise); otherwise the plain
+       double EM step ``theta2`` is taken and, if ``alpha`` was at
+       ``step_max``, ``step_max`` shrinks to ``max(step_max0, step_max / mstep)``;
+    6. ``step_max`` grows by ``mstep`` whenever the step taken had
+       ``alpha == step_max``.
+
+    Steps 3-6 follow ``squarem1`` of the R package SQUAREM (2021.1) with its
+    default control (``step.min0 = 1``, ``step.max0 = 1``, ``mstep = 4``).
+    Differences: R accepts an extrapolation whose objective is worse by up to
+    ``objfn.inc = 1`` (summed negative log-likelihood) and converges on the
+    parameter change ``||theta1 - theta0|| < tol``; here no decrease is
+    accepted (so the history stays monotone) and ``tol`` is on the mean
+    objective, as in plain EM.
+
+    Parameters
+    ----------
+    model : object
+        Engine model with ``to_vector`` / ``from_vector`` (module docstring).
+    params : object
+        Initial parameters.
+    source : object
+        Has ``chunks()`` yielding ``(X, sample_weight)`` pairs.
+    tol : float
+        Convergence threshold on the change of the mean objective made by a
+        plain EM step (through the model's ``converged`` rule).
+    max_iter : int
+        Maximum number of EM-map evaluations (0 returns ``params`` unchanged).
+    verbose : int
+        Print every accepted step when > 0.
+    step_min0, step_max0, mstep : float
+        R's ``step.min0``, ``step.max0`` and ``mstep``.
+
+    Returns
+    -------
+    EMResult
+        ``n_iter`` is the number of accepted parameter values,
+        ``n_em_evaluations`` the EM-map evaluations (including the final
+        M-step), ``n_fallbacks`` the rejected extrapolations.
+
+    References
+    ----------
+    R. Varadhan and C. Roland (2008), Simple and globally convergent methods
+    for accelerating the convergence of any EM algorithm, Scandinavian Journal
+    of Statistics 35(2), 335-353.
+    """
+    run = _Run(model, source, verbose, "squarem")
+    if max_iter <= 0:
+        return run.result(params, False)
+    stats, objective = run.expectation(params)
+    run.accept(objective, 0.0)
+    run.report("start", 0.0)
+    step_min, step_max = float(step_min0), float(step_max0)
+    converged = False
+    # Each cycle needs room for at least one EM map and for the final M-step.
+    while run.n_maps < max_iter - 1:
+        theta1 = run.maximize(stats, params)
+        deficit0 = run.deficit(stats, theta1)
+        stats1, objective1 = run.expectation(theta1)
+        converged = bool(run.converged_rule(params, theta1, objective1 - objective, tol))
+        if converged or run.n_maps >= max_iter - 1:
+            run.accept(objective1, deficit0)
+            params, stats, objective = theta1, stats1, objective1
+            run.report("EM", 1.0)
+            if converged:
+                break
+            continue
+        theta2 = run.maximize(stats1, theta1)
+        deficit1 = run.deficit(stats1, theta2)
+
+        x0 = model.to_vector(params)
+        r = model.to_vector(theta1) - x0
+        v = model.to_vector(theta2) - 2.0 * model.to_vector(theta1) + x0
+        sr2, sv2 = float(r @ r), float(v @ v)
+        if sv2 > 0.0:
+            alpha = math.sqrt(sr2 / sv2)
+        else:
+            alpha = step_max if sr2 > 0.0 else 1.0
+        alpha = max(step_min, min(step_max, alpha))
+
+        trial = None
+        stabilise = abs(alpha - 1.0) > STABILISE_THRESHOLD
+        # alpha == 1 gives theta2 itself; a stabilising step needs budget for itself
+        # and for the final M-step.
+        attempt = alpha != 1.0 and (not stabilise or run.n_maps <= max_iter - 2)
+        if attempt:
+            trial = run.trial(x0 + (2.0 * alpha) * r + (alpha * alpha) * v, params, stabilise)
+            if trial is not None and trial.objective < objective - run.noise(objective):
+                trial = None
+        if trial is None:
+            stats2, objective2 = run.expectation(theta2)
+            run.accept(objective2, deficit0 + deficit1)
+            params, stats, objective = theta2, stats2, objective2
+            if attempt:
+                run.n_fallbacks += 1
+                run.report("fallback", alpha)
+            else:
+                run.report("EM x2", alpha)
+            if alpha == step_max:
+                step_max = max(step_max0, step_max / mstep)
+            alpha = 1.0
+        else:
+            run.reissue(trial)
+            run.accept(trial.objective, 0.0)
+            params, stats, objective = trial.params, trial.stats, trial.objective
+            run.report("extrapolated", alpha)
+        if alpha == step_max:
+            step_max *= mstep
+        if step_min < 0 and alpha == step_min:
+            step_min *= mstep
+    final = run.maximize(stats, params)
+    return run.result(final, converged)
+
+
+def run_overrelaxed(
+    model: Any,
+    params: Any,
+    source: Any,
+    *,
+    tol: float,
+    max_iter: int,
+    verbose: int = 0,
+    growth: float = 1.5,
+    max_eta: float = 1e3,
+) -> EMResult:
+    """Adaptive over-relaxed EM: ``theta + eta (F(theta) - theta)``.
+
+    ``eta`` starts at 1 (plain EM) and is multiplied by ``growth`` (up to
+    ``max_eta``) after every accepted step.  A candidate that is not a valid
+    parameter value, or whose objective is below the current one (beyond float
+    noise), is replaced by the plain EM step ``F(theta)`` and ``eta`` is reset
+    to 1 (Salakhutdinov & Roweis 2003, "adaptive over-relaxed EM").
+
+    Each accepted step costs one EM-map evaluation and one E-step (the E-step
+    scoring the candidate is reused for its M-step); a rejected one costs an
+    extra E-step.  Convergence is decided on plain EM steps only: when an
+    over-relaxed step changes the objective by less than ``tol``, the next step
+    is a plain one, which decides (this rules out a false stop when an
+    over-long step jumps across the optimum to a point of equal objective).
+
+    Parameters
+    ----------
+    model, params, source, tol, max_iter, verbose
+        As :func:`run_squarem`.
+    growth : float
+        Factor applied to ``eta`` after an accepted step (> 1).
+    max_eta : float
+        Upper bound on ``eta``.
+
+    Returns
+    -------
+    EMResult
+        ``n_fallbacks`` counts rejected over-relaxed candidates.
+
+    References
+    ----------
+    R. Salakhutdinov and S. Roweis (2003), Adaptive overrelaxed bound
+    optimization methods, ICML.
+    """
+    if not growth > 1.0:
+        raise ValueError(f"growth must be > 1, got {growth!r}")
+    run = _Run(model, source, verbose, "overrelax")
+    if max_iter <= 0:
+        return run.result(params, False)
+    stats, objective = run.expectation(params)
+    run.accept(objective, 0.0)
+    run.report("start", 0.0)
+    eta = 1.0
+    converged = False
+    while run.n_maps < max_iter - 1:
+        theta1 = run.maximize(stats, params)
+        deficit0 = run.deficit(stats, theta1)
+        trial = None
+        if eta > 1.0:
+            x0 = model.to_vector(params)
+            x1 = model.to_vector(theta1)
+            trial = run.trial(x0 + eta * (x1 - x0), params, stabilise=False)
+            if trial is not None and trial.objective < objective - run.noise(objective):
+                trial = None
+        if trial is None:
+            stats1, objective1 = run.expectation(theta1)
+            change = objective1 - objective
+            converged = bool(run.converged_rule(params, theta1, change, tol))
+            run.accept(objective1, deficit0)
+            params, stats, objective = theta1, stats1, objective1
+            if eta > 1.0:
+                run.n_fallbacks += 1
+                run.report("fallback", eta)
+                eta = 1.0
+            else:
+                run.report("EM", eta)
+                eta = min(eta * growth, max_eta)
+            if converged:
+                break
+        else:
+            run.reissue(trial)
+            change = trial.objective - objective
+            run.accept(trial.objective, 0.0)
+            params, stats, objective = trial.params, trial.stats, trial.objective
+            run.report("overrelaxed", eta)
+            # a small change of an over-relaxed step is confirmed by a plain step
+            eta = 1.0 if abs(change) < tol else min(eta * growth, max_eta)
+    final = run.maximize(stats, params)
+    return run.result(final, converged)
