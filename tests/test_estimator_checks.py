@@ -2,7 +2,13 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from emkit import GaussianMixture, KMeans, SoftKMeans
+from emkit import (
+    GaussianMixture,
+    GaussianMixtureImputer,
+    KMeans,
+    MixtureOutlierDetector,
+    SoftKMeans,
+)
 
 # The check shuffles the weighted rows but not the repeated ones, so a *random*
 # initialisation sees the rows in another order and may label components
@@ -28,6 +34,10 @@ def expected_failed(estimator):
         GaussianMixture(n_components=2, covariance_type="spherical", random_state=0),
         KMeans(n_clusters=3, random_state=0),
         SoftKMeans(n_clusters=3, random_state=0),
+        GaussianMixtureImputer(),
+        GaussianMixtureImputer(n_components=2, random_state=0, sample_posterior=True),
+        MixtureOutlierDetector(),
+        MixtureOutlierDetector(n_components=2, covariance_type="diag", random_state=0),
     ],
     expected_failed_checks=expected_failed,
 )

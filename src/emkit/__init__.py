@@ -1,13 +1,21 @@
 """emkit: latent-variable models fitted by Expectation-Maximization."""
 
 from ._config import config_context, get_config, set_config
-from .models import GaussianMixture, KMeans, SoftKMeans
+from .models import (
+    GaussianMixture,
+    GaussianMixtureImputer,
+    KMeans,
+    MixtureOutlierDetector,
+    SoftKMeans,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "GaussianMixture",
+    "GaussianMixtureImputer",
     "KMeans",
+    "MixtureOutlierDetector",
     "SoftKMeans",
     "__version__",
     "config_context",

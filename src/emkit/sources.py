@@ -30,10 +30,20 @@ class ArraySource:
         Non-negative weights (counts); None means all ones.
     chunk_size : int
         Rows per chunk.
+    labels : ndarray of shape (n_samples,) or None
+        Known component per row, -1 where unknown (semi-supervised EM).
     """
 
-    def __init__(self, X: np.ndarray, sample_weight: np.ndarray | None, chunk_size: int):
+    def __init__(
+        self,
+        X: np.ndarray,
+        sample_weight: np.ndarray | None,
+        chunk_size: int,
+        labels: np.ndarray | None = None,
+    ):
         self.X = X
+        #: Known component of each row (-1: unknown), or None (nothing labelled).
+        self.labels = labels
         self.sample_weight = (
             np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight)
         )
@@ -56,3 +66,10 @@ class ArraySource:
         for start in range(0, self.X.shape[0], self.chunk_size):
             stop = start + self.chunk_size
             yield self.X[start:stop], self.sample_weight[start:stop]
+
+    def labelled_chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+        """Like :meth:`chunks`, with each chunk's labels (None when nothing is labelled)."""
+        for start in range(0, self.X.shape[0], self.chunk_size):
+            stop = start + self.chunk_size
+            labels = None if self.labels is None else self.labels[start:stop]
+            yield self.X[start:stop], self.sample_weight[start:stop], labels

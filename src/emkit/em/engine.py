@@ -136,11 +136,21 @@ def _chunk_step(model, params, assignment: str, unweighted: bool):
     fast_hard = getattr(model, "hard_e_step", None) if assignment == "hard" else None
 
     def step(chunk):
-        X, w = chunk
-        if fast_hard is not None:
+        X, w, labels = chunk if len(chunk) == 3 else (*chunk, None)
+        if fast_hard is not None and labels is None:
             row_objective, stats = fast_hard(params, X, w)
         else:
-            row_objective, resp = assign(model.log_joint(params, X), overwrite=True)
+            log_joint = model.log_joint(params, X)
+            known = None if labels is None else np.flatnonzero(labels >= 0)
+            if known is not None and known.size:
+                # labelled rows: their component is observed, so their objective is
+                # the joint log pi_y + log p(x | y) and their responsibility one-hot
+                joint = log_joint[known, labels[known]]
+            row_objective, resp = assign(log_joint, overwrite=True)
+            if known is not None and known.size:
+                row_objective[known] = joint
+                resp[known] = 0.0
+                resp[known, labels[known]] = 1.0
             if not unweighted:
                 resp *= w[:, None]
             stats = model.statistics(params, X, resp)
@@ -189,6 +199,10 @@ def _ordered_map(function, items, n_threads: int):
 def expectation(model, params, source, assignment: str = "soft"):
     """One E-step over all chunks: summed statistics and mean objective.
 
+    A source with ``labels`` (partially labelled data: a component index per
+    row, -1 when unknown) fixes the responsibilities of labelled rows to their
+    component, and their objective is the joint log-density.
+
     Chunks are processed by ``emkit.get_config()["n_threads"]`` threads with
     single-threaded BLAS inside each (many small BLAS calls parallelise badly);
     their statistics are added in chunk order, so the result does not depend on
@@ -199,8 +213,10 @@ def expectation(model, params, source, assignment: str = "soft"):
     total = 0.0
     weight = 0.0
     with threadpool_limits(limits=1, user_api="blas"):
+        chunks = source.labelled_chunks() if getattr(source, "labels", None) is not None \
+            else source.chunks()
         for chunk_total, chunk_weight, chunk_stats in _ordered_map(
-            step, source.chunks(), effective_threads()
+            step, chunks, effective_threads()
         ):
             stats = chunk_stats if stats is None else stats + chunk_stats
             total += chunk_total

@@ -291,10 +291,9 @@ class Tied(CovarianceStructure):
         return first, second
 
     def recenter_second(self, second, counts, first, delta):
-        t = first.sum(axis=0)
-        d = delta[0]
-        cross = np.outer(t, d)
-        return second + cross + cross.T + counts.sum() * np.outer(d, d)
+        # pooled over components, each about its own new centre c_k - delta_k
+        cross = first.T @ delta
+        return second + cross + cross.T + (delta * counts[:, None]).T @ delta
 
     def estimate(self, counts, first, second, reg_covar):
         d = first / counts[:, None]

@@ -91,11 +91,25 @@ class GaussianMixtureModel:
         One of :data:`emkit.families.covariance.COVARIANCE_STRUCTURES`.
     reg_covar : float
         Added to the diagonal of every covariance in the M-step.
+    fixed : iterable of {"weights", "means", "covariances"}
+        Parameter groups held at their current value by the M-step.  The
+        other groups get their conditional maximisers (covariances about fixed
+        means, for instance), so EM stays monotone (an ECM step).
     """
 
-    def __init__(self, covariance_type: str = "full", reg_covar: float = 1e-6):
+    PARAMETER_GROUPS = ("weights", "means", "covariances")
+
+    def __init__(
+        self, covariance_type: str = "full", reg_covar: float = 1e-6, fixed=()
+    ):
         self.structure = get_structure(covariance_type)
         self.reg_covar = float(reg_covar)
+        self.fixed = frozenset(fixed)
+        unknown = self.fixed - set(self.PARAMETER_GROUPS)
+        if unknown:
+            raise ValueError(
+                f"fixed must contain only {list(self.PARAMETER_GROUPS)}, got {sorted(unknown)}"
+            )
 
     # --- helpers ------------------------------------------------------------
     def centers(self, weights: np.ndarray, means: np.ndarray) -> np.ndarray:
@@ -205,8 +219,18 @@ class GaussianMixtureModel:
         total = counts.sum()
         empty = counts < EMPTY_COMPONENT_FRACTION * total
         safe = np.where(empty, 1.0, counts)
-        means = stats.centers + stats.first / safe[:, None]
-        covariances = self.structure.estimate(safe, stats.first, stats.second, self.reg_covar)
+        if "means" in self.fixed and params is not None:
+            # conditional M-step: covariances about the fixed means
+            means = np.array(params.means, dtype=float)
+            about_means = stats.recentered(means)
+            covariances = self.structure.estimate(
+                safe, np.zeros_like(about_means.first), about_means.second, self.reg_covar
+            )
+        else:
+            means = stats.centers + stats.first / safe[:, None]
+            covariances = self.structure.estimate(
+                safe, stats.first, stats.second, self.reg_covar
+            )
         if empty.any():
             which = np.flatnonzero(empty)
             if params is None:
@@ -224,6 +248,10 @@ class GaussianMixtureModel:
             if covariances.shape[0] == counts.shape[0] and self.structure.name != "tied":
                 covariances[empty] = params.covariances[empty]
         weights = counts / total
+        if params is not None and "weights" in self.fixed:
+            weights = params.weights
+        if params is not None and "covariances" in self.fixed:
+            return GaussianParams(weights, means, params.covariances, params.precisions_cholesky)
         chol = self.structure.precisions_cholesky(covariances, self.reg_covar)
         return GaussianParams(weights, means, covariances, chol)
 
@@ -234,6 +262,8 @@ class GaussianMixtureModel:
         ``reg_covar`` is 0 (see
         :meth:`~emkit.families.covariance.CovarianceStructure.regularization_deficit`).
         """
+        if "covariances" in self.fixed:
+            return 0.0
         total = stats.counts.sum()
         deficit = self.structure.regularization_deficit(
             stats.counts, new_params.covariances, self.reg_covar, new_params.means.shape[1]
@@ -258,12 +288,13 @@ class GaussianMixtureModel:
         return self.maximize(stats)
 
     def n_parameters(self, n_components: int, n_features: int) -> int:
-        """Free parameters: weights (K-1), means (K*D) and covariances."""
-        return (
-            n_components - 1
-            + n_components * n_features
-            + self.structure.n_parameters(n_components, n_features)
-        )
+        """Free parameters: weights (K-1), means (K*D) and covariances; fixed groups count 0."""
+        counts = {
+            "weights": n_components - 1,
+            "means": n_components * n_features,
+            "covariances": self.structure.n_parameters(n_components, n_features),
+        }
+        return sum(n for group, n in counts.items() if group not in self.fixed)
 
     def sample(
         self, params: GaussianParams, n_samples: int, rng: np.random.Generator

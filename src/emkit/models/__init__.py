@@ -1,6 +1,14 @@
 """scikit-learn compatible estimators."""
 
 from .gaussian_mixture import GaussianMixture
+from .imputer import GaussianMixtureImputer
 from .kmeans import KMeans, SoftKMeans
+from .outlier import MixtureOutlierDetector
 
-__all__ = ["GaussianMixture", "KMeans", "SoftKMeans"]
+__all__ = [
+    "GaussianMixture",
+    "GaussianMixtureImputer",
+    "KMeans",
+    "MixtureOutlierDetector",
+    "SoftKMeans",
+]

@@ -14,6 +14,7 @@ from .._validation import (
     check_option,
     check_real,
 )
+from ..em.accelerate import check_accelerate
 from ..em.engine import soft_assignment
 from ..families.covariance import COVARIANCE_STRUCTURES
 from ..families.gaussian import GaussianMixtureModel, GaussianParams
@@ -21,6 +22,56 @@ from ..init import kmeans_plusplus, nearest_partition, one_hot, random_rows
 from ._base import fit_with_restarts, make_source, validate_X
 
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
+
+
+def _check_labels(y, n_samples: int, n_components: int) -> np.ndarray | None:
+    """Partial labels for semi-supervised EM: component index per row, -1 = unknown.
+
+    Returns None when no row is labelled.
+    """
+    labels = np.asarray(y)
+    if labels.ndim != 1 or labels.shape[0] != n_samples:
+        raise ValueError(
+            f"y must have shape ({n_samples},) to match X (a component index per row, "
+            f"-1 for unknown), got {labels.shape}"
+        )
+    if labels.dtype.kind == "f":
+        if not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels)):
+            row = int(np.flatnonzero(~np.isfinite(labels) | (labels != np.round(labels)))[0])
+            raise ValueError(f"y must hold integer component labels; row {row} is {labels[row]}")
+        labels = labels.astype(np.intp)
+    elif labels.dtype.kind not in "iu":
+        raise ValueError(f"y must hold integer component labels (-1 = unknown), got dtype "
+                         f"{labels.dtype}")
+    labels = labels.astype(np.intp)
+    bad = (labels < -1) | (labels >= n_components)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"y has label {labels[row]} at row {row} but n_components={n_components}: labels "
+            f"must be in 0..{n_components - 1}, or -1 for an unlabelled row"
+        )
+    return labels if (labels >= 0).any() else None
+
+
+def _labelled_start(X, weights, labels, resp, n_components, chunk_size) -> np.ndarray:
+    """Starting responsibilities honouring known labels.
+
+    When every component has labelled rows, unlabelled rows start in the
+    partition of the nearest labelled-class mean; labelled rows are one-hot.
+    """
+    known = labels >= 0
+    present = np.unique(labels[known])
+    if present.shape[0] == n_components:
+        class_means = np.stack([
+            np.average(X[known & (labels == k)], axis=0,
+                       weights=weights[known & (labels == k)] + 1e-300)
+            for k in range(n_components)
+        ])
+        resp = one_hot(nearest_partition(X, class_means, chunk_size)[0], n_components)
+    resp = resp.copy()
+    resp[known] = one_hot(labels[known], n_components)
+    return resp
 
 
 def _mean_imputed(X: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -67,6 +118,24 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         Print the objective at every iteration when > 0.
     chunk_size : int or None, default=None
         Rows per chunk in the E-step (None: automatic, a few MB of work arrays).
+    accelerate : {None, "squarem", "overrelax"}, default=None
+        EM acceleration (:mod:`emkit.em.accelerate`): None for plain EM,
+        "squarem" for SQUAREM (Varadhan & Roland 2008, as R's ``squarem``),
+        "overrelax" for adaptive over-relaxed EM.  Both reach the same fixed
+        point as plain EM with a non-decreasing ``lower_bounds_``, usually with
+        far fewer passes over the data when components overlap.  ``tol`` keeps
+        its meaning; ``max_iter`` then bounds EM-map evaluations, and
+        ``n_iter_`` / ``lower_bounds_`` count / score the accepted steps.
+
+    fixed : tuple of {"weights", "means", "covariances"}, default=()
+        Parameter groups held at their initial values (``weights_init``,
+        ``means_init``, ``precisions_init``, which must then be given); EM
+        estimates the rest (conditional M-steps, still monotone).  Fixed groups
+        count as zero free parameters in :meth:`bic` and :meth:`aic`.
+    semi_supervised : bool, default=False
+        Read ``y`` in :meth:`fit` as partial component labels (-1 = unknown).
+        Off by default because scikit-learn pipelines pass their *target* as
+        ``y`` to every step, and a density model must then ignore it.
 
     Attributes
     ----------
@@ -124,6 +193,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         warm_start: bool = False,
         verbose: int = 0,
         chunk_size: int | None = None,
+        accelerate: str | None = None,
+        fixed=(),
+        semi_supervised: bool = False,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -139,6 +211,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.warm_start = warm_start
         self.verbose = verbose
         self.chunk_size = chunk_size
+        self.accelerate = accelerate
+        self.fixed = fixed
+        self.semi_supervised = semi_supervised
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -156,6 +231,32 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         check_option(self.init_params, "init_params", INIT_METHODS)
         if self.chunk_size is not None:
             check_int(self.chunk_size, "chunk_size", 1)
+        check_accelerate(self.accelerate)
+        self._fixed_groups()
+
+    def _fixed_groups(self) -> frozenset:
+        """Validated ``fixed``: known groups, each with its initial value given."""
+        fixed = (self.fixed,) if isinstance(self.fixed, str) else self.fixed
+        try:
+            groups = frozenset(fixed)
+        except TypeError:
+            raise ValueError(
+                f"fixed must be a tuple of parameter groups, got {self.fixed!r}"
+            ) from None
+        needs = {"weights": "weights_init", "means": "means_init",
+                 "covariances": "precisions_init"}
+        unknown = groups - needs.keys()
+        if unknown:
+            raise ValueError(
+                f"fixed must contain only {sorted(needs)}, got {sorted(map(str, unknown))}"
+            )
+        for group in sorted(groups):
+            if getattr(self, needs[group]) is None:
+                raise ValueError(
+                    f"fixed contains {group!r} but {needs[group]} is not given: a fixed "
+                    "group is held at its initial value, so provide it"
+                )
+        return groups
 
     def _user_initial_values(self, n_features: int, structure) -> dict:
         K = self.n_components
@@ -193,7 +294,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     # -------------------------------------------------------------- fitting
     def _engine_model(self) -> GaussianMixtureModel:
-        return GaussianMixtureModel(self.covariance_type, self.reg_covar)
+        return GaussianMixtureModel(self.covariance_type, self.reg_covar,
+                                    fixed=self._fixed_groups())
 
     def _initial_params(self, model, source, rng, user: dict) -> GaussianParams:
         # initialisers see missing values filled with the (weighted) column means
@@ -216,6 +318,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 seeder = kmeans_plusplus if self.init_params == "k-means++" else random_rows
                 seeds, _ = seeder(X, K, sample_weight=w, random_state=rng)
                 resp = one_hot(nearest_partition(X, seeds, source.chunk_size)[0], K)
+            if source.labels is not None:
+                resp = _labelled_start(X, w, source.labels, resp, K, source.chunk_size)
             start = model.params_from_responsibilities(X, w, resp, source.chunk_size)
             values = {
                 "weights": start.weights,
@@ -234,7 +338,14 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-        y : ignored
+            NaN entries are missing values (marginalised in the E-step).
+        y : array-like of shape (n_samples,), optional
+            Ignored unless ``semi_supervised=True``; then partially labelled data
+            (semi-supervised EM): the known component of each row, -1 where
+            unknown.  Labelled rows keep one-hot
+            responsibilities and contribute their joint log-density
+            log pi_y + log p(x | y) to the objective; unlabelled rows contribute
+            their marginal log p(x).
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative row weights with count semantics (weight 2 = the row twice,
             weight 0 = the row absent).
@@ -243,14 +354,14 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         -------
         self
         """
-        self._fit(X, sample_weight)
+        self._fit(X, sample_weight, y)
         return self
 
     def fit_predict(self, X, y=None, sample_weight=None) -> np.ndarray:
         """Fit, then return the most probable component of every row of X."""
-        return self._fit(X, sample_weight).predict(X)
+        return self._fit(X, sample_weight, y).predict(X)
 
-    def _fit(self, X, sample_weight) -> GaussianMixture:
+    def _fit(self, X, sample_weight, y=None) -> GaussianMixture:
         self._check_parameters()
         X = validate_X(self, X, reset=not (self.warm_start and hasattr(self, "converged_")),
                        min_samples=2, allow_nan=True)
@@ -258,19 +369,25 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         model = self._engine_model()
         source = make_source(X, sample_weight, self.chunk_size,
                              model.structure.work_width(self.n_components, X.shape[1]))
+        if self.semi_supervised:
+            if y is None:
+                raise ValueError("semi_supervised=True needs y: a component index per row, "
+                                 "-1 for unlabelled rows")
+            source.labels = _check_labels(y, X.shape[0], self.n_components)
         rng = check_random_state(self.random_state)
         warm = self.warm_start and hasattr(self, "converged_")
         if warm:
             current = self._params()
             result = fit_with_restarts(
                 model, lambda: current, source, n_init=1, tol=self.tol,
-                max_iter=self.max_iter, verbose=self.verbose,
+                max_iter=self.max_iter, verbose=self.verbose, accelerate=self.accelerate,
             )
         else:
             user = self._user_initial_values(X.shape[1], model.structure)
             result = fit_with_restarts(
                 model, lambda: self._initial_params(model, source, rng, user), source,
                 n_init=self.n_init, tol=self.tol, max_iter=self.max_iter, verbose=self.verbose,
+                accelerate=self.accelerate,
             )
         self._set_params(result.params, model)
         self.converged_ = result.converged

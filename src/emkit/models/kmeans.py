@@ -9,6 +9,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from .._validation import check_enough_samples, check_int, check_real
+from ..em.accelerate import check_accelerate
 from ..em.engine import expectation, soft_assignment
 from ..families.centroids import CentroidModel
 from ..init import kmeans_plusplus, nearest_partition, random_rows, squared_distances
@@ -50,6 +51,10 @@ class _CentroidEstimator(BaseEstimator):
     def _beta(self) -> float:
         return 1.0
 
+    def _accelerate(self) -> str | None:
+        """EM acceleration of the fit (k-means: never; see KMeans' Notes)."""
+        return None
+
     def _n_init(self) -> int:
         """Restarts: 1 for given centres (they are deterministic), else n_init ("auto":
         1 for k-means++, 10 for random rows)."""
@@ -67,6 +72,7 @@ class _CentroidEstimator(BaseEstimator):
             check_int(self.n_init, "n_init", 1)
         if self.chunk_size is not None:
             check_int(self.chunk_size, "chunk_size", 1)
+        self._accelerate()
 
     def _fit(self, X, sample_weight):
         self._check_parameters()
@@ -95,6 +101,7 @@ class _CentroidEstimator(BaseEstimator):
             model, initial_centers, source, n_init=self._n_init(), tol=tol,
             max_iter=self.max_iter, assignment="hard" if self._hard else "soft",
             verbose=self.verbose, final_objective=final_objective,
+            accelerate=self._accelerate(),
         )
         self.cluster_centers_ = result.params
         self.n_iter_ = result.n_iter
@@ -164,6 +171,12 @@ class KMeans(ClusterMixin, TransformerMixin, _CentroidEstimator):
     farthest from its assigned centre (the next farthest for a second empty
     cluster, ...), exactly like scikit-learn's Lloyd implementation; this never
     increases the inertia.
+
+    No ``accelerate`` parameter: Lloyd's iteration is a fixed-point map too, but
+    on hard assignments it is piecewise constant in the centres, so SQUAREM or
+    over-relaxation along it is not meaningful (and k-means converges in few
+    iterations anyway).  :class:`SoftKMeans` and
+    :class:`~emkit.GaussianMixture` have it.
     """
 
     def __init__(
@@ -239,6 +252,12 @@ class SoftKMeans(ClusterMixin, _CentroidEstimator):
         As :class:`KMeans`.
     tol : float, default=1e-6
         Stop when the mean log-likelihood changes by less than this.
+    accelerate : {None, "squarem", "overrelax"}, default=None
+        EM acceleration (:mod:`emkit.em.accelerate`) of the centres: None for
+        plain soft EM, "squarem" for SQUAREM, "overrelax" for adaptive
+        over-relaxation.  Same fixed point as plain EM, non-decreasing
+        ``objective_history_``; ``max_iter`` then bounds EM-map evaluations and
+        ``n_iter_`` counts accepted steps.
 
     Attributes
     ----------
@@ -261,6 +280,7 @@ class SoftKMeans(ClusterMixin, _CentroidEstimator):
         random_state=None,
         verbose: int = 0,
         chunk_size: int | None = None,
+        accelerate: str | None = None,
     ):
         self.n_clusters = n_clusters
         self.beta = beta
@@ -271,9 +291,13 @@ class SoftKMeans(ClusterMixin, _CentroidEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.chunk_size = chunk_size
+        self.accelerate = accelerate
 
     def _beta(self) -> float:
         return check_real(self.beta, "beta", 0.0, strict=True)
+
+    def _accelerate(self) -> str | None:
+        return check_accelerate(self.accelerate)
 
     def fit(self, X, y=None, sample_weight=None) -> SoftKMeans:
         """Fit the centres by soft EM."""
