@@ -168,3 +168,30 @@ def test_batch_commits_all(tmp_path):
         assert all(name.endswith(".tmp") for name in leftovers(tmp_path))
     assert leftovers(tmp_path) == ["a.txt", "b.png"]
     assert (tmp_path / "b.png").read_bytes() == b"\x89PNG"
+
+
+def test_allow_missing_reads_empty_na_and_nan_cells_as_nan(tmp_path):
+    text = 'a,b,c\n1,,3\nNA,2,nan\n"",NaN, na \n-nan,5,6\n'
+    X, names = read_csv(write(tmp_path, text), allow_missing=True)
+    assert names == ["a", "b", "c"]
+    expected = np.array([[1, np.nan, 3], [np.nan, 2, np.nan], [np.nan, np.nan, np.nan],
+                         [np.nan, 5, 6]])
+    np.testing.assert_array_equal(X, expected)
+    # without the option the same file is refused, as before
+    with pytest.raises(ValueError, match=r"line 2, column 'b'.*empty cell"):
+        read_csv(write(tmp_path, text))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a,b\n1,inf\n", ["line 2", "column 'b'", "'inf'", "inf is not allowed"]),
+        ("a,b\n1,N/A\n", ["line 2", "column 'b'", "non-numeric", "'N/A'"]),
+        ("a,b\n1,2\n3\n", ["line 3", "1 cell", "2 columns"]),
+    ],
+)
+def test_allow_missing_still_rejects_other_bad_cells(tmp_path, text, expected):
+    with pytest.raises(ValueError) as info:
+        read_csv(write(tmp_path, text), allow_missing=True)
+    for word in expected:
+        assert word in str(info.value)

@@ -159,3 +159,14 @@ def test_missing_data_recovers_the_truth_better_than_dropping_rows():
     order = np.argsort(gm.means_[:, 0])
     np.testing.assert_allclose(gm.means_[order], means, atol=0.12)
     np.testing.assert_allclose(gm.covariances_, cov, atol=0.12)
+
+
+def test_prediction_accepts_rows_and_batches_with_unobserved_columns():
+    X = make_blobs(dim=2)
+    gm = GaussianMixture(2, random_state=0).fit(X)
+    batch = np.array([[1.0, np.nan], [0.5, np.nan]])
+    expected = np.log(sum(
+        gm.weights_[k] * multivariate_normal(gm.means_[k][0], gm.covariances_[k][0, 0]).pdf(
+            batch[:, 0]) for k in range(2)))
+    np.testing.assert_allclose(gm.score_samples(batch), expected, rtol=1e-10)
+    np.testing.assert_allclose(gm.predict_proba(batch).sum(1), 1.0)

@@ -10,21 +10,13 @@ import numpy as np
 def check_finite(X: np.ndarray, name: str = "X", allow_nan: bool = False) -> None:
     """Raise a ValueError naming the first row and column holding NaN or inf.
 
-    With ``allow_nan`` only infinities are errors (NaN marks missing values),
-    and a column with no observed value at all is an error.
+    With ``allow_nan`` only infinities are errors (NaN marks missing values).
     """
     if X.size == 0 or np.isfinite(X).all():
         return
     if allow_nan:
         bad = np.isinf(X)
         if not bad.any():
-            observed = (~np.isnan(X)).any(axis=0)
-            if not observed.all():
-                col = int(np.argmin(observed))
-                raise ValueError(
-                    f"{name} column {col} has no observed value (every entry is NaN); "
-                    "drop the column"
-                )
             return
     else:
         bad = ~np.isfinite(X)
@@ -95,4 +87,14 @@ def check_enough_samples(n_samples: int, n_components: int, what: str = "n_compo
         raise ValueError(
             f"X has {n_samples} row{'s' if n_samples != 1 else ''} but {what}={n_components}: "
             f"need at least as many rows as components"
+        )
+
+
+def check_observed_columns(X: np.ndarray, name: str = "X") -> None:
+    """Fitting needs at least one observed value in every column."""
+    observed = (~np.isnan(X)).any(axis=0)
+    if not observed.all():
+        col = int(np.argmin(observed))
+        raise ValueError(
+            f"{name} column {col} has no observed value (every entry is NaN); drop the column"
         )

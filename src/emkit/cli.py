@@ -1,4 +1,4 @@
-"""The ``emkit`` command: ``emkit demo``, ``emkit fit`` and ``emkit predict``.
+"""The ``emkit`` command: ``demo``, ``fit``, ``predict``, ``impute`` and ``score``.
 
 The command only does input and output; the modelling is the public API
 (:class:`~emkit.GaussianMixture`, :mod:`emkit.persist`, :mod:`emkit.plotting`).
@@ -10,6 +10,7 @@ written atomically and all together, so a failed run leaves none behind.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import warnings
@@ -21,7 +22,8 @@ import numpy as np
 
 from .datasets import FAITHFUL_COLUMNS, load_faithful
 from .io import OutputBatch, csv_text, read_csv
-from .models import GaussianMixture
+from .models import GaussianMixture, GaussianMixtureImputer, MixtureOutlierDetector
+from .models.outlier import _check_contamination, _check_threshold
 from .persist import load_model, model_to_json
 
 __all__ = ["main"]
@@ -40,7 +42,10 @@ OPTIONS = {
     "max_iter": "--max-iter",
     "tol": "--tol",
     "reg_covar": "--reg-covar",
+    "contamination": "--contamination",
+    "threshold": "--threshold",
 }
+NAMES_WARNING = "X does not have valid feature names"
 
 
 class CommandError(ValueError):
@@ -173,33 +178,65 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------- fit
+def _given(args: argparse.Namespace, *names: str) -> dict[str, Any]:
+    """The library parameters set by command-line options (None: not given)."""
+    values = {
+        "n_components": getattr(args, "k", None),
+        "covariance_type": getattr(args, "covariance", None),
+        "n_init": getattr(args, "n_init", None),
+        "random_state": getattr(args, "random_state", None),
+        "max_iter": getattr(args, "max_iter", None),
+        "tol": getattr(args, "tol", None),
+        "reg_covar": getattr(args, "reg_covar", None),
+        "contamination": getattr(args, "contamination", None),
+        "threshold": getattr(args, "threshold", None),
+    }
+    return {k: values[k] for k in names if values[k] is not None}
+
+
+def _density_rule(offset: float) -> str:
+    """``log p(x) < offset`` with the density threshold itself."""
+    return f"log p(x) < {offset:.4f}, i.e. p(x) < {math.exp(offset):.4g}"
+
+
 def _cmd_fit(args: argparse.Namespace) -> int:
     _check_outputs([args.data], [args.out, args.labels])
+    detect = args.contamination is not None or args.threshold is not None
+    mixture_params = ("n_components", "covariance_type", "n_init", "random_state",
+                      "max_iter", "tol", "reg_covar")
+    if detect:
+        # Check these before reading the data (cheap, and clearer).
+        try:
+            _check_threshold(args.threshold)
+            if args.contamination is not None:
+                _check_contamination(args.contamination)
+        except ValueError as exc:
+            raise CommandError(_explain(exc)) from None
     X, columns = read_csv(args.data)
-    given = {
-        "n_components": args.k,
-        "covariance_type": args.covariance,
-        "n_init": args.n_init,
-        "random_state": args.random_state,
-        "max_iter": args.max_iter,
-        "tol": args.tol,
-        "reg_covar": args.reg_covar,
-    }
-    model = GaussianMixture(**{k: v for k, v in given.items() if v is not None})
+    if detect:
+        model: Any = MixtureOutlierDetector(
+            **_given(args, *mixture_params, "contamination", "threshold"))
+    else:
+        model = GaussianMixture(**_given(args, *mixture_params))
     try:
         model.fit(X)
     except ValueError as exc:
         raise CommandError(_explain(exc, args.data)) from None
+    mixture = model.mixture_ if detect else model
     n = X.shape[0]
-    labels = model.predict(X) if args.labels else None
+    labels = mixture.predict(X) if args.labels else None
     summary = [
-        ("K", str(model.n_components)),
-        ("covariance", model.covariance_type),
-        ("log-likelihood", f"{model.score(X) * n:.4f}"),
-        ("BIC", f"{model.bic(X):.4f}"),
-        ("converged", "yes" if model.converged_ else "no"),
-        ("iterations", str(model.n_iter_)),
+        ("K", str(mixture.n_components)),
+        ("covariance", mixture.covariance_type),
+        ("log-likelihood", f"{mixture.score(X) * n:.4f}"),
+        ("BIC", f"{mixture.bic(X):.4f}"),
+        ("converged", "yes" if mixture.converged_ else "no"),
+        ("iterations", str(mixture.n_iter_)),
     ]
+    if detect:
+        flagged = int((model.predict(X) == -1).sum())
+        summary += [("outlier rule", _density_rule(model.offset_)),
+                    ("flagged", f"{flagged} of {n} training rows")]
     # Record the CSV header (after predicting on the unnamed array), so that
     # `emkit predict` can check the columns of its input.
     model.feature_names_in_ = np.asarray(columns, dtype=object)
@@ -207,7 +244,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         batch.add(args.out, model_to_json(model))
         if labels is not None:
             batch.add(args.labels, csv_text(["label"], labels[:, None]))
-    print(f"GaussianMixture fitted to {args.data} ({n} rows; columns {', '.join(columns)})")
+    print(f"{type(model).__name__} fitted to {args.data} ({n} rows; "
+          f"columns {', '.join(columns)})")
     for key, value in summary:
         print(f"  {key:<15} {value}")
     print(f"wrote model to {args.out}")
@@ -233,6 +271,9 @@ def _check_columns(model, columns: list[str], data: str, model_path: str) -> Non
 def _cmd_predict(args: argparse.Namespace) -> int:
     _check_outputs([args.model, args.data], [args.out])
     model = load_model(args.model)
+    if not hasattr(model, "predict"):
+        raise CommandError(f"the {type(model).__name__} in {args.model} does not predict "
+                           "labels")
     X, columns = read_csv(args.data)
     _check_columns(model, columns, args.data, args.model)
     if args.proba and not hasattr(model, "predict_proba"):
@@ -240,7 +281,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                            "probabilities")
     with warnings.catch_warnings():
         # The columns were checked above; the array just has no names attached.
-        warnings.filterwarnings("ignore", message="X does not have valid feature names")
+        warnings.filterwarnings("ignore", message=NAMES_WARNING)
         try:
             labels = model.predict(X)
             proba = model.predict_proba(X) if args.proba else None
@@ -258,6 +299,90 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         with OutputBatch() as batch:
             batch.add(args.out, text)
         print(f"wrote {len(labels)} predictions to {args.out}")
+    return 0
+
+
+# ---------------------------------------------------------------- impute
+def _cmd_impute(args: argparse.Namespace) -> int:
+    _check_outputs([args.data], [args.out])
+    X, columns = read_csv(args.data, allow_missing=True)
+    missing = np.isnan(X)
+    for name, column in zip(columns, missing.T, strict=True):
+        if column.all():
+            raise CommandError(f"{args.data}: column {name!r} has no observed value (every "
+                               "cell is missing); drop the column")
+    model = GaussianMixtureImputer(
+        **_given(args, "n_components", "covariance_type", "n_init", "random_state"),
+        sample_posterior=args.draw)
+    try:
+        filled = model.fit_transform(X)
+    except ValueError as exc:
+        raise CommandError(_explain(exc, args.data)) from None
+    with OutputBatch() as batch:
+        batch.add(args.out, csv_text(columns, filled))
+    n = X.shape[0]
+    how = ("draws from p(missing | observed)" if args.draw
+           else "conditional means E[missing | observed]")
+    print(f"GaussianMixtureImputer fitted to {args.data} ({n} rows; "
+          f"columns {', '.join(columns)})")
+    for key, value in [
+        ("K", str(model.n_components)),
+        ("covariance", model.covariance_type),
+        ("missing values", f"{int(missing.sum())} in {int(missing.any(axis=1).sum())} rows"),
+        ("imputed with", how),
+    ]:
+        print(f"  {key:<15} {value}")
+    print(f"wrote {n} completed rows to {args.out}")
+    return 0
+
+
+# ----------------------------------------------------------------- score
+def _cmd_score(args: argparse.Namespace) -> int:
+    _check_outputs([args.model, args.data], [args.out])
+    try:
+        _check_threshold(args.threshold)
+        if args.contamination is not None:
+            _check_contamination(args.contamination)
+    except ValueError as exc:
+        raise CommandError(_explain(exc)) from None
+    model = load_model(args.model)
+    kind = type(model).__name__
+    if not isinstance(model, (GaussianMixture, MixtureOutlierDetector)):
+        raise CommandError(f"{args.model} holds a {kind}; score needs a GaussianMixture or a "
+                           "MixtureOutlierDetector (emkit fit ... --contamination C)")
+    if (isinstance(model, GaussianMixture) and args.threshold is None
+            and args.contamination is None):
+        raise CommandError(f"{args.model} holds a GaussianMixture: give --threshold EPS (flag "
+                           "rows with p(x) < EPS) or --contamination C (flag the fraction C "
+                           "of the rows with the lowest density)")
+    X, columns = read_csv(args.data)
+    _check_columns(model, columns, args.data, args.model)
+    with warnings.catch_warnings():
+        # The columns were checked above; the array just has no names attached.
+        warnings.filterwarnings("ignore", message=NAMES_WARNING)
+        try:
+            log_density = model.score_samples(X)
+        except ValueError as exc:
+            raise CommandError(_explain(exc, args.data)) from None
+    if args.threshold is not None:
+        offset = math.log(args.threshold)
+    elif args.contamination is not None:
+        offset = float(np.percentile(log_density, 100.0 * args.contamination))
+    else:
+        offset = model.offset_
+    outlier = log_density < offset
+    text = csv_text(["log_density", "outlier"],
+                    [[float(v), int(o)] for v, o in zip(log_density, outlier, strict=True)])
+    message = (f"flagged {int(outlier.sum())} of {len(outlier)} rows of {args.data} as "
+               f"outliers ({_density_rule(offset)})")
+    if args.out is None:
+        sys.stdout.write(text)
+        print(message, file=sys.stderr)
+    else:
+        with OutputBatch() as batch:
+            batch.add(args.out, text)
+        print(message)
+        print(f"wrote {len(outlier)} scores to {args.out}")
     return 0
 
 
@@ -297,6 +422,13 @@ def _parser() -> argparse.ArgumentParser:
                      "mean log-likelihood (default: 1e-3)")
     fit.add_argument("--reg-covar", type=float, metavar="R",
                      help="added to covariance diagonals (default: 1e-6)")
+    flag = fit.add_mutually_exclusive_group()
+    flag.add_argument("--contamination", type=float, metavar="C",
+                      help="fit an outlier detector instead (for `emkit score`): flag the "
+                      "fraction C (in (0, 0.5]) of training rows with the lowest density")
+    flag.add_argument("--threshold", type=float, metavar="EPS",
+                      help="fit an outlier detector instead (for `emkit score`) that flags "
+                      "rows with density p(x) < EPS")
     fit.set_defaults(handler=_cmd_fit)
 
     predict = sub.add_parser("predict", help="label the rows of a CSV file with a saved model",
@@ -308,6 +440,47 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--proba", action="store_true",
                          help="add the responsibilities as columns p0..pK-1")
     predict.set_defaults(handler=_cmd_predict)
+
+    impute = sub.add_parser(
+        "impute", help="fill the missing cells of a CSV file",
+        description="Fit a Gaussian mixture by EM to a numeric CSV file in which empty "
+        "cells, NA and NaN are missing values, and write a copy with every missing cell "
+        "replaced by its conditional mean given the row's observed cells (or, with --draw, "
+        "a draw from that conditional distribution). Observed cells keep their values; "
+        "the input file is never modified.")
+    impute.add_argument("data", metavar="DATA.csv")
+    impute.add_argument("--out", required=True, metavar="FILLED.csv",
+                        help="completed CSV to write (same header)")
+    impute.add_argument("--k", type=int, metavar="K",
+                        help="number of mixture components (default: 1)")
+    impute.add_argument("--covariance", metavar="TYPE",
+                        help="full, tied, diag or spherical (default: full)")
+    impute.add_argument("--n-init", type=int, metavar="N", help="initialisations (default: 1)")
+    impute.add_argument("--random-state", type=int, metavar="S",
+                        help="random seed (of the fit and of the --draw draws)")
+    impute.add_argument("--draw", action="store_true",
+                        help="draw the missing values from their conditional distribution "
+                        "(multiple imputation: run again with other --random-state values)")
+    impute.set_defaults(handler=_cmd_impute)
+
+    score = sub.add_parser(
+        "score", help="flag low-density rows (anomalies) of a CSV file",
+        description="Write the log-density log p(x) of every row and whether it is an "
+        "outlier, as CSV with columns log_density,outlier (1 = outlier). MODEL is a "
+        "detector saved by `emkit fit ... --contamination C` or `--threshold EPS` (its "
+        "threshold is used unless overridden here), or a GaussianMixture saved by `emkit "
+        "fit`, which then needs --threshold or --contamination. Without --out the CSV goes "
+        "to stdout and the count of flagged rows to stderr.")
+    score.add_argument("model", metavar="MODEL.json")
+    score.add_argument("data", metavar="DATA.csv")
+    score.add_argument("--out", metavar="FLAGS.csv", help="write here instead of stdout")
+    rule = score.add_mutually_exclusive_group()
+    rule.add_argument("--threshold", type=float, metavar="EPS",
+                      help="flag rows with density p(x) < EPS")
+    rule.add_argument("--contamination", type=float, metavar="C",
+                      help="flag the fraction C (in (0, 0.5]) of the rows of DATA.csv with "
+                      "the lowest density")
+    score.set_defaults(handler=_cmd_score)
     return parser
 
 

@@ -67,9 +67,18 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _parse_cell(cell: str, path: PathLike, line: int, column: str) -> float:
+#: Cells that mean "missing" for ``read_csv(..., allow_missing=True)`` (besides
+#: empty cells and any spelling of NaN), compared case-insensitively.
+MISSING_TOKENS = frozenset({"na"})
+
+
+def _parse_cell(
+    cell: str, path: PathLike, line: int, column: str, allow_missing: bool = False
+) -> float:
     where = f"{path}, line {line}, column {column!r}"
     text = cell.strip()
+    if allow_missing and (not text or text.lower() in MISSING_TOKENS):
+        return math.nan
     if not text:
         raise ValueError(f"{where}: empty cell (missing values are not allowed)")
     try:
@@ -78,12 +87,17 @@ def _parse_cell(cell: str, path: PathLike, line: int, column: str) -> float:
         value = float(text)
     except ValueError:
         raise ValueError(f"{where}: non-numeric value {text!r}") from None
+    if allow_missing and math.isnan(value):
+        return math.nan
     if not math.isfinite(value):
+        if allow_missing:
+            raise ValueError(f"{where}: {text!r} is not a finite number (inf is not allowed; "
+                             "empty cells, NA and NaN mark missing values)")
         raise ValueError(f"{where}: {text!r} is not a finite number (NaN and inf are not allowed)")
     return value
 
 
-def read_csv(path: PathLike) -> tuple[np.ndarray, list[str]]:
+def read_csv(path: PathLike, *, allow_missing: bool = False) -> tuple[np.ndarray, list[str]]:
     """Read a numeric CSV file with a header row.
 
     Parameters
@@ -92,6 +106,9 @@ def read_csv(path: PathLike) -> tuple[np.ndarray, list[str]]:
         A comma-separated UTF-8 file: one header line of distinct column names,
         then one line per row, every cell a finite number.  Blank lines are
         skipped; cells may be quoted and surrounded by spaces.
+    allow_missing : bool, default=False
+        Read empty cells, ``NA`` and ``NaN`` (any letter case) as missing
+        values, returned as NaN.  Infinities are still errors.
 
     Returns
     -------
@@ -105,8 +122,9 @@ def read_csv(path: PathLike) -> tuple[np.ndarray, list[str]]:
         The file cannot be opened (the message names it).
     ValueError
         Naming the file, the 1-based line number and the column name: a
-        non-numeric, empty, NaN or infinite cell; a row with the wrong number
-        of cells; no header; no data rows; not UTF-8 text.
+        non-numeric or infinite cell, an empty or NaN cell (unless
+        ``allow_missing``); a row with the wrong number of cells; no header;
+        no data rows; not UTF-8 text.
     """
     try:
         handle = open(path, encoding="utf-8-sig", newline="")
@@ -127,7 +145,8 @@ def read_csv(path: PathLike) -> tuple[np.ndarray, list[str]]:
                 if len(row) != len(header):
                     raise ValueError(_ragged(path, line, len(row), header))
                 cells = zip(row, header, strict=True)
-                rows.append([_parse_cell(cell, path, line, name) for cell, name in cells])
+                rows.append([_parse_cell(cell, path, line, name, allow_missing)
+                             for cell, name in cells])
         except UnicodeDecodeError as exc:
             raise ValueError(
                 f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start})"

@@ -32,7 +32,14 @@ from ._validation import check_int, check_option, check_real
 from .exceptions import ModelFileError
 from .families.covariance import COVARIANCE_STRUCTURES, get_structure
 from .io import atomic_write
-from .models import GaussianMixture, KMeans, SoftKMeans
+from .models import (
+    GaussianMixture,
+    GaussianMixtureImputer,
+    KMeans,
+    MixtureOutlierDetector,
+    SoftKMeans,
+)
+from .models.outlier import _check_contamination, _check_threshold
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "load_model", "model_from_dict", "model_to_dict",
            "model_to_json", "save_model"]
@@ -45,7 +52,8 @@ _ARRAY_KEYS = {"dtype", "shape", "data"}
 _DTYPES = {"float64": np.float64, "int64": np.int64}
 
 # Fitted attributes of every estimator: name -> kind ("float64"/"int64" arrays,
-# or the scalars "int", "float", "bool"; "float?" may be null, meaning -inf).
+# the scalars "int", "float", "bool"; "float?" may be null, meaning -inf; or
+# "GaussianMixture": a nested model document holding a fitted GaussianMixture).
 _CENTROID_ATTRS = {
     "cluster_centers_": "float64",
     "labels_": "int64",
@@ -69,13 +77,29 @@ _FITTED: dict[str, dict[str, str]] = {
     },
     "KMeans": {**_CENTROID_ATTRS, "inertia_": "float"},
     "SoftKMeans": dict(_CENTROID_ATTRS),
+    "MixtureOutlierDetector": {
+        "offset_": "float",
+        "n_features_in_": "int",
+        "mixture_": "GaussianMixture",
+    },
+    "GaussianMixtureImputer": {"n_features_in_": "int", "mixture_": "GaussianMixture"},
 }
-_CLASSES = {"GaussianMixture": GaussianMixture, "KMeans": KMeans, "SoftKMeans": SoftKMeans}
+_CLASSES = {
+    "GaussianMixture": GaussianMixture,
+    "KMeans": KMeans,
+    "SoftKMeans": SoftKMeans,
+    "MixtureOutlierDetector": MixtureOutlierDetector,
+    "GaussianMixtureImputer": GaussianMixtureImputer,
+}
+# Estimators wrapping a fitted GaussianMixture in ``mixture_``.
+_WRAPPERS = ("MixtureOutlierDetector", "GaussianMixtureImputer")
 # Parameters a file must give: they fix the shapes of the fitted arrays or the predictions.
 _REQUIRED_PARAMS = {
     "GaussianMixture": ("n_components", "covariance_type", "reg_covar"),
     "KMeans": ("n_clusters",),
     "SoftKMeans": ("n_clusters", "beta"),
+    "MixtureOutlierDetector": ("n_components", "covariance_type"),
+    "GaussianMixtureImputer": ("n_components", "covariance_type", "sample_posterior"),
 }
 
 
@@ -101,6 +125,8 @@ def _encode_param(name: str, value: Any, notes: list[str]) -> Any:
         return None
     if isinstance(value, Real) and math.isfinite(value):
         return float(value)
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return list(value)  # e.g. GaussianMixture's ``fixed`` groups; read back as a tuple
     if isinstance(value, (np.ndarray, list, tuple)):
         arr = np.asarray(value)
         if arr.dtype.kind in "iuf" and np.isfinite(arr).all():
@@ -115,7 +141,8 @@ def model_to_dict(estimator) -> dict:
     Raises
     ------
     TypeError
-        The estimator is not a GaussianMixture, KMeans or SoftKMeans.
+        The estimator is not one of the supported estimators (see
+        :func:`save_model`).
     sklearn.exceptions.NotFittedError
         The estimator is not fitted.
     ValueError
@@ -130,7 +157,9 @@ def model_to_dict(estimator) -> dict:
     fitted: dict[str, Any] = {}
     for attr, kind in _FITTED[name].items():
         value = getattr(estimator, attr)
-        if kind in _DTYPES:
+        if kind == "GaussianMixture":
+            fitted[attr] = model_to_dict(value)
+        elif kind in _DTYPES:
             if not np.isfinite(np.asarray(value, dtype=float)).all():
                 raise ValueError(f"cannot save {name}: {attr} contains NaN or inf")
             fitted[attr] = _encode_array(value, kind)
@@ -187,12 +216,14 @@ def _dumps(doc: dict) -> str:
 
 
 def save_model(estimator, path: str | os.PathLike) -> None:
-    """Save a fitted GaussianMixture, KMeans or SoftKMeans to a JSON model file.
+    """Save a fitted estimator to a JSON model file.
 
     Parameters
     ----------
-    estimator : GaussianMixture, KMeans or SoftKMeans
-        A fitted estimator.
+    estimator : GaussianMixture, KMeans, SoftKMeans, MixtureOutlierDetector \
+or GaussianMixtureImputer
+        A fitted estimator.  The last two are saved with their fitted
+        ``mixture_`` as a nested model document.
     path : str or path-like
         Destination.  Written atomically: on any error the previous file (if
         any) is untouched and no partial file is left.
@@ -221,7 +252,7 @@ def load_model(path: str | os.PathLike):
 
     Returns
     -------
-    GaussianMixture, KMeans or SoftKMeans
+    GaussianMixture, KMeans, SoftKMeans, MixtureOutlierDetector or GaussianMixtureImputer
         Fitted; it predicts exactly like the estimator that was saved.
 
     Raises
@@ -291,6 +322,8 @@ def _build(doc: Any):
     _CHECKS[name](estimator, fitted)
     for attr, value in fitted.items():
         setattr(estimator, attr, value)
+    if name in _WRAPPERS:
+        estimator.n_iter_ = estimator.mixture_.n_iter_
     names = doc["feature_names"]
     if names is not None:
         if (not isinstance(names, list) or not all(isinstance(n, str) for n in names)
@@ -336,6 +369,8 @@ def _decode_value(value: Any, where: str) -> Any:
         return value
     if isinstance(value, float) and math.isfinite(value):
         return value
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
     raise ModelFileError(f"{where} has an unsupported value {value!r}")
 
 
@@ -356,12 +391,21 @@ def _decode_params(name: str, raw: dict) -> dict:
         if key not in raw:
             raise ModelFileError(f"missing parameter {key!r}")
     params = {key: _decode_value(value, f"parameter {key!r}") for key, value in raw.items()}
-    if name == "GaussianMixture":
+    if name == "GaussianMixture" or name in _WRAPPERS:
         _wrap(check_int, params["n_components"], "n_components", 1)
         _wrap(check_option, params["covariance_type"], "covariance_type", COVARIANCE_STRUCTURES)
-        _wrap(check_real, params["reg_covar"], "reg_covar", 0.0)
+        if "reg_covar" in params:
+            _wrap(check_real, params["reg_covar"], "reg_covar", 0.0)
     else:
         _wrap(check_int, params["n_clusters"], "n_clusters", 1)
+    if name == "MixtureOutlierDetector":
+        for key, check in (("contamination", _check_contamination),
+                           ("threshold", _check_threshold)):
+            if key in params:
+                _wrap(check, params[key])
+    if name == "GaussianMixtureImputer" and type(params["sample_posterior"]) is not bool:
+        raise ModelFileError("invalid parameter: sample_posterior must be true or false, "
+                             f"got {params['sample_posterior']!r}")
     if name == "SoftKMeans":
         _wrap(check_real, params["beta"], "beta", 0.0, True)
     return params
@@ -377,7 +421,9 @@ def _decode_fitted(name: str, raw: dict) -> dict:
         if attr not in raw:
             raise ModelFileError(f"missing fitted attribute {attr!r}")
         value, where = raw[attr], f"fitted attribute {attr!r}"
-        if kind in _DTYPES:
+        if kind == "GaussianMixture":
+            fitted[attr] = _decode_nested(value, where)
+        elif kind in _DTYPES:
             fitted[attr] = _decode_array(value, where, kind)
         elif kind == "bool":
             if type(value) is not bool:
@@ -395,6 +441,20 @@ def _decode_fitted(name: str, raw: dict) -> dict:
                 raise ModelFileError(f"{where} must be a finite number, got {value!r}")
             fitted[attr] = float(value)
     return fitted
+
+
+def _decode_nested(value: Any, where: str) -> GaussianMixture:
+    """A nested model document that must hold a GaussianMixture."""
+    if not isinstance(value, dict):
+        raise ModelFileError(f"{where} must be a nested model object")
+    try:
+        model = _build(value)
+    except ModelFileError as exc:
+        raise ModelFileError(f"{where}: {exc}") from None
+    if not isinstance(model, GaussianMixture):
+        raise ModelFileError(f"{where} must hold a GaussianMixture, not a "
+                             f"{type(model).__name__}")
+    return model
 
 
 def _check_shape(fitted: dict, attr: str, shape: tuple[int, ...], why: str) -> None:
@@ -462,8 +522,23 @@ def _check_centroids(estimator, f: dict) -> None:
         raise ModelFileError("fitted attribute 'inertia_' is negative")
 
 
+def _check_wrapper(estimator, f: dict) -> None:
+    """The nested mixture must be the one the wrapper's parameters describe."""
+    mixture = f["mixture_"]
+    for key in ("n_components", "covariance_type"):
+        mine, theirs = getattr(estimator, key), getattr(mixture, key)
+        if mine != theirs:
+            raise ModelFileError(f"fitted attribute 'mixture_' has {key}={theirs!r} but the "
+                                 f"parameters say {key}={mine!r}")
+    if mixture.n_features_in_ != f["n_features_in_"]:
+        raise ModelFileError(f"fitted attribute 'mixture_' has {mixture.n_features_in_} "
+                             f"features but n_features_in_ is {f['n_features_in_']}")
+
+
 _CHECKS: dict[str, Callable[[Any, dict], None]] = {
     "GaussianMixture": _check_gaussian,
     "KMeans": _check_centroids,
     "SoftKMeans": _check_centroids,
+    "MixtureOutlierDetector": _check_wrapper,
+    "GaussianMixtureImputer": _check_wrapper,
 }

@@ -29,9 +29,12 @@ Conventions shared with :func:`~emkit.em.engine.run_em`:
 * ``max_iter`` bounds the number of EM-map evaluations (the cost);
 * ``objective_history`` holds the objective of every accepted parameter value;
   it is checked with :func:`~emkit.em.engine.check_monotone` (config
-  ``monotonic``), with the ``step_deficit`` allowance of the regularised M-step
-  for accepted plain EM steps and no allowance for accepted extrapolations
-  (they are accepted only if they do not lower the objective beyond float noise).
+  ``monotonic``).  A candidate is accepted only if its objective is not below
+  the current one by more than float noise plus the ``step_deficit`` allowance
+  of the regularised M-steps it stands for (the plain EM steps it replaces and
+  its own stabilising step; 0 without regularisation), which is exactly the
+  decrease the monotonicity check tolerates for plain EM over those steps.
+  Rejected candidates are replaced by the plain EM step(s).
 
 Soft assignments only: on hard assignments (k-means) the EM map is piecewise
 constant in the parameters, so extrapolating along it is not meaningful.
@@ -94,6 +97,7 @@ class _Trial:
     stats: Any
     objective: float
     warnings: list
+    deficit: float = 0.0
 
 
 class _Run:
@@ -162,15 +166,29 @@ class _Run:
             stats, objective = self.expectation(params)
             if not np.isfinite(objective):
                 return None
+            deficit = 0.0
             if stabilise:
                 try:
-                    params = self.maximize(stats, params)
+                    stabilised = self.maximize(stats, params)
                 except (DegenerateComponentError, np.linalg.LinAlgError, FloatingPointError):
                     return None
+                deficit = self.deficit(stats, stabilised)
+                params = stabilised
                 stats, objective = self.expectation(params)
                 if not np.isfinite(objective):
                     return None
-        return _Trial(params, stats, float(objective), list(caught))
+        return _Trial(params, stats, float(objective), list(caught), deficit)
+
+    def acceptable(self, trial: _Trial | None, objective: float, allowance: float) -> bool:
+        """Whether a scored candidate may replace plain EM steps from ``objective``.
+
+        ``allowance`` is what those plain steps could lower the objective by
+        (their ``step_deficit``); the candidate's own stabilising step adds its.
+        """
+        if trial is None:
+            return False
+        floor = objective - allowance - trial.deficit - self.noise(objective)
+        return np.isfinite(floor) and trial.objective >= floor
 
     @staticmethod
     def reissue(trial: _Trial) -> None:
@@ -233,9 +251,11 @@ def run_squarem(
     4. a stabilising EM step ``theta'' = F(theta')`` unless
        ``|alpha - 1| <= 0.01``;
     5. ``theta''`` is accepted if it is a valid parameter value whose objective
-       is not below ``theta0``'s (beyond float noise); otherwise the plain
-       double EM step ``theta2`` is taken and, if ``alpha`` was at
-       ``step_max``, ``step_max`` shrinks to ``max(step_max0, step_max / mstep)``;
+       is not below ``theta0``'s (beyond float noise and, with a regularised
+       M-step, the ``step_deficit`` allowance of the EM steps involved: see the
+       module docstring); otherwise the plain double EM step ``theta2`` is
+       taken and, if ``alpha`` was at ``step_max``, ``step_max`` shrinks to
+       ``max(step_max0, step_max / mstep)``;
     6. ``step_max`` grows by ``mstep`` whenever the step taken had
        ``alpha == step_max``.
 
@@ -319,7 +339,7 @@ def run_squarem(
         attempt = alpha != 1.0 and (not stabilise or run.n_maps <= max_iter - 2)
         if attempt:
             trial = run.trial(x0 + (2.0 * alpha) * r + (alpha * alpha) * v, params, stabilise)
-            if trial is not None and trial.objective < objective - run.noise(objective):
+            if not run.acceptable(trial, objective, deficit0 + deficit1):
                 trial = None
         if trial is None:
             stats2, objective2 = run.expectation(theta2)
@@ -335,7 +355,7 @@ def run_squarem(
             alpha = 1.0
         else:
             run.reissue(trial)
-            run.accept(trial.objective, 0.0)
+            run.accept(trial.objective, deficit0 + deficit1 + trial.deficit)
             params, stats, objective = trial.params, trial.stats, trial.objective
             run.report("extrapolated", alpha)
         if alpha == step_max:
@@ -362,8 +382,9 @@ def run_overrelaxed(
     ``eta`` starts at 1 (plain EM) and is multiplied by ``growth`` (up to
     ``max_eta``) after every accepted step.  A candidate that is not a valid
     parameter value, or whose objective is below the current one (beyond float
-    noise), is replaced by the plain EM step ``F(theta)`` and ``eta`` is reset
-    to 1 (Salakhutdinov & Roweis 2003, "adaptive over-relaxed EM").
+    noise and the plain step's ``step_deficit`` allowance), is replaced by the
+    plain EM step ``F(theta)`` and ``eta`` is reset to 1 (Salakhutdinov &
+    Roweis 2003, "adaptive over-relaxed EM").
 
     Each accepted step costs one EM-map evaluation and one E-step (the E-step
     scoring the candidate is reused for its M-step); a rejected one costs an
@@ -409,7 +430,7 @@ def run_overrelaxed(
             x0 = model.to_vector(params)
             x1 = model.to_vector(theta1)
             trial = run.trial(x0 + eta * (x1 - x0), params, stabilise=False)
-            if trial is not None and trial.objective < objective - run.noise(objective):
+            if not run.acceptable(trial, objective, deficit0):
                 trial = None
         if trial is None:
             stats1, objective1 = run.expectation(theta1)
@@ -429,7 +450,7 @@ def run_overrelaxed(
         else:
             run.reissue(trial)
             change = trial.objective - objective
-            run.accept(trial.objective, 0.0)
+            run.accept(trial.objective, deficit0)
             params, stats, objective = trial.params, trial.stats, trial.objective
             run.report("overrelaxed", eta)
             # a small change of an over-relaxed step is confirmed by a plain step

@@ -110,6 +110,9 @@ class GaussianMixtureModel:
             raise ValueError(
                 f"fixed must contain only {list(self.PARAMETER_GROUPS)}, got {sorted(unknown)}"
             )
+        # missing values: NaN layout per chunk, completions shared by E-step and statistics
+        self._layout_cache: dict = {}
+        self._completion_cache: dict = {}
 
     # --- helpers ------------------------------------------------------------
     def centers(self, weights: np.ndarray, means: np.ndarray) -> np.ndarray:
@@ -123,12 +126,6 @@ class GaussianMixtureModel:
         return params.weights @ params.means
 
     # --- engine interface ---------------------------------------------------
-    def log_prob(self, params: GaussianParams, X: np.ndarray) -> np.ndarray:
-        """log N(x | mean_k, Sigma_k), shape (n, K)."""
-        return self.structure.log_prob(
-            X, params.means, params.precisions_cholesky, self._global_center(params)
-        )
-
     def log_joint(self, params: GaussianParams, X: np.ndarray) -> np.ndarray:
         """log pi_k + log p(x_O | k) per row; NaN entries of X are marginalised out."""
         with np.errstate(divide="ignore"):
@@ -160,14 +157,14 @@ class GaussianMixtureModel:
         return (X.__array_interface__["data"][0], X.shape, X.strides)
 
     def _layout(self, X: np.ndarray) -> MissingLayout | None:
-        cache = self.__dict__.setdefault("_layout_cache", {})
+        cache = self._layout_cache
         key = self._chunk_key(X)
         if key not in cache:
             cache[key] = missing_layout(X)
         return cache[key]
 
     def _completions(self, params: GaussianParams, X: np.ndarray, layout: MissingLayout):
-        cache = self.__dict__.setdefault("_completion_cache", {})
+        cache = self._completion_cache
         key = self._chunk_key(X)
         hit = cache.get(key)
         if hit is not None and hit[0] is params:
@@ -337,7 +334,8 @@ class GaussianMixtureModel:
         Shapes are taken from ``like``.  Invalid (None): a non-finite entry, a
         negative weight, weights whose sum is off 1 by more than
         :attr:`WEIGHT_SUM_ATOL` (within it they are renormalised), or a
-        covariance that is not positive definite.
+        covariance that is not positive definite.  Covariances equal to
+        ``like``'s keep its precision factors bit for bit (fixed groups stay fixed).
 
         Raises
         ------
@@ -358,9 +356,12 @@ class GaussianMixtureModel:
         total = weights.sum()
         if (weights < 0).any() or abs(total - 1.0) > self.WEIGHT_SUM_ATOL:
             return None
-        weights /= total
+        if total != 1.0:
+            weights /= total
         means = vector[n_weights : n_weights + n_means].reshape(like.means.shape).copy()
         covariances = vector[n_weights + n_means :].reshape(cov_shape).copy()
+        if np.array_equal(covariances, like.covariances):
+            return GaussianParams(weights, means, covariances, like.precisions_cholesky)
         try:
             chol = self.structure.precisions_cholesky(covariances, self.reg_covar)
         except DegenerateComponentError:

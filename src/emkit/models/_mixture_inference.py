@@ -25,7 +25,6 @@ from scipy import linalg
 from sklearn.utils.validation import validate_data
 
 from .._validation import check_finite
-from ..em.engine import soft_assignment
 from ..families.covariance import get_structure
 from .gaussian_mixture import GaussianMixture
 
@@ -50,31 +49,17 @@ def make_mixture(estimator: Any) -> GaussianMixture:
 def validate_rows(estimator: Any, X: Any) -> np.ndarray:
     """Check X for inference with a fitted estimator: 2-D float64, same features.
 
-    NaN marks a missing value and may fill a whole column (a single row, say);
+    NaN marks a missing value (it may fill a whole column of a batch);
     infinities are errors naming their row and column.
     """
     X = validate_data(estimator, X, reset=False, dtype=np.float64, ensure_all_finite=False)
-    if not np.isfinite(X).all():
-        # NaN is allowed here even in a column without observed values, so only
-        # the infinities are reported (with the same message as at fit time).
-        check_finite(np.where(np.isnan(X), 0.0, X), "X", allow_nan=True)
+    check_finite(X, "X", allow_nan=True)
     return X
 
 
-def log_joint(mixture: GaussianMixture, X: np.ndarray) -> np.ndarray:
-    """``log pi_k + log p(x_O | k)`` per row and component, shape (n, K).
-
-    ``X`` must already be validated (see :func:`validate_rows`).  This is the
-    computation behind ``mixture.score_samples`` and ``mixture.predict_proba``,
-    without their input check, which rejects a batch in which some column
-    has no observed value (e.g. one row with a NaN).
-    """
-    return mixture._engine_model().log_joint(mixture._params(), X)
-
-
 def log_density(mixture: GaussianMixture, X: np.ndarray) -> np.ndarray:
-    """log p(x_O) of every row of a validated X (0 for a row with nothing observed)."""
-    return soft_assignment(log_joint(mixture, X))[0]
+    """log p(x_O) of every row of X (0 for a row with nothing observed)."""
+    return mixture.score_samples(X)
 
 
 def _cholesky_or_root(cov: np.ndarray) -> np.ndarray:
@@ -114,7 +99,7 @@ def complete(
     rows = np.flatnonzero(missing.any(axis=1))
     if rows.size == 0:
         return out
-    resp = soft_assignment(log_joint(mixture, X[rows]))[1]
+    resp = mixture.predict_proba(X[rows])
     means = mixture.means_
     K, D = means.shape
     structure = get_structure(mixture.covariance_type)

@@ -11,6 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._validation import (
     check_enough_samples,
     check_int,
+    check_observed_columns,
     check_option,
     check_real,
 )
@@ -366,6 +367,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         X = validate_X(self, X, reset=not (self.warm_start and hasattr(self, "converged_")),
                        min_samples=2, allow_nan=True)
         check_enough_samples(X.shape[0], self.n_components)
+        check_observed_columns(X)
         model = self._engine_model()
         source = make_source(X, sample_weight, self.chunk_size,
                              model.structure.work_width(self.n_components, X.shape[1]))
