@@ -138,3 +138,25 @@ def test_bad_fixed_parameters_are_named(params, match):
     X = make_blobs()
     with pytest.raises(ValueError, match=match):
         GaussianMixture(2, **params).fit(X)
+
+
+@pytest.mark.parametrize("estimator", ["KMeans", "SoftKMeans"])
+def test_labelled_rows_stay_in_their_cluster_for_centroid_models(estimator):
+    import emkit
+
+    X = make_blobs(n_per=(200, 200), dim=2, spread=6.0, seed=3)
+    y = np.full(400, -1)
+    y[:5] = 1
+    y[200:205] = 0
+    y[399] = 1  # a deliberately "wrong" label: that row must stay in cluster 1
+    kw = {"beta": 0.5} if estimator == "SoftKMeans" else {}
+    model = getattr(emkit, estimator)(2, random_state=0, semi_supervised=True, **kw).fit(X, y)
+    truth = np.repeat([0, 1], 200)
+    # labels name the clusters: the first blob is cluster 1
+    assert np.mean(model.predict(X)[:399] == 1 - truth[:399]) > 0.95
+    # the labelled outlier pulls cluster 1's centre: compare with the centre without it
+    centre = X[np.r_[np.flatnonzero(model.predict(X)[:399] == 1), 399]].mean(0)
+    if estimator == "KMeans":
+        np.testing.assert_allclose(model.cluster_centers_[1], centre, rtol=1e-10)
+    with pytest.raises(ValueError, match="semi_supervised=True needs y"):
+        getattr(emkit, estimator)(2, semi_supervised=True).fit(X)

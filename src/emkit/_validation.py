@@ -98,3 +98,33 @@ def check_observed_columns(X: np.ndarray, name: str = "X") -> None:
         raise ValueError(
             f"{name} column {col} has no observed value (every entry is NaN); drop the column"
         )
+
+
+def check_partial_labels(y, n_samples: int, n_components: int) -> np.ndarray | None:
+    """Partial labels for semi-supervised EM: component index per row, -1 = unknown.
+
+    Returns None when no row is labelled.
+    """
+    labels = np.asarray(y)
+    if labels.ndim != 1 or labels.shape[0] != n_samples:
+        raise ValueError(
+            f"y must have shape ({n_samples},) to match X (a component index per row, "
+            f"-1 for unknown), got {labels.shape}"
+        )
+    if labels.dtype.kind == "f":
+        if not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels)):
+            row = int(np.flatnonzero(~np.isfinite(labels) | (labels != np.round(labels)))[0])
+            raise ValueError(f"y must hold integer component labels; row {row} is {labels[row]}")
+        labels = labels.astype(np.intp)
+    elif labels.dtype.kind not in "iu":
+        raise ValueError(f"y must hold integer component labels (-1 = unknown), got dtype "
+                         f"{labels.dtype}")
+    labels = labels.astype(np.intp)
+    bad = (labels < -1) | (labels >= n_components)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"y has label {labels[row]} at row {row} but n_components={n_components}: labels "
+            f"must be in 0..{n_components - 1}, or -1 for an unlabelled row"
+        )
+    return labels if (labels >= 0).any() else None

@@ -13,6 +13,7 @@ from .._validation import (
     check_int,
     check_observed_columns,
     check_option,
+    check_partial_labels,
     check_real,
 )
 from ..em.accelerate import check_accelerate
@@ -23,36 +24,6 @@ from ..init import kmeans_plusplus, nearest_partition, one_hot, random_rows
 from ._base import fit_with_restarts, make_source, validate_X
 
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
-
-
-def _check_labels(y, n_samples: int, n_components: int) -> np.ndarray | None:
-    """Partial labels for semi-supervised EM: component index per row, -1 = unknown.
-
-    Returns None when no row is labelled.
-    """
-    labels = np.asarray(y)
-    if labels.ndim != 1 or labels.shape[0] != n_samples:
-        raise ValueError(
-            f"y must have shape ({n_samples},) to match X (a component index per row, "
-            f"-1 for unknown), got {labels.shape}"
-        )
-    if labels.dtype.kind == "f":
-        if not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels)):
-            row = int(np.flatnonzero(~np.isfinite(labels) | (labels != np.round(labels)))[0])
-            raise ValueError(f"y must hold integer component labels; row {row} is {labels[row]}")
-        labels = labels.astype(np.intp)
-    elif labels.dtype.kind not in "iu":
-        raise ValueError(f"y must hold integer component labels (-1 = unknown), got dtype "
-                         f"{labels.dtype}")
-    labels = labels.astype(np.intp)
-    bad = (labels < -1) | (labels >= n_components)
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise ValueError(
-            f"y has label {labels[row]} at row {row} but n_components={n_components}: labels "
-            f"must be in 0..{n_components - 1}, or -1 for an unlabelled row"
-        )
-    return labels if (labels >= 0).any() else None
 
 
 def _labelled_start(X, weights, labels, resp, n_components, chunk_size) -> np.ndarray:
@@ -375,7 +346,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             if y is None:
                 raise ValueError("semi_supervised=True needs y: a component index per row, "
                                  "-1 for unlabelled rows")
-            source.labels = _check_labels(y, X.shape[0], self.n_components)
+            source.labels = check_partial_labels(y, X.shape[0], self.n_components)
         rng = check_random_state(self.random_state)
         warm = self.warm_start and hasattr(self, "converged_")
         if warm:

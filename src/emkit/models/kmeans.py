@@ -8,7 +8,7 @@ from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from .._validation import check_enough_samples, check_int, check_real
+from .._validation import check_enough_samples, check_int, check_partial_labels, check_real
 from ..em.accelerate import check_accelerate
 from ..em.engine import expectation, soft_assignment
 from ..families.centroids import CentroidModel
@@ -74,12 +74,17 @@ class _CentroidEstimator(BaseEstimator):
             check_int(self.chunk_size, "chunk_size", 1)
         self._accelerate()
 
-    def _fit(self, X, sample_weight):
+    def _fit(self, X, sample_weight, y=None):
         self._check_parameters()
         X = validate_X(self, X, reset=True)
         check_enough_samples(X.shape[0], self.n_clusters, "n_clusters")
         init = _check_init(self.init, self.n_clusters, X.shape[1])
         source = make_source(X, sample_weight, self.chunk_size, max(self.n_clusters, X.shape[1]))
+        if self.semi_supervised:
+            if y is None:
+                raise ValueError("semi_supervised=True needs y: a cluster index per row, "
+                                 "-1 for unlabelled rows")
+            source.labels = check_partial_labels(y, X.shape[0], self.n_clusters)
         rng = check_random_state(self.random_state)
         model = CentroidModel(self._beta(), hard=self._hard)
         w = source.sample_weight
@@ -153,6 +158,10 @@ class KMeans(ClusterMixin, TransformerMixin, _CentroidEstimator):
     verbose : int, default=0
     chunk_size : int or None, default=None
         Rows per chunk of the assignment step.
+    semi_supervised : bool, default=False
+        Read ``y`` in :meth:`fit` as known clusters of some rows (-1 = unknown):
+        those rows stay in their cluster (semi-supervised EM).  Off by default
+        because pipelines pass their target as ``y``.
 
     Attributes
     ----------
@@ -190,6 +199,7 @@ class KMeans(ClusterMixin, TransformerMixin, _CentroidEstimator):
         random_state=None,
         verbose: int = 0,
         chunk_size: int | None = None,
+        semi_supervised: bool = False,
     ):
         self.n_clusters = n_clusters
         self.init = init
@@ -199,10 +209,11 @@ class KMeans(ClusterMixin, TransformerMixin, _CentroidEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.chunk_size = chunk_size
+        self.semi_supervised = semi_supervised
 
     def fit(self, X, y=None, sample_weight=None) -> KMeans:
         """Cluster X; ``sample_weight`` has count semantics."""
-        X, source = self._fit(X, sample_weight)
+        X, source = self._fit(X, sample_weight, y)
         self.labels_, distances = self._nearest_validated(X)
         self.inertia_ = float(source.sample_weight @ distances)
         return self
@@ -248,7 +259,7 @@ class SoftKMeans(ClusterMixin, _CentroidEstimator):
     n_clusters : int, default=8
     beta : float, default=1.0
         Stiffness: the inverse of the shared variance.
-    init, n_init, max_iter, random_state, verbose, chunk_size
+    init, n_init, max_iter, random_state, verbose, chunk_size, semi_supervised
         As :class:`KMeans`.
     tol : float, default=1e-6
         Stop when the mean log-likelihood changes by less than this.
@@ -281,6 +292,7 @@ class SoftKMeans(ClusterMixin, _CentroidEstimator):
         verbose: int = 0,
         chunk_size: int | None = None,
         accelerate: str | None = None,
+        semi_supervised: bool = False,
     ):
         self.n_clusters = n_clusters
         self.beta = beta
@@ -291,6 +303,7 @@ class SoftKMeans(ClusterMixin, _CentroidEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.chunk_size = chunk_size
+        self.semi_supervised = semi_supervised
         self.accelerate = accelerate
 
     def _beta(self) -> float:
@@ -301,7 +314,7 @@ class SoftKMeans(ClusterMixin, _CentroidEstimator):
 
     def fit(self, X, y=None, sample_weight=None) -> SoftKMeans:
         """Fit the centres by soft EM."""
-        X, _ = self._fit(X, sample_weight)
+        X, _ = self._fit(X, sample_weight, y)
         self.labels_ = self.predict(X)
         return self
 
