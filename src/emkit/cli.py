@@ -212,7 +212,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
                 _check_contamination(args.contamination)
         except ValueError as exc:
             raise CommandError(_explain(exc)) from None
-    X, columns = read_csv(args.data)
+    X, columns = _read_training_csv(args.data)
     if detect:
         model: Any = MixtureOutlierDetector(
             **_given(args, *mixture_params, "contamination", "threshold"))
@@ -274,7 +274,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if not hasattr(model, "predict"):
         raise CommandError(f"the {type(model).__name__} in {args.model} does not predict "
                            "labels")
-    X, columns = read_csv(args.data)
+    X, columns = read_csv(args.data, allow_missing=True)
     _check_columns(model, columns, args.data, args.model)
     if args.proba and not hasattr(model, "predict_proba"):
         raise CommandError(f"--proba: the {type(model).__name__} in {args.model} has no "
@@ -302,15 +302,21 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_training_csv(path: str) -> tuple[np.ndarray, list[str]]:
+    """A CSV to fit on: missing cells allowed, but every column needs an observed value."""
+    X, columns = read_csv(path, allow_missing=True)
+    for name, column in zip(columns, np.isnan(X).T, strict=True):
+        if column.all():
+            raise CommandError(f"{path}: column {name!r} has no observed value (every "
+                               "cell is missing); drop the column")
+    return X, columns
+
+
 # ---------------------------------------------------------------- impute
 def _cmd_impute(args: argparse.Namespace) -> int:
     _check_outputs([args.data], [args.out])
-    X, columns = read_csv(args.data, allow_missing=True)
+    X, columns = _read_training_csv(args.data)
     missing = np.isnan(X)
-    for name, column in zip(columns, missing.T, strict=True):
-        if column.all():
-            raise CommandError(f"{args.data}: column {name!r} has no observed value (every "
-                               "cell is missing); drop the column")
     model = GaussianMixtureImputer(
         **_given(args, "n_components", "covariance_type", "n_init", "random_state"),
         sample_posterior=args.draw)
@@ -355,7 +361,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
         raise CommandError(f"{args.model} holds a GaussianMixture: give --threshold EPS (flag "
                            "rows with p(x) < EPS) or --contamination C (flag the fraction C "
                            "of the rows with the lowest density)")
-    X, columns = read_csv(args.data)
+    X, columns = read_csv(args.data, allow_missing=True)
     _check_columns(model, columns, args.data, args.model)
     with warnings.catch_warnings():
         # The columns were checked above; the array just has no names attached.

@@ -380,11 +380,13 @@ def run_overrelaxed(
     """Adaptive over-relaxed EM: ``theta + eta (F(theta) - theta)``.
 
     ``eta`` starts at 1 (plain EM) and is multiplied by ``growth`` (up to
-    ``max_eta``) after every accepted step.  A candidate that is not a valid
-    parameter value, or whose objective is below the current one (beyond float
-    noise and the plain step's ``step_deficit`` allowance), is replaced by the
-    plain EM step ``F(theta)`` and ``eta`` is reset to 1 (Salakhutdinov &
-    Roweis 2003, "adaptive over-relaxed EM").
+    ``max_eta``) after every step that increases the objective.  A candidate
+    that is not a valid parameter value, or whose objective is below the
+    current one (beyond float noise and the plain step's ``step_deficit``
+    allowance), is replaced by the plain EM step ``F(theta)`` and ``eta`` is
+    reset to 1 (Salakhutdinov & Roweis 2003, "adaptive over-relaxed EM").  With
+    a regularised M-step a candidate may lower the objective by less than that
+    allowance: it is kept, and ``eta`` is reset to 1.
 
     Each accepted step costs one EM-map evaluation and one E-step (the E-step
     scoring the candidate is reused for its M-step); a rejected one costs an
@@ -453,7 +455,13 @@ def run_overrelaxed(
             run.accept(trial.objective, deficit0)
             params, stats, objective = trial.params, trial.stats, trial.objective
             run.report("overrelaxed", eta)
-            # a small change of an over-relaxed step is confirmed by a plain step
-            eta = 1.0 if abs(change) < tol else min(eta * growth, max_eta)
+            if change < -run.noise(objective) or abs(change) < tol:
+                # A decrease (within a regularised step's allowance): keep the point,
+                # but restart from plain EM, or over-long steps would oscillate at
+                # the scale of the allowance.  A small change is confirmed by a
+                # plain step before the run may stop.
+                eta = 1.0
+            else:
+                eta = min(eta * growth, max_eta)
     final = run.maximize(stats, params)
     return run.result(final, converged)
