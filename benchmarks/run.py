@@ -58,6 +58,8 @@ from sklearn.mixture import GaussianMixture as SkGaussianMixture
 from threadpoolctl import threadpool_info
 
 import emkit
+from missing import NAME as MISSING_CASE
+from missing import missing_values_report
 
 #: Relative log-likelihood difference above which a case is flagged.
 OBJECTIVE_RTOL = 1e-6
@@ -449,7 +451,7 @@ def verdicts(results: Sequence[Result]) -> list[str]:
 
 # -------------------------------------------------------------------- main
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    names = [c.name for c in CASES]
+    names = [c.name for c in CASES] + [MISSING_CASE]
     parser = argparse.ArgumentParser(
         description="Seconds per EM iteration, emkit vs scikit-learn (see module docstring).",
     )
@@ -497,6 +499,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                          error=f"{type(exc).__name__}: {exc}")
         results.append(res)
         print(f"... {case.name} done in {time.perf_counter() - t0:.1f} s", flush=True)
+    if results:
+        _print_results(results)
+    if not args.only or MISSING_CASE in args.only:
+        print()
+        for line in missing_values_report(quick=args.quick, repeats=args.repeats,
+                                          seed=args.seed):
+            print(line, flush=True)
+    print(f"\ntotal time {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def _print_results(results: Sequence[Result]) -> None:
     print()
     print("s/it = median over repeats of (T(max_iter=a+b) - T(max_iter=a)) / b, wall clock;")
     print("ratio = emkit / sklearn (< 1 means emkit faster); obj rel diff = relative difference")
@@ -511,8 +525,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     for line in verdicts(results):
         print(line)
-    print(f"\ntotal time {time.perf_counter() - start:.1f} s")
-    return 0
 
 
 if __name__ == "__main__":
