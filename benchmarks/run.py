@@ -13,6 +13,10 @@ Cases (``--only`` takes these names; it may be repeated or comma-separated):
 * ``gmm-full-d50``  GaussianMixture, N=200,000,   D=50, K=20, covariance "full"
 * ``kmeans-1M``     emkit.KMeans vs sklearn.cluster.KMeans(algorithm="lloyd"),
   N=1,000,000, D=10, K=20 (informational)
+* ``gmm-missing-100k`` emkit with 20% missing values vs complete data (``missing.py``)
+* ``accel-d2``, ``accel-d10``  time to convergence (tol=1e-6) of emkit plain EM,
+  emkit SQUAREM and scikit-learn, N=100,000, K=5, overlapping components
+  (``acceleration.py``; only when named with ``--only``)
 
 Method.  Both libraries get the same seeded synthetic mixture and the same
 starting parameters (``weights_init``/``means_init``/``precisions_init`` from a
@@ -58,6 +62,8 @@ from sklearn.mixture import GaussianMixture as SkGaussianMixture
 from threadpoolctl import threadpool_info
 
 import emkit
+from acceleration import NAMES as ACCELERATION_CASES
+from acceleration import acceleration_report
 from missing import NAME as MISSING_CASE
 from missing import missing_values_report
 
@@ -451,7 +457,7 @@ def verdicts(results: Sequence[Result]) -> list[str]:
 
 # -------------------------------------------------------------------- main
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    names = [c.name for c in CASES] + [MISSING_CASE]
+    names = [c.name for c in CASES] + [MISSING_CASE, *ACCELERATION_CASES]
     parser = argparse.ArgumentParser(
         description="Seconds per EM iteration, emkit vs scikit-learn (see module docstring).",
     )
@@ -505,6 +511,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print()
         for line in missing_values_report(quick=args.quick, repeats=args.repeats,
                                           seed=args.seed):
+            print(line, flush=True)
+    # time-to-convergence cases (benchmarks/acceleration.py): only when named in --only
+    accelerated = [name for name in ACCELERATION_CASES if args.only and name in args.only]
+    if accelerated:
+        print()
+        for line in acceleration_report(accelerated, quick=args.quick, repeats=args.repeats,
+                                        seed=args.seed):
             print(line, flush=True)
     print(f"\ntotal time {time.perf_counter() - start:.1f} s")
     return 0

@@ -294,11 +294,12 @@ def test_collapsing_component_error_names_component_and_remedy():
     X = np.vstack([np.random.default_rng(0).normal(size=(50, 2)), np.tile([[9.0, 9.0]], (5, 1))])
     means = np.array([[0.0, 0.0], [9.0, 9.0]])
     with pytest.raises(DegenerateComponentError, match=r"component 1 .*reg_covar \(now 0\)"):
-        GaussianMixture(2, reg_covar=0.0, means_init=means).fit(X)
+        GaussianMixture(2, reg_covar=0.0, means_init=means, random_state=0).fit(X)
     with pytest.raises(DegenerateComponentError, match=r"component 1 .*feature 0"):
-        GaussianMixture(2, covariance_type="diag", reg_covar=0.0, means_init=means).fit(X)
+        GaussianMixture(2, covariance_type="diag", reg_covar=0.0, means_init=means,
+                        random_state=0).fit(X)
     # the default regularisation keeps the component finite and tight
-    gm = GaussianMixture(2, means_init=means).fit(X)
+    gm = GaussianMixture(2, means_init=means, random_state=0).fit(X)
     assert np.all(np.isfinite(gm.covariances_))
     assert gm.covariances_[1].max() < 1e-5
 

@@ -30,11 +30,17 @@ Conventions shared with :func:`~emkit.em.engine.run_em`:
 * ``objective_history`` holds the objective of every accepted parameter value;
   it is checked with :func:`~emkit.em.engine.check_monotone` (config
   ``monotonic``).  A candidate is accepted only if its objective is not below
-  the current one by more than float noise plus the ``step_deficit`` allowance
-  of the regularised M-steps it stands for (the plain EM steps it replaces and
-  its own stabilising step; 0 without regularisation), which is exactly the
-  decrease the monotonicity check tolerates for plain EM over those steps.
-  Rejected candidates are replaced by the plain EM step(s).
+  the current one by more than float noise; rejected candidates are replaced by
+  the plain EM step(s).  With a regularised M-step (``step_deficit`` > 0)
+  plain EM may itself lower the objective, by at most that deficit, and near
+  its fixed point the objective typically falls along the EM path, so "never
+  below theta0" would reject most good extrapolations.  SQUAREM then also keeps
+  a stabilised candidate ``F(theta')`` whose objective is within the deficit
+  allowance of the two plain steps it replaces *and* whose EM residual
+  ``||F(theta') - theta'||`` is no larger than ``theta0``'s (it is closer to a
+  fixed point); the monotonicity check gets the same allowance.  Without
+  regularisation this rule never applies.  Over-relaxation never accepts a
+  decrease (see :func:`run_overrelaxed`).
 
 Soft assignments only: on hard assignments (k-means) the EM map is piecewise
 constant in the parameters, so extrapolating along it is not meaningful.
@@ -97,7 +103,8 @@ class _Trial:
     stats: Any
     objective: float
     warnings: list
-    deficit: float = 0.0
+    #: ``||F(theta') - theta'||`` for a stabilised candidate ``F(theta')`` (else None).
+    residual: float | None = None
 
 
 class _Run:
@@ -166,29 +173,27 @@ class _Run:
             stats, objective = self.expectation(params)
             if not np.isfinite(objective):
                 return None
-            deficit = 0.0
+            residual = None
             if stabilise:
                 try:
-                    stabilised = self.maximize(stats, params)
+                    params = self.maximize(stats, params)
                 except (DegenerateComponentError, np.linalg.LinAlgError, FloatingPointError):
                     return None
-                deficit = self.deficit(stats, stabilised)
-                params = stabilised
+                residual = float(np.linalg.norm(self.model.to_vector(params) - vector))
                 stats, objective = self.expectation(params)
                 if not np.isfinite(objective):
                     return None
-        return _Trial(params, stats, float(objective), list(caught), deficit)
+        return _Trial(params, stats, float(objective), list(caught), residual)
 
-    def acceptable(self, trial: _Trial | None, objective: float, allowance: float) -> bool:
-        """Whether a scored candidate may replace plain EM steps from ``objective``.
+    def acceptable(self, trial: _Trial | None, objective: float, allowance: float = 0.0) -> bool:
+        """Whether a candidate passes the monotonicity check after ``objective``.
 
-        ``allowance`` is what those plain steps could lower the objective by
-        (their ``step_deficit``); the candidate's own stabilising step adds its.
+        That is, it is not below ``objective - allowance`` by more than float
+        noise (the same test as :func:`~emkit.em.engine.check_monotone`).
         """
-        if trial is None:
+        if trial is None or not np.isfinite(objective):
             return False
-        floor = objective - allowance - trial.deficit - self.noise(objective)
-        return np.isfinite(floor) and trial.objective >= floor
+        return trial.objective >= objective - allowance - self.noise(objective)
 
     @staticmethod
     def reissue(trial: _Trial) -> None:
@@ -251,11 +256,10 @@ def run_squarem(
     4. a stabilising EM step ``theta'' = F(theta')`` unless
        ``|alpha - 1| <= 0.01``;
     5. ``theta''`` is accepted if it is a valid parameter value whose objective
-       is not below ``theta0``'s (beyond float noise and, with a regularised
-       M-step, the ``step_deficit`` allowance of the EM steps involved: see the
-       module docstring); otherwise the plain double EM step ``theta2`` is
-       taken and, if ``alpha`` was at ``step_max``, ``step_max`` shrinks to
-       ``max(step_max0, step_max / mstep)``;
+       is not below ``theta0``'s (beyond float noise; with a regularised M-step
+       see the module docstring for the allowance); otherwise the plain double
+       EM step ``theta2`` is taken and, if ``alpha`` was at ``step_max``,
+       ``step_max`` shrinks to ``max(step_max0, step_max / mstep)``;
     6. ``step_max`` grows by ``mstep`` whenever the step taken had
        ``alpha == step_max``.
 
@@ -264,8 +268,10 @@ def run_squarem(
     Differences: R accepts an extrapolation whose objective is worse by up to
     ``objfn.inc = 1`` (summed negative log-likelihood) and converges on the
     parameter change ``||theta1 - theta0|| < tol``; here no decrease is
-    accepted (so the history stays monotone) and ``tol`` is on the mean
-    objective, as in plain EM.
+    accepted (beyond float noise and the regularisation allowance, so the
+    history passes the monotonicity check) and ``tol`` is on the mean
+    objective, as in plain EM.  Up to R's first accepted decrease the two
+    produce the same steps (``tests/references/squarem_faithful.R``).
 
     Parameters
     ----------
@@ -322,9 +328,9 @@ def run_squarem(
         theta2 = run.maximize(stats1, theta1)
         deficit1 = run.deficit(stats1, theta2)
 
-        x0 = model.to_vector(params)
-        r = model.to_vector(theta1) - x0
-        v = model.to_vector(theta2) - 2.0 * model.to_vector(theta1) + x0
+        x0, x1 = model.to_vector(params), model.to_vector(theta1)
+        r = x1 - x0
+        v = model.to_vector(theta2) - 2.0 * x1 + x0
         sr2, sv2 = float(r @ r), float(v @ v)
         if sv2 > 0.0:
             alpha = math.sqrt(sr2 / sv2)
@@ -337,10 +343,21 @@ def run_squarem(
         # alpha == 1 gives theta2 itself; a stabilising step needs budget for itself
         # and for the final M-step.
         attempt = alpha != 1.0 and (not stabilise or run.n_maps <= max_iter - 2)
+        allowance = 0.0
         if attempt:
             trial = run.trial(x0 + (2.0 * alpha) * r + (alpha * alpha) * v, params, stabilise)
-            if not run.acceptable(trial, objective, deficit0 + deficit1):
-                trial = None
+            if trial is not None and not run.acceptable(trial, objective):
+                # Worse than theta0: R falls back to theta2.  A regularised M-step
+                # may itself lower the objective (by at most its step_deficit), so
+                # near its fixed point the objective falls along the EM path and
+                # R's rule would reject most good extrapolations; a candidate that
+                # stays within the plain steps' allowance and is closer to a fixed
+                # point than theta0 (smaller EM residual) is kept.
+                allowance = deficit0 + deficit1
+                closer = trial.residual is not None and trial.residual <= math.sqrt(sr2)
+                if not (allowance > 0.0 and closer
+                        and run.acceptable(trial, objective, allowance)):
+                    trial = None
         if trial is None:
             stats2, objective2 = run.expectation(theta2)
             run.accept(objective2, deficit0 + deficit1)
@@ -355,7 +372,7 @@ def run_squarem(
             alpha = 1.0
         else:
             run.reissue(trial)
-            run.accept(trial.objective, deficit0 + deficit1 + trial.deficit)
+            run.accept(trial.objective, allowance)
             params, stats, objective = trial.params, trial.stats, trial.objective
             run.report("extrapolated", alpha)
         if alpha == step_max:
@@ -380,13 +397,19 @@ def run_overrelaxed(
     """Adaptive over-relaxed EM: ``theta + eta (F(theta) - theta)``.
 
     ``eta`` starts at 1 (plain EM) and is multiplied by ``growth`` (up to
-    ``max_eta``) after every step that increases the objective.  A candidate
-    that is not a valid parameter value, or whose objective is below the
-    current one (beyond float noise and the plain step's ``step_deficit``
-    allowance), is replaced by the plain EM step ``F(theta)`` and ``eta`` is
-    reset to 1 (Salakhutdinov & Roweis 2003, "adaptive over-relaxed EM").  With
-    a regularised M-step a candidate may lower the objective by less than that
-    allowance: it is kept, and ``eta`` is reset to 1.
+    ``max_eta``) after every accepted step.  A candidate that is not a valid
+    parameter value, or whose objective is below the current one (beyond float
+    noise), is replaced by the plain EM step ``F(theta)`` and ``eta`` is reset
+    to 1 (Salakhutdinov & Roweis 2003, "adaptive over-relaxed EM").
+
+    Unlike :func:`run_squarem`, a candidate must never lower the objective, even
+    with a regularised M-step: the objective is the only guard against
+    over-long steps here (there is no stabilising EM step), and allowing any
+    decrease lets steps oscillate at that scale forever.  With a strongly regularised M-step
+    (``reg_covar`` not small against the variances) plain EM steps near the
+    fixed point may themselves lower the log-likelihood, candidates are then
+    often rejected, and over-relaxation can cost more than plain EM; prefer
+    SQUAREM there.
 
     Each accepted step costs one EM-map evaluation and one E-step (the E-step
     scoring the candidate is reused for its M-step); a rejected one costs an
@@ -432,7 +455,7 @@ def run_overrelaxed(
             x0 = model.to_vector(params)
             x1 = model.to_vector(theta1)
             trial = run.trial(x0 + eta * (x1 - x0), params, stabilise=False)
-            if not run.acceptable(trial, objective, deficit0):
+            if not run.acceptable(trial, objective):
                 trial = None
         if trial is None:
             stats1, objective1 = run.expectation(theta1)
@@ -452,16 +475,10 @@ def run_overrelaxed(
         else:
             run.reissue(trial)
             change = trial.objective - objective
-            run.accept(trial.objective, deficit0)
+            run.accept(trial.objective, 0.0)
             params, stats, objective = trial.params, trial.stats, trial.objective
             run.report("overrelaxed", eta)
-            if change < -run.noise(objective) or abs(change) < tol:
-                # A decrease (within a regularised step's allowance): keep the point,
-                # but restart from plain EM, or over-long steps would oscillate at
-                # the scale of the allowance.  A small change is confirmed by a
-                # plain step before the run may stop.
-                eta = 1.0
-            else:
-                eta = min(eta * growth, max_eta)
+            # a small change of an over-relaxed step is confirmed by a plain step
+            eta = 1.0 if abs(change) < tol else min(eta * growth, max_eta)
     final = run.maximize(stats, params)
     return run.result(final, converged)

@@ -34,7 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from .._config import effective_threads, get_config
 from ..exceptions import MonotonicityError, MonotonicityWarning
@@ -196,6 +196,21 @@ def _ordered_map(function, items, n_threads: int):
         yield pending.popleft().result()
 
 
+_CONTROLLER: list[ThreadpoolController] = []
+
+
+def _blas_controller() -> ThreadpoolController:
+    """One cached threadpoolctl controller.
+
+    ``threadpool_limits(...)`` rescans the process's loaded libraries on every
+    call (a few ms, more than a whole E-step on small data); the controller scans
+    once, on the first E-step, when numpy's and scipy's BLAS are loaded.
+    """
+    if not _CONTROLLER:
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0]
+
+
 def expectation(model, params, source, assignment: str = "soft"):
     """One E-step over all chunks: summed statistics and mean objective.
 
@@ -212,7 +227,7 @@ def expectation(model, params, source, assignment: str = "soft"):
     stats = None
     total = 0.0
     weight = 0.0
-    with threadpool_limits(limits=1, user_api="blas"):
+    with _blas_controller().limit(limits=1, user_api="blas"):
         chunks = source.labelled_chunks() if getattr(source, "labels", None) is not None \
             else source.chunks()
         for chunk_total, chunk_weight, chunk_stats in _ordered_map(
