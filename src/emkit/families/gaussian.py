@@ -17,6 +17,7 @@ from .covariance import CovarianceStructure, get_structure
 from .missing import (
     MissingLayout,
     complete_rows,
+    incomplete_values,
     missing_layout,
     missing_log_prob,
     missing_moments,
@@ -171,7 +172,8 @@ class GaussianMixtureModel:
             return hit[1]
         K, D = params.means.shape
         precisions = self.structure.full_precisions(params.precisions_cholesky, K, D)
-        completions = [complete_rows(X, layout, params.means[k], precisions[k])
+        values = incomplete_values(X, layout)
+        completions = [complete_rows(values, layout, params.means[k], precisions[k])
                        for k in range(K)]
         cache[key] = (params, completions)
         return completions

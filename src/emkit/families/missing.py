@@ -95,12 +95,23 @@ class Completion:
     conditional: list[np.ndarray]
 
 
-def complete_rows(
-    X: np.ndarray, layout: MissingLayout, mean: np.ndarray, precision: np.ndarray
-) -> Completion:
-    """Conditional completion of the incomplete rows of ``X`` under one component."""
+def incomplete_values(X: np.ndarray, layout: MissingLayout) -> tuple[np.ndarray, np.ndarray]:
+    """The incomplete rows of ``X`` with NaN replaced by 0, and their NaN mask."""
     sub = X[layout.incomplete_rows]
     missing = np.isnan(sub)
+    sub[missing] = 0.0
+    return sub, missing
+
+
+def complete_rows(
+    values: tuple[np.ndarray, np.ndarray], layout: MissingLayout, mean: np.ndarray,
+    precision: np.ndarray,
+) -> Completion:
+    """Conditional completion of the incomplete rows under one component.
+
+    ``values`` comes from :func:`incomplete_values` (computed once per chunk).
+    """
+    sub, missing = values
     residual = sub - mean
     residual[missing] = 0.0
     gradient = residual @ precision
