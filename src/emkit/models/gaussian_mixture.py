@@ -98,7 +98,6 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         far fewer passes over the data when components overlap.  ``tol`` keeps
         its meaning; ``max_iter`` then bounds EM-map evaluations, and
         ``n_iter_`` / ``lower_bounds_`` count / score the accepted steps.
-
     fixed : tuple of {"weights", "means", "covariances"}, default=()
         Parameter groups held at their initial values (``weights_init``,
         ``means_init``, ``precisions_init``, which must then be given); EM
