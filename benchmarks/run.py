@@ -93,6 +93,10 @@ CASES: tuple[Case, ...] = (
     Case("gmm-full-1M", "gmm", 1_000_000, 10, 20, "full", a=1, b=3, quick_n=20_000),
     Case("gmm-diag-1M", "gmm", 1_000_000, 10, 20, "diag", a=1, b=4, quick_n=20_000),
     Case("gmm-full-d50", "gmm", 200_000, 50, 20, "full", a=1, b=3, quick_n=5_000),
+    Case("gmm-full-d2-k5", "gmm", 100_000, 2, 5, "full", a=1, b=10, quick_n=20_000),
+    Case("gmm-diag-d2-k5", "gmm", 100_000, 2, 5, "diag", a=1, b=10, quick_n=20_000),
+    Case("gmm-full-d2-k20", "gmm", 100_000, 2, 20, "full", a=1, b=10, quick_n=20_000),
+    Case("gmm-diag-d2-k20", "gmm", 100_000, 2, 20, "diag", a=1, b=10, quick_n=20_000),
     Case(
         "kmeans-1M", "kmeans", 1_000_000, 10, 20, "full", a=1, b=15, quick_n=20_000,
         informational=True,
