@@ -9,7 +9,7 @@ from sklearn.utils.validation import validate_data
 
 from .._validation import check_finite, check_sample_weight
 from ..em.accelerate import check_accelerate, get_runner
-from ..em.engine import EMResult, expectation, run_em
+from ..em.engine import EMResult, run_em
 from ..exceptions import ConvergenceWarning
 from ..sources import ArraySource, default_chunk_size
 
@@ -98,8 +98,3 @@ def fit_with_restarts(
             stacklevel=3,
         )
     return best
-
-
-def final_expectation(model, params, source, assignment="soft") -> float:
-    """Mean objective of ``params`` (one extra E-step)."""
-    return expectation(model, params, source, assignment)[1]
