@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from emkit.families.covariance import get_structure
 from emkit.families.gaussian import GaussianMixtureModel
+from emkit.families.structures import get_structure
 
 from .conftest import make_blobs
 

@@ -10,7 +10,7 @@ from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
 from emkit import GaussianMixture
 from emkit.exceptions import DegenerateComponentError
-from emkit.families.covariance import get_structure
+from emkit.families.structures import get_structure
 
 from .conftest import make_blobs
 

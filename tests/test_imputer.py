@@ -13,7 +13,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
 from emkit import GaussianMixture, GaussianMixtureImputer
-from emkit.families.covariance import get_structure
+from emkit.families.structures import get_structure
 
 COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
 

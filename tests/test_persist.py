@@ -16,7 +16,9 @@ from emkit.datasets import load_faithful
 from emkit.exceptions import ModelFileError
 from emkit.persist import FORMAT_VERSION, load_model, model_to_dict, save_model
 
-COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
+# every covariance model: scikit-learn's names and mclust's other ten
+COVARIANCE_TYPES = ["full", "tied", "diag", "spherical", "EII", "EEI", "VEI", "EVI",
+                    "VEE", "EVE", "VVE", "EEV", "VEV", "EVV"]
 
 
 @pytest.fixture(scope="module")

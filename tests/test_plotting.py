@@ -16,7 +16,7 @@ from matplotlib.patches import Ellipse  # noqa: E402
 
 from emkit import GaussianMixture, KMeans, SoftKMeans  # noqa: E402
 from emkit.datasets import load_faithful  # noqa: E402
-from emkit.families.covariance import get_structure  # noqa: E402
+from emkit.families.structures import get_structure  # noqa: E402
 from emkit.plotting import (  # noqa: E402
     ellipse_geometry,
     mixture_png,

@@ -8,12 +8,14 @@ from .models import (
     MixtureOutlierDetector,
     SoftKMeans,
 )
+from .priors import GaussianPrior
 
 __version__ = "0.1.0"
 
 __all__ = [
     "GaussianMixture",
     "GaussianMixtureImputer",
+    "GaussianPrior",
     "KMeans",
     "MixtureOutlierDetector",
     "SoftKMeans",

@@ -17,6 +17,7 @@ loaded model predicts bit for bit like the saved one.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -30,7 +31,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._validation import check_int, check_option, check_real
 from .exceptions import ModelFileError
-from .families.covariance import COVARIANCE_STRUCTURES, get_structure
+from .families.covariance import Diagonal, Tied
+from .families.structures import COVARIANCE_STRUCTURES, get_structure
 from .io import atomic_write
 from .models import (
     GaussianMixture,
@@ -40,6 +42,7 @@ from .models import (
     SoftKMeans,
 )
 from .models.outlier import _check_contamination, _check_threshold
+from .priors import GaussianPrior
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "load_model", "model_from_dict", "model_to_dict",
            "model_to_json", "save_model"]
@@ -118,6 +121,11 @@ def _encode_array(value: Any, dtype: str) -> dict:
 def _encode_param(name: str, value: Any, notes: list[str]) -> Any:
     if value is None or isinstance(value, (bool, str)):
         return value
+    if isinstance(value, GaussianPrior):
+        return {"GaussianPrior": {
+            field.name: _encode_param(f"{name}.{field.name}", getattr(value, field.name), notes)
+            for field in dataclasses.fields(value)
+        }}
     if isinstance(value, Integral):
         return int(value)
     if name == "random_state":
@@ -363,6 +371,13 @@ def _decode_array(obj: Any, where: str, dtype: str | None = None) -> np.ndarray:
 
 
 def _decode_value(value: Any, where: str) -> Any:
+    if isinstance(value, dict) and value.keys() == {"GaussianPrior"}:
+        fields = value["GaussianPrior"]
+        names = {field.name for field in dataclasses.fields(GaussianPrior)}
+        if not isinstance(fields, dict) or not fields.keys() <= names:
+            raise ModelFileError(f"{where} is not a valid GaussianPrior")
+        return GaussianPrior(**{key: _decode_value(item, f"{where}.{key}")
+                                for key, item in fields.items()})
     if isinstance(value, dict):
         return _decode_array(value, where)
     if value is None or isinstance(value, (bool, int, str)):
@@ -483,7 +498,8 @@ def _check_gaussian(estimator: GaussianMixture, f: dict) -> None:
 
 def _check_covariances(ct: str, cov: np.ndarray, prec: np.ndarray, chol: np.ndarray) -> None:
     """The three covariance arrays must be positive definite and describe the same matrices."""
-    if ct in ("diag", "spherical"):
+    structure = get_structure(ct)
+    if isinstance(structure, Diagonal):  # diagonal or spherical storage
         for attr, arr in (("covariances_", cov), ("precisions_cholesky_", chol)):
             if not (arr > 0).all():
                 raise ModelFileError(f"{attr} must be positive ({ct} covariance)")
@@ -492,10 +508,11 @@ def _check_covariances(ct: str, cov: np.ndarray, prec: np.ndarray, chol: np.ndar
         if not np.allclose(cov * prec, 1.0, rtol=0, atol=1e-8):
             raise ModelFileError("covariances_ is not the inverse of precisions_")
         return
-    if ct == "tied":
+    tied = isinstance(structure, Tied)
+    if tied:
         cov, prec, chol = cov[None], prec[None], chol[None]
     for k, (c, p, P) in enumerate(zip(cov, prec, chol, strict=True)):
-        who = "" if ct == "tied" else f" of component {k}"
+        who = "" if tied else f" of component {k}"
         eig = np.linalg.eigvalsh(c)
         if not np.allclose(c, c.T, rtol=1e-10, atol=0) or eig[0] <= 0:
             raise ModelFileError(f"covariances_{who} is not symmetric positive definite")

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from .families.covariance import get_structure
+from .families.structures import get_structure
 from .io import atomic_write
 
 __all__ = ["ellipse_geometry", "mixture_png", "plot_mixture", "save_mixture_plot"]

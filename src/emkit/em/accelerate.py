@@ -143,11 +143,11 @@ class _Run:
         self.n_maps += 1
         return self.model.maximize(stats, params)
 
-    def deficit(self, stats: Any, new_params: Any) -> float:
-        """How much the M-step that produced ``new_params`` may lower the objective."""
+    def deficit(self, stats: Any, new_params: Any, params: Any) -> float:
+        """How much the M-step from ``params`` to ``new_params`` may lower the objective."""
         if self.step_deficit is None:
             return 0.0
-        return float(self.step_deficit(stats, new_params))
+        return float(self.step_deficit(stats, new_params, params))
 
     @staticmethod
     def noise(objective: float) -> float:
@@ -315,7 +315,7 @@ def run_squarem(
     # Each cycle needs room for at least one EM map and for the final M-step.
     while run.n_maps < max_iter - 1:
         theta1 = run.maximize(stats, params)
-        deficit0 = run.deficit(stats, theta1)
+        deficit0 = run.deficit(stats, theta1, params)
         stats1, objective1 = run.expectation(theta1)
         converged = bool(run.converged_rule(params, theta1, objective1 - objective, tol))
         if converged or run.n_maps >= max_iter - 1:
@@ -326,7 +326,7 @@ def run_squarem(
                 break
             continue
         theta2 = run.maximize(stats1, theta1)
-        deficit1 = run.deficit(stats1, theta2)
+        deficit1 = run.deficit(stats1, theta2, theta1)
 
         x0, x1 = model.to_vector(params), model.to_vector(theta1)
         r = x1 - x0
@@ -449,7 +449,7 @@ def run_overrelaxed(
     converged = False
     while run.n_maps < max_iter - 1:
         theta1 = run.maximize(stats, params)
-        deficit0 = run.deficit(stats, theta1)
+        deficit0 = run.deficit(stats, theta1, params)
         trial = None
         if eta > 1.0:
             x0 = model.to_vector(params)

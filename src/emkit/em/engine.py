@@ -11,11 +11,13 @@ A *model* object supplies three functions of its parameters:
     the M-step from statistics summed over all chunks (``params`` is the
     current value, for families that keep something when a component is empty).
 
-and may supply ``hard_e_step(params, X, weights) -> (row_objective, stats)``, a
-fast path for hard assignments that skips one-hot responsibilities, and
+and may supply ``log_prior(params) -> float`` (MAP-EM: added to the summed
+objective, which is then the log posterior),
+``hard_e_step(params, X, weights) -> (row_objective, stats)``, a fast path for
+hard assignments that skips one-hot responsibilities, and
 ``converged(old_params, new_params, change, tol) -> bool`` (the
 default stops when the mean objective changes by less than ``tol``) and
-``step_deficit(stats, new_params) -> float``: how much a deliberately inexact
+``step_deficit(stats, new_params, params) -> float``: how much a deliberately inexact
 (regularised) M-step may lower the mean objective; the monotonicity check then
 asserts the generalised-EM inequality ``objective(new) >= objective(old) - deficit``.
 
@@ -236,6 +238,9 @@ def expectation(model, params, source, assignment: str = "soft"):
             stats = chunk_stats if stats is None else stats + chunk_stats
             total += chunk_total
             weight += chunk_weight
+    log_prior = getattr(model, "log_prior", None)
+    if log_prior is not None:  # MAP-EM: the objective is the log posterior
+        total += log_prior(params)
     return stats, total / weight
 
 
@@ -307,7 +312,7 @@ def run_em(
         check_monotone(previous, objective, n_iter, allowance)
         new_params = model.maximize(stats, params)
         if step_deficit is not None:
-            allowance = step_deficit(stats, new_params)
+            allowance = step_deficit(stats, new_params, params)
         if verbose:
             print(f"  iteration {n_iter:4d}  objective {objective: .10g}")
         done = converged_rule(params, new_params, objective - previous, tol)

@@ -1,10 +1,12 @@
 """Component families: distributions with log-densities, statistics and M-steps."""
 
-from .covariance import COVARIANCE_STRUCTURES, get_structure
 from .gaussian import GaussianMixtureModel, GaussianParams, GaussianStatistics
+from .structures import COVARIANCE_STRUCTURES, MCLUST_MODELS, UNIVARIATE_MODELS, get_structure
 
 __all__ = [
     "COVARIANCE_STRUCTURES",
+    "MCLUST_MODELS",
+    "UNIVARIATE_MODELS",
     "GaussianMixtureModel",
     "GaussianParams",
     "GaussianStatistics",

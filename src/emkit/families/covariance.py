@@ -60,12 +60,53 @@ def _weighted_deficit(counts: np.ndarray, terms: np.ndarray) -> float:
         return float(0.5 * np.where(counts > 0, counts * terms, 0.0).sum())
 
 
+def scatter_diagonal(counts, first, second, reg_covar: float) -> np.ndarray:
+    """Diagonals of W_k (K, D) from moments about the centres, plus ``reg * n_k``."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scatter = second - first * first / counts[:, None]
+    return np.maximum(scatter, 0.0) + reg_covar * counts[:, None]
+
+
+def scatter_full(counts, first, second, reg_covar: float) -> np.ndarray:
+    """Scatter matrices W_k (K, D, D) from moments about the centres, plus ``reg n_k I``."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scatter = second - first[:, :, None] * first[:, None, :] / counts[:, None, None]
+    scatter = 0.5 * (scatter + scatter.transpose(0, 2, 1))
+    idx = np.arange(scatter.shape[1])
+    scatter[:, idx, idx] += reg_covar * counts[:, None]
+    return scatter
+
+
 class CovarianceStructure:
     """Interface; see the module docstring. Subclasses are stateless singletons."""
 
     name: str = ""
     #: Whether the second moments of component k are taken about its own mean.
     per_component_centers: bool = False
+    #: Whether one covariance is shared by all components (an empty component
+    #: then has nothing of its own to keep).
+    shares_covariance: bool = False
+    #: Whether :meth:`regularization_deficit` is exact (else the M-step's
+    #: allowance is bounded from the previous parameters).
+    exact_deficit: bool = True
+    #: Whether the model is only defined for one-dimensional data (mclust's E, V).
+    univariate: bool = False
+    #: Whether affine combinations of valid covariances (EM acceleration's
+    #: extrapolations) stay in the model when positive definite; else
+    #: ``project`` maps them back.
+    affine: bool = True
+
+    def project(self, covariances: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """The model's covariances nearest to ``covariances`` (identity for affine models)."""
+        return covariances
+
+    def check_n_features(self, n_features: int) -> None:
+        """Raise ValueError when the model does not apply to ``n_features`` columns."""
+        if self.univariate and n_features != 1:
+            raise ValueError(
+                f"covariance_type={self.name!r} is for one-dimensional data, but X has "
+                f"{n_features} columns; use the multivariate models (EII ... VVV)"
+            )
 
     # --- statistics -------------------------------------------------------
     def moments(self, X: np.ndarray, resp: np.ndarray, centers: np.ndarray):
@@ -76,9 +117,17 @@ class CovarianceStructure:
         """Second moments about ``c - delta`` from those about ``c`` (first about ``c``)."""
         raise NotImplementedError
 
+    def scatter(self, counts, first, second) -> np.ndarray:
+        """Scatter about the weighted means, in this structure's second-moment shape."""
+        raise NotImplementedError
+
     # --- M-step -----------------------------------------------------------
-    def estimate(self, counts, first, second, reg_covar: float):
-        """Covariances from summed moments (``first`` and ``second`` about the centres)."""
+    def estimate(self, counts, first, second, reg_covar: float, previous=None):
+        """Covariances from summed moments (``first`` and ``second`` about the centres).
+
+        ``previous`` (the current covariances, or None) warm-starts the models
+        whose M-step is an inner iteration (:mod:`emkit.families.decomposed`).
+        """
         raise NotImplementedError
 
     def precisions_cholesky(self, covariances, reg_covar: float = 0.0):
@@ -208,7 +257,10 @@ class Full(CovarianceStructure):
             + counts[:, None, None] * delta[:, :, None] * delta[:, None, :]
         )
 
-    def estimate(self, counts, first, second, reg_covar):
+    def scatter(self, counts, first, second):
+        return scatter_full(counts, first, second, 0.0)
+
+    def estimate(self, counts, first, second, reg_covar, previous=None):
         d = first / counts[:, None]
         cov = second / counts[:, None, None] - d[:, :, None] * d[:, None, :]
         cov = 0.5 * (cov + cov.transpose(0, 2, 1))
@@ -220,6 +272,9 @@ class Full(CovarianceStructure):
         K = covariances.shape[0]
         out = np.empty_like(covariances)
         for k in range(K):
+            if not np.isfinite(covariances[k]).all():
+                raise _degenerate(k, reg_covar, "its covariance could not be estimated "
+                                  "(no spread along some direction)")
             try:
                 lower = linalg.cholesky(covariances[k], lower=True)
             except linalg.LinAlgError:
@@ -283,6 +338,7 @@ class Full(CovarianceStructure):
 
 class Tied(CovarianceStructure):
     name = "tied"
+    shares_covariance = True
 
     def moments(self, X, resp, centers):
         Xc = X - centers[0]
@@ -295,7 +351,11 @@ class Tied(CovarianceStructure):
         cross = first.T @ delta
         return second + cross + cross.T + (delta * counts[:, None]).T @ delta
 
-    def estimate(self, counts, first, second, reg_covar):
+    def scatter(self, counts, first, second):
+        d = first / counts[:, None]
+        return second - (d * counts[:, None]).T @ d
+
+    def estimate(self, counts, first, second, reg_covar, previous=None):
         d = first / counts[:, None]
         between = (d * counts[:, None]).T @ d
         cov = (second - between) / counts.sum()
@@ -304,6 +364,8 @@ class Tied(CovarianceStructure):
         return cov
 
     def precisions_cholesky(self, covariances, reg_covar=0.0):
+        if not np.isfinite(covariances).all():
+            raise _degenerate(None, reg_covar, "it could not be estimated")
         try:
             lower = linalg.cholesky(covariances, lower=True)
         except linalg.LinAlgError:
@@ -362,11 +424,14 @@ class Diagonal(CovarianceStructure):
     def recenter_second(self, second, counts, first, delta):
         return second + 2.0 * first * delta + counts[:, None] * delta * delta
 
+    def scatter(self, counts, first, second):
+        return scatter_diagonal(counts, first, second, 0.0)
+
     def _variances(self, counts, first, second):
         d = first / counts[:, None]
         return np.maximum(second / counts[:, None] - d * d, 0.0)
 
-    def estimate(self, counts, first, second, reg_covar):
+    def estimate(self, counts, first, second, reg_covar, previous=None):
         return self._variances(counts, first, second) + reg_covar
 
     def precisions_cholesky(self, covariances, reg_covar=0.0):
@@ -454,7 +519,7 @@ class Diagonal(CovarianceStructure):
 class Spherical(Diagonal):
     name = "spherical"
 
-    def estimate(self, counts, first, second, reg_covar):
+    def estimate(self, counts, first, second, reg_covar, previous=None):
         return self._variances(counts, first, second).mean(axis=1) + reg_covar
 
     def precisions_cholesky(self, covariances, reg_covar=0.0):
@@ -503,18 +568,3 @@ class Spherical(Diagonal):
 
     def n_parameters(self, n_components, n_features):
         return n_components
-
-
-COVARIANCE_STRUCTURES: dict[str, CovarianceStructure] = {
-    s.name: s for s in (Full(), Tied(), Diagonal(), Spherical())
-}
-
-
-def get_structure(name: str) -> CovarianceStructure:
-    """Look up a covariance structure by name, with an error listing the valid names."""
-    try:
-        return COVARIANCE_STRUCTURES[name]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"covariance_type must be one of {sorted(COVARIANCE_STRUCTURES)}, got {name!r}"
-        ) from None

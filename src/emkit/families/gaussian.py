@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 
 from ..em.statistics import SufficientStatistics
-from .covariance import CovarianceStructure, get_structure
+from .covariance import CovarianceStructure
 from .missing import (
     MissingLayout,
     complete_rows,
@@ -22,6 +22,7 @@ from .missing import (
     missing_log_prob,
     missing_moments,
 )
+from .structures import get_structure
 
 #: A component whose summed responsibility is below this fraction of the total
 #: row weight is *empty*: it keeps its previous mean and covariance.
@@ -96,15 +97,20 @@ class GaussianMixtureModel:
         Parameter groups held at their current value by the M-step.  The
         other groups get their conditional maximisers (covariances about fixed
         means, for instance), so EM stays monotone (an ECM step).
+    prior : emkit.priors.ResolvedPrior, optional
+        Conjugate prior: the M-step then maximises the expected complete-data
+        log posterior and :meth:`log_prior` is added to the objective.
     """
 
     PARAMETER_GROUPS = ("weights", "means", "covariances")
 
     def __init__(
-        self, covariance_type: str = "full", reg_covar: float = 1e-6, fixed=()
+        self, covariance_type: str = "full", reg_covar: float = 1e-6, fixed=(), prior=None
     ):
         self.structure = get_structure(covariance_type)
         self.reg_covar = float(reg_covar)
+        #: A :class:`emkit.priors.ResolvedPrior` (MAP-EM) or None (maximum likelihood).
+        self.prior = prior
         self.fixed = frozenset(fixed)
         unknown = self.fixed - set(self.PARAMETER_GROUPS)
         if unknown:
@@ -216,20 +222,16 @@ class GaussianMixtureModel:
         """
         counts = stats.counts
         total = counts.sum()
-        empty = counts < EMPTY_COMPONENT_FRACTION * total
-        safe = np.where(empty, 1.0, counts)
-        if "means" in self.fixed and params is not None:
-            # conditional M-step: covariances about the fixed means
-            means = np.array(params.means, dtype=float)
-            about_means = stats.recentered(means)
-            covariances = self.structure.estimate(
-                safe, np.zeros_like(about_means.first), about_means.second, self.reg_covar
-            )
-        else:
-            means = stats.centers + stats.first / safe[:, None]
-            covariances = self.structure.estimate(
-                safe, stats.first, stats.second, self.reg_covar
-            )
+        # with a prior every component has a proper posterior mode, data or not
+        empty = (counts < EMPTY_COMPONENT_FRACTION * total) & (self.prior is None)
+        means, safe, first, second = self._m_step_moments(stats, params)
+        previous = None if params is None else params.covariances
+        with np.errstate(all="ignore"):  # degenerate components are reported below
+            try:
+                covariances = self.structure.estimate(safe, first, second, self.reg_covar,
+                                                      previous)
+            except np.linalg.LinAlgError:
+                covariances = np.full(self.structure.shape(*means.shape), np.nan)
         if empty.any():
             which = np.flatnonzero(empty)
             if params is None:
@@ -244,9 +246,12 @@ class GaussianMixtureModel:
                 stacklevel=2,
             )
             means[empty] = params.means[empty]
-            if covariances.shape[0] == counts.shape[0] and self.structure.name != "tied":
+            if not self.structure.shares_covariance:
                 covariances[empty] = params.covariances[empty]
         weights = counts / total
+        if self.prior is not None and self.prior.weight_concentration != 1.0:
+            extra = self.prior.weight_concentration - 1.0
+            weights = (counts + extra) / (total + extra * counts.shape[0])
         if params is not None and "weights" in self.fixed:
             weights = params.weights
         if params is not None and "covariances" in self.fixed:
@@ -254,19 +259,117 @@ class GaussianMixtureModel:
         chol = self.structure.precisions_cholesky(covariances, self.reg_covar)
         return GaussianParams(weights, means, covariances, chol)
 
-    def step_deficit(self, stats: GaussianStatistics, new_params: GaussianParams) -> float:
-        """Per unit weight, how far the regularised M-step falls short of the exact one.
+    def _m_step_moments(self, stats: GaussianStatistics, params: GaussianParams | None):
+        """(means, counts with empties as 1, first, second) the covariance M-step uses.
+
+        The moments are about the new means' centres, or about the fixed means
+        (conditional M-step) when ``fixed`` holds "means".
+        """
+        counts = stats.counts
+        empty = counts < EMPTY_COMPONENT_FRACTION * counts.sum()
+        safe = np.where(empty, 1.0, counts)
+        if "means" in self.fixed and params is not None:
+            means = np.array(params.means, dtype=float)
+            about_means = stats.recentered(means)
+            moments = (means, safe, np.zeros_like(about_means.first), about_means.second)
+        else:
+            moments = (stats.centers + stats.first / safe[:, None], safe, stats.first,
+                       stats.second)
+        if empty.any() and params is not None and self.prior is None:
+            # an empty component enters the covariance M-step as one pseudo-row at its
+            # previous covariance (it keeps that covariance; shared parts see it once)
+            K, D = stats.first.shape
+            previous = np.zeros((K, D, D))
+            for k in np.flatnonzero(empty):
+                previous[k] = self.structure.component_covariance(params.covariances, k, D)
+            first = moments[2].copy()
+            first[empty] = 0.0
+            second = moments[3] + self.structure.reduce_second(previous)
+            moments = (moments[0], safe, first, second)
+        if self.prior is None:
+            return moments
+        return self._posterior_moments(counts, moments, fixed_means=params is not None
+                                       and "means" in self.fixed)
+
+    def _posterior_moments(self, counts, moments, fixed_means: bool):
+        """MAP-EM: shrunk means; counts and scatter augmented by the prior.
+
+        Returned as (means, n_k + a_k, zero first moments, augmented scatter), so
+        that every covariance structure's ``estimate`` gives the posterior mode.
+        """
+        prior = self.prior
+        ml_means, safe, first, second = moments
+        kappa = prior.shrinkage
+        scatter = self.structure.scatter(safe, first, second)
+        if fixed_means:
+            means = ml_means
+            offsets = means - prior.mean
+            weights = np.full(counts.shape, kappa)
+        else:
+            means = (counts[:, None] * ml_means + kappa * prior.mean) / (
+                counts + kappa)[:, None]
+            offsets = ml_means - prior.mean
+            with np.errstate(invalid="ignore", divide="ignore"):
+                weights = np.where(counts + kappa > 0, kappa * counts / (counts + kappa), 0.0)
+        shrink = weights[:, None, None] * offsets[:, :, None] * offsets[:, None, :]
+        augmented = scatter + self.structure.reduce_second(prior.scatter_terms + shrink)
+        return (means, counts + prior.count_terms, np.zeros_like(first), augmented)
+
+    def log_prior(self, params: GaussianParams) -> float:
+        """log p(params) up to a constant (0 without a prior); added to the objective."""
+        prior = self.prior
+        if prior is None:
+            return 0.0
+        K, D = params.means.shape
+        precisions = self.structure.full_precisions(params.precisions_cholesky, K, D)
+        log_det = -2.0 * self.structure.log_det_cholesky(params.precisions_cholesky, K, D)
+        offsets = params.means - prior.mean
+        quadratic = np.einsum("ki,kij,kj->k", offsets, precisions, offsets)
+        traces = np.einsum("kij,kji->k", prior.scatter_terms, precisions)
+        value = -0.5 * float(
+            (prior.count_terms * log_det + traces + prior.shrinkage * quadratic).sum()
+        )
+        if prior.weight_concentration != 1.0:
+            with np.errstate(divide="ignore"):
+                value += (prior.weight_concentration - 1.0) * float(
+                    np.log(params.weights).sum()
+                )
+        return value
+
+    def step_deficit(
+        self,
+        stats: GaussianStatistics,
+        new_params: GaussianParams,
+        params: GaussianParams | None = None,
+    ) -> float:
+        """Per unit weight, how far the regularised M-step may fall short of an exact one.
 
         EM guarantees ``loglik(new) >= loglik(old) - step_deficit``; it is 0 when
-        ``reg_covar`` is 0 (see
-        :meth:`~emkit.families.covariance.CovarianceStructure.regularization_deficit`).
+        ``reg_covar`` is 0.  For the four scikit-learn structures it is the exact
+        shortfall in Q of the regularised covariances (see
+        :meth:`~emkit.families.covariance.CovarianceStructure.regularization_deficit`);
+        for mclust's other models it is ``Q(S*) - Q(S_reg)`` with ``S*`` the
+        unregularised M-step warm-started from the old covariances, so that
+        ``Q(S*) >= Q(S_old)`` (see
+        :meth:`~emkit.families.decomposed.DecomposedModel.deficit_from_moments`;
+        it needs ``params``, the old parameters).
         """
-        if "covariances" in self.fixed:
+        if "covariances" in self.fixed or self.reg_covar == 0.0:
             return 0.0
         total = stats.counts.sum()
-        deficit = self.structure.regularization_deficit(
-            stats.counts, new_params.covariances, self.reg_covar, new_params.means.shape[1]
-        )
+        _K, D = new_params.means.shape
+        if self.structure.exact_deficit:
+            deficit = self.structure.regularization_deficit(
+                stats.counts, new_params.covariances, self.reg_covar, D
+            )
+        elif params is None:
+            return np.inf
+        else:
+            _, safe, first, second = self._m_step_moments(stats, params)
+            deficit = self.structure.deficit_from_moments(
+                safe, first, second, new_params.covariances, params.covariances,
+                self.reg_covar,
+            )
         return deficit / total
 
     # --- the rest -----------------------------------------------------------
@@ -338,6 +441,10 @@ class GaussianMixtureModel:
         :attr:`WEIGHT_SUM_ATOL` (within it they are renormalised), or a
         covariance that is not positive definite.  Covariances equal to
         ``like``'s keep its precision factors bit for bit (fixed groups stay fixed).
+        For covariance models that are not closed under affine combinations
+        (VEI, EVI, VEE, EVE, VVE, EEV, VEV, EVV) the covariances are projected
+        onto the model (:meth:`CovarianceStructure.project`), so every candidate
+        an accelerator scores is a valid parameter of the model.
 
         Raises
         ------
@@ -364,6 +471,20 @@ class GaussianMixtureModel:
         covariances = vector[n_weights + n_means :].reshape(cov_shape).copy()
         if np.array_equal(covariances, like.covariances):
             return GaussianParams(weights, means, covariances, like.precisions_cholesky)
+        if not self.structure.affine:
+            # an extrapolation of structured covariances leaves the model: if it is
+            # positive definite, project it back
+            try:
+                self.structure.precisions_cholesky(covariances, self.reg_covar)
+            except DegenerateComponentError:
+                return None
+            with np.errstate(all="ignore"):
+                try:
+                    covariances = self.structure.project(covariances, weights)
+                except np.linalg.LinAlgError:
+                    return None
+            if not np.isfinite(covariances).all():
+                return None
         try:
             chol = self.structure.precisions_cholesky(covariances, self.reg_covar)
         except DegenerateComponentError:

@@ -25,7 +25,7 @@ from scipy import linalg
 from sklearn.utils.validation import validate_data
 
 from .._validation import check_finite
-from ..families.covariance import get_structure
+from ..families.structures import get_structure
 from .gaussian_mixture import GaussianMixture
 
 #: GaussianMixture parameters that the wrapping estimators expose (and pass on).

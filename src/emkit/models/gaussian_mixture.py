@@ -18,12 +18,16 @@ from .._validation import (
 )
 from ..em.accelerate import check_accelerate
 from ..em.engine import soft_assignment
-from ..families.covariance import COVARIANCE_STRUCTURES
 from ..families.gaussian import GaussianMixtureModel, GaussianParams
+from ..families.structures import get_structure
 from ..init import kmeans_plusplus, nearest_partition, one_hot, random_rows
+from ..priors import check_prior, resolve_prior
 from ._base import fit_with_restarts, make_source, validate_X
 
-INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
+INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data", "hierarchical")
+#: With init_params="hierarchical", larger data are initialised from a random
+#: subset of this many rows (as mclust.options("subset")).
+HIERARCHICAL_SUBSET = 2000
 
 
 def _labelled_start(X, weights, labels, resp, n_components, chunk_size) -> np.ndarray:
@@ -46,6 +50,13 @@ def _labelled_start(X, weights, labels, resp, n_components, chunk_size) -> np.nd
     return resp
 
 
+def clone_with(estimator, **params):
+    """An unfitted copy of ``estimator`` with some parameters changed."""
+    from sklearn.base import clone
+
+    return clone(estimator).set_params(**params)
+
+
 def _mean_imputed(X: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """X with NaN replaced by weighted column means (X itself when nothing is missing)."""
     missing = np.isnan(X)
@@ -63,8 +74,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     ----------
     n_components : int, default=1
         Number of mixture components K.
-    covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
-        Structure of the component covariances.
+    covariance_type : str, default="full"
+        Structure of the component covariances: one of mclust's 14 models
+        Sigma_k = lambda_k D_k A_k D_k' (volume, orientation, shape) "EII",
+        "VII", "EEI", "VEI", "EVI", "VVI", "EEE", "VEE", "EVE", "VVE", "EEV",
+        "VEV", "EVV", "VVV", or "E", "V" for one-dimensional data; or
+        scikit-learn's names "spherical" (= VII), "diag" (= VVI), "tied"
+        (= EEE), "full" (= VVV).  See :mod:`emkit.families.structures`.
     tol : float, default=1e-3
         EM stops when the mean log-likelihood per sample changes by less than this.
     reg_covar : float, default=1e-6
@@ -73,15 +89,27 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         Maximum EM iterations per initialisation.
     n_init : int, default=1
         Number of initialisations; the one with the highest final log-likelihood is kept.
-    init_params : {"kmeans", "k-means++", "random", "random_from_data"}, default="kmeans"
+    init_params : {"kmeans", "k-means++", "random", "random_from_data", \
+"hierarchical"}, default="kmeans"
         Starting partition: k-means labels; the nearest-seed partition of
-        k-means++ seeds or of random rows; or random soft responsibilities.
-        (scikit-learn starts "k-means++" and "random_from_data" from the seed
-        rows alone; emkit assigns every row to its nearest seed, which gives
-        sensible starting covariances.)
+        k-means++ seeds or of random rows; random soft responsibilities; or
+        mclust's default, model-based agglomerative hierarchical clustering
+        (VVV criterion on the scaled SVD transform, :mod:`emkit.hierarchical`;
+        quantile classes for one-dimensional data) cut at ``n_components``
+        clusters.  With more than 2000 rows "hierarchical" clusters a random
+        subset of 2000 rows, fits the model on it and starts from its
+        responsibilities on all rows (as mclust does).  (scikit-learn starts
+        "k-means++" and "random_from_data" from the seed rows alone; emkit
+        assigns every row to its nearest seed, which gives sensible starting
+        covariances.)
     weights_init, means_init, precisions_init : array-like, optional
         User-given initial parameters; each overrides what ``init_params`` gives.
         Shapes as the fitted ``weights_``, ``means_``, ``precisions_``.
+    labels_init : array-like, optional
+        A starting partition (like mclust's ``z``): one component index per row
+        (0 .. n_components - 1), or responsibilities of shape
+        (n_samples, n_components) with rows summing to 1.  EM starts with an
+        M-step from it; ``init_params`` is then not used and ``n_init`` must be 1.
     random_state : int, RandomState or None, default=None
         Seeds every random choice (initialisation and restarts).
     warm_start : bool, default=False
@@ -107,13 +135,23 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         Read ``y`` in :meth:`fit` as partial component labels (-1 = unknown).
         Off by default because scikit-learn pipelines pass their *target* as
         ``y`` to every step, and a density model must then ignore it.
+    prior : None, "default" or GaussianPrior, default=None
+        Conjugate prior for MAP-EM (:mod:`emkit.priors`): "default" is mclust's
+        default prior (Fraley & Raftery 2007) computed from the data; a
+        :class:`~emkit.priors.GaussianPrior` sets the hyperparameters.  EM then
+        maximises the log posterior (``lower_bounds_`` is the log posterior per
+        row, still non-decreasing), a fit that is degenerate for maximum
+        likelihood (a component on one point) stays finite, and
+        :meth:`bic` uses the log-likelihood at the MAP estimate, as mclust.
 
     Attributes
     ----------
     weights_ : ndarray of shape (n_components,)
     means_ : ndarray of shape (n_components, n_features)
     covariances_ : ndarray
-        Shape (K, D, D) full, (D, D) tied, (K, D) diag, (K,) spherical.
+        Shape (K, D, D) full, (D, D) tied, (K, D) diag, (K,) spherical; mclust's
+        other models store (K,) for EII/E/V, (K, D) for EEI/VEI/EVI and
+        (K, D, D) for the rest.
     precisions_ : ndarray
         Inverses of ``covariances_`` (same shapes).
     precisions_cholesky_ : ndarray
@@ -160,6 +198,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         weights_init=None,
         means_init=None,
         precisions_init=None,
+        labels_init=None,
         random_state=None,
         warm_start: bool = False,
         verbose: int = 0,
@@ -167,6 +206,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         accelerate: str | None = None,
         fixed=(),
         semi_supervised: bool = False,
+        prior=None,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -178,6 +218,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.weights_init = weights_init
         self.means_init = means_init
         self.precisions_init = precisions_init
+        self.labels_init = labels_init
         self.random_state = random_state
         self.warm_start = warm_start
         self.verbose = verbose
@@ -185,6 +226,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.accelerate = accelerate
         self.fixed = fixed
         self.semi_supervised = semi_supervised
+        self.prior = prior
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -194,7 +236,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     # ------------------------------------------------------------------ checks
     def _check_parameters(self) -> None:
         check_int(self.n_components, "n_components", 1)
-        check_option(self.covariance_type, "covariance_type", COVARIANCE_STRUCTURES)
+        get_structure(self.covariance_type)
         check_real(self.tol, "tol", 0.0)
         check_real(self.reg_covar, "reg_covar", 0.0)
         check_int(self.max_iter, "max_iter", 0)
@@ -204,6 +246,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             check_int(self.chunk_size, "chunk_size", 1)
         check_accelerate(self.accelerate)
         self._fixed_groups()
+        check_prior(self.prior)
+        if self.labels_init is not None and self.n_init != 1:
+            raise ValueError(
+                f"labels_init gives one starting partition, so n_init must be 1, got {self.n_init}"
+            )
 
     def _fixed_groups(self) -> frozenset:
         """Validated ``fixed``: known groups, each with its initial value given."""
@@ -263,6 +310,58 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             )
         return values
 
+    def _checked_labels_init(self, n_samples: int) -> np.ndarray:
+        """labels_init as starting responsibilities (n_samples, n_components)."""
+        K = self.n_components
+        z = np.asarray(self.labels_init)
+        if z.ndim == 1:
+            if z.shape[0] != n_samples:
+                raise ValueError(
+                    f"labels_init must have one label per row of X ({n_samples}), "
+                    f"got {z.shape[0]}"
+                )
+            if not np.issubdtype(z.dtype, np.number) or not np.isfinite(z).all() or (
+                z != np.round(z)
+            ).any():
+                raise ValueError("labels_init must hold integer component indices")
+            bad = np.flatnonzero((z < 0) | (z >= K))
+            if bad.size:
+                raise ValueError(
+                    f"labels_init[{bad[0]}] = {z[bad[0]]} is not a component index "
+                    f"0..{K - 1}"
+                )
+            return one_hot(z.astype(np.intp), K)
+        if z.shape != (n_samples, K):
+            raise ValueError(
+                f"labels_init must have shape ({n_samples},) or ({n_samples}, {K}), "
+                f"got {z.shape}"
+            )
+        z = z.astype(float)
+        if not np.isfinite(z).all() or (z < 0).any():
+            raise ValueError("labels_init responsibilities must be finite and non-negative")
+        sums = z.sum(axis=1)
+        bad = np.flatnonzero(np.abs(sums - 1.0) > 1e-6)
+        if bad.size:
+            raise ValueError(
+                f"labels_init responsibilities must sum to 1 in every row; row {bad[0]} "
+                f"sums to {sums[bad[0]]:.6g}"
+            )
+        return z / sums[:, None]
+
+    def _hierarchical_start(self, X, w, rng) -> np.ndarray:
+        """Starting responsibilities as mclust's: hierarchical partition (subset if large)."""
+        from ..hierarchical import initial_partition
+
+        K = self.n_components
+        if X.shape[0] <= HIERARCHICAL_SUBSET:
+            return one_hot(initial_partition(X, K), K)
+        rows = np.sort(rng.choice(X.shape[0], size=HIERARCHICAL_SUBSET, replace=False))
+        subset_fit = clone_with(
+            self, labels_init=initial_partition(X[rows], K), init_params="kmeans",
+            n_init=1, warm_start=False, semi_supervised=False, verbose=0,
+        ).fit(X[rows], sample_weight=w[rows])
+        return subset_fit.predict_proba(X)
+
     # -------------------------------------------------------------- fitting
     def _engine_model(self) -> GaussianMixtureModel:
         return GaussianMixtureModel(self.covariance_type, self.reg_covar,
@@ -273,7 +372,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         X, w = _mean_imputed(source.X, source.sample_weight), source.sample_weight
         K = self.n_components
         if not {"weights", "means", "covariances"} <= user.keys():
-            if self.init_params == "kmeans":
+            if self.labels_init is not None:
+                resp = self._checked_labels_init(X.shape[0])
+            elif self.init_params == "hierarchical":
+                resp = self._hierarchical_start(X, w, rng)
+            elif self.init_params == "kmeans":
                 from .kmeans import KMeans
 
                 labels = (
@@ -339,8 +442,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         check_enough_samples(X.shape[0], self.n_components)
         check_observed_columns(X)
         model = self._engine_model()
+        model.structure.check_n_features(X.shape[1])
         source = make_source(X, sample_weight, self.chunk_size,
                              model.structure.work_width(self.n_components, X.shape[1]))
+        prior = check_prior(self.prior)
+        if prior is not None:
+            if np.isnan(X).any():
+                raise ValueError("prior is not supported with missing values (NaN) in X yet")
+            model.prior = resolve_prior(prior, X, source.sample_weight, self.n_components,
+                                        model.structure)
         if self.semi_supervised:
             if y is None:
                 raise ValueError("semi_supervised=True needs y: a component index per row, "

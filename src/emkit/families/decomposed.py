@@ -1,0 +1,499 @@
+"""mclust's covariance models: Sigma_k = lambda_k D_k A_k D_k' (volume, orientation, shape).
+
+Celeux & Govaert (1995) name each model by three letters for volume
+(``lambda_k = |Sigma_k|^(1/d)``), shape (``A_k`` diagonal, ``|A_k| = 1``) and
+orientation (``D_k`` orthogonal): E = equal across components, V = variable,
+I = identity.  The four models scikit-learn has live in
+:mod:`emkit.families.covariance` (VVV = full, EEE = tied, VVI = diag,
+VII = spherical); this module adds the other ten plus E and V for one
+dimension.  Each class reuses the storage, E-step and Cholesky algebra of the
+matching scikit-learn structure (spherical, diagonal or full storage) and
+replaces the M-step.
+
+M-step
+------
+With per-component scatter matrices ``W_k = sum_i r_ik (x_i - mu_k)(x_i - mu_k)'``
+and counts ``n_k``, every model maximises
+
+    Q(Sigma) = -1/2 sum_k [n_k log|Sigma_k| + tr(W_k Sigma_k^-1)]
+
+over its constraint set.  Closed forms (Celeux & Govaert 1995): EII, VII, EEI,
+VVI, EVI, EEE, EEV, EVV, VVV.  The others alternate exact maximisations over
+blocks of parameters, each of which cannot lower Q:
+
+* VEI, VEE, VEV: volumes given the shape (and orientation), then the common
+  shape given the volumes (VEV's orientations are the eigenvectors of ``W_k``
+  whatever the shape, by von Neumann's trace inequality).
+* EVE, VVE: volumes and shapes given the common orientation D (closed form),
+  then one sweep of Jacobi plane rotations of D, each rotation the exact
+  minimiser of ``sum_k tr(W_k D M_k D')`` over its angle.  (Browne &
+  McNicholas 2014 use majorisation steps for D instead; the fixed points are
+  the same, the rotations reach them in fewer steps.)
+
+The inner iteration starts from the previous M-step's covariances (warm
+start), so the expected complete-data log-likelihood never drops below its
+value at the old parameters and the outer EM stays monotone whatever the
+number of inner steps.  It stops when Q changes by less than
+:data:`INNER_TOL` (relative) or after :data:`INNER_MAX_ITER` rounds; at an
+EM fixed point the inner iteration is stationary, so the fit is a stationary
+point of the likelihood.
+
+Regularisation
+--------------
+``reg_covar`` adds ``reg_covar * n_k * I`` to every scatter matrix before the
+structured M-step (for the four scikit-learn structures that is exactly
+scikit-learn's "add reg_covar to the diagonal"); the structure is kept.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .covariance import Diagonal, Full, Spherical, scatter_diagonal, scatter_full
+
+#: Relative change of the inner objective below which the inner iteration stops.
+INNER_TOL = 1e-12
+#: Most rounds of the inner iteration per M-step.
+INNER_MAX_ITER = 200
+
+
+# --------------------------------------------------------------------- helpers
+def geometric_mean(values: np.ndarray) -> np.ndarray:
+    """Geometric mean over the last axis (0 when an entry is 0)."""
+    with np.errstate(divide="ignore"):
+        return np.exp(np.log(values).mean(axis=-1))
+
+
+def unit_determinant(values: np.ndarray) -> np.ndarray:
+    """Positive diagonal(s) scaled to product 1 along the last axis."""
+    return values / geometric_mean(values)[..., None]
+
+
+def _converged(old: float, new: float) -> bool:
+    return abs(new - old) <= INNER_TOL * max(1.0, abs(new))
+
+
+def _active(counts: np.ndarray, scatter_traces: np.ndarray) -> np.ndarray:
+    """Components that take part in the M-step: those with weight.
+
+    A component with weight but no spread (all its rows equal) makes the
+    likelihood unbounded: its volume comes out 0 and the covariance check
+    downstream raises :class:`~emkit.exceptions.DegenerateComponentError`.
+    (Empty components reach the M-step as one pseudo-row at their previous
+    covariance, see ``GaussianMixtureModel.maximize``.)
+    """
+    return counts > 0
+
+
+def common_orientation(covariances: np.ndarray) -> np.ndarray:
+    """An orthogonal D diagonalising every Sigma_k of a common-orientation model.
+
+    The eigenvectors of a generic positive combination of the Sigma_k: when all
+    share eigenvectors, the combination has them too, and its eigenvalues are
+    distinct unless every Sigma_k is degenerate on the same subspace (where any
+    basis works).
+    """
+    K = covariances.shape[0]
+    coefficients = 1.0 + np.modf(np.arange(1, K + 1) * (math.sqrt(5.0) - 1.0) / 2.0)[0]
+    combination = np.einsum("k,kij->ij", coefficients, covariances)
+    return np.linalg.eigh(combination)[1]
+
+
+def jacobi_sweep(rotated: np.ndarray, inverse_shapes: np.ndarray, orientation: np.ndarray):
+    """One sweep of plane rotations lowering ``sum_k sum_j M_kj (D' W_k D)_jj``.
+
+    ``rotated`` holds B_k = D' W_k D (K, D, D) and ``orientation`` D; both are
+    updated in place.  ``inverse_shapes`` M (K, D) is fixed during the sweep.
+    Rotating columns i, j by angle t changes the objective by
+    ``P cos 2t + R sin 2t`` + const, so each rotation is that minimiser.
+    """
+    n_features = orientation.shape[0]
+    scale = np.abs(inverse_shapes).max() * np.abs(np.einsum("kii->k", rotated)).max()
+    for i in range(n_features - 1):
+        for j in range(i + 1, n_features):
+            delta = inverse_shapes[:, i] - inverse_shapes[:, j]
+            p = 0.5 * float(delta @ (rotated[:, i, i] - rotated[:, j, j]))
+            r = float(delta @ rotated[:, i, j])
+            if math.hypot(p, r) <= 1e-15 * scale:
+                continue
+            angle = 0.5 * math.atan2(-r, -p)
+            c, s = math.cos(angle), math.sin(angle)
+            col_i, col_j = orientation[:, i].copy(), orientation[:, j].copy()
+            orientation[:, i] = c * col_i + s * col_j
+            orientation[:, j] = c * col_j - s * col_i
+            col_i, col_j = rotated[:, :, i].copy(), rotated[:, :, j].copy()
+            rotated[:, :, i] = c * col_i + s * col_j
+            rotated[:, :, j] = c * col_j - s * col_i
+            row_i, row_j = rotated[:, i, :].copy(), rotated[:, j, :].copy()
+            rotated[:, i, :] = c * row_i + s * row_j
+            rotated[:, j, :] = c * row_j - s * row_i
+
+
+def _diagonal_objective(counts, scatter_diagonals, variances) -> float:
+    """Q for diagonal covariances (K, D) given scatter diagonals (K, D)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = counts[:, None] * np.log(variances) + scatter_diagonals / variances
+    terms = np.where(counts[:, None] > 0, terms, 0.0)
+    return float(-0.5 * terms.sum())
+
+
+def _from_eigen(vectors: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """sum_j values_kj v_kj v_kj' for each k (vectors (K, D, D) by columns)."""
+    covariances = np.einsum("kij,kj,klj->kil", vectors, values, vectors)
+    return 0.5 * (covariances + covariances.transpose(0, 2, 1))
+
+
+def _sorted_eigh(scatter: np.ndarray):
+    """Eigenvalues (descending, clipped at 0) and eigenvectors of each W_k."""
+    values, vectors = np.linalg.eigh(scatter)
+    return np.maximum(values[:, ::-1], 0.0), vectors[:, :, ::-1]
+
+
+class DecomposedModel:
+    """Mixin: the regularisation allowance, and projection onto the model."""
+
+    #: The generic GEM allowance (see GaussianMixtureModel.step_deficit) is used.
+    exact_deficit = False
+    #: Affine combinations of the model's covariances are not in the model.
+    affine = False
+
+    def project(self, covariances: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """The model's covariances closest to arbitrary ones (same storage shape).
+
+        Maximises ``-1/2 sum_k w_k [log|S_k| + tr(C_k S_k^-1)]`` over the model
+        (the M-step with scatter ``w_k C_k``), i.e. minimises the weighted
+        Kullback-Leibler divergence from N(0, C_k).  Model covariances are
+        their own projection.  EM acceleration uses it to bring extrapolated
+        parameters back into the model.
+        """
+        counts = np.maximum(np.asarray(weights, dtype=float), 1e-12)
+        K = counts.shape[0]
+        shape = (K,) + (1,) * (covariances.ndim - 1)
+        n_features = covariances.shape[1] if covariances.ndim > 1 else 1
+        second = counts.reshape(shape) * covariances
+        if second.ndim == 1:  # spherical storage: the per-feature diagonal
+            second = np.repeat(second[:, None], n_features, axis=1)
+        return self.estimate(counts, np.zeros((K, n_features)), second, 0.0)
+
+    def regularization_deficit(self, counts, covariances, reg_covar, n_features):
+        raise NotImplementedError(
+            f"{self.name} has no closed-form regularisation deficit; "
+            "use deficit_from_moments"
+        )
+
+    def deficit_from_moments(self, counts, first, second, covariances, previous, reg_covar):
+        """How far the regularised M-step's Q may fall below Q at the old covariances.
+
+        ``Q(S*) - Q(covariances)`` (at least 0), where ``S*`` is the
+        unregularised M-step warm-started from ``previous``: the inner
+        iteration never lowers Q, so ``Q(S*) >= Q(previous)`` and the EM
+        inequality gives ``loglik(new) >= loglik(old) - deficit / sum(counts)``.
+        +inf when the unregularised M-step is degenerate (a singular
+        covariance: the likelihood is unbounded there).
+        """
+        if reg_covar == 0.0:
+            return 0.0
+        with np.errstate(all="ignore"):
+            try:
+                exact = self.estimate(counts, first, second, 0.0, previous)
+                if not np.isfinite(exact).all():
+                    return np.inf
+                q_exact = self.expected_loglik(counts, first, second, exact)
+            except np.linalg.LinAlgError:
+                return np.inf
+            q_new = self.expected_loglik(counts, first, second, covariances)
+        if not np.isfinite(q_exact) or not np.isfinite(q_new):
+            return np.inf
+        return max(0.0, q_exact - q_new)
+
+    def expected_loglik(self, counts, first, second, covariances) -> float:
+        """Q = -1/2 sum_k [n_k log|S_k| + tr(W_k S_k^-1)] (2 pi terms left out)."""
+        K = counts.shape[0]
+        if isinstance(self, Full):
+            scatter = scatter_full(counts, first, second, 0.0)
+            return _full_objective(counts, scatter, covariances)
+        scatter = scatter_diagonal(counts, first, second, 0.0)
+        variances = np.broadcast_to(np.reshape(covariances, (K, -1)), scatter.shape)
+        return _diagonal_objective(counts, scatter, variances)
+
+
+# -------------------------------------------------------- spherical storage (K,)
+class EII(DecomposedModel, Spherical):
+    """lambda I: one variance for every component and feature."""
+
+    name = "EII"
+    shares_covariance = True
+    affine = True
+
+    def estimate(self, counts, first, second, reg_covar, previous=None):
+        scatter = scatter_diagonal(counts, first, second, reg_covar)
+        variance = scatter.sum() / (counts.sum() * scatter.shape[1])
+        return np.full(counts.shape[0], variance)
+
+    def n_parameters(self, n_components, n_features):
+        return 1
+
+
+class E(EII):
+    """One dimension, equal variances (mclust's "E")."""
+
+    name = "E"
+    univariate = True
+
+
+class V(Spherical):
+    """One dimension, variable variances (mclust's "V"; same algebra as VII)."""
+
+    name = "V"
+    univariate = True
+
+
+# ------------------------------------------------------ diagonal storage (K, D)
+class EEI(DecomposedModel, Diagonal):
+    """lambda A: one diagonal covariance shared by all components."""
+
+    name = "EEI"
+    shares_covariance = True
+    affine = True
+
+    def estimate(self, counts, first, second, reg_covar, previous=None):
+        scatter = scatter_diagonal(counts, first, second, reg_covar)
+        common = scatter.sum(axis=0) / counts.sum()
+        return np.broadcast_to(common, scatter.shape).copy()
+
+    def n_parameters(self, n_components, n_features):
+        return n_features
+
+
+class EVI(DecomposedModel, Diagonal):
+    """lambda A_k: equal volumes, variable diagonal shapes (closed form)."""
+
+    name = "EVI"
+
+    def estimate(self, counts, first, second, reg_covar, previous=None):
+        scatter = scatter_diagonal(counts, first, second, reg_covar)
+        active = _active(counts, scatter.sum(axis=1))
+        volumes = np.where(active, geometric_mean(scatter), 0.0)
+        volume = volumes.sum() / counts[active].sum()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            shapes = scatter / volumes[:, None]
+        shapes[~active] = 1.0
+        return volume * shapes
+
+    def n_parameters(self, n_components, n_features):
+        return 1 + n_components * (n_features - 1)
+
+
+class VEI(DecomposedModel, Diagonal):
+    """lambda_k A: variable volumes, one diagonal shape (inner iteration)."""
+
+    name = "VEI"
+
+    def estimate(self, counts, first, second, reg_covar, previous=None):
+        scatter = scatter_diagonal(counts, first, second, reg_covar)
+        _K, D = scatter.shape
+        active = _active(counts, scatter.sum(axis=1))
+        weight = np.where(active, counts, 0.0)
+        if previous is None:
+            shape = unit_determinant(scatter[active].sum(axis=0) / weight.sum())
+        else:
+            shape = unit_determinant(
+                geometric_mean(unit_determinant(previous[active]).T)
+            )
+        objective = -np.inf
+        for _ in range(INNER_MAX_ITER):
+            volumes = np.where(
+                active, (scatter / shape).sum(axis=1) / (np.where(active, counts, 1.0) * D),
+                1.0,
+            )
+            shape = unit_determinant((scatter[active] / volumes[active, None]).sum(axis=0))
+            variances = volumes[:, None] * shape
+            new = _diagonal_objective(weight, scatter, variances)
+            if _converged(objective, new):
+                break
+            objective = new
+        return volumes[:, None] * shape
+
+    def n_parameters(self, n_components, n_features):
+        return n_components + n_features - 1
+
+
+# ------------------------------------------------------ full storage (K, D, D)
+def _full_objective(counts, scatter, covariances) -> float:
+    """Q for full covariances."""
+    _sign, logdet = np.linalg.slogdet(covariances)
+    traces = np.einsum("kij,kji->k", scatter, np.linalg.inv(covariances))
+    terms = np.where(counts > 0, counts * logdet + traces, 0.0)
+    return float(-0.5 * terms.sum())
+
+
+class EEV(DecomposedModel, Full):
+    """lambda D_k A D_k': equal volume and shape, variable orientation (closed form)."""
+
+    name = "EEV"
+
+    def estimate(self, counts, first, second, reg_covar, previous=None):
+        scatter = scatter_full(counts, first, second, reg_covar)
+        values, vectors = _sorted_eigh(scatter)
+        active = _active(counts, values.sum(axis=1))
+        common = values[active].sum(axis=0) / counts[active].sum()
+        return _from_eigen(vectors, np.broadcast_to(common, values.shape))
+
+    def n_parameters(self, n_components, n_features):
+        return n_features + n_components * n_features * (n_features - 1) // 2
+
+
+class EVV(DecomposedModel, Full):
+    """lambda C_k, |C_k| = 1: equal volumes, all else variable (closed form)."""
+
+    name = "EVV"
+
+    def estimate(self, counts, first, second, reg_covar, previous=None):
+        scatter = scatter_full(counts, first, second, reg_covar)
+        values, vectors = _sorted_eigh(scatter)
+        active = _active(counts, values.sum(axis=1))
+        volumes = np.where(active, geometric_mean(values), 0.0)
+        volume = volumes.sum() / counts[active].sum()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            shapes = values / volumes[:, None]
+        shapes[~active] = 1.0
+        return _from_eigen(vectors, volume * shapes)
+
+    def n_parameters(self, n_components, n_features):
+        return 1 + n_components * (n_features * (n_features + 1) // 2 - 1)
+
+
+class VEE(DecomposedModel, Full):
+    """lambda_k C, |C| = 1: variable volumes, common shape and orientation."""
+
+    name = "VEE"
+
+    def estimate(self, counts, first, second, reg_covar, previous=None):
+        scatter = scatter_full(counts, first, second, reg_covar)
+        _K, D, _ = scatter.shape
+        active = _active(counts, np.einsum("kii->k", scatter))
+        weight = np.where(active, counts, 0.0)
+        if previous is None:
+            common = scatter[active].sum(axis=0)
+        else:
+            dets = np.linalg.det(previous[active]) ** (1.0 / D)
+            common = (previous[active] / dets[:, None, None]).mean(axis=0)
+        common = common / np.linalg.det(common) ** (1.0 / D)
+        objective = -np.inf
+        for _ in range(INNER_MAX_ITER):
+            precision = np.linalg.inv(common)
+            traces = np.einsum("kij,ji->k", scatter, precision)
+            volumes = np.where(active, traces / (np.where(active, counts, 1.0) * D), 1.0)
+            common = (scatter[active] / volumes[active, None, None]).sum(axis=0)
+            common = 0.5 * (common + common.T)
+            common = common / np.linalg.det(common) ** (1.0 / D)
+            covariances = volumes[:, None, None] * common
+            new = _full_objective(weight, scatter, covariances)
+            if _converged(objective, new):
+                break
+            objective = new
+        return volumes[:, None, None] * common
+
+    def n_parameters(self, n_components, n_features):
+        return n_components + n_features * (n_features + 1) // 2 - 1
+
+
+class VEV(DecomposedModel, Full):
+    """lambda_k D_k A D_k': variable volumes and orientations, common shape."""
+
+    name = "VEV"
+
+    def estimate(self, counts, first, second, reg_covar, previous=None):
+        scatter = scatter_full(counts, first, second, reg_covar)
+        values, vectors = _sorted_eigh(scatter)
+        _K, D = values.shape
+        active = _active(counts, values.sum(axis=1))
+        weight = np.where(active, counts, 0.0)
+        if previous is None:
+            shape = unit_determinant(values[active].sum(axis=0))
+        else:
+            previous_values = np.linalg.eigvalsh(previous[active])[:, ::-1]
+            shape = unit_determinant(geometric_mean(unit_determinant(previous_values).T))
+        objective = -np.inf
+        for _ in range(INNER_MAX_ITER):
+            volumes = np.where(
+                active, (values / shape).sum(axis=1) / (np.where(active, counts, 1.0) * D), 1.0
+            )
+            shape = unit_determinant((values[active] / volumes[active, None]).sum(axis=0))
+            new = _diagonal_objective(weight, values, volumes[:, None] * shape)
+            if _converged(objective, new):
+                break
+            objective = new
+        return _from_eigen(vectors, volumes[:, None] * shape)
+
+    def n_parameters(self, n_components, n_features):
+        return n_components + n_features - 1 + n_components * n_features * (n_features - 1) // 2
+
+
+class _CommonOrientation(DecomposedModel, Full):
+    """Models D Delta_k D' with one orientation D; subclasses give Delta_k from diag(D'W_kD)."""
+
+    def diagonals(self, counts, rotated_diagonals, active) -> np.ndarray:
+        """The optimal Delta_k (K, D) given the diagonals of D' W_k D."""
+        raise NotImplementedError
+
+    def estimate(self, counts, first, second, reg_covar, previous=None):
+        scatter = scatter_full(counts, first, second, reg_covar)
+        active = _active(counts, np.einsum("kii->k", scatter))
+        weight = np.where(active, counts, 0.0)
+        if previous is None:
+            orientation = np.linalg.eigh(scatter[active].sum(axis=0))[1]
+        else:
+            orientation = common_orientation(previous[active])
+        orientation = np.ascontiguousarray(orientation)
+        rotated = np.einsum("ji,kjl,lm->kim", orientation, scatter, orientation)
+        objective = -np.inf
+        for _ in range(INNER_MAX_ITER):
+            diagonals = self.diagonals(counts, np.diagonal(rotated, axis1=1, axis2=2), active)
+            new = _diagonal_objective(weight, np.diagonal(rotated, axis1=1, axis2=2),
+                                      diagonals)
+            if _converged(objective, new):
+                break
+            objective = new
+            with np.errstate(divide="ignore"):
+                inverse = np.where(active[:, None], 1.0 / diagonals, 0.0)
+            jacobi_sweep(rotated, inverse, orientation)
+        vectors = np.broadcast_to(orientation, scatter.shape)
+        return _from_eigen(vectors, diagonals)
+
+
+class EVE(_CommonOrientation):
+    """lambda D A_k D': equal volumes, variable shapes, common orientation."""
+
+    name = "EVE"
+
+    def diagonals(self, counts, rotated_diagonals, active):
+        volumes = np.where(active, geometric_mean(rotated_diagonals), 0.0)
+        volume = volumes.sum() / counts[active].sum()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            shapes = rotated_diagonals / volumes[:, None]
+        shapes[~active] = 1.0
+        return volume * shapes
+
+    def n_parameters(self, n_components, n_features):
+        return 1 + n_components * (n_features - 1) + n_features * (n_features - 1) // 2
+
+
+class VVE(_CommonOrientation):
+    """lambda_k D A_k D': variable volumes and shapes, common orientation."""
+
+    name = "VVE"
+
+    def diagonals(self, counts, rotated_diagonals, active):
+        out = rotated_diagonals / np.where(active, counts, 1.0)[:, None]
+        out[~active] = 1.0
+        return out
+
+    def n_parameters(self, n_components, n_features):
+        return n_components * n_features + n_features * (n_features - 1) // 2
+
+
+DECOMPOSED_MODELS = (EII(), EEI(), VEI(), EVI(), VEE(), EVE(), VVE(), EEV(), VEV(), EVV(),
+                     E(), V())
