@@ -1,6 +1,8 @@
 # Two entry points, both self-contained on a fresh machine (python3 with venv):
 #   make demo   creates .venv, installs emkit with its plot extra, runs the demo
 #   make test   creates .venv, installs emkit with its test extra, runs ruff and pytest
+# Both install the fast extra too (numba: compiled E-step kernels), so that the
+# tests and the benchmark exercise them; emkit works without it (NumPy kernels).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
@@ -11,7 +13,7 @@ STAMP   = $(VENV)/.emkit-installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[plot,test]'
+	$(BIN)/python -m pip install --quiet -e '.[plot,test,fast]'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -110,25 +110,38 @@ def test_e_step_never_allocates_n_by_k_by_d():
     model = Spy("full")
     resp = np.full((X.shape[0], 3), 1 / 3)
     params = model.params_from_responsibilities(X, np.ones(len(X)), resp, 64)
-    run_em(model, params, ArraySource(X, None, 50), tol=1e-6, max_iter=5)
+    # the NumPy path forms (chunk x K) log joints; the fused kernels none at all
+    with emkit.config_context(kernels="numpy"):
+        run_em(model, params, ArraySource(X, None, 50), tol=1e-6, max_iter=5)
     assert Spy.largest == 50
 
 
-@pytest.mark.parametrize("covariance_type", ["full", "diag"])
-def test_results_do_not_depend_on_the_number_of_threads(covariance_type):
-    X = make_blobs(n_per=(2000, 1500, 1800), dim=4)
+def _kernel_choices():
+    """The E-step implementations to check: NumPy, and numba's kernels when installed."""
+    from emkit._kernels import numba_available
+
+    return ["numpy", "numba"] if numba_available() else ["numpy"]
+
+
+@pytest.mark.parametrize("kernels", _kernel_choices())
+@pytest.mark.parametrize(("covariance_type", "dim"), [
+    ("full", 4), ("diag", 4), ("diag", 12), ("full", 20), ("tied", 2), ("spherical", 2),
+])
+def test_results_do_not_depend_on_the_number_of_threads(covariance_type, dim, kernels):
+    # with kernels="numba", few features run the fused kernels, many the BLAS path
+    X = make_blobs(n_per=(2000, 1500, 1800), dim=dim)
     fits = []
     for n_threads in (1, 2, 3):
-        with emkit.config_context(n_threads=n_threads):
+        with emkit.config_context(n_threads=n_threads, kernels=kernels):
             fits.append(emkit.GaussianMixture(3, covariance_type=covariance_type, chunk_size=500,
                                               random_state=0, tol=1e-9).fit(X))
     for other in fits[1:]:
         assert other.n_iter_ == fits[0].n_iter_
         np.testing.assert_allclose(other.lower_bounds_, fits[0].lower_bounds_, rtol=1e-14)
         np.testing.assert_allclose(other.covariances_, fits[0].covariances_, rtol=1e-12)
-    with emkit.config_context(n_threads=1):
+    with emkit.config_context(n_threads=1, kernels=kernels):
         one = emkit.KMeans(5, random_state=0, chunk_size=300).fit(X)
-    with emkit.config_context(n_threads=2):
+    with emkit.config_context(n_threads=2, kernels=kernels):
         two = emkit.KMeans(5, random_state=0, chunk_size=300).fit(X)
     np.testing.assert_array_equal(one.labels_, two.labels_)
     np.testing.assert_allclose(one.cluster_centers_, two.cluster_centers_, rtol=1e-14)

@@ -9,6 +9,7 @@ from .models import (
     SoftKMeans,
 )
 from .priors import GaussianPrior
+from .selection import ModelSelection, select_model
 
 __version__ = "0.1.0"
 
@@ -18,9 +19,11 @@ __all__ = [
     "GaussianPrior",
     "KMeans",
     "MixtureOutlierDetector",
+    "ModelSelection",
     "SoftKMeans",
     "__version__",
     "config_context",
     "get_config",
+    "select_model",
     "set_config",
 ]

@@ -1,4 +1,4 @@
-"""Process-wide switches: the monotonicity check and the number of E-step threads."""
+"""Process-wide switches: the monotonicity check, E-step threads and compiled kernels."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ from numbers import Integral
 from typing import Any
 
 _VALID_MONOTONIC = ("warn", "raise", "ignore")
+_VALID_KERNELS = ("auto", "numba", "numpy")
+#: Environment variable that sets the initial ``kernels`` option.
+KERNELS_ENV = "EMKIT_KERNELS"
 
 
 def _available_cpus() -> int:
@@ -18,7 +21,12 @@ def _available_cpus() -> int:
         return os.cpu_count() or 1
 
 
-_config: dict[str, Any] = {"monotonic": "warn", "n_threads": None}
+def _initial_kernels() -> str:
+    value = os.environ.get(KERNELS_ENV, "auto").strip().lower() or "auto"
+    return value if value in _VALID_KERNELS else "auto"
+
+
+_config: dict[str, Any] = {"monotonic": "warn", "n_threads": None, "kernels": _initial_kernels()}
 
 
 def get_config() -> dict[str, Any]:
@@ -31,7 +39,12 @@ def effective_threads() -> int:
     return _config["n_threads"] or _available_cpus()
 
 
-def set_config(*, monotonic: str | None = None, n_threads: int | str | None = "keep") -> None:
+def set_config(
+    *,
+    monotonic: str | None = None,
+    n_threads: int | str | None = "keep",
+    kernels: str | None = None,
+) -> None:
     """Set process-wide options.
 
     Parameters
@@ -47,7 +60,19 @@ def set_config(*, monotonic: str | None = None, n_threads: int | str | None = "k
         single-threaded inside each).  None (default) uses every available
         CPU.  Results do not depend on it: chunk statistics are always added
         in chunk order.
+    kernels : {"auto", "numba", "numpy"}, optional
+        Which implementation of the E-step's inner loops runs: the compiled
+        kernels of :mod:`emkit._kernels` (needs the optional ``numba``
+        dependency, ``pip install emkit[fast]``), the pure-NumPy path, or
+        "auto" (default): numba when it is installed and the data are large
+        enough to repay the one-off compilation, NumPy otherwise.  Both give
+        the same results up to float rounding.  The environment variable
+        ``EMKIT_KERNELS`` sets the initial value.
     """
+    if kernels is not None:
+        if kernels not in _VALID_KERNELS:
+            raise ValueError(f"kernels must be one of {_VALID_KERNELS}, got {kernels!r}")
+        _config["kernels"] = kernels
     if monotonic is not None:
         if monotonic not in _VALID_MONOTONIC:
             raise ValueError(
@@ -64,11 +89,14 @@ def set_config(*, monotonic: str | None = None, n_threads: int | str | None = "k
 
 @contextlib.contextmanager
 def config_context(
-    *, monotonic: str | None = None, n_threads: int | str | None = "keep"
+    *,
+    monotonic: str | None = None,
+    n_threads: int | str | None = "keep",
+    kernels: str | None = None,
 ) -> Iterator[None]:
     """Temporarily change options inside a ``with`` block."""
     saved = get_config()
-    set_config(monotonic=monotonic, n_threads=n_threads)
+    set_config(monotonic=monotonic, n_threads=n_threads, kernels=kernels)
     try:
         yield
     finally:

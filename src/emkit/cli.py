@@ -1,4 +1,4 @@
-"""The ``emkit`` command: ``demo``, ``fit``, ``predict``, ``impute`` and ``score``.
+"""The ``emkit`` command: ``demo``, ``fit``, ``select``, ``predict``, ``impute``, ``score``.
 
 The command only does input and output; the modelling is the public API
 (:class:`~emkit.GaussianMixture`, :mod:`emkit.persist`, :mod:`emkit.plotting`).
@@ -44,7 +44,17 @@ OPTIONS = {
     "reg_covar": "--reg-covar",
     "contamination": "--contamination",
     "threshold": "--threshold",
+    "n_jobs": "--n-jobs",
+    "init": "--init",
+    "criterion": "--criterion",
+    "top": "--top",
 }
+# select names some library parameters differently
+SELECT_OPTIONS = {"n_components": "--components", "covariance_type": "--models",
+                  "covariance_types": "--models"}
+COVARIANCE_HELP = ("an mclust model (EII, VII, EEI, VEI, EVI, VVI, EEE, VEE, EVE, VVE, EEV, "
+                   "VEV, EVV, VVV; E or V for one column) or full, tied, diag, spherical "
+                   "(default: full)")
 NAMES_WARNING = "X does not have valid feature names"
 
 
@@ -254,6 +264,91 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- select
+def _parse_components(text: str) -> list[int]:
+    """``1-9``, ``1,2,5`` or a mix such as ``1-3,6`` as a list of integers >= 1."""
+    values: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        low, dash, high = part.partition("-")
+        try:
+            if dash:
+                first, last = int(low), int(high)
+                if first > last:
+                    raise ValueError
+                values.extend(range(first, last + 1))
+            else:
+                values.append(int(part))
+        except ValueError:
+            raise CommandError(f"--components: expected numbers of components like 1-9 or "
+                               f"1,2,5, got {text!r}") from None
+    if min(values) < 1:
+        raise CommandError(f"--components: numbers of components must be >= 1, got {text!r}")
+    return values
+
+
+def _parse_models(text: str) -> Any:
+    """``all`` or a comma-separated list of model names (checked by the library)."""
+    if text.strip() == "all":
+        return "all"
+    names = [name.strip() for name in text.split(",")]
+    if not all(names):
+        raise CommandError(f"--models: expected 'all' or names like EII,VVV, got {text!r}")
+    return names
+
+
+def _explain_select(exc: BaseException, data: str) -> str:
+    message = _one_line(exc)
+    for param, option in SELECT_OPTIONS.items():
+        if message.startswith(f"{param} "):
+            return f"{option}: {message}"
+    if message.startswith(("covariance_type must be", "covariance_type=")):
+        return f"--models: {message}"
+    return _explain(exc, data)
+
+
+def _cmd_select(args: argparse.Namespace) -> int:
+    from .selection import _format_G, select_model
+
+    _check_outputs([args.data], [args.plot, args.out])
+    components = _parse_components(args.components)
+    models = _parse_models(args.models)
+    if args.plot is not None:
+        from .plotting import _matplotlib
+
+        _matplotlib()  # fail before the fits when matplotlib is missing
+    X, columns = _read_training_csv(args.data)
+    options = {k: v for k, v in {"init": args.init, "n_init": args.n_init,
+                                 "random_state": args.random_state, "max_iter": args.max_iter,
+                                 "tol": args.tol, "reg_covar": args.reg_covar,
+                                 "n_jobs": args.n_jobs}.items() if v is not None}
+    try:
+        result = select_model(X, components, models, args.criterion, top=args.top, **options)
+    except ValueError as exc:
+        raise CommandError(_explain_select(exc, args.data)) from None
+    model = result.best_model_
+    model.feature_names_in_ = np.asarray(columns, dtype=object)
+    with OutputBatch() as batch:
+        if args.plot is not None:
+            from .plotting import bic_png
+
+            batch.add(args.plot, bic_png(result, args.convention, args.criterion))
+        if args.out is not None:
+            batch.add(args.out, model_to_json(model))
+    G, name = result.best_cell()
+    print(f"Gaussian mixtures fitted to {args.data} ({result.n_samples} rows; columns "
+          f"{', '.join(columns)}): G = {_format_G(result.n_components)}, "
+          f"{len(result.models)} covariance models, {result.settings['init']} starts\n")
+    print(result.to_string(args.convention))
+    print(f"\nchosen model (best {args.criterion.upper()}): G={G}, covariance={name!r}")
+    if args.plot is not None:
+        print(f"wrote {args.criterion.upper()} plot to {args.plot}")
+    if args.out is not None:
+        print(f"wrote model to {args.out}")
+    return 0
+
+
+
 # --------------------------------------------------------------- predict
 def _check_columns(model, columns: list[str], data: str, model_path: str) -> None:
     names = getattr(model, "feature_names_in_", None)
@@ -416,8 +511,8 @@ def _parser() -> argparse.ArgumentParser:
                          "header row and save it as a JSON model file.")
     fit.add_argument("data", metavar="DATA.csv")
     fit.add_argument("--k", type=int, required=True, metavar="K", help="number of components")
-    fit.add_argument("--covariance", metavar="TYPE",
-                     help="full, tied, diag or spherical (default: full)")
+    fit.add_argument("--covariance", "--covariance-type", dest="covariance", metavar="TYPE",
+                     help=COVARIANCE_HELP)
     fit.add_argument("--out", required=True, metavar="MODEL.json", help="model file to write")
     fit.add_argument("--labels", metavar="LABELS.csv",
                      help="also write the most probable component of every row")
@@ -436,6 +531,49 @@ def _parser() -> argparse.ArgumentParser:
                       help="fit an outlier detector instead (for `emkit score`) that flags "
                       "rows with density p(x) < EPS")
     fit.set_defaults(handler=_cmd_fit)
+
+    select = sub.add_parser(
+        "select", help="choose G and the covariance model by BIC (as mclust's mclustBIC)",
+        description="Fit a Gaussian mixture for every number of components G and covariance "
+        "model (by default mclust's 14 models and G = 1..9, started as mclust does from one "
+        "hierarchical clustering, no regularisation), print the BIC table (NA: the model "
+        "could not be estimated, reason listed) and the best models, and optionally plot the "
+        "BIC curves and save the best model. The input file is never modified.")
+    select.add_argument("data", metavar="DATA.csv")
+    select.add_argument("--components", default="1-9", metavar="G",
+                        help="numbers of components: a range 1-9, a list 1,2,5 or both "
+                        "(default: 1-9)")
+    select.add_argument("--models", default="all", metavar="NAMES",
+                        help="'all' (default: mclust's models for the data's dimension) or "
+                        "names such as EII,VVV (scikit-learn's full, tied, diag, spherical "
+                        "too)")
+    select.add_argument("--criterion", default="bic", choices=("bic", "icl", "aic"),
+                        help="what chooses the model (default: bic)")
+    select.add_argument("--top", type=int, default=3, metavar="N",
+                        help="how many of the best models to list (default: 3)")
+    select.add_argument("--convention", default="mclust", choices=("mclust", "sklearn"),
+                        help="sign of the printed criteria: mclust's 2 logL - penalty, larger "
+                        "is better (default), or scikit-learn's -2 logL + penalty, smaller "
+                        "is better")
+    select.add_argument("--plot", metavar="FILE.png",
+                        help="write the criterion curves (one line per model) as a PNG")
+    select.add_argument("--output", "--out", dest="out", metavar="MODEL.json",
+                        help="save the best model (as emkit fit does)")
+    select.add_argument("--init", choices=("hierarchical", "kmeans", "k-means++", "random",
+                                           "random_from_data"),
+                        help="starting partitions (default: hierarchical, as mclust)")
+    select.add_argument("--n-init", type=int, metavar="N",
+                        help="restarts per model with a random --init (default: 1)")
+    select.add_argument("--random-state", type=int, metavar="S", help="random seed")
+    select.add_argument("--max-iter", type=int, metavar="M",
+                        help="EM iterations per model (default: 1000)")
+    select.add_argument("--tol", type=float, metavar="T", help="convergence tolerance on the "
+                        "mean log-likelihood per row (default: 1e-6)")
+    select.add_argument("--reg-covar", type=float, metavar="R",
+                        help="added to covariance diagonals (default: 0, as mclust)")
+    select.add_argument("--n-jobs", type=int, metavar="J",
+                        help="worker processes over the models (default: 1; -1: all CPUs)")
+    select.set_defaults(handler=_cmd_select)
 
     predict = sub.add_parser("predict", help="label the rows of a CSV file with a saved model",
                              description="Print (or write) the most probable component of "
@@ -459,8 +597,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="completed CSV to write (same header)")
     impute.add_argument("--k", type=int, metavar="K",
                         help="number of mixture components (default: 1)")
-    impute.add_argument("--covariance", metavar="TYPE",
-                        help="full, tied, diag or spherical (default: full)")
+    impute.add_argument("--covariance", "--covariance-type", dest="covariance",
+                        metavar="TYPE", help=COVARIANCE_HELP)
     impute.add_argument("--n-init", type=int, metavar="N", help="initialisations (default: 1)")
     impute.add_argument("--random-state", type=int, metavar="S",
                         help="random seed (of the fit and of the --draw draws)")

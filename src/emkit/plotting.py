@@ -17,10 +17,20 @@ from sklearn.utils.validation import check_is_fitted
 from .families.structures import get_structure
 from .io import atomic_write
 
-__all__ = ["ellipse_geometry", "mixture_png", "plot_mixture", "save_mixture_plot"]
+__all__ = [
+    "bic_png",
+    "ellipse_geometry",
+    "mixture_png",
+    "plot_bic",
+    "plot_mixture",
+    "save_bic_plot",
+    "save_mixture_plot",
+]
 
 MISSING_MATPLOTLIB = "plotting needs matplotlib: pip install 'emkit[plot]'"
 SIGMAS = (1, 2)
+#: Marker of each model's line in :func:`plot_bic` (cycled).
+MODEL_MARKERS = ("o", "s", "^", "v", "D", "P", "X", "<", ">", "p", "h", "*", "d", "8")
 
 
 def _matplotlib():
@@ -231,3 +241,91 @@ def mixture_png(
 def save_mixture_plot(estimator, X, path: str | os.PathLike, **kwargs: Any) -> None:
     """Write :func:`mixture_png` to ``path`` atomically (keyword arguments passed on)."""
     atomic_write(path, mixture_png(estimator, X, **kwargs))
+
+
+def plot_bic(
+    selection,
+    ax=None,
+    convention: str = "mclust",
+    criterion: str = "bic",
+    *,
+    title: str | None = None,
+) -> Any:
+    """Criterion curves against G, one line per covariance model (mclust's ``plot(mclustBIC)``).
+
+    Parameters
+    ----------
+    selection : emkit.selection.ModelSelection
+        The result of :func:`emkit.select_model`.
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure (from pyplot) is made when None.
+    convention : {"mclust", "sklearn"}, default="mclust"
+        mclust's ``2 logL - penalty`` (larger is better, curves rise to the
+        best model) or scikit-learn's ``-2 logL + penalty`` (smaller is better).
+    criterion : {"bic", "icl", "aic"}, default="bic"
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        Each model's line has the model name as label and gid
+        ``"model-<name>"``; cells that could not be estimated are gaps.  The
+        best cell under ``criterion`` is ringed (gid ``"best"``).
+
+    Raises
+    ------
+    ImportError
+        matplotlib is not installed.
+    """
+    _matplotlib()
+    values = selection.values(criterion, convention)
+    Gs = np.asarray(selection.n_components)
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=(7.5, 5.5), layout="constrained")
+    colors = _colors(len(selection.models))
+    for j, model in enumerate(selection.models):
+        ax.plot(Gs, values[:, j], marker=MODEL_MARKERS[j % len(MODEL_MARKERS)],
+                color=colors[j], linewidth=1.4, markersize=5, label=model, gid=f"model-{model}")
+    G, model = selection.best_cell(criterion)
+    best = values[list(selection.n_components).index(G), list(selection.models).index(model)]
+    ax.plot([G], [best], marker="o", markersize=14, markerfacecolor="none",
+            markeredgecolor="black", linestyle="", gid="best", label=f"best: {model}, G={G}")
+    label = criterion.upper()
+    better = "larger" if convention == "mclust" else "smaller"
+    ax.set_xlabel("number of components G")
+    ax.set_ylabel(f"{label} ({convention} convention, {better} is better)")
+    ax.set_xticks(Gs)
+    ax.legend(loc="best", fontsize="small", ncol=2, framealpha=0.9)
+    ax.set_title(title if title is not None else
+                 f"{label} by number of components and covariance model")
+    ax.grid(True, alpha=0.3)
+    return ax
+
+
+def bic_png(
+    selection,
+    convention: str = "mclust",
+    criterion: str = "bic",
+    *,
+    title: str | None = None,
+    figsize: tuple[float, float] = (7.5, 5.5),
+    dpi: int = 120,
+) -> bytes:
+    """:func:`plot_bic` rendered to PNG bytes with the Agg backend (no pyplot)."""
+    _matplotlib()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, layout="constrained")
+    FigureCanvasAgg(fig)
+    plot_bic(selection, fig.add_subplot(), convention, criterion, title=title)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+def save_bic_plot(selection, path: str | os.PathLike, **kwargs: Any) -> None:
+    """Write :func:`bic_png` to ``path`` atomically (keyword arguments passed on)."""
+    atomic_write(path, bic_png(selection, **kwargs))

@@ -14,9 +14,21 @@ import numpy as np
 _CHUNK_BYTES = 8 * 2**20
 
 
+#: The default splits the rows into at least this many chunks (when each still
+#: has ``_MIN_SPLIT_ROWS`` rows), so that the E-step threads share the work even
+#: when the per-row work arrays are small (fused kernels, few components).
+_MIN_CHUNKS = 8
+_MIN_SPLIT_ROWS = 8192
+
+
 def default_chunk_size(n_samples: int, row_width: int) -> int:
-    """Rows per chunk so that work arrays of ``row_width`` float64 per row stay a few MB."""
+    """Rows per chunk so that work arrays of ``row_width`` float64 per row stay a few MB.
+
+    Depends only on its arguments (never on the number of threads), so the
+    chunking, and with it every result, is the same whatever the threads.
+    """
     rows = _CHUNK_BYTES // (8 * max(row_width, 1))
+    rows = min(rows, max(_MIN_SPLIT_ROWS, -(-n_samples // _MIN_CHUNKS)))
     return int(max(1, min(n_samples, max(256, rows))))
 
 

@@ -58,11 +58,11 @@ import numpy as np
 
 from ..exceptions import DegenerateComponentError
 from .engine import (
-    MONOTONE_RTOL,
     EMResult,
     _default_converged,
     check_monotone,
     expectation,
+    objective_rtol,
     run_em,
 )
 
@@ -149,10 +149,9 @@ class _Run:
             return 0.0
         return float(self.step_deficit(stats, new_params, params))
 
-    @staticmethod
-    def noise(objective: float) -> float:
+    def noise(self, objective: float) -> float:
         """A decrease this small is float noise (as in the monotonicity check)."""
-        return MONOTONE_RTOL * max(1.0, abs(objective))
+        return objective_rtol(self.model) * max(1.0, abs(objective))
 
     # --- candidates ---------------------------------------------------------
     def trial(self, vector: np.ndarray, like: Any, stabilise: bool) -> _Trial | None:
@@ -207,7 +206,8 @@ class _Run:
         """Record the objective of an accepted value; check it did not decrease."""
         previous = self.history[-1] if self.history else -np.inf
         self.history.append(float(objective))
-        check_monotone(previous, objective, len(self.history), allowance)
+        check_monotone(previous, objective, len(self.history), allowance,
+                       objective_rtol(self.model))
 
     def report(self, kind: str, step: float) -> None:
         if self.verbose:

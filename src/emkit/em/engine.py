@@ -14,7 +14,11 @@ A *model* object supplies three functions of its parameters:
 and may supply ``log_prior(params) -> float`` (MAP-EM: added to the summed
 objective, which is then the log posterior),
 ``hard_e_step(params, X, weights) -> (row_objective, stats)``, a fast path for
-hard assignments that skips one-hot responsibilities, and
+hard assignments that skips one-hot responsibilities (``row_objective`` may
+also be a float: its weighted sum over the chunk's rows),
+``soft_e_step(params, X, weights) -> (row_objective, stats) or None``, a fused
+soft E-step of a chunk (compiled kernels; None when it does not apply to that
+chunk, which then takes the generic path), and
 ``converged(old_params, new_params, change, tol) -> bool`` (the
 default stops when the mean objective changes by less than ``tol``) and
 ``step_deficit(stats, new_params, params) -> float``: how much a deliberately inexact
@@ -43,6 +47,16 @@ from ..exceptions import MonotonicityError, MonotonicityWarning
 
 #: Relative size of a decrease of the mean objective that counts as float noise.
 MONOTONE_RTOL = 1e-10
+
+
+def objective_rtol(model) -> float:
+    """Relative float noise of ``model``'s objective: its ``objective_rtol`` or MONOTONE_RTOL.
+
+    A model whose E-step runs in single precision (``GaussianMixture(dtype=
+    np.float32)``) declares a larger one, so that rounding is not reported as
+    a decrease.
+    """
+    return float(getattr(model, "objective_rtol", None) or MONOTONE_RTOL)
 
 
 def soft_assignment(
@@ -135,12 +149,13 @@ class EMResult:
 def _chunk_step(model, params, assignment: str, unweighted: bool):
     """The E-step of one chunk: (weighted objective sum, weight sum, statistics)."""
     assign = ASSIGNMENTS[assignment]
-    fast_hard = getattr(model, "hard_e_step", None) if assignment == "hard" else None
+    fast = getattr(model, "hard_e_step" if assignment == "hard" else "soft_e_step", None)
 
     def step(chunk):
         X, w, labels = chunk if len(chunk) == 3 else (*chunk, None)
-        if fast_hard is not None and labels is None:
-            row_objective, stats = fast_hard(params, X, w)
+        fused = fast(params, X, w) if fast is not None and labels is None else None
+        if fused is not None:
+            row_objective, stats = fused
         else:
             log_joint = model.log_joint(params, X)
             known = None if labels is None else np.flatnonzero(labels >= 0)
@@ -156,6 +171,8 @@ def _chunk_step(model, params, assignment: str, unweighted: bool):
             if not unweighted:
                 resp *= w[:, None]
             stats = model.statistics(params, X, resp)
+        if np.ndim(row_objective) == 0:  # a fused step's weighted sum
+            return float(row_objective), float(w.sum()), stats
         return float(w @ row_objective), float(w.sum()), stats
 
     return step
@@ -245,17 +262,22 @@ def expectation(model, params, source, assignment: str = "soft"):
 
 
 def check_monotone(
-    previous: float, current: float, iteration: int, allowance: float = 0.0
+    previous: float,
+    current: float,
+    iteration: int,
+    allowance: float = 0.0,
+    rtol: float = MONOTONE_RTOL,
 ) -> None:
     """Report a decrease of the objective beyond float noise (config ``monotonic``).
 
     ``allowance`` is the decrease the model's last M-step can cause by design
-    (a regularised M-step that is not the exact maximiser; 0 for exact EM).
+    (a regularised M-step that is not the exact maximiser; 0 for exact EM);
+    ``rtol`` the relative float noise of the objective (:func:`objective_rtol`).
     """
     mode = get_config()["monotonic"]
     if mode == "ignore" or not np.isfinite(previous) or not np.isfinite(allowance):
         return
-    if current < previous - allowance - MONOTONE_RTOL * max(1.0, abs(previous)):
+    if current < previous - allowance - rtol * max(1.0, abs(previous)):
         message = (
             f"EM objective decreased at iteration {iteration}: "
             f"{previous!r} -> {current!r} (change {current - previous:.3e})"
@@ -309,7 +331,7 @@ def run_em(
     for n_iter in range(1, max_iter + 1):
         stats, objective = expectation(model, params, source, assignment)
         history.append(objective)
-        check_monotone(previous, objective, n_iter, allowance)
+        check_monotone(previous, objective, n_iter, allowance, objective_rtol(model))
         new_params = model.maximize(stats, params)
         if step_deficit is not None:
             allowance = step_deficit(stats, new_params, params)

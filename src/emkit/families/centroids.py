@@ -12,6 +12,7 @@ import dataclasses
 
 import numpy as np
 
+from .. import _kernels
 from ..em.statistics import SufficientStatistics
 from ..init import nearest_center, squared_distances
 
@@ -57,6 +58,21 @@ def _keep_farthest(distances, rows, weights, labels, n_keep):
     return distances, rows, weights, labels
 
 
+def _assign_numpy(X: np.ndarray, weights: np.ndarray, centers: np.ndarray):
+    """NumPy hard E-step of a chunk: labels, distances, counts, sums, farthest rows."""
+    K, D = centers.shape
+    labels, distances = nearest_center(X, centers)
+    counts = np.bincount(labels, weights=weights, minlength=K)
+    weighted = X * weights[:, None]
+    sums = np.empty((K, D))
+    for j in range(D):
+        sums[:, j] = np.bincount(labels, weights=weighted[:, j], minlength=K)
+    live = np.flatnonzero(weights > 0)
+    if live.shape[0] > K:
+        live = live[np.argpartition(-distances[live], K - 1)[:K]]
+    return labels, distances, counts, sums, live
+
+
 class CentroidModel:
     """Engine model for k-means (``hard=True``) and soft k-means (``hard=False``).
 
@@ -74,6 +90,9 @@ class CentroidModel:
     def __init__(self, beta: float = 1.0, hard: bool = True):
         self.beta = float(beta)
         self.hard = hard
+        #: Rows x clusters of the fit (None: unknown); lets ``kernels="auto"``
+        #: keep small fits on the NumPy path.
+        self.kernel_work: int | None = None
 
     def log_joint(self, centers: np.ndarray, X: np.ndarray) -> np.ndarray:
         K, D = centers.shape
@@ -84,22 +103,25 @@ class CentroidModel:
         return log_joint
 
     def hard_e_step(self, centers: np.ndarray, X: np.ndarray, weights: np.ndarray):
-        """Fast hard E-step of a chunk: (per-row objective, statistics).
+        """Fast hard E-step of a chunk: (objective, statistics).
 
         Equivalent to the generic one-hot path (``log_joint`` + argmax +
-        ``statistics``) but never forms one-hot responsibilities: counts and
-        sums are weighted bincounts of the labels.
+        ``statistics``) but never forms one-hot responsibilities.  With the
+        compiled kernels (:mod:`emkit._kernels`) one pass per chunk does the
+        argmax, the counts, the sums, the farthest rows and the inertia, and
+        the objective is returned as its weighted sum over the chunk (a float);
+        otherwise counts and sums are weighted bincounts of the labels and the
+        objective is per row.
         """
-        K, D = centers.shape
-        labels, distances = nearest_center(X, centers)
-        counts = np.bincount(labels, weights=weights, minlength=K)
-        weighted = X * weights[:, None]
-        sums = np.empty((K, D))
-        for j in range(D):
-            sums[:, j] = np.bincount(labels, weights=weighted[:, j], minlength=K)
-        live = np.flatnonzero(weights > 0)
-        if live.shape[0] > K:
-            live = live[np.argpartition(-distances[live], K - 1)[:K]]
+        if _kernels.use_numba(self.kernel_work):
+            inertia, counts, sums, far, far_distances, far_labels = _kernels.kmeans_assign(
+                X, weights, centers
+            )
+            stats = CentroidStatistics(
+                counts, sums, far_distances, X[far], weights[far], far_labels
+            )
+            return -0.5 * self.beta * inertia, stats
+        labels, distances, counts, sums, live = _assign_numpy(X, weights, centers)
         stats = CentroidStatistics(
             counts, sums, distances[live], X[live], weights[live], labels[live]
         )

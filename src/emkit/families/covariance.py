@@ -54,6 +54,16 @@ def _deficit_terms(regularized_eigenvalues: np.ndarray, reg_covar: float) -> np.
     return terms.sum(axis=-1)
 
 
+def work_dtype(X: np.ndarray) -> type:
+    """Arithmetic type of the E-step for rows X: float32 for float32 rows, else float64.
+
+    float32 is the opt-in fast mode (``GaussianMixture(dtype=np.float32)``):
+    GEMMs and log-densities run in single precision, while the statistics of
+    every chunk are returned, added and used by the M-step in float64.
+    """
+    return np.float32 if X.dtype == np.float32 else np.float64
+
+
 def _weighted_deficit(counts: np.ndarray, terms: np.ndarray) -> float:
     """0.5 * sum_k N_k terms_k, where components without weight contribute nothing."""
     with np.errstate(invalid="ignore"):
@@ -95,6 +105,11 @@ class CovarianceStructure:
     #: extrapolations) stay in the model when positive definite; else
     #: ``project`` maps them back.
     affine: bool = True
+    #: Which fused E-step kernel (:mod:`emkit._kernels`) serves this storage:
+    #: "full" (precision factors), "diag" (diagonal precisions) or None.
+    fused_kind: str | None = None
+    #: Whether the fused kernel pools the second moments over components (tied).
+    fused_pooled: bool = False
 
     def project(self, covariances: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """The model's covariances nearest to ``covariances`` (identity for affine models)."""
@@ -156,6 +171,14 @@ class CovarianceStructure:
         """Squared Mahalanobis distances (n, K) of centred rows to centred means."""
         raise NotImplementedError
 
+    def fused_factors(self, precisions_cholesky, n_components: int, n_features: int):
+        """The precisions as the fused kernel of :attr:`fused_kind` reads them.
+
+        "full": (K, D, D) factors P_k with ``Sigma_k^-1 = P_k P_k'``; "diag":
+        (K, D) diagonal precisions.  C-contiguous float64.
+        """
+        raise NotImplementedError
+
     def log_prob(
         self, X, means, precisions_cholesky, center, log_weights=None
     ) -> np.ndarray:
@@ -163,8 +186,9 @@ class CovarianceStructure:
 
         ``center`` (D,) is subtracted from rows and means first, so the
         arithmetic happens near the data (no cancellation for offset data).
+        The result has the rows' :func:`work_dtype`.
         """
-        Xc = X - center
+        Xc = X - np.asarray(center, dtype=work_dtype(X))
         maha = self.mahalanobis(Xc, means - center, precisions_cholesky)
         constant = self.log_det_cholesky(precisions_cholesky, *means.shape) - 0.5 * (
             X.shape[1] * LOG_2PI
@@ -233,19 +257,31 @@ def _inverse_from_cholesky(lower: np.ndarray) -> np.ndarray:
 class Full(CovarianceStructure):
     name = "full"
     per_component_centers = True
+    fused_kind = "full"
+
+    def fused_factors(self, precisions_cholesky, n_components, n_features):
+        return np.ascontiguousarray(precisions_cholesky, dtype=np.float64)
 
     def moments(self, X, resp, centers):
         K, D = centers.shape
+        dtype = work_dtype(X)
+        resp = np.asarray(resp, dtype=dtype)
+        work_centers = np.asarray(centers, dtype=dtype)
         first = np.empty((K, D))
         second = np.empty((K, D, D))
-        Xc = np.empty_like(X)
-        weighted = np.empty_like(X)
+        Xc = np.empty(X.shape, dtype=dtype)
+        weighted = np.empty(X.shape, dtype=dtype)
+        # float32: each chunk's GEMM in single precision, stored (and summed) in float64
+        product = second[0] if dtype is np.float64 else np.empty((D, D), dtype=dtype)
         for k in range(K):
-            np.subtract(X, centers[k], out=Xc)
+            np.subtract(X, work_centers[k], out=Xc)
             r = resp[:, k]
             np.multiply(Xc, r[:, None], out=weighted)
             first[k] = r @ Xc
-            np.matmul(weighted.T, Xc, out=second[k])
+            out = second[k] if dtype is np.float64 else product
+            np.matmul(weighted.T, Xc, out=out)
+            if out is product:
+                second[k] = product
         return first, second
 
     def recenter_second(self, second, counts, first, delta):
@@ -296,15 +332,16 @@ class Full(CovarianceStructure):
         # one GEMM for all components: [x - c, 1] @ [P_k ; -(m_k - c) P_k] = (x - m_k) P_k
         n, D = Xc.shape
         K = means_c.shape[0]
-        design = np.empty((n, D + 1))
+        dtype = work_dtype(Xc)
+        design = np.empty((n, D + 1), dtype=dtype)
         design[:, :D] = Xc
         design[:, D] = 1.0
         coefficients = np.empty((D + 1, K, D))
         coefficients[:D] = precisions_cholesky.transpose(1, 0, 2)
         coefficients[D] = -np.einsum("kd,kde->ke", means_c, precisions_cholesky)
-        projected = design @ coefficients.reshape(D + 1, K * D)
-        projected *= projected
-        return projected.reshape(n, K, D).sum(axis=2)
+        projected = design @ coefficients.reshape(D + 1, K * D).astype(dtype, copy=False)
+        projected = projected.reshape(n, K, D)
+        return np.einsum("ikd,ikd->ik", projected, projected)
 
     def work_width(self, n_components, n_features):
         return n_components * n_features
@@ -339,12 +376,22 @@ class Full(CovarianceStructure):
 class Tied(CovarianceStructure):
     name = "tied"
     shares_covariance = True
+    fused_kind = "full"
+    fused_pooled = True
+
+    def fused_factors(self, precisions_cholesky, n_components, n_features):
+        return np.ascontiguousarray(
+            np.broadcast_to(precisions_cholesky, (n_components, n_features, n_features)),
+            dtype=np.float64,
+        )
 
     def moments(self, X, resp, centers):
-        Xc = X - centers[0]
+        dtype = work_dtype(X)
+        resp = np.asarray(resp, dtype=dtype)
+        Xc = X - np.asarray(centers[0], dtype=dtype)
         first = resp.T @ Xc
         second = (Xc * resp.sum(axis=1)[:, None]).T @ Xc
-        return first, second
+        return first.astype(np.float64, copy=False), second.astype(np.float64, copy=False)
 
     def recenter_second(self, second, counts, first, delta):
         # pooled over components, each about its own new centre c_k - delta_k
@@ -382,9 +429,10 @@ class Tied(CovarianceStructure):
         return float(0.5 * counts.sum() * terms)
 
     def mahalanobis(self, Xc, means_c, precisions_cholesky):
-        Y = Xc @ precisions_cholesky
-        M = means_c @ precisions_cholesky
-        maha = np.empty((Xc.shape[0], means_c.shape[0]))
+        dtype = work_dtype(Xc)
+        Y = Xc @ np.asarray(precisions_cholesky, dtype=dtype)
+        M = (means_c @ precisions_cholesky).astype(dtype)
+        maha = np.empty((Xc.shape[0], means_c.shape[0]), dtype=dtype)
         for k in range(means_c.shape[0]):
             y = Y - M[k]
             maha[:, k] = np.einsum("ij,ij->i", y, y)
@@ -416,10 +464,20 @@ class Tied(CovarianceStructure):
 
 class Diagonal(CovarianceStructure):
     name = "diag"
+    fused_kind = "diag"
+
+    def fused_factors(self, precisions_cholesky, n_components, n_features):
+        prec = np.asarray(precisions_cholesky, dtype=np.float64) ** 2
+        if prec.ndim == 1:  # spherical storage: one precision per component
+            prec = np.repeat(prec[:, None], n_features, axis=1)
+        return np.ascontiguousarray(prec)
 
     def moments(self, X, resp, centers):
-        Xc = X - centers[0]
-        return resp.T @ Xc, resp.T @ (Xc * Xc)
+        dtype = work_dtype(X)
+        resp = np.asarray(resp, dtype=dtype)
+        Xc = X - np.asarray(centers[0], dtype=dtype)
+        first, second = resp.T @ Xc, resp.T @ (Xc * Xc)
+        return first.astype(np.float64, copy=False), second.astype(np.float64, copy=False)
 
     def recenter_second(self, second, counts, first, delta):
         return second + 2.0 * first * delta + counts[:, None] * delta * delta
@@ -474,16 +532,17 @@ class Diagonal(CovarianceStructure):
         if log_weights is not None:
             constant = constant + log_weights
         n_square = squares.shape[1]
-        design = np.empty((n, n_square + D + 1))
+        dtype = work_dtype(X)
+        design = np.empty((n, n_square + D + 1), dtype=dtype)
         Xc = design[:, n_square : n_square + D]
-        np.subtract(X, center, out=Xc)
+        np.subtract(X, np.asarray(center, dtype=dtype), out=Xc)
         if n_square == D:
             np.multiply(Xc, Xc, out=design[:, :D])
         else:
             design[:, 0] = np.einsum("ij,ij->i", Xc, Xc)
         design[:, -1] = 1.0
         coefficients = np.vstack([squares.T, linear.T, constant[None, :]])
-        return design @ coefficients
+        return design @ coefficients.astype(dtype, copy=False)
 
     def precisions(self, precisions_cholesky):
         return precisions_cholesky**2

@@ -15,17 +15,25 @@ from ..sources import ArraySource, default_chunk_size
 
 
 def validate_X(
-    estimator, X, *, reset: bool, min_samples: int = 1, allow_nan: bool = False
+    estimator,
+    X,
+    *,
+    reset: bool,
+    min_samples: int = 1,
+    allow_nan: bool = False,
+    dtype: type = np.float64,
 ) -> np.ndarray:
-    """2-D float64 array with named errors for NaN/inf; records n_features_in_ on reset.
+    """2-D float array with named errors for NaN/inf; records n_features_in_ on reset.
 
     With ``allow_nan`` NaN marks a missing value (inf is still an error).
+    ``dtype`` is float64, or float32 for estimators with the opt-in
+    single-precision E-step.
     """
     X = validate_data(
         estimator,
         X,
         reset=reset,
-        dtype=np.float64,
+        dtype=dtype,
         ensure_all_finite=False,
         ensure_min_samples=min_samples,
     )

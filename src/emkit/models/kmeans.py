@@ -8,6 +8,7 @@ from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from .. import _kernels
 from .._validation import check_enough_samples, check_int, check_partial_labels, check_real
 from ..em.accelerate import check_accelerate
 from ..em.engine import expectation, soft_assignment
@@ -74,12 +75,23 @@ class _CentroidEstimator(BaseEstimator):
             check_int(self.chunk_size, "chunk_size", 1)
         self._accelerate()
 
+    def _row_width(self, X) -> int:
+        """Floats of E-step work per row, which sets the default chunk size.
+
+        The generic path forms (rows x K) arrays; the compiled k-means kernel
+        none (its (K x block) score arrays have a fixed size), so it gets
+        larger chunks.
+        """
+        fused = (self._hard and not self.semi_supervised
+                 and _kernels.use_numba(X.shape[0] * self.n_clusters))
+        return X.shape[1] + 2 if fused else max(self.n_clusters, X.shape[1])
+
     def _fit(self, X, sample_weight, y=None):
         self._check_parameters()
         X = validate_X(self, X, reset=True)
         check_enough_samples(X.shape[0], self.n_clusters, "n_clusters")
         init = _check_init(self.init, self.n_clusters, X.shape[1])
-        source = make_source(X, sample_weight, self.chunk_size, max(self.n_clusters, X.shape[1]))
+        source = make_source(X, sample_weight, self.chunk_size, self._row_width(X))
         if self.semi_supervised:
             if y is None:
                 raise ValueError("semi_supervised=True needs y: a cluster index per row, "
@@ -87,6 +99,7 @@ class _CentroidEstimator(BaseEstimator):
             source.labels = check_partial_labels(y, X.shape[0], self.n_clusters)
         rng = check_random_state(self.random_state)
         model = CentroidModel(self._beta(), hard=self._hard)
+        model.kernel_work = X.shape[0] * self.n_clusters
         w = source.sample_weight
 
         def initial_centers():

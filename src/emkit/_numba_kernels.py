@@ -1,0 +1,369 @@
+"""Compiled E-step kernels (numba).  Import through :mod:`emkit._kernels` only.
+
+Every kernel processes one chunk of rows in a single pass and writes the
+chunk's statistics into arrays the caller allocated (zero-filled), so that the
+engine's chunk threads run them in parallel (``nogil``) and add the chunk
+results in chunk order, as for the NumPy path.  ``cache=True`` keeps the
+machine code on disk (next to this file, or in numba's user cache directory
+when that is read-only), so only the very first call on a machine compiles.
+
+``error_model="numpy"``: a division by zero gives inf/NaN as in NumPy instead
+of raising; ``fastmath`` stays off, so results are those of IEEE arithmetic in
+the written order.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, types
+from numba.extending import intrinsic
+
+_JIT = dict(cache=True, nogil=True, fastmath=False, error_model="numpy")
+
+#: Rows per block of the Gaussian kernels: their (K, block) work arrays stay in
+#: cache; a multiple of LANES whose row stride (960 bytes) is a multiple of the
+#: 64-byte cache line but not of 4 KiB (no 4K aliasing between rows of L).
+GMM_BLOCK = 120
+#: Partial sums per statistic (one SIMD register of float64): rows i go to slot i % LANES.
+LANES = 8
+
+
+@njit(**_JIT)
+def kmeans_chunk(X, weights, unweighted, anchor, centers_a, block, counts, sums, far_index,
+                 far_distance, far_label):
+    """Nearest centres of a chunk: weighted counts, sums, farthest rows and the inertia.
+
+    Rows are scored ``(x - a) . c_k - |c_k|^2 / 2`` (``a`` an ``anchor`` near the
+    data, ``centers_a`` the centres minus it) with one BLAS GEMM per block of
+    ``block`` rows, ``X c'`` with the anchor folded into the constant; the
+    scores are (K, rows), so the argmax over k runs across rows, vectorised
+    (first best on ties, as ``argmax``).  The squared distance is ``|x - a|^2 -
+    2 max_k score`` (clipped at 0).  Rows of positive weight (all rows when
+    ``unweighted``: ``weights`` is then not read) update the cluster's count
+    and sum, and the K farthest of them are kept in ``far_*`` (index -1: unused
+    slot).  Returns the weighted sum of the squared distances.
+    """
+    n, D = X.shape
+    K = centers_a.shape[0]
+    half = np.empty(K)
+    for k in range(K):
+        norm = 0.0
+        shift = 0.0
+        for j in range(D):
+            norm += centers_a[k, j] * centers_a[k, j]
+            shift += anchor[j] * centers_a[k, j]
+        half[k] = 0.5 * norm + shift
+    best = np.empty(block)
+    label = np.empty(block, dtype=np.intp)
+    # one score buffer for all blocks: a fresh (K, block) array per GEMM would be
+    # a large malloc/free (mmap, page faults) per block
+    buffer = np.empty(K * block)
+    low = 0  # slot of the smallest distance kept in far_distance
+    inertia = 0.0
+    for start in range(0, n, block):
+        rows = min(block, n - start)
+        scores = buffer[: K * rows].reshape((K, rows))
+        np.dot(centers_a, X[start : start + rows].T, scores)
+        for i in range(rows):
+            best[i] = scores[0, i] - half[0]
+            label[i] = 0
+        for k in range(1, K):
+            for i in range(rows):
+                value = scores[k, i] - half[k]
+                better = value > best[i]
+                best[i] = value if better else best[i]
+                label[i] = k if better else label[i]
+        for i in range(rows):
+            row = start + i
+            w = 1.0 if unweighted else weights[row]
+            if not w > 0.0:
+                continue
+            cluster = label[i]
+            counts[cluster] += w
+            norm = 0.0
+            for j in range(D):
+                value = X[row, j]
+                sums[cluster, j] += w * value
+                t = value - anchor[j]
+                norm += t * t
+            distance = max(norm - 2.0 * best[i], 0.0)
+            inertia += w * distance
+            if distance > far_distance[low]:
+                far_distance[low] = distance
+                far_index[low] = row
+                far_label[low] = cluster
+                for k in range(K):
+                    if far_distance[k] < far_distance[low]:
+                        low = k
+    return inertia
+
+
+# ------------------------------------------------------------------ exp(x <= 0)
+@intrinsic
+def _int64_bits_as_float64(typingctx, value):
+    """Reinterpret the bits of an int64 as a float64 (no conversion)."""
+    signature = types.float64(types.int64)
+
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], context.get_value_type(types.float64))
+
+    return signature, codegen
+
+
+_LOG2E = 1.4426950408889634
+_LN2_HI = 6.93145751953125e-1
+_LN2_LO = 1.42860682030941723212e-6
+_P = (1.26177193074810590878e-4, 3.02994407707441961300e-2, 9.99999999999999999910e-1)
+_Q = (3.00198505138664455042e-6, 2.52448340349684104192e-3, 2.27265548208155028766e-1,
+      2.00000000000000000009e0)
+#: Below this exp(x) is flushed to 0 (2^-1022, the smallest normal float64).
+_EXP_FLUSH = -600.0
+
+
+@njit(inline="always", **_JIT)
+def exp_nonpositive(x):
+    """exp(x) for x <= 0, vectorisable (no calls), within 2 ulp of libm.
+
+    Cephes' rational approximation: x = n ln2 + r with |r| <= ln2/2, exp(r)
+    from a (2, 3) Pade form, 2^n from the exponent bits.  Results below
+    2^-1022 are flushed to 0 (they cannot change a sum that contains 1).
+    """
+    flush = x < _EXP_FLUSH
+    x = max(x, _EXP_FLUSH)
+    n = math.floor(_LOG2E * x + 0.5)
+    r = x - n * _LN2_HI
+    r = r - n * _LN2_LO
+    rr = r * r
+    p = r * ((_P[0] * rr + _P[1]) * rr + _P[2])
+    q = ((_Q[0] * rr + _Q[1]) * rr + _Q[2]) * rr + _Q[3]
+    value = (1.0 + 2.0 * (p / (q - p))) * _int64_bits_as_float64((np.int64(n) + 1023) << 52)
+    return 0.0 if flush else value
+
+
+# ------------------------------------------------------------ work arrays
+_ALIGN = 64  # bytes: a cache line, one AVX-512 register
+
+
+@njit(inline="always", **_JIT)
+def _aligned(shape, fill):
+    """Work array of ``shape`` starting on a cache line (misaligned SIMD loads split lines).
+
+    ``fill`` None leaves it uninitialised, else every entry is set to it.
+    """
+    size = 1
+    for extent in shape:
+        size *= extent
+    buffer = np.empty(size + _ALIGN // 8)
+    offset = ((_ALIGN - buffer.ctypes.data % _ALIGN) % _ALIGN) // 8
+    out = buffer[offset : offset + size]
+    if fill is not None:
+        out[:] = fill
+    return out.reshape(shape)
+
+
+# ------------------------------------------------------------ Gaussian mixtures
+@njit(inline="always", **_JIT)
+def _normalize_block(L, top, total, rows, K):
+    """Per row of a block: max_k, then L <- exp(L - max) and their sum (in place)."""
+    for i in range(rows):
+        top[i] = L[0, i]
+    for k in range(1, K):
+        for i in range(rows):
+            value = L[k, i]
+            top[i] = value if value > top[i] else top[i]
+    for i in range(rows):
+        if not top[i] > -np.inf:  # every component impossible: as the NumPy path
+            top[i] = 0.0
+        total[i] = 0.0
+    for k in range(K):
+        for i in range(rows):
+            e = exp_nonpositive(L[k, i] - top[i])
+            L[k, i] = e
+            total[i] += e
+
+
+@njit(inline="always", **_JIT)
+def _finish_block(L, top, total, weights, start, rows, padded, K, row_objective):
+    """Row log-likelihoods; L becomes the weighted responsibilities (0 past ``rows``)."""
+    for i in range(rows):
+        row_objective[start + i] = math.log(total[i]) + top[i]
+        total[i] = weights[start + i] / total[i]
+    for k in range(K):
+        for i in range(rows):
+            L[k, i] *= total[i]
+        for i in range(rows, padded):
+            L[k, i] = 0.0
+
+
+@njit(inline="always", **_JIT)
+def _add_lanes(acc, values, padded):
+    """acc[l] += sum of values[i] over i = l (mod LANES), i < padded (vectorised)."""
+    for base in range(0, padded, LANES):
+        for lane in range(LANES):
+            acc[lane] += values[base + lane]
+
+
+@njit(inline="always", **_JIT)
+def _add_lanes_product(acc, values, other, padded):
+    """acc[l] += sum of values[i] * other[i] over i = l (mod LANES), i < padded."""
+    for base in range(0, padded, LANES):
+        for lane in range(LANES):
+            acc[lane] += values[base + lane] * other[base + lane]
+
+
+@njit(**_JIT)
+def gmm_diag_chunk(X, weights, center, means_c, precisions, constant, stat_center,
+                   row_objective, counts, first, second):
+    """Fused soft E-step for diagonal precisions (diagonal and spherical storages).
+
+    ``log pi_k + log N = constant_k - sum_j precisions[k, j] (x_j - m_kj)^2 / 2``
+    (rows and means shifted by ``center``), log-sum-exp over k, weighted
+    responsibilities ``r``, and moments about the shared ``stat_center`` (D,):
+    ``first[k] += r (x - c)``, ``second[k] += r (x - c)^2`` (K, D).  Rows are
+    processed in blocks with the row index innermost (vectorised); sums run in
+    per-row-slot accumulators, reduced at the end.
+    """
+    n, D = X.shape
+    K = means_c.shape[0]
+    B = GMM_BLOCK
+    y = _aligned((D, B), None)
+    d = _aligned((D, B), None)
+    dd = _aligned((D, B), None)
+    L = _aligned((K, B), None)
+    top = _aligned((B,), None)
+    total = _aligned((B,), None)
+    acc_n = _aligned((K, LANES), 0.0)
+    acc_f = _aligned((K, D, LANES), 0.0)
+    acc_s = _aligned((K, D, LANES), 0.0)
+    for start in range(0, n, B):
+        rows = min(B, n - start)
+        padded = -(-rows // LANES) * LANES
+        for j in range(D):
+            for i in range(rows):
+                x = X[start + i, j]
+                y[j, i] = x - center[j]
+                d[j, i] = x - stat_center[j]
+                dd[j, i] = d[j, i] * d[j, i]
+            for i in range(rows, padded):
+                d[j, i] = 0.0
+                dd[j, i] = 0.0
+        for k in range(K):
+            for i in range(rows):
+                L[k, i] = 0.0
+            for j in range(D):
+                mean = means_c[k, j]
+                precision = precisions[k, j]
+                for i in range(rows):
+                    t = y[j, i] - mean
+                    L[k, i] += precision * t * t
+            for i in range(rows):
+                L[k, i] = constant[k] - 0.5 * L[k, i]
+        _normalize_block(L, top, total, rows, K)
+        _finish_block(L, top, total, weights, start, rows, padded, K, row_objective)
+        for k in range(K):
+            _add_lanes(acc_n[k], L[k], padded)
+            for j in range(D):
+                _add_lanes_product(acc_f[k, j], L[k], d[j], padded)
+                _add_lanes_product(acc_s[k, j], L[k], dd[j], padded)
+    for k in range(K):
+        counts[k] += acc_n[k].sum()
+        for j in range(D):
+            first[k, j] += acc_f[k, j].sum()
+            second[k, j] += acc_s[k, j].sum()
+
+
+@njit(**_JIT)
+def gmm_full_chunk(X, weights, center, means_c, factors, constant, stat_center, pooled,
+                   row_objective, counts, first, second):
+    """Fused soft E-step for precision factors of any shape (full and tied storages).
+
+    ``log pi_k + log N(x | m_k, Sigma_k) = constant_k - |(x - m_k) P_k|^2 / 2``
+    (rows and means shifted by ``center``), log-sum-exp over k, weighted
+    responsibilities ``r`` and the moments.  Per-component centres (``pooled``
+    False, ``stat_center`` (K, D) the means): ``first[k] += r (x - m_k)``,
+    ``second[k] += r (x - m_k)(x - m_k)'`` (K, D, D).  Pooled (tied): about the
+    shared ``stat_center[0]``, ``second`` (1, D, D) summed over components
+    (``sum_k r_k`` is the row weight).  Blocks of rows, row index innermost;
+    only upper triangles of the second moments are accumulated, then mirrored.
+    """
+    n, D = X.shape
+    K = means_c.shape[0]
+    B = GMM_BLOCK
+    S = second.shape[0]
+    x = _aligned((D, B), None)
+    y = _aligned((D, B), None)
+    diff = _aligned((D, B), None)
+    proj = _aligned((B,), None)
+    L = _aligned((K, B), None)
+    top = _aligned((B,), None)
+    total = _aligned((B,), None)
+    wd = _aligned((B,), None)
+    acc_n = _aligned((K, LANES), 0.0)
+    acc_f = _aligned((K, D, LANES), 0.0)
+    acc_s = _aligned((S, D, D, LANES), 0.0)
+    for start in range(0, n, B):
+        rows = min(B, n - start)
+        padded = -(-rows // LANES) * LANES
+        for j in range(D):
+            for i in range(rows):
+                x[j, i] = X[start + i, j]
+                y[j, i] = x[j, i] - center[j]
+            for i in range(rows, padded):
+                x[j, i] = stat_center[0, j]
+        for k in range(K):
+            for j in range(D):
+                mean = means_c[k, j]
+                for i in range(rows):
+                    diff[j, i] = y[j, i] - mean
+            for i in range(rows):
+                L[k, i] = 0.0
+            for a in range(D):
+                for i in range(rows):
+                    proj[i] = 0.0
+                for b in range(D):
+                    factor = factors[k, b, a]
+                    if factor != 0.0:
+                        for i in range(rows):
+                            proj[i] += diff[b, i] * factor
+                for i in range(rows):
+                    L[k, i] += proj[i] * proj[i]
+            for i in range(rows):
+                L[k, i] = constant[k] - 0.5 * L[k, i]
+        _normalize_block(L, top, total, rows, K)
+        _finish_block(L, top, total, weights, start, rows, padded, K, row_objective)
+        if pooled:
+            for j in range(D):
+                for i in range(padded):
+                    diff[j, i] = x[j, i] - stat_center[0, j]
+            for a in range(D):
+                for i in range(rows):
+                    wd[i] = weights[start + i] * diff[a, i]
+                for i in range(rows, padded):
+                    wd[i] = 0.0
+                for b in range(a, D):
+                    _add_lanes_product(acc_s[0, a, b], wd, diff[b], padded)
+        for k in range(K):
+            _add_lanes(acc_n[k], L[k], padded)
+            if not pooled:
+                for j in range(D):
+                    for i in range(padded):
+                        diff[j, i] = x[j, i] - stat_center[k, j]
+            for j in range(D):
+                _add_lanes_product(acc_f[k, j], L[k], diff[j], padded)
+            if not pooled:
+                for a in range(D):
+                    for i in range(padded):
+                        wd[i] = L[k, i] * diff[a, i]
+                    for b in range(a, D):
+                        _add_lanes_product(acc_s[k, a, b], wd, diff[b], padded)
+    for k in range(K):
+        counts[k] += acc_n[k].sum()
+        for j in range(D):
+            first[k, j] += acc_f[k, j].sum()
+    for k in range(S):
+        for a in range(D):
+            for b in range(a, D):
+                second[k, a, b] += acc_s[k, a, b].sum()
+                second[k, b, a] = second[k, a, b]

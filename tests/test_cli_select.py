@@ -1,0 +1,149 @@
+"""``emkit select`` (and ``fit --covariance-type``), run as ``python -m emkit``."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from emkit import select_model
+from emkit.datasets import load_faithful
+from emkit.persist import load_model
+
+from .test_cli import PNG_MAGIC, faithful_csv, run, snapshot
+
+NAMES_WARNING = "ignore:X does not have valid feature names"
+SELECT = ["select", "data.csv", "--components", "1-3", "--models", "EII,VVV,EEE"]
+
+
+def bic_rows(stdout: str) -> dict[int, list[str]]:
+    """The printed BIC grid: G -> cells (numbers or NA)."""
+    rows = {}
+    for line in stdout.splitlines():
+        m = re.match(r"^\s*(\d+)((?:\s+(?:-?[\d.]+|NA))+)\s*$", line)
+        if m:
+            rows[int(m[1])] = m[2].split()
+    return rows
+
+
+@pytest.mark.filterwarnings(NAMES_WARNING)
+def test_select_prints_table_plot_and_best_model(tmp_path):
+    faithful_csv(tmp_path / "data.csv")
+    before = (tmp_path / "data.csv").read_bytes()
+    result = run(tmp_path, *SELECT, "--plot", "bic.png", "--output", "best.json")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    out = result.stdout
+    X = load_faithful()
+    expected = select_model(X, [1, 2, 3], ["EII", "VVV", "EEE"])
+    assert "BIC (mclust convention" in out and "Top 3 models by BIC" in out
+    rows = bic_rows(out)
+    assert sorted(rows) == [1, 2, 3]
+    for i, G in enumerate((1, 2, 3)):
+        np.testing.assert_allclose([float(v) for v in rows[G]], expected.bic()[i], atol=6e-4)
+    G, model = expected.best_cell()
+    assert f"chosen model (best BIC): G={G}, covariance={model!r}" in out
+    assert (tmp_path / "bic.png").read_bytes().startswith(PNG_MAGIC)
+    saved = load_model(tmp_path / "best.json")
+    assert (saved.n_components, saved.covariance_type) == (G, model)
+    assert saved.score(X) == pytest.approx(expected.best_model_.score(X), rel=1e-12)
+    assert list(saved.feature_names_in_) == ["eruptions", "waiting"]
+    assert (tmp_path / "data.csv").read_bytes() == before
+    assert not list(tmp_path.glob(".*"))
+
+
+def test_select_component_lists_criterion_and_convention(tmp_path):
+    faithful_csv(tmp_path / "data.csv")
+    result = run(tmp_path, "select", "data.csv", "--components", "1,2,4", "--models", "VVI",
+                 "--criterion", "icl", "--convention", "sklearn", "--top", "2")
+    assert result.returncode == 0, result.stderr
+    assert sorted(bic_rows(result.stdout)) == [1, 2, 4]
+    assert "ICL (sklearn convention" in result.stdout and "smaller is better" in result.stdout
+    assert "Top 2 models by ICL" in result.stdout
+    assert "chosen model (best ICL)" in result.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.csv"]
+
+
+def test_select_reports_na_cells(tmp_path):
+    rng = np.random.default_rng(3)
+    rows = np.vstack([rng.normal(size=(6, 2)), rng.normal(size=(6, 2)) + 8.0])
+    faithful_csv(tmp_path / "data.csv", header="a,b", rows=rows)
+    result = run(tmp_path, "select", "data.csv", "--components", "1-4,13",
+                 "--models", "VVV,EII")
+    assert result.returncode == 0, result.stderr
+    assert bic_rows(result.stdout)[13] == ["NA", "NA"]
+    assert "G=13 VVV: G=13 components but only 12 rows" in result.stdout
+    assert "DegenerateComponentError" in result.stdout
+
+
+@pytest.mark.filterwarnings(NAMES_WARNING)
+def test_fit_accepts_every_covariance_model(tmp_path):
+    faithful_csv(tmp_path / "data.csv")
+    result = run(tmp_path, "fit", "data.csv", "--k", 2, "--covariance-type", "VEV",
+                 "--out", "m.json")
+    assert result.returncode == 0, result.stderr
+    assert load_model(tmp_path / "m.json").covariance_type == "VEV"
+    help_text = run(tmp_path, "fit", "--help").stdout
+    assert "EVV" in help_text and "spherical" in help_text
+
+
+def good_data(tmp_path):
+    faithful_csv(tmp_path / "data.csv")
+
+
+def tiny_data(tmp_path):
+    (tmp_path / "data.csv").write_text("a,b\n1,2\n3,4\n")
+
+
+BAD_INPUT = {
+    "missing file": (lambda tmp_path: None, SELECT, ["data.csv", "No such file"]),
+    "reversed range": (good_data, ["select", "data.csv", "--components", "3-1"],
+                       ["--components", "'3-1'"]),
+    "not a number": (good_data, ["select", "data.csv", "--components", "two"],
+                     ["--components", "'two'"]),
+    "G = 0": (good_data, ["select", "data.csv", "--components", "0-2"],
+              ["--components", ">= 1"]),
+    "unknown model": (good_data, ["select", "data.csv", "--models", "EII,banana"],
+                      ["--models", "'banana'"]),
+    "empty model name": (good_data, ["select", "data.csv", "--models", "EII,"],
+                         ["--models"]),
+    "1-D model": (good_data, ["select", "data.csv", "--models", "V"],
+                  ["--models", "one-dimensional"]),
+    "top 0": (good_data, [*SELECT, "--top", 0], ["--top", "got 0"]),
+    "negative tol": (good_data, [*SELECT, "--tol", -1], ["--tol"]),
+    "n-jobs 0": (good_data, [*SELECT, "--n-jobs", 0], ["--n-jobs"]),
+    "restarts of hierarchical": (good_data, [*SELECT, "--n-init", 3], ["--n-init"]),
+    "nothing estimable": (tiny_data, ["select", "data.csv", "--components", "3-4"],
+                          ["none of the models could be estimated", "only 2 rows"]),
+    "output is input": (good_data, [*SELECT, "--output", "./data.csv"], ["data.csv", "input"]),
+    "plot is input": (good_data, [*SELECT, "--plot", "data.csv"], ["data.csv", "input"]),
+    "same output twice": (good_data, [*SELECT, "--plot", "x.out", "--output", "x.out"],
+                          ["same output file"]),
+    "unwritable plot": (good_data, [*SELECT, "--plot", "no/dir/bic.png", "--output", "m.json"],
+                        ["cannot write", "bic.png"]),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUT)
+def test_bad_input_exits_2_with_one_line(tmp_path, case):
+    setup, args, expected = BAD_INPUT[case]
+    setup(tmp_path)
+    before = snapshot(tmp_path)
+    result = run(tmp_path, *args)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("emkit: error: ")
+    for word in expected:
+        assert word in lines[0]
+    # No output written (nor temporary left), inputs unchanged.
+    assert snapshot(tmp_path) == before
+    assert not list(tmp_path.glob(".*"))
+
+
+def test_bad_choice_is_a_usage_error(tmp_path):
+    result = run(tmp_path, "select", "data.csv", "--criterion", "bics")
+    assert result.returncode == 2
+    assert "invalid choice: 'bics'" in result.stderr and "Traceback" not in result.stderr
