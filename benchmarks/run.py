@@ -20,7 +20,7 @@ Cases (``--only`` takes these names; it may be repeated or comma-separated):
 * ``gmm-missing-100k`` emkit with 20% missing values vs complete data (``missing.py``)
 * ``accel-d2``, ``accel-d10``  time to convergence (tol=1e-6) of emkit plain EM,
   emkit SQUAREM and scikit-learn, N=100,000, K=5, overlapping components
-  (``acceleration.py``; only when named with ``--only``)
+  (``acceleration.py``)
 
 Method.  Both libraries get the same seeded synthetic mixture and the same
 starting parameters (``weights_init``/``means_init``/``precisions_init`` from a
@@ -534,8 +534,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in missing_values_report(quick=args.quick, repeats=args.repeats,
                                           seed=args.seed):
             print(line, flush=True)
-    # time-to-convergence cases (benchmarks/acceleration.py): only when named in --only
-    accelerated = [name for name in ACCELERATION_CASES if args.only and name in args.only]
+    # time-to-convergence cases (benchmarks/acceleration.py)
+    accelerated = [name for name in ACCELERATION_CASES
+                   if not args.only or name in args.only]
     if accelerated:
         print()
         for line in acceleration_report(accelerated, quick=args.quick, repeats=args.repeats,
