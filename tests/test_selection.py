@@ -362,3 +362,18 @@ def test_plot_bic_one_line_per_model(faithful_selection, tmp_path):
     path = tmp_path / "bic.png"
     save_bic_plot(faithful_selection, path)
     assert path.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_prior_is_passed_to_every_cell():
+    """MAP-EM cells: BIC from the log-likelihood at the MAP estimate, as mclust."""
+    models = ["VII", "EEE", "EVE", "VVV"]
+    result = select_model(FAITHFUL, n_components=[2, 3], covariance_types=models,
+                          prior="default")
+    tree = hierarchical_tree(FAITHFUL)
+    for G in (2, 3):
+        for model in models:
+            gm = by_hand(FAITHFUL, G, model, tree.cut(G), prior="default")
+            assert cell(result, result.bic("sklearn"), G, model) == pytest.approx(
+                gm.bic(FAITHFUL), rel=1e-12)
+            plain = by_hand(FAITHFUL, G, model, tree.cut(G))
+            assert not np.allclose(gm.means_, plain.means_, rtol=1e-9)  # the prior acted

@@ -91,7 +91,7 @@ DEFAULT_MAX_ITER = 1000
 #: mclust's singularity threshold: sqrt(.Machine$double.eps).
 SINGULAR_THRESHOLD = math.sqrt(np.finfo(float).eps)
 #: GaussianMixture parameters ``select_model`` passes through unchanged.
-PASSED_THROUGH = ("accelerate", "chunk_size", "verbose")
+PASSED_THROUGH = ("accelerate", "chunk_size", "verbose", "prior")
 _SET_PER_CELL = ("n_components", "covariance_type", "labels_init", "init_params",
                  "weights_init", "means_init", "precisions_init", "fixed", "warm_start",
                  "semi_supervised")
@@ -288,12 +288,12 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
 
 
-def _starting_responsibilities(X, G, model, start: _Start, reg_covar: float):
+def _starting_responsibilities(X, G, model, start: _Start, reg_covar: float, prior=None):
     """labels_init for a cell: the partition, or (subset) one M-step + one E-step."""
     if start.rows is None or G == 1:
         return start.labels
     on_subset = GaussianMixture(G, covariance_type=model, labels_init=start.labels,
-                                reg_covar=reg_covar, max_iter=0)
+                                reg_covar=reg_covar, max_iter=0, prior=prior)
     return on_subset.fit(X[start.rows]).predict_proba(X)
 
 
@@ -334,7 +334,8 @@ def _fit_cell(X, G: int, model: str, start: _Start, params: dict, config: dict) 
     with config_context(**config), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            labels = _starting_responsibilities(X, G, model, start, params["reg_covar"])
+            labels = _starting_responsibilities(X, G, model, start, params["reg_covar"],
+                                                params.get("prior"))
             gm = GaussianMixture(G, covariance_type=model, labels_init=labels, **params)
             gm.fit(X)
             loglik = float(gm.score_samples(X).sum())
@@ -450,7 +451,10 @@ def select_model(
         this many (mclust's ``mclust.options("subset")``).
     **gaussian_mixture_params
         Passed to every GaussianMixture: ``accelerate``, ``chunk_size``,
-        ``verbose``.
+        ``verbose``, ``prior`` (MAP-EM with a conjugate prior, e.g. "default"
+        for mclust's ``priorControl()``; the log-likelihood, BIC and ICL are then
+        those of the MAP estimates, as mclust reports them, and every model
+        has a prior, where ``mclustBIC`` drops EVE, VEE, VVE and EVV).
 
     Returns
     -------
