@@ -45,12 +45,12 @@ def test_hierarchical_init_uses_mclusts_partition():
 
 
 def test_hierarchical_init_on_large_data_starts_from_a_subset_fit():
-    """n > 2000: cluster 2000 random rows, fit there, start from its responsibilities."""
+    """n > 2000: cluster 2000 random rows, one M-step there, E-step on all (mclustBIC)."""
     X = make_blobs(n_per=(900, 800, 700), dim=3, seed=2)
     gm = GaussianMixture(3, init_params="hierarchical", random_state=5, max_iter=0,
                          reg_covar=0.0).fit(X)
     rows = np.sort(check_random_state(5).choice(len(X), size=2000, replace=False))
-    subset = GaussianMixture(3, labels_init=initial_partition(X[rows], 3),
+    subset = GaussianMixture(3, labels_init=initial_partition(X[rows], 3), max_iter=0,
                              reg_covar=0.0).fit(X[rows])
     start = GaussianMixture(3, labels_init=subset.predict_proba(X), max_iter=0,
                             reg_covar=0.0).fit(X)

@@ -100,9 +100,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         (VVV criterion on the scaled SVD transform, :mod:`emkit.hierarchical`;
         quantile classes for one-dimensional data) cut at ``n_components``
         clusters.  With more than 2000 rows "hierarchical" clusters a random
-        subset of 2000 rows, fits the model on it (same ``tol`` and
-        ``max_iter``; 100 iterations when ``max_iter`` is 0) and starts from
-        its responsibilities on all rows (as mclust does).  (scikit-learn starts
+        subset of 2000 rows, takes one M-step from that partition and starts
+        from the resulting responsibilities on all rows (as ``mclustBIC``:
+        ``mstep`` on the subset, ``estep`` on all rows).  (scikit-learn starts
         "k-means++" and "random_from_data" from the seed rows alone; emkit
         assigns every row to its nearest seed, which gives sensible starting
         covariances.)
@@ -383,8 +383,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         rows = np.sort(rng.choice(X.shape[0], size=HIERARCHICAL_SUBSET, replace=False))
         subset_fit = clone_with(
             self, labels_init=initial_partition(X[rows], K), init_params="kmeans",
-            n_init=1, warm_start=False, semi_supervised=False, verbose=0,
-            max_iter=self.max_iter if self.max_iter > 0 else 100,
+            n_init=1, warm_start=False, semi_supervised=False, verbose=0, max_iter=0,
         ).fit(X[rows], sample_weight=w[rows])
         return subset_fit.predict_proba(X)
 
