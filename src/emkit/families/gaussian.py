@@ -278,7 +278,7 @@ class GaussianMixtureModel:
     def maximize(
         self, stats: GaussianStatistics, params: GaussianParams | None = None
     ) -> GaussianParams:
-        """Maximum-likelihood parameters from summed statistics.
+        """Maximum-likelihood (MAP with a ``prior``) parameters from summed statistics.
 
         An empty component (summed responsibility below
         ``EMPTY_COMPONENT_FRACTION`` of the total weight) gets weight
