@@ -227,7 +227,11 @@ BAD_INPUT = {
 
 @pytest.mark.parametrize("case", BAD_INPUT)
 def test_bad_input_exits_2_with_one_line(tmp_path, case):
-    setup, args, expected = BAD_INPUT[case]
+    check_bad_input(tmp_path, *BAD_INPUT[case])
+
+
+def check_bad_input(tmp_path, setup, args, expected) -> None:
+    """One line on stderr naming the problem, exit 2, nothing written, inputs unchanged."""
     setup(tmp_path)
     before = snapshot(tmp_path)
     result = run(tmp_path, *args)

@@ -11,7 +11,7 @@ from emkit import select_model
 from emkit.datasets import load_faithful
 from emkit.persist import load_model
 
-from .test_cli import PNG_MAGIC, faithful_csv, run, snapshot
+from .test_cli import PNG_MAGIC, check_bad_input, faithful_csv, run
 
 NAMES_WARNING = "ignore:X does not have valid feature names"
 SELECT = ["select", "data.csv", "--components", "1-3", "--models", "EII,VVV,EEE"]
@@ -127,20 +127,7 @@ BAD_INPUT = {
 
 @pytest.mark.parametrize("case", BAD_INPUT)
 def test_bad_input_exits_2_with_one_line(tmp_path, case):
-    setup, args, expected = BAD_INPUT[case]
-    setup(tmp_path)
-    before = snapshot(tmp_path)
-    result = run(tmp_path, *args)
-    assert result.returncode == 2, (result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("emkit: error: ")
-    for word in expected:
-        assert word in lines[0]
-    # No output written (nor temporary left), inputs unchanged.
-    assert snapshot(tmp_path) == before
-    assert not list(tmp_path.glob(".*"))
+    check_bad_input(tmp_path, *BAD_INPUT[case])
 
 
 def test_bad_choice_is_a_usage_error(tmp_path):

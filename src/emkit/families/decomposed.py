@@ -87,6 +87,22 @@ def _active(counts: np.ndarray, scatter_traces: np.ndarray) -> np.ndarray:
     return counts > 0
 
 
+def equal_volume_variable_shapes(counts, values, active) -> np.ndarray:
+    """lambda A_k maximising Q given per-component eigen/diagonal values (K, D).
+
+    Closed form of Celeux & Govaert: ``A_k = values_k / gm(values_k)`` and
+    ``lambda = sum_k gm(values_k) / sum_k n_k`` (gm: geometric mean); used by
+    EVI (diagonals of W_k), EVV (eigenvalues of W_k) and EVE (diagonals of
+    D' W_k D).  Inactive components get shape 1.
+    """
+    volumes = np.where(active, geometric_mean(values), 0.0)
+    volume = volumes.sum() / counts[active].sum()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shapes = values / volumes[:, None]
+    shapes[~active] = 1.0
+    return volume * shapes
+
+
 def common_orientation(covariances: np.ndarray) -> np.ndarray:
     """An orthogonal D diagonalising every Sigma_k of a common-orientation model.
 
@@ -275,12 +291,7 @@ class EVI(DecomposedModel, Diagonal):
     def estimate(self, counts, first, second, reg_covar, previous=None):
         scatter = scatter_diagonal(counts, first, second, reg_covar)
         active = _active(counts, scatter.sum(axis=1))
-        volumes = np.where(active, geometric_mean(scatter), 0.0)
-        volume = volumes.sum() / counts[active].sum()
-        with np.errstate(invalid="ignore", divide="ignore"):
-            shapes = scatter / volumes[:, None]
-        shapes[~active] = 1.0
-        return volume * shapes
+        return equal_volume_variable_shapes(counts, scatter, active)
 
     def n_parameters(self, n_components, n_features):
         return 1 + n_components * (n_features - 1)
@@ -354,12 +365,7 @@ class EVV(DecomposedModel, Full):
         scatter = scatter_full(counts, first, second, reg_covar)
         values, vectors = _sorted_eigh(scatter)
         active = _active(counts, values.sum(axis=1))
-        volumes = np.where(active, geometric_mean(values), 0.0)
-        volume = volumes.sum() / counts[active].sum()
-        with np.errstate(invalid="ignore", divide="ignore"):
-            shapes = values / volumes[:, None]
-        shapes[~active] = 1.0
-        return _from_eigen(vectors, volume * shapes)
+        return _from_eigen(vectors, equal_volume_variable_shapes(counts, values, active))
 
     def n_parameters(self, n_components, n_features):
         return 1 + n_components * (n_features * (n_features + 1) // 2 - 1)
@@ -470,12 +476,7 @@ class EVE(_CommonOrientation):
     name = "EVE"
 
     def diagonals(self, counts, rotated_diagonals, active):
-        volumes = np.where(active, geometric_mean(rotated_diagonals), 0.0)
-        volume = volumes.sum() / counts[active].sum()
-        with np.errstate(invalid="ignore", divide="ignore"):
-            shapes = rotated_diagonals / volumes[:, None]
-        shapes[~active] = 1.0
-        return volume * shapes
+        return equal_volume_variable_shapes(counts, rotated_diagonals, active)
 
     def n_parameters(self, n_components, n_features):
         return 1 + n_components * (n_features - 1) + n_features * (n_features - 1) // 2
