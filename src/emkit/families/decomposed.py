@@ -33,7 +33,9 @@ blocks of parameters, each of which cannot lower Q:
 The inner iteration starts from the previous M-step's covariances (warm
 start), so the expected complete-data log-likelihood never drops below its
 value at the old parameters and the outer EM stays monotone whatever the
-number of inner steps.  It stops when Q changes by less than
+number of inner steps.  (Recovering the old orientation from nearly
+degenerate covariances is only approximate, so the result is also compared
+with the old covariances and the better of the two is kept.)  It stops when Q changes by less than
 :data:`INNER_TOL` (relative) or after :data:`INNER_MAX_ITER` rounds; at an
 EM fixed point the inner iteration is stationary, so the fit is a stationary
 point of the likelihood.
@@ -199,6 +201,24 @@ class DecomposedModel:
             "use deficit_from_moments"
         )
 
+    def no_worse_than_previous(self, candidate, previous, weight, scatter) -> np.ndarray:
+        """The inner iteration's result, or ``previous`` if that has the higher Q.
+
+        The warm start recovers the previous orientation/shape from the
+        covariances; when they are nearly degenerate (eigenvalues that almost
+        coincide) that recovery is only approximate, so the guarantee
+        ``Q(new) >= Q(previous)`` is enforced here explicitly.
+        """
+        if previous is None or not np.isfinite(candidate).all():
+            return candidate  # a degenerate result is reported by the caller
+        objective = _full_objective if isinstance(self, Full) else _diagonal_objective
+        with np.errstate(all="ignore"):
+            old = objective(weight, scatter, previous)
+            new = objective(weight, scatter, candidate)
+        if np.isfinite(old) and not new >= old:
+            return np.array(previous, dtype=float, copy=True)
+        return candidate
+
     def deficit_from_moments(self, counts, first, second, covariances, previous, reg_covar):
         """How far the regularised M-step's Q may fall below Q at the old covariances.
 
@@ -325,7 +345,7 @@ class VEI(DecomposedModel, Diagonal):
             if _converged(objective, new):
                 break
             objective = new
-        return volumes[:, None] * shape
+        return self.no_worse_than_previous(volumes[:, None] * shape, previous, weight, scatter)
 
     def n_parameters(self, n_components, n_features):
         return n_components + n_features - 1
@@ -400,7 +420,8 @@ class VEE(DecomposedModel, Full):
             if _converged(objective, new):
                 break
             objective = new
-        return volumes[:, None, None] * common
+        return self.no_worse_than_previous(volumes[:, None, None] * common, previous, weight,
+                                           scatter)
 
     def n_parameters(self, n_components, n_features):
         return n_components + n_features * (n_features + 1) // 2 - 1
@@ -432,7 +453,8 @@ class VEV(DecomposedModel, Full):
             if _converged(objective, new):
                 break
             objective = new
-        return _from_eigen(vectors, volumes[:, None] * shape)
+        return self.no_worse_than_previous(_from_eigen(vectors, volumes[:, None] * shape),
+                                           previous, weight, scatter)
 
     def n_parameters(self, n_components, n_features):
         return n_components + n_features - 1 + n_components * n_features * (n_features - 1) // 2
@@ -467,7 +489,8 @@ class _CommonOrientation(DecomposedModel, Full):
                 inverse = np.where(active[:, None], 1.0 / diagonals, 0.0)
             jacobi_sweep(rotated, inverse, orientation)
         vectors = np.broadcast_to(orientation, scatter.shape)
-        return _from_eigen(vectors, diagonals)
+        return self.no_worse_than_previous(_from_eigen(vectors, diagonals), previous, weight,
+                                           scatter)
 
 
 class EVE(_CommonOrientation):
