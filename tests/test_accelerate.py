@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import emkit
-import emkit.models.gaussian_mixture as gaussian_mixture_module
+import emkit.models._mixture as mixture_module
 from emkit import GaussianMixture, KMeans, SoftKMeans
 from emkit.datasets import load_faithful
 from emkit.em.accelerate import (
@@ -162,7 +162,7 @@ def test_gaussian_mixture_estimator_passes_accelerate_through(overlapping, metho
         results.append(fit_with_restarts(*args, **kwargs))
         return results[-1]
 
-    monkeypatch.setattr(gaussian_mixture_module, "fit_with_restarts", spy)
+    monkeypatch.setattr(mixture_module, "fit_with_restarts", spy)
     common = dict(covariance_type="full", reg_covar=0.0, tol=1e-12, max_iter=2000,
                   random_state=0)
     plain = GaussianMixture(3, **common).fit(X)
@@ -432,7 +432,7 @@ def test_matches_r_squarem_on_old_faithful(case, cov, monkeypatch):
         return results[-1]
 
     monkeypatch.setattr(GaussianMixtureModel, "maximize", counting_maximize)
-    monkeypatch.setattr(gaussian_mixture_module, "fit_with_restarts", spy)
+    monkeypatch.setattr(mixture_module, "fit_with_restarts", spy)
     gm = GaussianMixture(
         K, covariance_type=cov, reg_covar=0.0, tol=1e-12, max_iter=10_000,
         accelerate="squarem", weights_init=start[:K], means_init=start[K:2 * K, None],

@@ -60,6 +60,7 @@ from ..exceptions import DegenerateComponentError
 from .engine import (
     EMResult,
     _default_converged,
+    check_finite_objective,
     check_monotone,
     expectation,
     objective_rtol,
@@ -308,6 +309,7 @@ def run_squarem(
     if max_iter <= 0:
         return run.result(params, False)
     stats, objective = run.expectation(params)
+    check_finite_objective(objective)
     run.accept(objective, 0.0)
     run.report("start", 0.0)
     step_min, step_max = float(step_min0), float(step_max0)
@@ -443,6 +445,7 @@ def run_overrelaxed(
     if max_iter <= 0:
         return run.result(params, False)
     stats, objective = run.expectation(params)
+    check_finite_objective(objective)
     run.accept(objective, 0.0)
     run.report("start", 0.0)
     eta = 1.0

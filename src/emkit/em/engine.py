@@ -261,6 +261,22 @@ def expectation(model, params, source, assignment: str = "soft"):
     return stats, total / weight
 
 
+def check_finite_objective(objective: float) -> None:
+    """Refuse to run EM from parameters whose objective is not finite.
+
+    A row with zero density under every component (a value outside every
+    component's support, or starting probabilities of exactly 0 or 1) would
+    otherwise give NaN responsibilities and NaN parameters.
+    """
+    if not np.isfinite(objective):
+        raise ValueError(
+            f"the EM objective is {objective} at the current parameters: some row has zero "
+            "density under every component (a value outside every component's support, "
+            "or starting values such as probabilities of exactly 0 or 1); give starting "
+            "values inside the support or use a prior (smoothing)"
+        )
+
+
 def check_monotone(
     previous: float,
     current: float,
@@ -330,6 +346,7 @@ def run_em(
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
         stats, objective = expectation(model, params, source, assignment)
+        check_finite_objective(objective)
         history.append(objective)
         check_monotone(previous, objective, n_iter, allowance, objective_rtol(model))
         new_params = model.maximize(stats, params)

@@ -2,62 +2,26 @@
 
 from __future__ import annotations
 
-import numpy as np
-from scipy.special import logsumexp
-from sklearn.base import BaseEstimator, DensityMixin
-from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
+import dataclasses
 
-from .._validation import (
-    check_enough_samples,
-    check_int,
-    check_observed_columns,
-    check_option,
-    check_partial_labels,
-    check_real,
-)
-from ..em.accelerate import check_accelerate
-from ..em.engine import soft_assignment
+import numpy as np
+
+from .._validation import check_real
 from ..families.gaussian import GaussianMixtureModel, GaussianParams
 from ..families.structures import get_structure
-from ..init import kmeans_plusplus, nearest_partition, one_hot, random_rows
+from ..init import one_hot
 from ..priors import check_prior, resolve_prior
-from ._base import fit_with_restarts, make_source, validate_X
+from ._base import validate_X
+from ._mixture import INIT_METHODS as MIXTURE_INIT_METHODS
+from ._mixture import BaseMixture, clone_with, labelled_start
 
-INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data", "hierarchical")
+INIT_METHODS = (*MIXTURE_INIT_METHODS, "hierarchical")
 #: Relative rounding noise of a float32 E-step's mean log-likelihood (~16 float32
 #: ulps): smaller decreases are not reported by the monotonicity check.
 FLOAT32_OBJECTIVE_RTOL = 1e-6
 #: With init_params="hierarchical", larger data are initialised from a random
 #: subset of this many rows (as mclust.options("subset")).
 HIERARCHICAL_SUBSET = 2000
-
-
-def _labelled_start(X, weights, labels, resp, n_components, chunk_size) -> np.ndarray:
-    """Starting responsibilities honouring known labels.
-
-    When every component has labelled rows, unlabelled rows start in the
-    partition of the nearest labelled-class mean; labelled rows are one-hot.
-    """
-    known = labels >= 0
-    present = np.unique(labels[known])
-    if present.shape[0] == n_components:
-        class_means = np.stack([
-            np.average(X[known & (labels == k)], axis=0,
-                       weights=weights[known & (labels == k)] + 1e-300)
-            for k in range(n_components)
-        ])
-        resp = one_hot(nearest_partition(X, class_means, chunk_size)[0], n_components)
-    resp = resp.copy()
-    resp[known] = one_hot(labels[known], n_components)
-    return resp
-
-
-def clone_with(estimator, **params):
-    """An unfitted copy of ``estimator`` with some parameters changed."""
-    from sklearn.base import clone
-
-    return clone(estimator).set_params(**params)
 
 
 def _mean_imputed(X: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -70,7 +34,7 @@ def _mean_imputed(X: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return np.where(missing, means, X)
 
 
-class GaussianMixture(DensityMixin, BaseEstimator):
+class GaussianMixture(BaseMixture):
     """Gaussian mixture fitted by EM, with scikit-learn's API.
 
     Parameters
@@ -242,6 +206,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.prior = prior
         self.dtype = dtype
 
+    _init_methods = INIT_METHODS
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
@@ -258,24 +224,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             raise ValueError(f"dtype must be 'float64' or 'float32', got {self.dtype!r}")
         return dtype.type
 
-    def _check_parameters(self) -> None:
-        check_int(self.n_components, "n_components", 1)
+    def _check_family_parameters(self) -> None:
         get_structure(self.covariance_type)
-        check_real(self.tol, "tol", 0.0)
         check_real(self.reg_covar, "reg_covar", 0.0)
-        check_int(self.max_iter, "max_iter", 0)
-        check_int(self.n_init, "n_init", 1)
-        check_option(self.init_params, "init_params", INIT_METHODS)
-        if self.chunk_size is not None:
-            check_int(self.chunk_size, "chunk_size", 1)
-        check_accelerate(self.accelerate)
         self._fixed_groups()
         check_prior(self.prior)
         self._dtype()
-        if self.labels_init is not None and self.n_init != 1:
-            raise ValueError(
-                f"labels_init gives one starting partition, so n_init must be 1, got {self.n_init}"
-            )
 
     def _fixed_groups(self) -> frozenset:
         """Validated ``fixed``: known groups, each with its initial value given."""
@@ -301,18 +255,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 )
         return groups
 
-    def _user_initial_values(self, n_features: int, structure) -> dict:
+    def _user_initial_values(self, n_features: int) -> dict:
         K = self.n_components
-        values = {}
-        if self.weights_init is not None:
-            w = np.asarray(self.weights_init, dtype=float)
-            if w.shape != (K,):
-                raise ValueError(f"weights_init must have shape ({K},), got {w.shape}")
-            if not np.isfinite(w).all() or (w < 0).any():
-                raise ValueError("weights_init must be finite and non-negative")
-            if not np.isclose(w.sum(), 1.0, rtol=0, atol=1e-6):
-                raise ValueError(f"weights_init must sum to 1, got sum {w.sum():.6g}")
-            values["weights"] = w / w.sum()
+        structure = get_structure(self.covariance_type)
+        values = super()._user_initial_values(n_features)
         if self.means_init is not None:
             m = np.asarray(self.means_init, dtype=float)
             if m.shape != (K, n_features):
@@ -335,43 +281,19 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             )
         return values
 
-    def _checked_labels_init(self, n_samples: int) -> np.ndarray:
-        """labels_init as starting responsibilities (n_samples, n_components)."""
-        K = self.n_components
-        z = np.asarray(self.labels_init)
-        if z.ndim == 1:
-            if z.shape[0] != n_samples:
-                raise ValueError(
-                    f"labels_init must have one label per row of X ({n_samples}), "
-                    f"got {z.shape[0]}"
-                )
-            if not np.issubdtype(z.dtype, np.number) or not np.isfinite(z).all() or (
-                z != np.round(z)
-            ).any():
-                raise ValueError("labels_init must hold integer component indices")
-            bad = np.flatnonzero((z < 0) | (z >= K))
-            if bad.size:
-                raise ValueError(
-                    f"labels_init[{bad[0]}] = {z[bad[0]]} is not a component index "
-                    f"0..{K - 1}"
-                )
-            return one_hot(z.astype(np.intp), K)
-        if z.shape != (n_samples, K):
-            raise ValueError(
-                f"labels_init must have shape ({n_samples},) or ({n_samples}, {K}), "
-                f"got {z.shape}"
-            )
-        z = z.astype(float)
-        if not np.isfinite(z).all() or (z < 0).any():
-            raise ValueError("labels_init responsibilities must be finite and non-negative")
-        sums = z.sum(axis=1)
-        bad = np.flatnonzero(np.abs(sums - 1.0) > 1e-6)
-        if bad.size:
-            raise ValueError(
-                f"labels_init responsibilities must sum to 1 in every row; row {bad[0]} "
-                f"sums to {sums[bad[0]]:.6g}"
-            )
-        return z / sums[:, None]
+    def _fitted_matches(self) -> str | None:
+        reason = super()._fitted_matches()
+        structure = get_structure(self.covariance_type)
+        fitted_with = getattr(self, "_fitted_structure", structure.name)
+        if reason is None and fitted_with != structure.name:
+            reason = (f"the model was fitted with covariance_type {fitted_with!r}, now "
+                      f"{self.covariance_type!r}")
+        if reason is None:
+            shape = structure.shape(*self.means_.shape)
+            if np.shape(self.covariances_) != shape:
+                reason = (f"the fitted covariances have shape {np.shape(self.covariances_)}, "
+                          f"not {shape} as covariance_type={self.covariance_type!r} needs")
+        return reason
 
     def _hierarchical_start(self, X, w, rng) -> np.ndarray:
         """Starting responsibilities as mclust's: hierarchical partition (subset if large)."""
@@ -388,9 +310,30 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return subset_fit.predict_proba(X)
 
     # -------------------------------------------------------------- fitting
+    # -------------------------------------------------------------- fitting
+    def _validate_data(self, X, *, reset: bool):
+        return validate_X(self, X, reset=reset, min_samples=2 if reset else 1,
+                          allow_nan=True, dtype=self._dtype())
+
     def _engine_model(self) -> GaussianMixtureModel:
         return GaussianMixtureModel(self.covariance_type, self.reg_covar,
                                     fixed=self._fixed_groups())
+
+    def _engine_model_for(self, X) -> GaussianMixtureModel:
+        model = self._engine_model()
+        model.structure.check_n_features(X.shape[1])
+        model.kernel_work = X.shape[0] * self.n_components
+        if X.dtype == np.float32:
+            model.objective_rtol = FLOAT32_OBJECTIVE_RTOL
+        return model
+
+    def _prepare(self, model, X, source) -> None:
+        prior = check_prior(self.prior)
+        if prior is not None:
+            if np.isnan(X).any():
+                raise ValueError("prior is not supported with missing values (NaN) in X yet")
+            model.prior = resolve_prior(prior, X, source.sample_weight, self.n_components,
+                                        model.structure)
 
     def _row_width(self, model: GaussianMixtureModel, X: np.ndarray) -> int:
         """Floats of E-step work per row, which sets the default chunk size.
@@ -406,120 +349,31 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         # float32 work arrays take half the bytes: twice the rows for the same memory
         return max(1, width // 2) if X.dtype == np.float32 else width
 
-    def _initial_params(self, model, source, rng, user: dict) -> GaussianParams:
+    def _init_view(self, model, source) -> np.ndarray:
         # initialisers see missing values filled with the (weighted) column means
-        X, w = _mean_imputed(source.X, source.sample_weight), source.sample_weight
-        K = self.n_components
-        if not {"weights", "means", "covariances"} <= user.keys():
-            if self.labels_init is not None:
-                resp = self._checked_labels_init(X.shape[0])
-            elif self.init_params == "hierarchical":
-                resp = self._hierarchical_start(X, w, rng)
-            elif self.init_params == "kmeans":
-                from .kmeans import KMeans
+        return _mean_imputed(source.X, source.sample_weight)
 
-                labels = (
-                    KMeans(n_clusters=K, n_init=1, random_state=rng, chunk_size=source.chunk_size)
-                    .fit(X, sample_weight=w)
-                    .labels_
-                )
-                resp = one_hot(labels, K)
-            elif self.init_params == "random":
-                resp = rng.uniform(size=(X.shape[0], K))
-                resp /= resp.sum(axis=1, keepdims=True)
-            else:
-                seeder = kmeans_plusplus if self.init_params == "k-means++" else random_rows
-                seeds, _ = seeder(X, K, sample_weight=w, random_state=rng)
-                resp = one_hot(nearest_partition(X, seeds, source.chunk_size)[0], K)
+    def _initial_responsibilities(self, model, source, rng) -> np.ndarray:
+        if self.labels_init is None and self.init_params == "hierarchical":
+            return self._hierarchical_start(self._init_view(model, source),
+                                            source.sample_weight, rng)
+        return super()._initial_responsibilities(model, source, rng)
+
+    def _initial_params(self, model, source, rng, user: dict) -> GaussianParams:
+        values = {}
+        if not {"weights", "means", "covariances"} <= user.keys():
+            resp = self._initial_responsibilities(model, source, rng)
+            X, w = self._init_view(model, source), source.sample_weight
             if source.labels is not None:
-                resp = _labelled_start(X, w, source.labels, resp, K, source.chunk_size)
+                resp = labelled_start(X, w, source.labels, resp, self.n_components,
+                                      source.chunk_size)
             start = model.params_from_responsibilities(X, w, resp, source.chunk_size)
-            values = {
-                "weights": start.weights,
-                "means": start.means,
-                "covariances": start.covariances,
-                "precisions_cholesky": start.precisions_cholesky,
-            }
-        else:
-            values = {}
+            values = dataclasses.asdict(start)
         values.update(user)
         return GaussianParams(**values)
 
-    def fit(self, X, y=None, sample_weight=None) -> GaussianMixture:
-        """Estimate the parameters with EM.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            NaN entries are missing values (marginalised in the E-step).
-        y : array-like of shape (n_samples,), optional
-            Ignored unless ``semi_supervised=True``; then partially labelled data
-            (semi-supervised EM): the known component of each row, -1 where
-            unknown.  Labelled rows keep one-hot
-            responsibilities and contribute their joint log-density
-            log pi_y + log p(x | y) to the objective; unlabelled rows contribute
-            their marginal log p(x).
-        sample_weight : array-like of shape (n_samples,), optional
-            Non-negative row weights with count semantics (weight 2 = the row twice,
-            weight 0 = the row absent).
-
-        Returns
-        -------
-        self
-        """
-        self._fit(X, sample_weight, y)
-        return self
-
-    def fit_predict(self, X, y=None, sample_weight=None) -> np.ndarray:
-        """Fit, then return the most probable component of every row of X."""
-        return self._fit(X, sample_weight, y).predict(X)
-
-    def _fit(self, X, sample_weight, y=None) -> GaussianMixture:
-        self._check_parameters()
-        X = validate_X(self, X, reset=not (self.warm_start and hasattr(self, "converged_")),
-                       min_samples=2, allow_nan=True, dtype=self._dtype())
-        check_enough_samples(X.shape[0], self.n_components)
-        check_observed_columns(X)
-        model = self._engine_model()
-        model.structure.check_n_features(X.shape[1])
-        model.kernel_work = X.shape[0] * self.n_components
-        if X.dtype == np.float32:
-            model.objective_rtol = FLOAT32_OBJECTIVE_RTOL
-        source = make_source(X, sample_weight, self.chunk_size, self._row_width(model, X))
-        prior = check_prior(self.prior)
-        if prior is not None:
-            if np.isnan(X).any():
-                raise ValueError("prior is not supported with missing values (NaN) in X yet")
-            model.prior = resolve_prior(prior, X, source.sample_weight, self.n_components,
-                                        model.structure)
-        if self.semi_supervised:
-            if y is None:
-                raise ValueError("semi_supervised=True needs y: a component index per row, "
-                                 "-1 for unlabelled rows")
-            source.labels = check_partial_labels(y, X.shape[0], self.n_components)
-        rng = check_random_state(self.random_state)
-        warm = self.warm_start and hasattr(self, "converged_")
-        if warm:
-            current = self._params()
-            result = fit_with_restarts(
-                model, lambda: current, source, n_init=1, tol=self.tol,
-                max_iter=self.max_iter, verbose=self.verbose, accelerate=self.accelerate,
-            )
-        else:
-            user = self._user_initial_values(X.shape[1], model.structure)
-            result = fit_with_restarts(
-                model, lambda: self._initial_params(model, source, rng, user), source,
-                n_init=self.n_init, tol=self.tol, max_iter=self.max_iter, verbose=self.verbose,
-                accelerate=self.accelerate,
-            )
-        self._set_params(result.params, model)
-        self.converged_ = result.converged
-        self.n_iter_ = result.n_iter
-        self.lower_bounds_ = result.objective_history
-        self.lower_bound_ = result.objective
-        return self
-
     def _set_params(self, params: GaussianParams, model: GaussianMixtureModel) -> None:
+        self._fitted_structure = model.structure.name
         self.weights_ = params.weights
         self.means_ = params.means
         self.covariances_ = params.covariances
@@ -532,66 +386,6 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         )
 
     # ------------------------------------------------------------ inference
-    def _log_joint(self, X) -> np.ndarray:
-        check_is_fitted(self)
-        X = validate_X(self, X, reset=False, allow_nan=True, dtype=self._dtype())
-        return self._engine_model().log_joint(self._params(), X)
-
-    def score_samples(self, X) -> np.ndarray:
-        """Log-density log p(x) of every row, shape (n_samples,)."""
-        return logsumexp(self._log_joint(X), axis=1)
-
-    def score(self, X, y=None) -> float:
-        """Mean log-density per row of X."""
-        return float(self.score_samples(X).mean())
-
-    def predict_proba(self, X) -> np.ndarray:
-        """Responsibilities p(z = k | x), shape (n_samples, n_components); rows sum to 1."""
-        return soft_assignment(self._log_joint(X))[1]
-
-    def predict(self, X) -> np.ndarray:
-        """Most probable component of every row."""
-        return np.argmax(self._log_joint(X), axis=1)
-
-    def sample(self, n_samples: int = 1, random_state=None) -> tuple[np.ndarray, np.ndarray]:
-        """Draw rows from the fitted mixture.
-
-        Parameters
-        ----------
-        n_samples : int, default=1
-        random_state : int, Generator, RandomState or None
-            Source of randomness; None uses the estimator's ``random_state``
-            (so repeated calls repeat the draws, as in scikit-learn).
-
-        Returns
-        -------
-        X : ndarray of shape (n_samples, n_features)
-        y : ndarray of shape (n_samples,)
-            Component of each row (rows are grouped by component).
-        """
-        check_is_fitted(self)
-        n_samples = check_int(n_samples, "n_samples", 1)
-        seed = self.random_state if random_state is None else random_state
-        if isinstance(seed, np.random.RandomState):
-            seed = seed.randint(np.iinfo(np.int32).max)
-        rng = np.random.default_rng(seed)
-        return self._engine_model().sample(self._params(), n_samples, rng)
-
     # ------------------------------------------------------ model selection
     def _n_parameters(self) -> int:
         return self._engine_model().n_parameters(self.n_components, self.means_.shape[1])
-
-    def n_parameters(self) -> int:
-        """Number of free parameters of the fitted model."""
-        check_is_fitted(self)
-        return self._n_parameters()
-
-    def bic(self, X) -> float:
-        """Bayesian information criterion on X: ``-2 log L + p log n`` (smaller is better)."""
-        n = validate_X(self, X, reset=False, allow_nan=True).shape[0]
-        return -2.0 * self.score(X) * n + self._n_parameters() * np.log(n)
-
-    def aic(self, X) -> float:
-        """Akaike information criterion on X: ``-2 log L + 2 p`` (smaller is better)."""
-        n = validate_X(self, X, reset=False, allow_nan=True).shape[0]
-        return -2.0 * self.score(X) * n + 2.0 * self._n_parameters()
