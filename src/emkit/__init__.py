@@ -2,6 +2,7 @@
 
 from ._config import config_context, get_config, set_config
 from .models import (
+    BernoulliMixture,
     GaussianMixture,
     GaussianMixtureImputer,
     KMeans,
@@ -14,6 +15,7 @@ from .selection import ModelSelection, select_model
 __version__ = "0.1.0"
 
 __all__ = [
+    "BernoulliMixture",
     "GaussianMixture",
     "GaussianMixtureImputer",
     "GaussianPrior",

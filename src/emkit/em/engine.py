@@ -76,7 +76,8 @@ def soft_assignment(
     resp -= row_max[:, None]
     np.exp(resp, out=resp)
     row_sum = resp.sum(axis=1)
-    resp /= row_sum[:, None]
+    with np.errstate(invalid="ignore"):  # rows impossible under every component: NaN
+        resp /= row_sum[:, None]
     with np.errstate(divide="ignore"):
         log_norm = np.log(row_sum)
     log_norm += row_max

@@ -363,13 +363,34 @@ class BaseMixture(DensityMixin, BaseEstimator):
         """Mean log-density per row of X."""
         return float(self.score_samples(X).mean())
 
+    def _posterior(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """(log joint, responsibilities) of X; refuses rows impossible under every component."""
+        log_joint = self._log_joint(X)
+        impossible = ~np.isfinite(log_joint.max(axis=1))
+        if impossible.any():
+            row = int(np.flatnonzero(impossible)[0])
+            raise ValueError(
+                f"row {row} of X has probability 0 under every component (a value no "
+                "component can produce: with maximum likelihood, discrete families can "
+                "give a value probability exactly 0); refit with a prior (alpha > 0) "
+                f"({int(impossible.sum())} such row(s))"
+            )
+        return log_joint, soft_assignment(log_joint.copy())[1]
+
     def predict_proba(self, X) -> np.ndarray:
-        """Responsibilities p(z = k | x), shape (n_samples, n_components); rows sum to 1."""
-        return soft_assignment(self._log_joint(X))[1]
+        """Responsibilities p(z = k | x), shape (n_samples, n_components); rows sum to 1.
+
+        Raises
+        ------
+        ValueError
+            A row has probability 0 under every component (possible only for
+            discrete families fitted without a prior); the message names it.
+        """
+        return self._posterior(X)[1]
 
     def predict(self, X) -> np.ndarray:
-        """Most probable component of every row."""
-        return np.argmax(self._log_joint(X), axis=1)
+        """Most probable component of every row (raises as :meth:`predict_proba`)."""
+        return np.argmax(self._posterior(X)[0], axis=1)
 
     def sample(self, n_samples: int = 1, random_state=None) -> tuple[Any, np.ndarray]:
         """Draw rows from the fitted mixture.
