@@ -6,7 +6,10 @@ from .models import (
     GaussianMixture,
     GaussianMixtureImputer,
     KMeans,
+    MixtureOfExperts,
     MixtureOutlierDetector,
+    ProbitRegression,
+    RegressionMixture,
     SoftKMeans,
 )
 from .priors import GaussianPrior
@@ -20,8 +23,11 @@ __all__ = [
     "GaussianMixtureImputer",
     "GaussianPrior",
     "KMeans",
+    "MixtureOfExperts",
     "MixtureOutlierDetector",
     "ModelSelection",
+    "ProbitRegression",
+    "RegressionMixture",
     "SoftKMeans",
     "__version__",
     "config_context",

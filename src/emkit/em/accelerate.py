@@ -63,6 +63,7 @@ from .engine import (
     check_finite_objective,
     check_monotone,
     expectation,
+    m_step,
     objective_rtol,
     run_em,
 )
@@ -142,7 +143,7 @@ class _Run:
     def maximize(self, stats: Any, params: Any) -> Any:
         """The M-step completing one evaluation of the EM map at ``params``."""
         self.n_maps += 1
-        return self.model.maximize(stats, params)
+        return m_step(self.model, stats, params, self.source)
 
     def deficit(self, stats: Any, new_params: Any, params: Any) -> float:
         """How much the M-step from ``params`` to ``new_params`` may lower the objective."""

@@ -19,6 +19,11 @@ also be a float: its weighted sum over the chunk's rows),
 ``soft_e_step(params, X, weights) -> (row_objective, stats) or None``, a fused
 soft E-step of a chunk (compiled kernels; None when it does not apply to that
 chunk, which then takes the generic path), and
+``data_maximize(stats, params, data_pass) -> params``, an M-step that needs
+further passes over the data (weighted IRLS for GLM components and softmax
+gates): ``data_pass(function)`` returns the sum over all chunks of
+``function(X, sample_weight)``, computed as the E-step is (threads, chunk
+order); the model then replaces ``maximize``, and
 ``converged(old_params, new_params, change, tol) -> bool`` (the
 default stops when the mean objective changes by less than ``tol``) and
 ``step_deficit(stats, new_params, params) -> float``: how much a deliberately inexact
@@ -262,6 +267,37 @@ def expectation(model, params, source, assignment: str = "soft"):
     return stats, total / weight
 
 
+class DataPass:
+    """Sums of a function over the chunks of a source, for M-steps that need the data.
+
+    ``DataPass(source)(function)`` is ``sum(function(X, w) for X, w in chunks)``
+    with the chunks processed like the E-step's (threads, single-threaded BLAS,
+    results added in chunk order so they do not depend on the threads).
+    ``n_passes`` counts the passes (a cost figure for the M-step).
+    """
+
+    def __init__(self, source):
+        self.source = source
+        self.n_passes = 0
+
+    def __call__(self, function):
+        self.n_passes += 1
+        total = None
+        with _blas_controller().limit(limits=1, user_api="blas"):
+            for part in _ordered_map(lambda chunk: function(chunk[0], chunk[1]),
+                                     self.source.chunks(), effective_threads()):
+                total = part if total is None else total + part
+        return total
+
+
+def m_step(model, stats, params, source):
+    """The model's M-step: ``maximize``, or ``data_maximize`` when the model needs the data."""
+    data_maximize = getattr(model, "data_maximize", None)
+    if data_maximize is None:
+        return model.maximize(stats, params)
+    return data_maximize(stats, params, DataPass(source))
+
+
 def check_finite_objective(objective: float) -> None:
     """Refuse to run EM from parameters whose objective is not finite.
 
@@ -350,7 +386,7 @@ def run_em(
         check_finite_objective(objective)
         history.append(objective)
         check_monotone(previous, objective, n_iter, allowance, objective_rtol(model))
-        new_params = model.maximize(stats, params)
+        new_params = m_step(model, stats, params, source)
         if step_deficit is not None:
             allowance = step_deficit(stats, new_params, params)
         if verbose:

@@ -120,6 +120,37 @@ class MixtureModel:
             weights = (counts + extra) / (counts.sum() + extra * counts.shape[0])
         return MixtureParams(weights, components)
 
+    @property
+    def data_maximize(self):
+        """The engine's hook for M-steps that need the data (None for closed-form families).
+
+        Families with a ``maximize_with_data(stats, params, weighted_pass)``
+        method (GLM components: IRLS) get it: ``weighted_pass(function)`` sums
+        ``function(X, r)`` over the chunks, with ``r`` the chunk's
+        row-weighted responsibilities recomputed at the E-step's parameters.
+        """
+        if not hasattr(self.family, "maximize_with_data"):
+            return None
+        return self._maximize_with_data
+
+    def _maximize_with_data(self, stats: MixtureStatistics, params: MixtureParams | None,
+                            data_pass) -> MixtureParams:
+        new = self.maximize(stats, params)
+        if params is None:
+            return new
+
+        def weighted_pass(function):
+            from ..em.engine import soft_assignment
+
+            def chunk(X, w):
+                resp = soft_assignment(self.log_joint(params, X), overwrite=True)[1]
+                return function(X, resp * w[:, None])
+            return data_pass(chunk)
+
+        components = self.family.maximize_with_data(stats.components, params.components,
+                                                    weighted_pass)
+        return MixtureParams(new.weights, components)
+
     def log_prior(self, params: MixtureParams) -> float:
         """Dirichlet log-density of the weights (up to a constant) plus the family's prior."""
         value = self.family.log_prior(params.components)
@@ -144,15 +175,30 @@ class MixtureModel:
     # --- the rest -----------------------------------------------------------
     def params_from_responsibilities(self, X, sample_weight: np.ndarray, resp: np.ndarray,
                                      chunk_size: int) -> MixtureParams:
-        """One M-step from given responsibilities (the start of EM)."""
+        """One M-step from given responsibilities (the start of EM).
+
+        For families whose M-step needs the data (GLM components) it is the
+        exact maximiser for these responsibilities, as the first M-step of
+        R's flexmix from a partition.
+        """
         weighted = resp * sample_weight[:, None]
-        stats = None
-        for start in range(0, X.shape[0], chunk_size):
-            rows = slice(start, start + chunk_size)
-            part = MixtureStatistics(weighted[rows].sum(axis=0),
-                                     self.family.statistics(None, X[rows], weighted[rows]))
-            stats = part if stats is None else stats + part
-        return self.maximize(stats)
+        chunks = [slice(start, start + chunk_size) for start in range(0, X.shape[0], chunk_size)]
+
+        def weighted_pass(function):
+            total = None
+            for rows in chunks:
+                part = function(X[rows], weighted[rows])
+                total = part if total is None else total + part
+            return total
+
+        stats = weighted_pass(lambda Z, r: MixtureStatistics(
+            r.sum(axis=0), self.family.statistics(None, Z, r)))
+        start = self.maximize(stats)
+        if not hasattr(self.family, "maximize_with_data"):
+            return start
+        exact = weighted_pass(lambda Z, r: self.family.statistics(start.components, Z, r))
+        components = self.family.maximize_with_data(exact, start.components, weighted_pass)
+        return MixtureParams(start.weights, components)
 
     def n_parameters(self, params: MixtureParams) -> int:
         """Free parameters: K - 1 weights (0 when fixed) plus the family's."""

@@ -1,16 +1,22 @@
 """scikit-learn compatible estimators."""
 
 from .bernoulli import BernoulliMixture
+from .experts import MixtureOfExperts
 from .gaussian_mixture import GaussianMixture
 from .imputer import GaussianMixtureImputer
 from .kmeans import KMeans, SoftKMeans
 from .outlier import MixtureOutlierDetector
+from .probit import ProbitRegression
+from .regression_mixture import RegressionMixture
 
 __all__ = [
     "BernoulliMixture",
     "GaussianMixture",
     "GaussianMixtureImputer",
     "KMeans",
+    "MixtureOfExperts",
     "MixtureOutlierDetector",
+    "ProbitRegression",
+    "RegressionMixture",
     "SoftKMeans",
 ]

@@ -260,18 +260,23 @@ class BaseMixture(DensityMixin, BaseEstimator):
         self._check_parameters()
         warm = self._warm()
         X = self._validate_data(X, reset=not warm)
-        n_samples = _num_samples(X)
-        check_enough_samples(n_samples, self.n_components)
+        labels = None
+        if getattr(self, "semi_supervised", False):
+            if y is None:
+                raise ValueError("semi_supervised=True needs y: a component index per row, "
+                                 "-1 for unlabelled rows")
+            labels = check_partial_labels(y, _num_samples(X), self.n_components)
+        return self._fit_validated(X, sample_weight, labels, warm)
+
+    def _fit_validated(self, X, sample_weight, labels, warm: bool):
+        """EM on validated data (``labels``: partial component labels or None)."""
+        check_enough_samples(_num_samples(X), self.n_components)
         if isinstance(X, np.ndarray) and X.dtype.kind == "f":
             check_observed_columns(X)
         model = self._engine_model_for(X)
         source = make_source(X, sample_weight, self.chunk_size, self._row_width(model, X))
         self._prepare(model, X, source)
-        if self.semi_supervised:
-            if y is None:
-                raise ValueError("semi_supervised=True needs y: a component index per row, "
-                                 "-1 for unlabelled rows")
-            source.labels = check_partial_labels(y, n_samples, self.n_components)
+        source.labels = labels
         rng = check_random_state(self.random_state)
         if warm:
             current = self._params()
