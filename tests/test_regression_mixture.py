@@ -270,3 +270,26 @@ def test_bad_responses_are_named():
         RegressionMixture(2, family="gamma").fit(X, y)
     with pytest.raises(ValueError, match=r"one value .* per row of X"):
         RegressionMixture(2).fit(X, y[:-1])
+
+
+def test_plots_draw_every_regime_and_the_gate():
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    from emkit.plotting import plot_gate, plot_regression_mixture
+
+    X, y, _ = two_lines(10, n=120)
+    rm = RegressionMixture(2, n_init=2, random_state=0).fit(np.c_[X, X ** 2], y)
+    ax = plot_regression_mixture(rm, X[:, 0], y, design=lambda t: np.c_[t, t ** 2])
+    gids = {line.get_gid() for line in ax.get_lines()}
+    assert {"regime0", "regime1"} <= gids
+    np.testing.assert_allclose(ax.get_lines()[-1].get_ydata(),
+                               rm.predict(np.c_[ax.get_lines()[-1].get_xdata(),
+                                                ax.get_lines()[-1].get_xdata() ** 2]))
+    with pytest.raises(ValueError, match="one input"):
+        plot_regression_mixture(rm, np.c_[X, X ** 2], y)
+    moe = MixtureOfExperts(2, n_init=2, random_state=0).fit(X, y)
+    ax = plot_gate(moe, X)
+    curves = [line for line in ax.get_lines() if (line.get_gid() or "").startswith("gate")]
+    assert len(curves) == 2
+    np.testing.assert_allclose(curves[0].get_ydata() + curves[1].get_ydata(), 1.0)
+    matplotlib.pyplot.close("all")

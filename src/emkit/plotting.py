@@ -22,7 +22,9 @@ __all__ = [
     "ellipse_geometry",
     "mixture_png",
     "plot_bic",
+    "plot_gate",
     "plot_mixture",
+    "plot_regression_mixture",
     "save_bic_plot",
     "save_mixture_plot",
 ]
@@ -30,6 +32,8 @@ __all__ = [
 MISSING_MATPLOTLIB = "plotting needs matplotlib: pip install 'emkit[plot]'"
 SIGMAS = (1, 2)
 #: Marker of each model's line in :func:`plot_bic` (cycled).
+#: plot_regression_mixture draws an expert's curve solid where its gate is at least this.
+GATE_SHOWN = 0.1
 MODEL_MARKERS = ("o", "s", "^", "v", "D", "P", "X", "<", ">", "p", "h", "*", "d", "8")
 
 
@@ -329,3 +333,122 @@ def bic_png(
 def save_bic_plot(selection, path: str | os.PathLike, **kwargs: Any) -> None:
     """Write :func:`bic_png` to ``path`` atomically (keyword arguments passed on)."""
     atomic_write(path, bic_png(selection, **kwargs))
+
+
+def _regime_grid(X, design, n_points: int = 200):
+    """A grid over the one plotted input column and the model's X on that grid."""
+    x = np.asarray(X, dtype=float)
+    if design is None and (x.ndim != 2 or x.shape[1] != 1):
+        raise ValueError(
+            "these plots show one input: pass X with one column, or pass the 1-D input and "
+            "design=callable mapping it to the model's X (e.g. lambda x: np.c_[x, x ** 2])")
+    x1 = x.ravel() if design is None else np.asarray(X, dtype=float).ravel()
+    grid = np.linspace(x1.min(), x1.max(), n_points)
+    model_X = grid[:, None] if design is None else np.asarray(design(grid), dtype=float)
+    data_X = x1[:, None] if design is None else np.asarray(design(x1), dtype=float)
+    return x1, grid, data_X, model_X
+
+
+def plot_regression_mixture(estimator, X, y, ax=None, *, design=None,
+                            title: str | None = None) -> Any:
+    """Scatter (x, y) coloured by the most probable regime, with every regime's fitted curve.
+
+    Parameters
+    ----------
+    estimator : fitted RegressionMixture or MixtureOfExperts
+        With a one-dimensional response.
+    X : array-like of shape (n_samples, 1), or (n_samples,) with ``design``
+        The plotted input.
+    y : array-like of shape (n_samples,)
+    ax : matplotlib Axes, optional
+    design : callable, optional
+        Maps the plotted 1-D input to the model's X (for features derived from
+        one input, such as ``lambda x: np.c_[x, x ** 2]``).
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        Curves carry the gid ``"regime{k}"``.  For a mixture of experts an
+        expert's curve is solid where its gate probability is at least
+        :data:`GATE_SHOWN` and dotted elsewhere.
+    """
+    _matplotlib()
+    check_is_fitted(estimator)
+    x1, grid, data_X, model_X = _regime_grid(X, design)
+    y = np.asarray(y, dtype=float)
+    regimes = estimator.predict_regime(data_X, y)
+    curves = estimator.predict_components(model_X)
+    if curves.ndim != 2:
+        raise ValueError("plot_regression_mixture draws a one-dimensional response")
+    K = curves.shape[1]
+    colors = _colors(K)
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=(7, 5), layout="constrained")
+    weights = getattr(estimator, "weights_", None)
+    gate = (estimator.predict_proba_gate(model_X) if hasattr(estimator, "predict_proba_gate")
+            else None)
+    for k in range(K):
+        mine = regimes == k
+        ax.scatter(x1[mine], y[mine], s=14, color=colors[k], alpha=0.55, linewidths=0)
+        label = f"regime {k}: {int(mine.sum())} points"
+        if weights is not None:
+            label += f", weight {weights[k]:.2f}"
+        if gate is None:
+            ax.plot(grid, curves[:, k], color=colors[k], linewidth=2.2, label=label,
+                    gid=f"regime{k}")
+            continue
+        # experts: solid where the gate gives them weight, dotted elsewhere
+        ax.plot(grid, curves[:, k], color=colors[k], linewidth=1.0, linestyle=":")
+        ax.plot(grid, np.where(gate[:, k] >= GATE_SHOWN, curves[:, k], np.nan),
+                color=colors[k], linewidth=2.2, label=label, gid=f"regime{k}")
+    ax.plot(grid, estimator.predict(model_X), color="0.2", linestyle="--", linewidth=1.3,
+            label="mixture mean")
+    ax.legend(loc="best", fontsize="small", framealpha=0.9)
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    ax.set_title(title or f"{type(estimator).__name__}, K={K}")
+    ax.grid(True, alpha=0.3)
+    return ax
+
+
+def plot_gate(estimator, X, ax=None, *, design=None, title: str | None = None) -> Any:
+    """The gate of a mixture of experts: each regime's probability pi_k(x) against x.
+
+    Parameters
+    ----------
+    estimator : fitted MixtureOfExperts
+    X : array-like of shape (n_samples, 1), or (n_samples,) with ``design``
+        The plotted input (its range sets the curve's).
+    ax : matplotlib Axes, optional
+    design : callable, optional
+        As :func:`plot_regression_mixture`.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        Curves carry the gid ``"gate{k}"``.
+    """
+    _matplotlib()
+    check_is_fitted(estimator)
+    x1, grid, _, model_X = _regime_grid(X, design)
+    gate = estimator.predict_proba_gate(model_X)
+    colors = _colors(gate.shape[1])
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=(7, 3.5), layout="constrained")
+    for k in range(gate.shape[1]):
+        ax.plot(grid, gate[:, k], color=colors[k], linewidth=2.2, label=f"regime {k}",
+                gid=f"gate{k}")
+    ax.plot(x1, np.full_like(x1, -0.03), "|", color="0.4", markersize=6, label="data")
+    ax.set_ylim(-0.06, 1.04)
+    ax.set_xlabel("x")
+    ax.set_ylabel("gate probability")
+    ax.legend(loc="best", fontsize="small", framealpha=0.9)
+    ax.set_title(title or f"{type(estimator).__name__}: gate")
+    ax.grid(True, alpha=0.3)
+    return ax
