@@ -290,6 +290,26 @@ class DataPass:
         return total
 
 
+def responsibility_pass(X, weighted: np.ndarray, chunk_size: int):
+    """A ``weighted_pass`` over in-memory rows with given (row-weighted) responsibilities.
+
+    ``responsibility_pass(X, r, size)(function)`` sums ``function(X[rows], r[rows])``
+    over chunks of ``size`` rows, with single-threaded BLAS as in the E-step (the
+    starting M-step of models whose M-step needs the data).
+    """
+    chunks = [slice(start, start + chunk_size) for start in range(0, X.shape[0], chunk_size)]
+
+    def weighted_pass(function):
+        total = None
+        with _blas_controller().limit(limits=1, user_api="blas"):
+            for rows in chunks:
+                part = function(X[rows], weighted[rows])
+                total = part if total is None else total + part
+        return total
+
+    return weighted_pass
+
+
 def m_step(model, stats, params, source):
     """The model's M-step: ``maximize``, or ``data_maximize`` when the model needs the data."""
     data_maximize = getattr(model, "data_maximize", None)

@@ -75,14 +75,14 @@ class GatedMixtureModel:
         objective = float((resp * log_pi).sum())
         free = K - 1
         gradient = ((resp - totals[:, None] * pi)[:, :free].T @ G).ravel()
+        # information = sum_i s_i (diag(pi_i) - pi_i pi_i') (x) g_i g_i' over the free rows:
+        # a block diagonal of weighted Gram matrices minus one Gram matrix of pi_i (x) g_i
         weighted = pi[:, :free] * totals[:, None]
-        information = np.zeros((free, q, free, q))
+        outer = (pi[:, :free, None] * G[:, None, :]).reshape(G.shape[0], free * q)
+        information = -(outer * totals[:, None]).T @ outer
+        information = information.reshape(free, q, free, q)
         for a in range(free):
-            for b in range(a, free):
-                w = weighted[:, a] * ((a == b) - pi[:, b])
-                block = (G * w[:, None]).T @ G
-                information[a, :, b, :] = block
-                information[b, :, a, :] = block.T
+            information[a, :, a, :] += (G * weighted[:, a:a + 1]).T @ G
         size = free * q
         return NewtonStatistics(np.array([totals.sum()]), np.array([objective]),
                                 gradient[None, :], information.reshape(1, size, size))
@@ -155,15 +155,10 @@ class GatedMixtureModel:
     def params_from_responsibilities(self, Z, sample_weight: np.ndarray, resp: np.ndarray,
                                      chunk_size: int) -> GatedParams:
         """Exact M-step (gate and experts) from given responsibilities."""
-        weighted = resp * sample_weight[:, None]
-        chunks = [slice(start, start + chunk_size) for start in range(0, Z.shape[0], chunk_size)]
+        from ..em.engine import responsibility_pass
 
-        def weighted_pass(function):
-            total = None
-            for rows in chunks:
-                part = function(Z[rows], weighted[rows])
-                total = part if total is None else total + part
-            return total
+        weighted = resp * sample_weight[:, None]
+        weighted_pass = responsibility_pass(Z, weighted, chunk_size)
 
         start = self.family.maximize(weighted_pass(
             lambda X, r: self.family.statistics(None, X, r)))

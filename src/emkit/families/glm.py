@@ -208,14 +208,15 @@ class GLMFamily(ComponentFamily):
             objective = (resp * self.log_density(y, eta)).sum(axis=0)
         gradient = ((y - mu) * resp).T @ A
         weights = resp * self.variance(mu)
-        information = np.einsum("nk,np,nq->kpq", weights, A, A, optimize=True)
+        information = np.stack([(A * weights[:, k:k + 1]).T @ A
+                                for k in range(weights.shape[1])])
         return NewtonStatistics(resp.sum(axis=0), objective, gradient, information)
 
     def statistics(self, params: GLMParams | None, Z: np.ndarray, resp: np.ndarray):
         if params is None:
             A = self.design.matrix(Z)
             z = self.working_response(self.design.response(Z))
-            aa = np.einsum("nk,np,nq->kpq", resp, A, A, optimize=True)
+            aa = np.stack([(A * resp[:, k:k + 1]).T @ A for k in range(resp.shape[1])])
             az = np.einsum("nk,np->kp", resp * z, A)
             return StartStatistics(resp.sum(axis=0), aa, az)
         return self.newton_statistics(params.coefficients[:, :, 0], Z, resp)

@@ -181,15 +181,9 @@ class MixtureModel:
         exact maximiser for these responsibilities, as the first M-step of
         R's flexmix from a partition.
         """
-        weighted = resp * sample_weight[:, None]
-        chunks = [slice(start, start + chunk_size) for start in range(0, X.shape[0], chunk_size)]
+        from ..em.engine import responsibility_pass
 
-        def weighted_pass(function):
-            total = None
-            for rows in chunks:
-                part = function(X[rows], weighted[rows])
-                total = part if total is None else total + part
-            return total
+        weighted_pass = responsibility_pass(X, resp * sample_weight[:, None], chunk_size)
 
         stats = weighted_pass(lambda Z, r: MixtureStatistics(
             r.sum(axis=0), self.family.statistics(None, Z, r)))
