@@ -363,14 +363,19 @@ def _cost_order(jobs: list[tuple[int, str]]) -> list[tuple[int, str]]:
     return sorted(jobs, key=lambda job: (-job[0], -sum(weight.get(c, 2) for c in job[1])))
 
 
-def _run_cells(X, jobs, starts, params_of, n_jobs: int | None) -> dict:
-    """Fit every cell, sequentially or on ``n_jobs`` worker processes."""
-    # the caller's options (worker processes start from the defaults) ...
+def _worker_config() -> dict:
+    """Options every cell runs with: the caller's (worker processes start from the
+    defaults), except that a decreasing objective fails the cell (unless checks are off)."""
     accepted = inspect.signature(config_context).parameters
     config = {k: v for k, v in get_config().items() if k in accepted}
-    # ... except that a decreasing objective fails the cell at once (unless checks are off)
     if config.get("monotonic") != "ignore":
         config["monotonic"] = "raise"
+    return config
+
+
+def _run_cells(X, jobs, starts, params_of, n_jobs: int | None) -> dict:
+    """Fit every cell, sequentially or on ``n_jobs`` worker processes."""
+    config = _worker_config()
     workers = effective_n_jobs(n_jobs)
     if workers == 1 or len(jobs) == 1:
         return {job: _fit_cell(X, *job, starts[job[0]], params_of(job), config)
@@ -398,6 +403,9 @@ def select_model(
     n_jobs: int | None = None,
     top: int = 3,
     subset_size: int = HIERARCHICAL_SUBSET,
+    estimator=None,
+    y=None,
+    param_grid: dict | None = None,
     **gaussian_mixture_params: Any,
 ) -> ModelSelection:
     """Fit Gaussian mixtures over a grid of G and covariance models; pick the best.
@@ -449,6 +457,24 @@ def select_model(
     subset_size : int, default=2000
         With more rows, the hierarchical tree is grown on a random subset of
         this many (mclust's ``mclust.options("subset")``).
+    estimator : emkit mixture estimator, optional
+        Select over any estimator instead of mclust's Gaussian grid:
+        ``BernoulliMixture()``, ``CategoricalMixture()``, ``StudentTMixture()``,
+        ``RegressionMixture()`` (with ``y``), a configured ``GaussianMixture``...
+        Every cell is a clone with ``n_components=G`` and one variant's
+        parameters (the columns): ``covariance_types`` when the estimator has
+        ``covariance_type`` (the estimator's own setting when "all"), the
+        points of ``param_grid``, or the estimator as given.  Its own
+        ``init_params``/``n_init`` start every cell; ``random_state`` seeds
+        each cell independently.  (mclust's hierarchical start, ``init``,
+        ``reg_covar``, ``tol`` and ``max_iter`` are the estimator's business.)
+    y : array-like, optional
+        The response, with a conditional ``estimator`` (RegressionMixture,
+        MixtureOfExperts): cells are scored on log p(y | x).
+    param_grid : dict, optional
+        With ``estimator``: more parameters to vary, ``{"name": [values]}``;
+        each combination is a column (e.g. ``{"family": ["gaussian",
+        "poisson"]}``).
     **gaussian_mixture_params
         Passed to every GaussianMixture: ``accelerate``, ``chunk_size``,
         ``verbose``, ``prior`` (MAP-EM with a conjugate prior, e.g. "default"
@@ -475,6 +501,12 @@ def select_model(
     {'n_components': 3, 'covariance_type': 'EEE'}
     >>> result.bic_table()                               # doctest: +SKIP
     """
+    if estimator is not None:
+        return _select_estimator(X, y, estimator, n_components, covariance_types, criterion,
+                                 param_grid, random_state, n_jobs, top, gaussian_mixture_params)
+    if y is not None or param_grid is not None:
+        raise ValueError("y and param_grid need an estimator= (select_model's default grid is "
+                         "mclust's Gaussian one)")
     X, feature_names = _check_X(X)
     n, d = X.shape
     Gs = _check_components(n_components)
@@ -515,6 +547,37 @@ def select_model(
                 "subset_size": subset_size if n > subset_size and init == "hierarchical"
                 else None}
     return ModelSelection(cells, Gs, models, n, d, criterion, top, settings, feature_names)
+
+
+def _select_estimator(X, y, estimator, n_components, covariance_types, criterion,
+                      param_grid, random_state, n_jobs, top, extra) -> ModelSelection:
+    """select_model over any estimator's clones (see :mod:`emkit.selection_generic`)."""
+    from .selection_generic import fit_grid, variants
+
+    if extra:
+        raise TypeError(f"select_model() with estimator= takes no GaussianMixture keyword "
+                        f"arguments (got {sorted(extra)}): set them on the estimator")
+    if not hasattr(estimator, "n_components") or not hasattr(estimator, "fit"):
+        raise ValueError(f"estimator must be an emkit mixture estimator with n_components, "
+                         f"got {type(estimator).__name__}")
+    Gs = _check_components(n_components)
+    criterion = _check_criterion(criterion)
+    top = check_int(top, "top", 1)
+    labels = variants(estimator, covariance_types, param_grid)
+    seed = _base_seed(random_state)
+    seeds = {(G, label): _cell_seed(seed, G, label) for G in Gs for label in labels}
+    results = fit_grid(estimator, X, y, Gs, labels, seeds, n_jobs, _worker_config())
+    cells, counts = {}, np.full((len(Gs), len(labels)), np.nan)
+    for (G, label), (loglik, map_log_z, n_params, converged, n_iter, reason, fitted) in (
+            results.items()):
+        cells[G, label] = _Cell(loglik, map_log_z, converged, n_iter, reason, fitted)
+        if n_params is not None:
+            counts[Gs.index(G), list(labels).index(label)] = n_params
+    n_samples = int(np.shape(X)[0])
+    n_features = int(np.shape(X)[1]) if np.ndim(X) == 2 else 1
+    settings = {"estimator": repr(estimator), "max_iter": getattr(estimator, "max_iter", None)}
+    return ModelSelection(cells, Gs, tuple(labels), n_samples, n_features, criterion, top,
+                          settings, None, n_parameters=counts, model_params=labels)
 
 
 # ---------------------------------------------------------------------------
@@ -579,7 +642,9 @@ class ModelSelection:
 
     def __init__(self, cells: dict, Gs: Sequence[int], models: Sequence[str], n_samples: int,
                  n_features: int, criterion: str, top: int, settings: dict,
-                 feature_names: np.ndarray | None = None) -> None:
+                 feature_names: np.ndarray | None = None, *,
+                 n_parameters: np.ndarray | None = None,
+                 model_params: dict | None = None) -> None:
         self.n_components = tuple(Gs)
         self.models = tuple(models)
         self.criterion = criterion
@@ -591,7 +656,8 @@ class ModelSelection:
         self._map_log_z = np.full(shape, np.nan)
         self.converged = np.zeros(shape, dtype=bool)
         self.n_iter = np.zeros(shape, dtype=int)
-        self.n_parameters = np.array(
+        self._model_params = model_params
+        self.n_parameters = n_parameters if n_parameters is not None else np.array(
             [[GaussianMixtureModel(m).n_parameters(G, n_features) for m in models] for G in Gs])
         self.reasons: dict[tuple[int, str], str] = {}
         self.estimators_: dict[tuple[int, str], GaussianMixture] = {}
@@ -619,7 +685,9 @@ class ModelSelection:
             raise ValueError("none of the models could be estimated: "
                              + "; ".join(reasons[:5]) + (" ..." if len(reasons) > 5 else ""))
         G, model = ranking[0]
-        self.best_params_ = {"n_components": G, "covariance_type": model}
+        variant = (self._model_params[model] if self._model_params is not None
+                   else {"covariance_type": model})
+        self.best_params_ = {"n_components": G, **variant}
         self.best_model_ = self.estimators_[(G, model)]
 
     # ----------------------------------------------------------- values
@@ -782,11 +850,12 @@ class ModelSelection:
         values = self.values(self.criterion, convention)
         picked = self._ranking(self.criterion)[:self._top]
         best = values[self.n_components.index(picked[0][0]), self.models.index(picked[0][1])]
+        width = max(5, *(len(m) for m in self.models))
         lines = [f"Top {len(picked)} models by {label}:",
-                 f"  rank  model  {'G':>3}  {label:>12}  {'difference':>10}"]
+                 f"  rank  {'model':<{width}}  {'G':>3}  {label:>12}  {'difference':>10}"]
         for rank, (G, m) in enumerate(picked, 1):
             v = values[self.n_components.index(G), self.models.index(m)]
-            lines.append(f"  {rank:>4}  {m:<5}  {G:>3}  {v:>12.3f}  {v - best:>10.3f}")
+            lines.append(f"  {rank:>4}  {m:<{width}}  {G:>3}  {v:>12.3f}  {v - best:>10.3f}")
         return lines
 
     def to_string(self, convention: str = DEFAULT_CONVENTION) -> str:
@@ -811,7 +880,7 @@ class ModelSelection:
         return self.to_string()
 
     def __repr__(self) -> str:
-        G, model = self.best_params_["n_components"], self.best_params_["covariance_type"]
+        G, model = self.best_cell()
         value = self.values(self.criterion)[self.n_components.index(G), self.models.index(model)]
         models = (", ".join(self.models) if len(self.models) <= 4
                   else f"{self.models[0]}..{self.models[-1]} ({len(self.models)})")
