@@ -2,6 +2,7 @@
 
 from ._config import config_context, get_config, set_config
 from .models import (
+    BayesianGaussianMixture,
     BernoulliMixture,
     GaussianMixture,
     GaussianMixtureImputer,
@@ -18,6 +19,7 @@ from .selection import ModelSelection, select_model
 __version__ = "0.1.0"
 
 __all__ = [
+    "BayesianGaussianMixture",
     "BernoulliMixture",
     "GaussianMixture",
     "GaussianMixtureImputer",

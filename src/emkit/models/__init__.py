@@ -1,5 +1,6 @@
 """scikit-learn compatible estimators."""
 
+from .bayesian_mixture import BayesianGaussianMixture
 from .bernoulli import BernoulliMixture
 from .experts import MixtureOfExperts
 from .gaussian_mixture import GaussianMixture
@@ -10,6 +11,7 @@ from .probit import ProbitRegression
 from .regression_mixture import RegressionMixture
 
 __all__ = [
+    "BayesianGaussianMixture",
     "BernoulliMixture",
     "GaussianMixture",
     "GaussianMixtureImputer",
