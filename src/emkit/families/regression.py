@@ -142,6 +142,9 @@ class LinearRegressionFamily(ComponentFamily):
         flat = params.coefficients.transpose(1, 0, 2).reshape(p, K * m)
         return (A @ flat).reshape(A.shape[0], K, m)
 
+    #: Every component's E[y | x], as the GLM families name it.
+    mean_response = predictions
+
     def log_prob(self, params: RegressionParams, Z: np.ndarray) -> np.ndarray:
         A, Y = self.design.matrix(Z), self.design.response(Z)
         residuals = Y[:, None, :] - self.predictions(params, A)  # (n, K, m)

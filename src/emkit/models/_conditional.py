@@ -15,9 +15,16 @@ import numpy as np
 from sklearn.base import RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._validation import check_finite
+from .._validation import check_finite, check_option, check_real
 from ..em.engine import soft_assignment
+from ..families.glm import GLM_FAMILIES, check_glm_response
+from ..families.regression import Design, LinearRegressionFamily, RegressionParams
 from ._mixture import BaseMixture
+
+#: The regressions a regime can hold.
+FAMILIES = ("gaussian", *GLM_FAMILIES)
+#: One noise variance per regime, or one for all.
+NOISE = ("component", "common")
 
 
 def check_response(y, n_samples: int, name: str = "y") -> tuple[np.ndarray, bool]:
@@ -66,7 +73,11 @@ def pack_coefficients(coef: np.ndarray, intercept: np.ndarray, fit_intercept: bo
 
 
 class ConditionalMixture(RegressorMixin, BaseMixture):
-    """Base of the conditional mixtures (not used directly)."""
+    """Base of the conditional mixtures (not used directly).
+
+    Subclasses have the parameters ``family``, ``fit_intercept``, ``noise``,
+    ``ridge`` and ``variance_floor`` and implement ``_expert_design()``.
+    """
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -93,6 +104,59 @@ class ConditionalMixture(RegressorMixin, BaseMixture):
 
     def _check_response_support(self, Y: np.ndarray) -> None:
         """Families with a restricted response (binary, counts) refuse others here."""
+        if self.family != "gaussian":
+            check_glm_response(self.family, Y)
+
+    # --- the regressions ------------------------------------------------------------
+    def _check_family_parameters(self) -> None:
+        check_option(self.family, "family", FAMILIES)
+        check_option(self.noise, "noise", NOISE)
+        check_real(self.ridge, "ridge", 0.0)
+        check_real(self.variance_floor, "variance_floor", 0.0)
+
+    def _expert_design(self) -> Design:
+        raise NotImplementedError
+
+    def _family(self):
+        """The regressions of the regimes (linear-Gaussian or a GLM)."""
+        if self.family == "gaussian":
+            return LinearRegressionFamily(
+                self._expert_design(), common_noise=self.noise == "common", ridge=self.ridge,
+                variance_floor=self.variance_floor,
+                response_scale=getattr(self, "_response_scale", 1.0))
+        return GLM_FAMILIES[self.family](self._expert_design(), ridge=self.ridge)
+
+    def _prepare(self, model, Z, source) -> None:
+        Y = Z[:, self.n_features_in_:]
+        self._response_scale = float(np.mean(np.var(Y, axis=0))) or 1.0
+        model.family.response_scale = self._response_scale
+
+    def _store_regressions(self, components) -> None:
+        """``coef_``, ``intercept_`` (and ``noise_variance_``) from the family's parameters."""
+        self.coef_, self.intercept_ = unpack_coefficients(
+            components.coefficients, self.fit_intercept, self._y_was_1d)
+        if self.family == "gaussian":
+            noise = components.noise_covariances
+            self.noise_variance_ = noise[:, 0, 0] if self._y_was_1d else noise
+
+    def _regressions(self):
+        """The family's parameters from ``coef_``, ``intercept_`` (and ``noise_variance_``)."""
+        coefficients = pack_coefficients(self.coef_, self.intercept_, self.fit_intercept,
+                                         self._y_was_1d)
+        if self.family != "gaussian":
+            return self._family().params_type(coefficients)
+        noise = (self.noise_variance_[:, None, None] if self._y_was_1d
+                 else self.noise_variance_)
+        return RegressionParams(coefficients, noise)
+
+    def _fitted_family_reason(self) -> str | None:
+        fitted = getattr(self, "_fitted_family", self.family)
+        return None if fitted == self.family else f"the model was fitted with family {fitted!r}"
+
+    def _fit_validated(self, X, sample_weight, labels, warm: bool):
+        super()._fit_validated(X, sample_weight, labels, warm)
+        self._fitted_family = self.family
+        return self
 
     def _validate_inputs(self, X) -> np.ndarray:
         check_is_fitted(self)

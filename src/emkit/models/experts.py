@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_option, check_real
+from .._validation import check_real
 from ..families.experts import GatedMixtureModel, GatedParams, gate_probabilities
-from ..families.glm import GLM_FAMILIES, check_glm_response
-from ..families.regression import Design, LinearRegressionFamily, RegressionParams
-from ._conditional import ConditionalMixture, pack_coefficients, unpack_coefficients
+from ..families.regression import Design
+from ._conditional import ConditionalMixture
 from ._mixture import random_generator
-from .regression_mixture import FAMILIES, NOISE
 
 
 class MixtureOfExperts(ConditionalMixture):
@@ -116,11 +114,8 @@ class MixtureOfExperts(ConditionalMixture):
 
     # ------------------------------------------------------------------ checks
     def _check_family_parameters(self) -> None:
-        check_option(self.family, "family", FAMILIES)
-        check_option(self.noise, "noise", NOISE)
-        check_real(self.ridge, "ridge", 0.0)
+        super()._check_family_parameters()
         check_real(self.gate_ridge, "gate_ridge", 0.0)
-        check_real(self.variance_floor, "variance_floor", 0.0)
 
     def _columns(self, features, name: str) -> tuple[int, ...]:
         """Column indices of X named by ``features`` (None: all)."""
@@ -145,10 +140,6 @@ class MixtureOfExperts(ConditionalMixture):
             raise ValueError(f"{name} must name at least one column, each once; got {features!r}")
         return tuple(out)
 
-    def _check_response_support(self, Y: np.ndarray) -> None:
-        if self.family != "gaussian":
-            check_glm_response(self.family, Y)
-
     # ------------------------------------------------------------------ model
     def _expert_design(self) -> Design:
         D, m = self.n_features_in_, self._n_targets
@@ -159,21 +150,8 @@ class MixtureOfExperts(ConditionalMixture):
         return Design(self._columns(self.gate_features, "gate_features"), (),
                       bool(self.fit_intercept))
 
-    def _family(self):
-        if self.family == "gaussian":
-            return LinearRegressionFamily(
-                self._expert_design(), common_noise=self.noise == "common", ridge=self.ridge,
-                variance_floor=self.variance_floor,
-                response_scale=getattr(self, "_response_scale", 1.0))
-        return GLM_FAMILIES[self.family](self._expert_design(), ridge=self.ridge)
-
     def _engine_model(self) -> GatedMixtureModel:
         return GatedMixtureModel(self._family(), self._gate_design(), self.gate_ridge)
-
-    def _prepare(self, model, Z, source) -> None:
-        Y = Z[:, self.n_features_in_:]
-        self._response_scale = float(np.mean(np.var(Y, axis=0))) or 1.0
-        model.family.response_scale = self._response_scale
 
     def _row_width(self, model, Z) -> int:
         return self.n_components * (self.n_components + self._n_targets + 4) + Z.shape[1]
@@ -188,14 +166,7 @@ class MixtureOfExperts(ConditionalMixture):
         if fitted is not None and fitted.shape[0] != self.n_components:
             return (f"the fitted model has {fitted.shape[0]} components but "
                     f"n_components={self.n_components}")
-        if getattr(self, "_fitted_family", self.family) != self.family:
-            return f"the model was fitted with family {self._fitted_family!r}"
-        return None
-
-    def _fit_validated(self, X, sample_weight, labels, warm: bool):
-        super()._fit_validated(X, sample_weight, labels, warm)
-        self._fitted_family = self.family
-        return self
+        return self._fitted_family_reason()
 
     # ------------------------------------------------------------------ state
     def _set_params(self, params: GatedParams, model) -> None:
@@ -203,23 +174,13 @@ class MixtureOfExperts(ConditionalMixture):
         start = int(bool(self.fit_intercept))
         self.gate_intercept_ = gate[:, 0] if start else np.zeros(gate.shape[0])
         self.gate_coef_ = gate[:, start:]
-        self.coef_, self.intercept_ = unpack_coefficients(
-            params.components.coefficients, self.fit_intercept, self._y_was_1d)
-        if self.family == "gaussian":
-            noise = params.components.noise_covariances
-            self.noise_variance_ = noise[:, 0, 0] if self._y_was_1d else noise
+        self._store_regressions(params.components)
 
     def _params(self) -> GatedParams:
         gate = self.gate_coef_
         if self.fit_intercept:
             gate = np.hstack([self.gate_intercept_[:, None], gate])
-        coefficients = pack_coefficients(self.coef_, self.intercept_, self.fit_intercept,
-                                         self._y_was_1d)
-        if self.family != "gaussian":
-            return GatedParams(gate, self._family().params_type(coefficients))
-        noise = (self.noise_variance_[:, None, None] if self._y_was_1d
-                 else self.noise_variance_)
-        return GatedParams(gate, RegressionParams(coefficients, noise))
+        return GatedParams(gate, self._regressions())
 
     def _n_parameters(self) -> int:
         return self._engine_model().n_parameters(self._params())
@@ -239,12 +200,8 @@ class MixtureOfExperts(ConditionalMixture):
 
     def predict_components(self, X) -> np.ndarray:
         """Every expert's prediction E[y | x, k]: shape (n, K), or (n, K, n_targets)."""
-        Z = self._padded(X)
-        family = self._family()
-        A = self._expert_design().matrix(Z)
-        components = self._params().components
-        out = family.predictions(components, A) if self.family == "gaussian" \
-            else family.mean_response(components, A)
+        A = self._expert_design().matrix(self._padded(X))
+        out = self._family().mean_response(self._regressions(), A)
         return out[:, :, 0] if self._y_was_1d else out
 
     def predict(self, X) -> np.ndarray:

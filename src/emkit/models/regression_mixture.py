@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_option, check_real
-from ..families.glm import GLM_FAMILIES, check_glm_response
 from ..families.mixture import MixtureParams
-from ..families.regression import Design, LinearRegressionFamily, RegressionParams
-from ._conditional import ConditionalMixture, pack_coefficients, unpack_coefficients
+from ..families.regression import Design
+from ._conditional import ConditionalMixture, pack_coefficients
 from ._mixture import random_generator
-
-FAMILIES = ("gaussian", *GLM_FAMILIES)
-NOISE = ("component", "common")
 
 
 class RegressionMixture(ConditionalMixture):
@@ -143,32 +138,9 @@ class RegressionMixture(ConditionalMixture):
         self.accelerate = accelerate
 
     # ------------------------------------------------------------------ family
-    def _check_family_parameters(self) -> None:
-        check_option(self.family, "family", FAMILIES)
-        check_option(self.noise, "noise", NOISE)
-        check_real(self.ridge, "ridge", 0.0)
-        check_real(self.variance_floor, "variance_floor", 0.0)
-
-    def _design(self) -> Design:
+    def _expert_design(self) -> Design:
         D, m = self.n_features_in_, self._n_targets
         return Design(tuple(range(D)), tuple(range(D, D + m)), bool(self.fit_intercept))
-
-    def _family(self):
-        if self.family == "gaussian":
-            return LinearRegressionFamily(
-                self._design(), common_noise=self.noise == "common", ridge=self.ridge,
-                variance_floor=self.variance_floor,
-                response_scale=getattr(self, "_response_scale", 1.0))
-        return GLM_FAMILIES[self.family](self._design(), ridge=self.ridge)
-
-    def _check_response_support(self, Y: np.ndarray) -> None:
-        if self.family != "gaussian":
-            check_glm_response(self.family, Y)
-
-    def _prepare(self, model, Z, source) -> None:
-        Y = Z[:, self.n_features_in_:]
-        self._response_scale = float(np.mean(np.var(Y, axis=0))) or 1.0
-        model.family.response_scale = self._response_scale
 
     def _row_width(self, model, Z) -> int:
         p = self.n_features_in_ + 1
@@ -210,43 +182,22 @@ class RegressionMixture(ConditionalMixture):
     # ------------------------------------------------------------------ state
     def _set_params(self, params: MixtureParams, model) -> None:
         self.weights_ = params.weights
-        self.coef_, self.intercept_ = unpack_coefficients(
-            params.components.coefficients, self.fit_intercept, self._y_was_1d)
-        if self.family == "gaussian":
-            noise = params.components.noise_covariances
-            self.noise_variance_ = noise[:, 0, 0] if self._y_was_1d else noise
+        self._store_regressions(params.components)
 
     def _params(self) -> MixtureParams:
-        coefficients = pack_coefficients(self.coef_, self.intercept_, self.fit_intercept,
-                                         self._y_was_1d)
-        if self.family != "gaussian":
-            return MixtureParams(self.weights_, self._family().params_type(coefficients))
-        noise = (self.noise_variance_[:, None, None] if self._y_was_1d
-                 else self.noise_variance_)
-        return MixtureParams(self.weights_, RegressionParams(coefficients, noise))
+        return MixtureParams(self.weights_, self._regressions())
 
     def _fitted_matches(self) -> str | None:
-        reason = super()._fitted_matches()
-        if reason is None and getattr(self, "_fitted_family", self.family) != self.family:
-            reason = f"the model was fitted with family {self._fitted_family!r}"
-        return reason
-
-    def _fit_validated(self, X, sample_weight, labels, warm: bool):
-        super()._fit_validated(X, sample_weight, labels, warm)
-        self._fitted_family = self.family
-        return self
+        return super()._fitted_matches() or self._fitted_family_reason()
 
     # ------------------------------------------------------------------ prediction
     def _design_matrix(self, X) -> np.ndarray:
         X = self._validate_inputs(X)
-        return self._design().matrix(np.hstack([X, np.zeros((X.shape[0], self._n_targets))]))
+        return self._expert_design().matrix(np.hstack([X, np.zeros((X.shape[0], self._n_targets))]))
 
     def predict_components(self, X) -> np.ndarray:
         """Every regime's prediction E[y | x, k]: shape (n, K), or (n, K, n_targets)."""
-        A = self._design_matrix(X)
-        family = self._family()
-        out = family.mean_response(self._params().components, A) if self.family != "gaussian" \
-            else family.predictions(self._params().components, A)
+        out = self._family().mean_response(self._regressions(), self._design_matrix(X))
         return out[:, :, 0] if self._y_was_1d else out
 
     def predict(self, X) -> np.ndarray:
