@@ -1,29 +1,67 @@
-"""emkit: latent-variable models fitted by Expectation-Maximization."""
+"""emkit: latent-variable models fitted by Expectation-Maximization.
 
-from ._config import config_context, get_config, set_config
-from .models import (
-    GaussianMixture,
-    GaussianMixtureImputer,
-    KMeans,
-    MixtureOutlierDetector,
-    SoftKMeans,
-)
-from .priors import GaussianPrior
-from .selection import ModelSelection, select_model
+The estimators are imported on first use (module-level ``__getattr__``, PEP
+562), so ``import emkit`` and the ``emkit`` command start without loading
+scikit-learn, SciPy or pandas; ``from emkit import GaussianMixture`` works as
+usual and imports what that class needs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._config import config_context as config_context
+from ._config import get_config as get_config
+from ._config import set_config as set_config
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "GaussianMixture",
-    "GaussianMixtureImputer",
-    "GaussianPrior",
-    "KMeans",
-    "MixtureOutlierDetector",
-    "ModelSelection",
-    "SoftKMeans",
-    "__version__",
-    "config_context",
-    "get_config",
-    "select_model",
-    "set_config",
-]
+# Public name -> the module that defines it, imported when the name is first
+# used.  To publish a new estimator, add its line here and the matching
+# ``import ... as ...`` line under TYPE_CHECKING below (for type checkers;
+# tests/test_lazy_imports.py checks that the two lists agree).
+_LAZY = {
+    "GaussianMixture": "emkit.models.gaussian_mixture",
+    "GaussianMixtureImputer": "emkit.models.imputer",
+    "GaussianPrior": "emkit.priors",
+    "KMeans": "emkit.models.kmeans",
+    "MixtureOutlierDetector": "emkit.models.outlier",
+    "ModelSelection": "emkit.selection",
+    "SoftKMeans": "emkit.models.kmeans",
+    "select_model": "emkit.selection",
+}
+
+# Subpackages and modules reachable as attributes (``emkit.plotting``) without
+# an import statement, as before the imports became lazy.
+_SUBMODULES = frozenset({
+    "datasets", "em", "exceptions", "families", "hierarchical", "init", "io", "models",
+    "persist", "plotting", "priors", "selection", "sources",
+})
+
+if TYPE_CHECKING:  # type checkers and IDEs see ordinary imports (emkit ships py.typed)
+    from .models.gaussian_mixture import GaussianMixture as GaussianMixture
+    from .models.imputer import GaussianMixtureImputer as GaussianMixtureImputer
+    from .models.kmeans import KMeans as KMeans
+    from .models.kmeans import SoftKMeans as SoftKMeans
+    from .models.outlier import MixtureOutlierDetector as MixtureOutlierDetector
+    from .priors import GaussianPrior as GaussianPrior
+    from .selection import ModelSelection as ModelSelection
+    from .selection import select_model as select_model
+
+__all__ = sorted([*_LAZY, "__version__", "config_context", "get_config", "set_config"])
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY) | _SUBMODULES)
