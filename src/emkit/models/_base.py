@@ -8,6 +8,7 @@ import numpy as np
 from sklearn.utils.validation import validate_data
 
 from .._validation import check_finite, check_sample_weight
+from .._warnings import external_stacklevel
 from ..em.accelerate import check_accelerate, get_runner
 from ..em.engine import EMResult, run_em
 from ..exceptions import ConvergenceWarning
@@ -103,6 +104,6 @@ def fit_with_restarts(
             f"Best performing initialization did not converge in max_iter={max_iter} "
             "iterations. Try a larger max_iter, a larger tol, or check the data.",
             ConvergenceWarning,
-            stacklevel=3,
+            stacklevel=external_stacklevel(),
         )
     return best
