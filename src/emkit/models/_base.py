@@ -15,6 +15,20 @@ from ..exceptions import ConvergenceWarning
 from ..sources import ArraySource, default_chunk_size
 
 
+class ReadableReprMixin:
+    """``repr`` with long array parameters abbreviated: ``array([0, 1, 2, ..., 1, 0, 2])``.
+
+    scikit-learn prints every parameter that differs from its default, so an
+    estimator built with a partition or initial means of a large data set (as
+    each cell of :func:`~emkit.select_model` is) would print thousands of
+    numbers.  Put this mixin before ``BaseEstimator`` in the bases.
+    """
+
+    def __repr__(self, N_CHAR_MAX: int = 700) -> str:
+        with np.printoptions(threshold=6, edgeitems=3):
+            return super().__repr__(N_CHAR_MAX)  # type: ignore[misc]
+
+
 def validate_X(
     estimator,
     X,

@@ -20,7 +20,7 @@ from ..em.engine import expectation, soft_assignment
 from ..families.centroids import CentroidModel
 from ..init import kmeans_plusplus, nearest_partition, random_rows, squared_distances
 from ..sources import default_chunk_size
-from ._base import fit_with_restarts, make_source, validate_X
+from ._base import ReadableReprMixin, fit_with_restarts, make_source, validate_X
 
 
 def _mean_feature_variance(source) -> float:
@@ -49,7 +49,7 @@ def _check_init(init, n_clusters: int, n_features: int):
     return centers
 
 
-class _CentroidEstimator(BaseEstimator):
+class _CentroidEstimator(ReadableReprMixin, BaseEstimator):
     """Shared fit logic of KMeans and SoftKMeans."""
 
     _hard = True
