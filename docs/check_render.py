@@ -62,7 +62,7 @@ PAGES = (
          ("<title>Clustering Old Faithful", 'class="sphx-glr-single-img',
           "sphx_glr_plot_clustering_ellipses_001.png")),
     Page("generated/emkit.GaussianMixture.html",
-         ("<title>GaussianMixture", "covariance_type", "Methods")),
+         ("<title>GaussianMixture", "covariance_type", "Methods", "predict_proba")),
 )
 
 

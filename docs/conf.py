@@ -48,7 +48,7 @@ templates_path = ["_templates"]
 
 # ---------------------------------------------------------------- API reference
 autosummary_generate = True
-autodoc_default_options = {"members": True, "inherited-members": False}
+autodoc_default_options: dict[str, object] = {}  # the class template picks the members
 autodoc_typehints = "none"  # the numpydoc "Parameters" sections carry the types
 numpydoc_show_class_members = False  # the class template lists the methods
 numpydoc_class_members_toctree = False
@@ -70,7 +70,8 @@ sphinx_gallery_conf = {
     "min_reported_time": 1,
     "abort_on_example_error": True,
     "reference_url": {"emkit": None},
-    "backreferences_dir": None,
+    "doc_module": ("emkit",),
+    "backreferences_dir": "generated/backreferences",
 }
 
 # -------------------------------------------------------------------- HTML
