@@ -32,7 +32,7 @@ def blobs():
 # `slow` marker: what `make test-quick` (pytest -m "not slow") leaves out.
 # Whole modules, and single tests by "file::function" (every parametrisation).
 # A test can also carry @pytest.mark.slow itself.  Measured with
-# `pytest -n 2 --durations=0`: these are ~88% of the suite's time.
+# `pytest -n 2 --durations=0`: these are ~92% of the suite's time.
 SLOW_MODULES = frozenset({
     "test_mclust_parity",       # R parity grid: 14 models x G = 1..9 x 5 data sets
     "test_selection_mclust",    # whole mclustBIC selections against R
@@ -54,6 +54,11 @@ SLOW_TESTS = frozenset({
     "test_selection.py::test_n_jobs_gives_the_same_results_as_sequential",
     "test_initial_partitions.py::test_hierarchical_init_on_large_data_starts_from_a_subset_fit",
     "test_lazy_imports.py::test_first_use_imports_what_the_estimator_needs",
+    # the four longest of the rest (whole EM fits for every model / pattern)
+    "test_decomposed.py::test_fitted_covariances_have_the_model_structure",
+    "test_accelerate.py::test_regularised_m_step_stays_monotone_with_its_allowance",
+    "test_accelerate.py::test_reaches_the_plain_em_fixed_point_with_fewer_em_maps",
+    "test_missing.py::test_mixture_with_missing_values_is_monotone_and_scores_marginals",
 })
 
 

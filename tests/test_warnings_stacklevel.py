@@ -72,6 +72,7 @@ def test_monotonicity_warning_names_the_caller():
     _assert_here(record, MonotonicityWarning)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_monotonicity_warning_from_an_estimator_names_the_fit_line(X, monkeypatch):
     # Spoil one M-step (weights far from the maximiser): the next objective drops.
     from emkit.families.gaussian import GaussianMixtureModel
