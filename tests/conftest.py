@@ -1,5 +1,7 @@
 """Test-suite wide settings: EM runs in strict mode (a decreasing objective raises)."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -76,5 +78,7 @@ def pytest_collection_modifyitems(config, items):
     whole_files = not any("::" in arg for arg in config.args)
     if (stale and whole_files and not config.getoption("keyword")
             and not config.getoption("markexpr")):
-        raise pytest.UsageError(f"tests/conftest.py SLOW_TESTS names tests that no longer "
-                                f"exist: {stale}")
+        # a warning, not an error: a renamed test must not break a merge, but say so
+        warnings.warn(pytest.PytestConfigWarning(
+            f"tests/conftest.py SLOW_TESTS names tests that no longer exist: {stale}"),
+            stacklevel=1)
