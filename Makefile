@@ -1,14 +1,23 @@
-# Two entry points, both self-contained on a fresh machine (python3 with venv):
-#   make demo   creates .venv, installs emkit with its plot extra, runs the demo
-#   make test   creates .venv, installs emkit with its test extra, runs ruff and pytest
-# Both install the fast extra too (numba: compiled E-step kernels), so that the
-# tests and the benchmark exercise them; emkit works without it (NumPy kernels).
+# Entry points, each self-contained on a fresh machine (python3 with venv):
+#   make demo        creates .venv, installs emkit, fits Old Faithful, writes demo-output/
+#   make test        ruff and the whole test suite (the README's and CI's command)
+#   make test-quick  the tests not marked `slow` (a developer's inner loop, < 1 min)
+#   make docs        the documentation site, warnings as errors -> docs/_build/html
+#   make docs-check  make docs, then open it in headless Chromium (apt-get install chromium)
+#   make bench       benchmarks/run.py (speed against scikit-learn)
+# One environment serves every target: .venv gets emkit with its plot, test and fast
+# extras (fast = numba, so that tests and benchmarks exercise the compiled kernels;
+# emkit works without it); `make docs` adds the docs extra.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.emkit-installed
+DOCS_STAMP = $(VENV)/.emkit-docs-installed
+# pytest-xdist workers for `make test` (0: one process)
+TEST_WORKERS ?= 2
+HTML    = docs/_build/html
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-quick lint docs docs-check bench bench-import wheel clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,18 +25,41 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[plot,test,fast]'
 	touch $(STAMP)
 
+$(DOCS_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[plot,test,fast,docs]'
+	touch $(DOCS_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/emkit demo --out demo-output
 
 test: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/python -m pytest -q
+	$(BIN)/ruff check src tests benchmarks docs
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
+
+test-quick: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow" -n $(TEST_WORKERS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks docs
+
+# -E: a fresh environment, so every page is read again and every warning shown
+docs: $(DOCS_STAMP)
+	$(BIN)/python -m sphinx -W --keep-going -E -q -b html docs $(HTML)
+	@echo "documentation: $(HTML)/index.html"
+
+docs-check: docs
+	$(BIN)/python docs/check_render.py $(HTML)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
+bench-import: $(STAMP)
+	$(BIN)/python benchmarks/import_time.py
+
+wheel: $(STAMP)
+	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir dist .
+	$(BIN)/python -c "import sys, zipfile; [print(n) for n in zipfile.ZipFile(sys.argv[1]).namelist()]" dist/emkit-*.whl
+
 clean:
-	rm -rf $(VENV) demo-output build src/*.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) demo-output build dist src/*.egg-info .pytest_cache .ruff_cache \
+	    docs/_build docs/auto_examples docs/generated docs/sg_execution_times.rst

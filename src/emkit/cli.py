@@ -16,15 +16,17 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .datasets import FAITHFUL_COLUMNS, load_faithful
 from .io import OutputBatch, csv_text, read_csv
-from .models import GaussianMixture, GaussianMixtureImputer, MixtureOutlierDetector
-from .models.outlier import _check_contamination, _check_threshold
-from .persist import load_model, model_to_json
+
+# The estimators (scikit-learn, SciPy) are imported inside the commands, so
+# that `emkit --help` and argument errors answer at once.
+if TYPE_CHECKING:
+    from .models import GaussianMixture
 
 __all__ = ["main"]
 
@@ -130,6 +132,9 @@ def _demo_table(results: list[dict], best: dict) -> str:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    from .models import GaussianMixture
+    from .persist import model_to_json
+
     X = load_faithful()
     names = list(FAITHFUL_COLUMNS)
     n = X.shape[0]
@@ -210,6 +215,10 @@ def _density_rule(offset: float) -> str:
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
+    from .models import GaussianMixture, MixtureOutlierDetector
+    from .models.outlier import _check_contamination, _check_threshold
+    from .persist import model_to_json
+
     _check_outputs([args.data], [args.out, args.labels])
     detect = args.contamination is not None or args.threshold is not None
     mixture_params = ("n_components", "covariance_type", "n_init", "random_state",
@@ -308,6 +317,7 @@ def _explain_select(exc: BaseException, data: str) -> str:
 
 
 def _cmd_select(args: argparse.Namespace) -> int:
+    from .persist import model_to_json
     from .selection import _format_G, select_model
 
     _check_outputs([args.data], [args.plot, args.out])
@@ -364,6 +374,8 @@ def _check_columns(model, columns: list[str], data: str, model_path: str) -> Non
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    from .persist import load_model
+
     _check_outputs([args.model, args.data], [args.out])
     model = load_model(args.model)
     if not hasattr(model, "predict"):
@@ -409,6 +421,8 @@ def _read_training_csv(path: str) -> tuple[np.ndarray, list[str]]:
 
 # ---------------------------------------------------------------- impute
 def _cmd_impute(args: argparse.Namespace) -> int:
+    from .models import GaussianMixtureImputer
+
     _check_outputs([args.data], [args.out])
     X, columns = _read_training_csv(args.data)
     missing = np.isnan(X)
@@ -439,6 +453,10 @@ def _cmd_impute(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------- score
 def _cmd_score(args: argparse.Namespace) -> int:
+    from .models import GaussianMixture, MixtureOutlierDetector
+    from .models.outlier import _check_contamination, _check_threshold
+    from .persist import load_model
+
     _check_outputs([args.model, args.data], [args.out])
     try:
         _check_threshold(args.threshold)

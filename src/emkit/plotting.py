@@ -7,6 +7,7 @@ works without it and the error only comes when a plot is asked for.
 from __future__ import annotations
 
 import io
+import math
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -35,6 +36,8 @@ SIGMAS = (1, 2)
 #: plot_regression_mixture draws an expert's curve solid where its gate is at least this.
 GATE_SHOWN = 0.1
 MODEL_MARKERS = ("o", "s", "^", "v", "D", "P", "X", "<", ">", "p", "h", "*", "d", "8")
+#: ``plot_bic(..., ylim="top")`` keeps at least this many of the best cells in view.
+ZOOM_MIN_CELLS = 5
 
 
 def _matplotlib():
@@ -254,6 +257,7 @@ def plot_bic(
     criterion: str = "bic",
     *,
     title: str | None = None,
+    ylim: str | tuple[float, float] | None = None,
 ) -> Any:
     """Criterion curves against G, one line per covariance model (mclust's ``plot(mclustBIC)``).
 
@@ -268,6 +272,14 @@ def plot_bic(
         best model) or scikit-learn's ``-2 logL + penalty`` (smaller is better).
     criterion : {"bic", "icl", "aic"}, default="bic"
     title : str, optional
+    ylim : None, "top" or (float, float), default=None
+        None: every value is in view, so the scale is set by the worst models
+        (often G = 1 and the spherical ones) and the competitive curves are
+        squashed together at the top.  ``"top"``: zoom on the competitive
+        models, the better half of the estimated cells (at least
+        :data:`ZOOM_MIN_CELLS`), from the best value down to the worst of
+        them, padded by 5%; curves leaving the window are clipped.  A pair
+        ``(bottom, top)`` sets the limits in the plotted convention.
 
     Returns
     -------
@@ -280,7 +292,10 @@ def plot_bic(
     ------
     ImportError
         matplotlib is not installed.
+    ValueError
+        ``ylim`` is not None, "top" or a pair of increasing finite numbers.
     """
+    limits = _bic_limits(selection, criterion, convention, ylim)
     _matplotlib()
     values = selection.values(criterion, convention)
     Gs = np.asarray(selection.n_components)
@@ -303,9 +318,38 @@ def plot_bic(
     ax.set_xticks(Gs)
     ax.legend(loc="best", fontsize="small", ncol=2, framealpha=0.9)
     ax.set_title(title if title is not None else
-                 f"{label} by number of components and covariance model")
+                 f"{label} by number of components and covariance model"
+                 + (" (zoom on the best models)" if ylim == "top" else ""))
     ax.grid(True, alpha=0.3)
+    if limits is not None:
+        ax.set_ylim(*limits)
     return ax
+
+
+def _bic_limits(selection, criterion: str, convention: str,
+                ylim: str | tuple[float, float] | None) -> tuple[float, float] | None:
+    """The y limits :func:`plot_bic` sets (None: matplotlib's automatic ones)."""
+    if ylim is None:
+        return None
+    if isinstance(ylim, str):
+        if ylim != "top":
+            raise ValueError(f"ylim must be None, 'top' or (bottom, top), got {ylim!r}")
+        values = selection.values(criterion, convention)
+        finite = np.sort(values[np.isfinite(values)])
+        if convention == "mclust":  # larger is better: best last
+            finite = finite[::-1]
+        n = min(len(finite), max(ZOOM_MIN_CELLS, math.ceil(len(finite) / 2)))
+        low, high = sorted((float(finite[0]), float(finite[n - 1])))
+        pad = 0.05 * (high - low) if high > low else max(1.0, 0.01 * abs(high))
+        return low - pad, high + pad
+    try:
+        bottom, top = (float(v) for v in ylim)
+    except (TypeError, ValueError):
+        raise ValueError(f"ylim must be None, 'top' or (bottom, top), got {ylim!r}") from None
+    if not (math.isfinite(bottom) and math.isfinite(top) and bottom < top):
+        raise ValueError(f"ylim must be None, 'top' or (bottom, top) with bottom < top, "
+                         f"got {ylim!r}")
+    return bottom, top
 
 
 def bic_png(
@@ -314,6 +358,7 @@ def bic_png(
     criterion: str = "bic",
     *,
     title: str | None = None,
+    ylim: str | tuple[float, float] | None = None,
     figsize: tuple[float, float] = (7.5, 5.5),
     dpi: int = 120,
 ) -> bytes:
@@ -324,7 +369,7 @@ def bic_png(
 
     fig = Figure(figsize=figsize, layout="constrained")
     FigureCanvasAgg(fig)
-    plot_bic(selection, fig.add_subplot(), convention, criterion, title=title)
+    plot_bic(selection, fig.add_subplot(), convention, criterion, title=title, ylim=ylim)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()

@@ -48,6 +48,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from .._config import effective_threads, get_config
+from .._warnings import external_stacklevel
 from ..exceptions import MonotonicityError, MonotonicityWarning
 
 #: Relative size of a decrease of the mean objective that counts as float noise.
@@ -357,7 +358,7 @@ def check_monotone(
         )
         if mode == "raise":
             raise MonotonicityError(message)
-        warnings.warn(message, MonotonicityWarning, stacklevel=3)
+        warnings.warn(message, MonotonicityWarning, stacklevel=external_stacklevel())
 
 
 def _default_converged(old_params, new_params, change: float, tol: float) -> bool:

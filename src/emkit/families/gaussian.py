@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 
 from .. import _kernels
+from .._warnings import external_stacklevel
 from ..em.statistics import SufficientStatistics
 from .covariance import LOG_2PI, CovarianceStructure
 from .missing import (
@@ -309,7 +310,7 @@ class GaussianMixtureModel:
                 f"component(s) {which.tolist()} became empty (no responsibility); they keep "
                 "their previous mean and covariance with weight ~0. Consider fewer components.",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=external_stacklevel(),
             )
             means[empty] = params.means[empty]
             if not self.structure.shares_covariance:

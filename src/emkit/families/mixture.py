@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .._warnings import external_stacklevel
 from ..em.statistics import SufficientStatistics
 from .base import ComponentFamily
 
@@ -109,7 +110,7 @@ class MixtureModel:
             warnings.warn(
                 f"component(s) {which} became empty (no responsibility); they keep their "
                 "previous parameters with weight ~0. Consider fewer components.",
-                UserWarning, stacklevel=2,
+                UserWarning, stacklevel=external_stacklevel(),
             )
         components = self.family.maximize(
             stats.components, None if params is None else params.components)

@@ -8,10 +8,25 @@ import numpy as np
 from sklearn.utils.validation import validate_data
 
 from .._validation import check_finite, check_sample_weight
+from .._warnings import external_stacklevel
 from ..em.accelerate import check_accelerate, get_runner
 from ..em.engine import EMResult, run_em
 from ..exceptions import ConvergenceWarning
 from ..sources import ArraySource, default_chunk_size
+
+
+class ReadableReprMixin:
+    """``repr`` with long array parameters abbreviated: ``array([0, 1, 2, ..., 1, 0, 2])``.
+
+    scikit-learn prints every parameter that differs from its default, so an
+    estimator built with a partition or initial means of a large data set (as
+    each cell of :func:`~emkit.select_model` is) would print thousands of
+    numbers.  Put this mixin before ``BaseEstimator`` in the bases.
+    """
+
+    def __repr__(self, N_CHAR_MAX: int = 700) -> str:
+        with np.printoptions(threshold=6, edgeitems=3):
+            return super().__repr__(N_CHAR_MAX)  # type: ignore[misc]
 
 
 def validate_X(
@@ -103,6 +118,6 @@ def fit_with_restarts(
             f"Best performing initialization did not converge in max_iter={max_iter} "
             "iterations. Try a larger max_iter, a larger tol, or check the data.",
             ConvergenceWarning,
-            stacklevel=3,
+            stacklevel=external_stacklevel(),
         )
     return best

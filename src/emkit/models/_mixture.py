@@ -40,7 +40,7 @@ from ..em.accelerate import check_accelerate
 from ..em.engine import soft_assignment
 from ..families.mixture import MixtureModel, MixtureParams, check_weight_concentration
 from ..init import kmeans_plusplus, nearest_partition, one_hot, random_rows
-from ._base import fit_with_restarts, make_source, validate_X
+from ._base import ReadableReprMixin, fit_with_restarts, make_source, validate_X
 
 #: Starting partitions every mixture estimator offers.
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
@@ -134,7 +134,7 @@ def random_generator(random_state) -> np.random.Generator:
     return np.random.default_rng(random_state)
 
 
-class BaseMixture(DensityMixin, BaseEstimator):
+class BaseMixture(ReadableReprMixin, DensityMixin, BaseEstimator):
     """Shared behaviour of the mixture estimators (not used directly).
 
     Subclasses define ``__init__`` with at least ``n_components``, ``tol``,

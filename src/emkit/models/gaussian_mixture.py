@@ -137,7 +137,7 @@ class GaussianMixture(BaseMixture):
     lower_bound_ : float
         Mean log-likelihood per sample of the parameters entering the last
         iteration (as scikit-learn reports it).
-    lower_bounds_ : ndarray of shape (n_iter_,)
+    lower_bounds_ : ndarray of shape (``n_iter_``,)
         The mean log-likelihood at every iteration; never decreases.
     n_features_in_ : int
     feature_names_in_ : ndarray of str

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.special import logsumexp
-from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    ClusterMixin,
+    TransformerMixin,
+)
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
@@ -15,7 +20,7 @@ from ..em.engine import expectation, soft_assignment
 from ..families.centroids import CentroidModel
 from ..init import kmeans_plusplus, nearest_partition, random_rows, squared_distances
 from ..sources import default_chunk_size
-from ._base import fit_with_restarts, make_source, validate_X
+from ._base import ReadableReprMixin, fit_with_restarts, make_source, validate_X
 
 
 def _mean_feature_variance(source) -> float:
@@ -44,7 +49,7 @@ def _check_init(init, n_clusters: int, n_features: int):
     return centers
 
 
-class _CentroidEstimator(BaseEstimator):
+class _CentroidEstimator(ReadableReprMixin, BaseEstimator):
     """Shared fit logic of KMeans and SoftKMeans."""
 
     _hard = True
@@ -148,12 +153,17 @@ class _CentroidEstimator(BaseEstimator):
         return self._nearest(X)[0]
 
 
-class KMeans(ClusterMixin, TransformerMixin, _CentroidEstimator):
+class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, _CentroidEstimator):
     """k-means clustering as hard-assignment EM (Lloyd's algorithm).
 
     Also a vector quantiser: :meth:`encode` maps rows to codes (nearest centre),
     :meth:`decode` maps codes back to centres, :meth:`reconstruction_error` is
     the mean squared distance of rows to their code vectors.
+
+    As a transformer, :meth:`transform` gives the distances to the centres,
+    in columns named ``kmeans0 .. kmeans{K-1}`` (:meth:`get_feature_names_out`),
+    and ``set_output(transform="pandas")`` makes it return a DataFrame, as
+    scikit-learn's ``KMeans``.
 
     Parameters
     ----------
@@ -233,6 +243,11 @@ class KMeans(ClusterMixin, TransformerMixin, _CentroidEstimator):
 
     def fit_predict(self, X, y=None, sample_weight=None) -> np.ndarray:
         return self.fit(X, sample_weight=sample_weight).labels_
+
+    @property
+    def _n_features_out(self) -> int:
+        """Columns of :meth:`transform` (for ``get_feature_names_out``); also on loaded models."""
+        return self.cluster_centers_.shape[0]
 
     def transform(self, X) -> np.ndarray:
         """Euclidean distances to every centre, shape (n_samples, n_clusters)."""
