@@ -185,6 +185,16 @@ class ConditionalMixture(RegressorMixin, BaseMixture):
         self._fit_validated(Z, sample_weight, None, warm)
         return self
 
+    def score(self, X, y, sample_weight=None) -> float:
+        """R^2 of :meth:`predict` on (X, y) (scikit-learn's regressor score).
+
+        For the log-likelihood of the pairs use :meth:`score_samples` or
+        :meth:`log_likelihood`.
+        """
+        from sklearn.metrics import r2_score
+
+        return float(r2_score(y, self.predict(X), sample_weight=sample_weight))
+
     def fit_predict(self, X, y, sample_weight=None) -> np.ndarray:
         """Fit, then return the most probable regime of every (x, y) pair."""
         return self.fit(X, y, sample_weight).predict_regime(X, y)

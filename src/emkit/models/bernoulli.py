@@ -72,7 +72,7 @@ class BernoulliMixture(BaseMixture):
     n_iter_ : int
     lower_bound_ : float
         Mean objective of the parameters entering the last iteration.
-    lower_bounds_ : ndarray of shape (n_iter_,)
+    lower_bounds_ : ndarray of shape (``n_iter_``,)
         The mean objective at every iteration; never decreases.
     n_features_in_ : int
 

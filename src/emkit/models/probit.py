@@ -149,6 +149,12 @@ class ProbitRegression(ClassifierMixin, BaseEstimator):
         positive = self.decision_function(X) > 0
         return self.classes_[positive.astype(int)]
 
+    def score(self, X, y, sample_weight=None) -> float:
+        """Accuracy of :meth:`predict` on (X, y) (scikit-learn's classifier score)."""
+        from sklearn.metrics import accuracy_score
+
+        return float(accuracy_score(y, self.predict(X), sample_weight=sample_weight))
+
     def log_likelihood(self, X, y) -> float:
         """Total log-likelihood of labels y given X."""
         index = self.decision_function(X)
