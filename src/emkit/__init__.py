@@ -1,10 +1,12 @@
 """emkit: latent-variable models fitted by Expectation-Maximization."""
 
 from ._config import config_context, get_config, set_config
+from .em.progress import ProgressBar
 from .models import (
     GaussianMixture,
     GaussianMixtureImputer,
     KMeans,
+    MiniBatchKMeans,
     MixtureOutlierDetector,
     SoftKMeans,
 )
@@ -18,8 +20,10 @@ __all__ = [
     "GaussianMixtureImputer",
     "GaussianPrior",
     "KMeans",
+    "MiniBatchKMeans",
     "MixtureOutlierDetector",
     "ModelSelection",
+    "ProgressBar",
     "SoftKMeans",
     "__version__",
     "config_context",

@@ -2,13 +2,14 @@
 
 from .gaussian_mixture import GaussianMixture
 from .imputer import GaussianMixtureImputer
-from .kmeans import KMeans, SoftKMeans
+from .kmeans import KMeans, MiniBatchKMeans, SoftKMeans
 from .outlier import MixtureOutlierDetector
 
 __all__ = [
     "GaussianMixture",
     "GaussianMixtureImputer",
     "KMeans",
+    "MiniBatchKMeans",
     "MixtureOutlierDetector",
     "SoftKMeans",
 ]

@@ -38,9 +38,16 @@ from .._validation import (
 )
 from ..em.accelerate import check_accelerate
 from ..em.engine import soft_assignment
+from ..em.online import (
+    DEFAULT_BATCH_SIZE,
+    check_learning_decay,
+    check_schedule,
+    stepwise_update,
+)
 from ..families.mixture import MixtureModel, MixtureParams, check_weight_concentration
 from ..init import kmeans_plusplus, nearest_partition, one_hot, random_rows
 from ._base import fit_with_restarts, make_source, validate_X
+from ._long_fits import LongFitMixin
 
 #: Starting partitions every mixture estimator offers.
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
@@ -134,13 +141,17 @@ def random_generator(random_state) -> np.random.Generator:
     return np.random.default_rng(random_state)
 
 
-class BaseMixture(DensityMixin, BaseEstimator):
+class BaseMixture(LongFitMixin, DensityMixin, BaseEstimator):
     """Shared behaviour of the mixture estimators (not used directly).
 
     Subclasses define ``__init__`` with at least ``n_components``, ``tol``,
     ``max_iter``, ``n_init``, ``init_params``, ``weights_init``,
     ``labels_init``, ``random_state``, ``warm_start``, ``verbose``,
-    ``chunk_size``, ``accelerate`` and ``semi_supervised``.
+    ``chunk_size``, ``accelerate`` and ``semi_supervised``; and, to expose
+    online EM and long-fit controls, ``schedule``, ``batch_size``,
+    ``learning_decay``, ``verbose_interval``, ``callback``, ``checkpoint``
+    and ``checkpoint_interval`` (see :class:`~emkit.GaussianMixture`; an
+    estimator without them gets their defaults).
     """
 
     #: ``init_params`` values this estimator accepts.
@@ -206,6 +217,11 @@ class BaseMixture(DensityMixin, BaseEstimator):
             raise ValueError(
                 f"labels_init gives one starting partition, so n_init must be 1, got {self.n_init}"
             )
+        schedule = check_schedule(self._option("schedule"))
+        if schedule != "batch" and self.accelerate is not None:
+            raise ValueError(f"accelerate={self.accelerate!r} applies to schedule='batch' "
+                             f"only, not to schedule={schedule!r}")
+        self._check_long_fit_parameters()
         self._check_family_parameters()
 
     def _fitted_matches(self) -> str | None:
@@ -256,9 +272,11 @@ class BaseMixture(DensityMixin, BaseEstimator):
         """Fit, then return the most probable component of every row of X."""
         return self._fit(X, sample_weight, y).predict(X)
 
-    def _fit(self, X, sample_weight, y=None):
+    def _fit(self, X, sample_weight, y=None, online_start: bool = False):
         self._check_parameters()
         warm = self._warm()
+        if not warm:
+            self._stepwise = None
         X = self._validate_data(X, reset=not warm)
         n_samples = _num_samples(X)
         check_enough_samples(n_samples, self.n_components)
@@ -267,31 +285,127 @@ class BaseMixture(DensityMixin, BaseEstimator):
         model = self._engine_model_for(X)
         source = make_source(X, sample_weight, self.chunk_size, self._row_width(model, X))
         self._prepare(model, X, source)
+        self._prepared = self._export_prepared(model)
         if self.semi_supervised:
             if y is None:
                 raise ValueError("semi_supervised=True needs y: a component index per row, "
                                  "-1 for unlabelled rows")
             source.labels = check_partial_labels(y, n_samples, self.n_components)
         rng = check_random_state(self.random_state)
+        schedule = "batch" if online_start else self._option("schedule")
+        runner = self._runner_name(schedule)
+        resume = None
         if warm:
             current = self._params()
             starts, n_init = (lambda: current), 1
+            if runner == "em" and np.isfinite(getattr(self, "lower_bound_", -np.inf)):
+                # as scikit-learn: the convergence test continues from lower_bound_
+                from ..em.checkpoint import RunState
+
+                resume = RunState(0, current, [float(self.lower_bound_)], np.inf)
         else:
             user = self._user_initial_values(X.shape[1])
 
             def starts():
                 return self._initial_params(model, source, rng, user)
             n_init = self.n_init
+            if not online_start:
+                resume = self._read_checkpoint(source, runner)
+        monitor = None if online_start else self._monitor(source, runner, n_init, model)
+        options = {}
+        if schedule != "batch":
+            options["batch_size"] = self._option("batch_size") or DEFAULT_BATCH_SIZE
+        if schedule == "stepwise":
+            options["decay"] = check_learning_decay(self._option("learning_decay"))
+            options["seed"] = int(rng.randint(np.iinfo(np.int32).max))
         result = fit_with_restarts(
             model, starts, source, n_init=n_init, tol=self.tol, max_iter=self.max_iter,
-            verbose=self.verbose, accelerate=self.accelerate,
+            verbose=self.verbose, accelerate=self.accelerate, schedule=schedule,
+            schedule_options=options, monitor=monitor, resume=resume,
         )
         self._set_params(result.params, model)
         self.converged_ = result.converged
         self.n_iter_ = result.n_iter
         self.lower_bounds_ = result.objective_history
         self.lower_bound_ = result.objective
+        if schedule == "stepwise":
+            self._stepwise = getattr(result, "stepwise_state", None)
+            self.n_steps_ = self._stepwise.n_steps if self._stepwise is not None else 0
         return self
+
+    # ------------------------------------------------------------ online EM
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """Update the model with one mini-batch of rows (stepwise EM).
+
+        The first call (on an unfitted estimator) fits the batch with batch EM
+        (``init_params``, ``n_init``, ``max_iter``, ...); every call then folds
+        the batch into running statistics per unit of row weight,
+        ``s <- (1 - eta) s + eta s_batch`` with ``eta = (t + 2) ** -learning_decay``
+        (Cappé & Moulines 2009; ``t`` counts the updates from 0), and takes the
+        M-step.  A fitted estimator (``fit``, a loaded model) continues from
+        its parameters; its running statistics restart from the next batch.
+        One call is one update whatever the batch size: batches of a few
+        thousand rows are a good size (Liang & Klein 2009).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The batch; NaN entries are missing values.  Later batches must
+            have the features of the first.
+        y : array-like of shape (n_samples,), optional
+            Partial labels of the batch when ``semi_supervised=True`` (else ignored).
+        sample_weight : array-like of shape (n_samples,), optional
+            Row weights of the batch (count semantics within the batch; every
+            batch gets the step ``eta`` whatever its total weight).
+
+        Returns
+        -------
+        self
+
+        Notes
+        -----
+        After a call, ``n_steps_`` counts the batches folded in so far,
+        ``lower_bound_`` is the batch's mean log-likelihood at the parameters
+        *before* the update (the batch was unseen: an honest estimate of the
+        fit, with no prior term), ``n_iter_`` is 1 and ``converged_`` False.
+        ``callback`` is called once per call (``info.iteration`` =
+        ``n_steps_``); ``checkpoint`` is not used (save the model with
+        :func:`emkit.persist.save_model` between batches).
+        """
+        self._check_parameters()
+        decay = check_learning_decay(self._option("learning_decay"))
+        if not hasattr(self, "converged_"):
+            self._fit(X, sample_weight, y, online_start=True)
+            self._stepwise = None
+        X = self._validate_data(X, reset=False)
+        n_samples = _num_samples(X)
+        model = self._engine_model_for(X)
+        source = make_source(X, sample_weight, self.chunk_size, self._row_width(model, X))
+        prepared = getattr(self, "_prepared", None)
+        if prepared is None:
+            self._prepare(model, X, source)
+            self._prepared = self._export_prepared(model)
+        else:
+            for name, value in prepared.items():
+                setattr(model, name, value)
+        if self.semi_supervised and y is not None:
+            source.labels = check_partial_labels(y, n_samples, self.n_components)
+        params, state, objective = stepwise_update(
+            model, self._params(), getattr(self, "_stepwise", None), source, decay)
+        self._set_params(params, model)
+        self._stepwise = state
+        self.n_steps_ = state.n_steps
+        self.n_iter_ = 1
+        self.converged_ = False
+        self.lower_bound_ = objective
+        self.lower_bounds_ = np.array([objective])
+        self._online_callbacks(state.n_steps, objective, params, model)
+        return self
+
+    def _export_prepared(self, model) -> dict:
+        """Data-dependent settings of a prepared engine model that later batches reuse
+        (a prior resolved from the first batch)."""
+        return {"prior": model.prior} if getattr(model, "prior", None) is not None else {}
 
     # ------------------------------------------------------------ starting values
     def _initial_responsibilities(self, model, source, rng) -> np.ndarray:
