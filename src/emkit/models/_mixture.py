@@ -377,9 +377,14 @@ class BaseMixture(LongFitMixin, DensityMixin, BaseEstimator):
         if not hasattr(self, "converged_"):
             self._fit(X, sample_weight, y, online_start=True)
             self._stepwise = None
+            self._stream_rows = 0
         X = self._validate_data(X, reset=False)
         n_samples = _num_samples(X)
         model = self._engine_model_for(X)
+        self._stream_rows = getattr(self, "_stream_rows", 0) + n_samples
+        if getattr(model, "kernel_work", None) is not None:
+            # compiled kernels pay off over the stream, not over one batch
+            model.kernel_work = self._stream_rows * self.n_components
         source = make_source(X, sample_weight, self.chunk_size, self._row_width(model, X))
         prepared = getattr(self, "_prepared", None)
         if prepared is None:

@@ -170,11 +170,15 @@ class _CentroidEstimator(LongFitMixin, BaseEstimator):
         decay = check_learning_decay(self._option("learning_decay"))
         if not hasattr(self, "cluster_centers_"):
             self._fit(X, sample_weight, y, online_start=True)
+            self._stream_rows = 0
         X = validate_X(self, X, reset=False)
         source = make_source(X, sample_weight, self.chunk_size, self._row_width(X))
         if self.semi_supervised and y is not None:
             source.labels = check_partial_labels(y, X.shape[0], self.n_clusters)
         model = CentroidModel(self._beta(), hard=self._hard)
+        # compiled kernels pay off over the stream, not over one batch
+        self._stream_rows = getattr(self, "_stream_rows", 0) + X.shape[0]
+        model.kernel_work = self._stream_rows * self.n_clusters
         centers, state, objective = stepwise_update(
             model, self.cluster_centers_, getattr(self, "_stepwise", None), source, decay,
             assignment="hard" if self._hard else "soft")
