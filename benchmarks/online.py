@@ -12,8 +12,11 @@ scales 0.5-1.5, random orientations), rows shuffled.  Every method starts from
 the same parameters (one scikit-learn EM iteration on a k-means++-seeded
 20,000-row subsample, as ``run.py``).
 
-* **optimum**: an untimed SQUAREM fit with ``tol=1e-10``; ``L*`` is its mean
-  log-likelihood.
+* **reference**: ``L_batch``, the mean log-likelihood at which batch EM (the timed
+  plain EM fit below, ``tol=1e-6``) converges from the common start: issue 11's
+  yardstick ("batch EM's converged mean log-likelihood").  The methods can end in
+  different local optima; for information the report also gives the best value
+  found by an untimed SQUAREM fit with ``tol=1e-10`` from the same start.
 * **stepwise**: ``GaussianMixture.partial_fit`` on consecutive batches of
   10,000 rows (the first call fits its batch by batch EM from the common
   start), ``learning_decay=0.7``, up to 3 passes over the data.
@@ -28,8 +31,8 @@ Each fit is timed whole (wall clock); a callback (``partial_fit``: the loop)
 records the parameters and the elapsed time after every iteration / batch, and
 their mean log-likelihood on all rows is computed afterwards, outside the
 timing.  The report gives, per method, the seconds until the parameters are
-within 1e-3 nats/row of ``L*``, and for stepwise the gap ``L* - L`` after one
-pass (target of issue 11: at most 0.005 nats/row).
+within 1e-3 nats/row of ``L_batch``, the final gap ``L_batch - L``, and for
+stepwise the gap after one pass (target of issue 11: at most 0.005 nats/row).
 """
 
 from __future__ import annotations
@@ -108,12 +111,11 @@ def run_case(name: str, quick: bool, seed: int) -> list[str]:
     source = ArraySource(X, None, 65_536)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        optimum_fit = emkit.GaussianMixture(accelerate="squarem", tol=1e-10, max_iter=5000,
-                                            **base).fit(X)
-    optimum = mean_loglik(model, optimum_fit._params(), source)
-    lines = [f"{name}: N={n:,}, D={D}, K={k}, full; optimum L* = {optimum:.8f} "
-             f"(SQUAREM, tol=1e-10, {optimum_fit.n_iter_} accepted steps)"]
+        best_fit = emkit.GaussianMixture(accelerate="squarem", tol=1e-10, max_iter=5000,
+                                         **base).fit(X)
+    best = mean_loglik(model, best_fit._params(), source)
     rows = []
+    fits = []
 
     def fit_trace(**kwargs):
         records = []
@@ -142,7 +144,12 @@ def run_case(name: str, quick: bool, seed: int) -> list[str]:
                                          batch_size=5 * BATCH)),
     ):
         est, total, records = fit_trace(**kwargs)
-        final = score(est._params())
+        fits.append((label, est, total, records, score(est._params())))
+    optimum = fits[0][4]  # L_batch: where plain batch EM converges
+    lines = [f"{name}: N={n:,}, D={D}, K={k}, full; L_batch = {optimum:.8f} (batch EM, "
+             f"tol=1e-6); best found {best:.8f} (SQUAREM, tol=1e-10, "
+             f"{best_fit.n_iter_} accepted steps)"]
+    for label, est, total, records, final in fits:
         rows.append((label, est.n_iter_, total, time_to(records, score, optimum - CLOSE),
                      optimum - final))
 
@@ -170,7 +177,7 @@ def run_case(name: str, quick: bool, seed: int) -> list[str]:
         lines.append(f"  {label:<24s} {iters:>6d} {total:>9.2f} {reach:>10s} {gap:>11.2e}")
     verdict = "PASS" if optimum - one_pass <= ONE_PASS_TARGET else "FAIL"
     lines.append(f"  stepwise, one pass ({batches_per_pass} batches of {BATCH:,}, "
-                 f"{one_pass_time:.2f} s): L* - L = {optimum - one_pass:.5f} nats/row "
+                 f"{one_pass_time:.2f} s): L_batch - L = {optimum - one_pass:.5f} nats/row "
                  f"(target <= {ONE_PASS_TARGET}) {verdict}")
     return lines
 
