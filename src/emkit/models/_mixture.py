@@ -298,8 +298,10 @@ class BaseMixture(LongFitMixin, DensityMixin, BaseEstimator):
         if warm:
             current = self._params()
             starts, n_init = (lambda: current), 1
-            if runner == "em" and np.isfinite(getattr(self, "lower_bound_", -np.inf)):
+            if runner == "em" and getattr(self, "_last_runner", "em") == "em" and \
+                    np.isfinite(getattr(self, "lower_bound_", -np.inf)):
                 # as scikit-learn: the convergence test continues from lower_bound_
+                # (when that is the log-likelihood of a batch EM fit)
                 from ..em.checkpoint import RunState
 
                 resume = RunState(0, current, [float(self.lower_bound_)], np.inf)
@@ -328,6 +330,7 @@ class BaseMixture(LongFitMixin, DensityMixin, BaseEstimator):
         self.n_iter_ = result.n_iter
         self.lower_bounds_ = result.objective_history
         self.lower_bound_ = result.objective
+        self._last_runner = runner
         if schedule == "stepwise":
             self._stepwise = getattr(result, "stepwise_state", None)
             self.n_steps_ = self._stepwise.n_steps if self._stepwise is not None else 0
@@ -404,6 +407,7 @@ class BaseMixture(LongFitMixin, DensityMixin, BaseEstimator):
         self.converged_ = False
         self.lower_bound_ = objective
         self.lower_bounds_ = np.array([objective])
+        self._last_runner = "partial_fit"
         self._online_callbacks(state.n_steps, objective, params, model)
         return self
 
