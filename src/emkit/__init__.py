@@ -28,10 +28,12 @@ _LAZY = {
     "GaussianMixtureImputer": "emkit.models.imputer",
     "GaussianPrior": "emkit.priors",
     "KMeans": "emkit.models.kmeans",
+    "MiniBatchKMeans": "emkit.models.kmeans",
     "MixtureOfExperts": "emkit.models.experts",
     "MixtureOutlierDetector": "emkit.models.outlier",
     "ModelSelection": "emkit.selection",
     "ProbitRegression": "emkit.models.probit",
+    "ProgressBar": "emkit.em.progress",
     "RegressionMixture": "emkit.models.regression_mixture",
     "SoftKMeans": "emkit.models.kmeans",
     "select_model": "emkit.selection",
@@ -45,12 +47,14 @@ _SUBMODULES = frozenset({
 })
 
 if TYPE_CHECKING:  # type checkers and IDEs see ordinary imports (emkit ships py.typed)
+    from .em.progress import ProgressBar as ProgressBar
     from .models.bayesian_mixture import BayesianGaussianMixture as BayesianGaussianMixture
     from .models.bernoulli import BernoulliMixture as BernoulliMixture
     from .models.experts import MixtureOfExperts as MixtureOfExperts
     from .models.gaussian_mixture import GaussianMixture as GaussianMixture
     from .models.imputer import GaussianMixtureImputer as GaussianMixtureImputer
     from .models.kmeans import KMeans as KMeans
+    from .models.kmeans import MiniBatchKMeans as MiniBatchKMeans
     from .models.kmeans import SoftKMeans as SoftKMeans
     from .models.outlier import MixtureOutlierDetector as MixtureOutlierDetector
     from .models.probit import ProbitRegression as ProbitRegression

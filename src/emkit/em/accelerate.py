@@ -57,6 +57,7 @@ from typing import Any
 import numpy as np
 
 from ..exceptions import DegenerateComponentError
+from .checkpoint import RunState, restore
 from .engine import (
     EMResult,
     _default_converged,
@@ -116,7 +117,7 @@ class _Run:
     accepted parameter values and checks it for monotonicity.
     """
 
-    def __init__(self, model: Any, source: Any, verbose: int, label: str):
+    def __init__(self, model: Any, source: Any, verbose: int, label: str, monitor: Any = None):
         for method in ("to_vector", "from_vector"):
             if not callable(getattr(model, method, None)):
                 raise TypeError(
@@ -133,6 +134,49 @@ class _Run:
         self.n_e_steps = 0
         self.n_fallbacks = 0
         self.history: list[float] = []
+        self.monitor = monitor
+        self.stopped = False
+
+    # --- resuming and monitoring --------------------------------------------
+    _COUNTERS = ("n_maps", "n_e_steps", "n_fallbacks")
+
+    def start(self, params: Any, resume: RunState | None, extra: dict) -> tuple:
+        """The first E-step; with ``resume`` the counters, history and ``extra`` come back.
+
+        Returns ``(stats, objective)`` of ``params``.
+        """
+        if resume is not None:
+            self.history = [float(v) for v in resume.history]
+            for name in self._COUNTERS:
+                setattr(self, name, int(restore(resume.extra.get(name, 0))))
+            for name in extra:
+                if name in resume.extra:
+                    extra[name] = float(restore(resume.extra[name]))
+        stats, objective = self.expectation(params)
+        check_finite_objective(objective)
+        if resume is None:
+            self.accept(objective, 0.0)
+            self.report("start", 0.0)
+        return stats, objective
+
+    def state(self, params: Any, extra: dict, converged: bool = False) -> RunState:
+        counters = {name: getattr(self, name) for name in self._COUNTERS}
+        return RunState(len(self.history), params, self.history, 0.0,
+                        {**counters, **extra}, converged)
+
+    def notify(self, params: Any, extra: dict, converged: bool = False) -> bool:
+        """Tell the monitor about an accepted value; True when it asks to stop."""
+        if self.monitor is None:
+            return False
+        if self.monitor.iteration(self.state(params, extra, converged)) and not converged:
+            self.stopped = True
+        return self.stopped
+
+    def finish(self, final: Any, params: Any, extra: dict, converged: bool) -> EMResult:
+        result = self.result(final, converged)
+        if self.monitor is not None:
+            self.monitor.end(result, self.state(params, extra, converged))
+        return result
 
     # --- the EM map, counted ------------------------------------------------
     def expectation(self, params: Any) -> tuple[Any, float]:
@@ -227,6 +271,7 @@ class _Run:
             n_em_evaluations=self.n_maps,
             n_e_steps=self.n_e_steps,
             n_fallbacks=self.n_fallbacks,
+            stopped=self.stopped,
         )
 
 
@@ -241,6 +286,8 @@ def run_squarem(
     step_min0: float = 1.0,
     step_max0: float = 1.0,
     mstep: float = 4.0,
+    monitor: Any = None,
+    resume: RunState | None = None,
 ) -> EMResult:
     """EM accelerated by SQUAREM (Varadhan & Roland 2008, scheme SqS3).
 
@@ -292,6 +339,10 @@ def run_squarem(
         Print every accepted step when > 0.
     step_min0, step_max0, mstep : float
         R's ``step.min0``, ``step.max0`` and ``mstep``.
+    monitor, resume
+        As :func:`~emkit.em.engine.run_em`; the monitor is called after every
+        accepted value (``state.params`` is that value; the run returns one EM
+        step further).  A resumed run repeats one E-step (of the resumed point).
 
     Returns
     -------
@@ -306,15 +357,15 @@ def run_squarem(
     for accelerating the convergence of any EM algorithm, Scandinavian Journal
     of Statistics 35(2), 335-353.
     """
-    run = _Run(model, source, verbose, "squarem")
+    run = _Run(model, source, verbose, "squarem", monitor)
     if max_iter <= 0:
         return run.result(params, False)
-    stats, objective = run.expectation(params)
-    check_finite_objective(objective)
-    run.accept(objective, 0.0)
-    run.report("start", 0.0)
-    step_min, step_max = float(step_min0), float(step_max0)
-    converged = False
+    steps = {"step_min": float(step_min0), "step_max": float(step_max0)}
+    stats, objective = run.start(params, resume, steps)
+    step_min, step_max = steps["step_min"], steps["step_max"]
+    converged = resume is not None and resume.converged
+    if converged:
+        return run.finish(run.maximize(stats, params), params, steps, True)
     # Each cycle needs room for at least one EM map and for the final M-step.
     while run.n_maps < max_iter - 1:
         theta1 = run.maximize(stats, params)
@@ -325,7 +376,8 @@ def run_squarem(
             run.accept(objective1, deficit0)
             params, stats, objective = theta1, stats1, objective1
             run.report("EM", 1.0)
-            if converged:
+            if run.notify(params, {"step_min": step_min, "step_max": step_max}, converged) \
+                    or converged:
                 break
             continue
         theta2 = run.maximize(stats1, theta1)
@@ -382,8 +434,10 @@ def run_squarem(
             step_max *= mstep
         if step_min < 0 and alpha == step_min:
             step_min *= mstep
+        if run.notify(params, {"step_min": step_min, "step_max": step_max}):
+            break
     final = run.maximize(stats, params)
-    return run.result(final, converged)
+    return run.finish(final, params, {"step_min": step_min, "step_max": step_max}, converged)
 
 
 def run_overrelaxed(
@@ -396,6 +450,8 @@ def run_overrelaxed(
     verbose: int = 0,
     growth: float = 1.5,
     max_eta: float = 1e3,
+    monitor: Any = None,
+    resume: RunState | None = None,
 ) -> EMResult:
     """Adaptive over-relaxed EM: ``theta + eta (F(theta) - theta)``.
 
@@ -429,6 +485,8 @@ def run_overrelaxed(
         Factor applied to ``eta`` after an accepted step (> 1).
     max_eta : float
         Upper bound on ``eta``.
+    monitor, resume
+        As :func:`run_squarem`.
 
     Returns
     -------
@@ -442,15 +500,15 @@ def run_overrelaxed(
     """
     if not growth > 1.0:
         raise ValueError(f"growth must be > 1, got {growth!r}")
-    run = _Run(model, source, verbose, "overrelax")
+    run = _Run(model, source, verbose, "overrelax", monitor)
     if max_iter <= 0:
         return run.result(params, False)
-    stats, objective = run.expectation(params)
-    check_finite_objective(objective)
-    run.accept(objective, 0.0)
-    run.report("start", 0.0)
-    eta = 1.0
-    converged = False
+    state = {"eta": 1.0}
+    stats, objective = run.start(params, resume, state)
+    eta = state["eta"]
+    converged = resume is not None and resume.converged
+    if converged:
+        return run.finish(run.maximize(stats, params), params, state, True)
     while run.n_maps < max_iter - 1:
         theta1 = run.maximize(stats, params)
         deficit0 = run.deficit(stats, theta1, params)
@@ -474,7 +532,7 @@ def run_overrelaxed(
             else:
                 run.report("EM", eta)
                 eta = min(eta * growth, max_eta)
-            if converged:
+            if run.notify(params, {"eta": eta}, converged) or converged:
                 break
         else:
             run.reissue(trial)
@@ -484,5 +542,7 @@ def run_overrelaxed(
             run.report("overrelaxed", eta)
             # a small change of an over-relaxed step is confirmed by a plain step
             eta = 1.0 if abs(change) < tol else min(eta * growth, max_eta)
+            if run.notify(params, {"eta": eta}):
+                break
     final = run.maximize(stats, params)
-    return run.result(final, converged)
+    return run.finish(final, params, {"eta": eta}, converged)

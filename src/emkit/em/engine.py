@@ -132,6 +132,8 @@ class EMResult:
     n_fallbacks : int
         Accelerated runners only: extrapolated candidates that were rejected
         (invalid, or lowering the objective) and replaced by plain EM steps.
+    stopped : bool
+        The run's monitor (a callback) asked it to stop.
     """
 
     params: Any
@@ -141,6 +143,7 @@ class EMResult:
     n_em_evaluations: int | None = None
     n_e_steps: int | None = None
     n_fallbacks: int = 0
+    stopped: bool = False
 
     def __post_init__(self) -> None:
         if self.n_em_evaluations is None:
@@ -374,6 +377,8 @@ def run_em(
     max_iter: int,
     assignment: str = "soft",
     verbose: int = 0,
+    monitor=None,
+    resume=None,
 ) -> EMResult:
     """Iterate E- and M-steps from ``params`` until convergence or ``max_iter``.
 
@@ -393,16 +398,43 @@ def run_em(
     assignment : {"soft", "hard"}
         Soft responsibilities (EM) or hard assignments (classification EM).
     verbose : int
-        Print the objective every iteration when > 0.
+        Print the objective every iteration when > 0 (and no ``monitor``).
+    monitor : object, optional
+        Called after every iteration as ``monitor.iteration(state)`` with a
+        :class:`~emkit.em.checkpoint.RunState` (parameters after the M-step,
+        history); a True return stops the run (``EMResult.stopped``).
+        ``monitor.end(result, state)`` is called once at the end
+        (:class:`emkit.em.progress.Monitor`).
+    resume : RunState, optional
+        Continue a run from this state (its ``params`` must be ``params``):
+        the history (the last ``resume.iteration`` entries of
+        ``resume.history``), and with it the convergence test of the next
+        iteration, go on as if the run had never stopped; ``max_iter`` counts
+        all iterations.  A state whose run had converged is returned as it is.
+        With ``iteration=0`` and a one-entry history (a warm start) only the
+        convergence test continues (from that objective, as scikit-learn's
+        warm start does from ``lower_bound_``).
     """
+    from .checkpoint import RunState
+
     converged_rule = getattr(model, "converged", _default_converged)
     step_deficit = getattr(model, "step_deficit", None)
     history: list[float] = []
     previous = -np.inf
     allowance = 0.0
-    converged = False
-    n_iter = 0
-    for n_iter in range(1, max_iter + 1):
+    if resume is not None:
+        # the run's own history is its last ``iteration`` entries; an earlier entry
+        # (a warm start's lower_bound_) only feeds the next convergence test
+        done = int(resume.iteration)
+        history = [float(v) for v in resume.history[len(resume.history) - done:]] if done \
+            else []
+        previous = float(resume.history[-1]) if len(resume.history) else -np.inf
+        allowance = resume.allowance
+    converged = stopped = False
+    n_iter = len(history)
+    if resume is not None and resume.converged:
+        return EMResult(params, np.asarray(history, dtype=float), True, n_iter)
+    for n_iter in range(len(history) + 1, max_iter + 1):
         stats, objective = expectation(model, params, source, assignment)
         check_finite_objective(objective)
         history.append(objective)
@@ -410,12 +442,20 @@ def run_em(
         new_params = m_step(model, stats, params, source)
         if step_deficit is not None:
             allowance = step_deficit(stats, new_params, params)
-        if verbose:
+        if verbose and monitor is None:
             print(f"  iteration {n_iter:4d}  objective {objective: .10g}")
-        done = converged_rule(params, new_params, objective - previous, tol)
+        converged = bool(converged_rule(params, new_params, objective - previous, tol))
         params = new_params
         previous = objective
-        if done:
-            converged = True
+        if monitor is not None and monitor.iteration(
+            RunState(n_iter, params, history, allowance, converged=converged)
+        ) and not converged:
+            stopped = True
             break
-    return EMResult(params, np.asarray(history, dtype=float), converged, n_iter)
+        if converged:
+            break
+    result = EMResult(params, np.asarray(history, dtype=float), converged, n_iter,
+                      stopped=stopped)
+    if monitor is not None:
+        monitor.end(result, RunState(n_iter, params, history, allowance, converged=converged))
+    return result

@@ -36,7 +36,10 @@ class ComponentFamily:
     Subclasses set :attr:`name` and implement :meth:`log_prob`,
     :meth:`statistics`, :meth:`maximize`, :meth:`n_parameters`,
     :meth:`sample`, :meth:`to_vector` and :meth:`from_vector`; the others
-    have defaults.
+    have defaults.  Optional: ``expected_log_prob(params, stats) -> float``,
+    ``sum_i sum_k r_ik E[log p(x_i | z_i = k)]`` computed from statistics
+    (linear in them), which incremental EM needs for its free energy
+    (:mod:`emkit.em.online`; without it ``schedule="incremental"`` is refused).
     """
 
     #: Registry name (``emkit.families.registry.FAMILIES``).

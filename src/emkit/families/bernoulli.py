@@ -208,6 +208,15 @@ class BernoulliFamily(ComponentFamily):
             p[unseen] = 0.5
         return BernoulliParams(p)
 
+    def expected_log_prob(self, params: BernoulliParams, stats: BernoulliStatistics) -> float:
+        """sum_i r_ik log p(x_i | k) summed over rows and components, from the statistics
+        (``0 log 0`` is 0)."""
+        log_p, log_q, zero, one = _safe_logs(params.probabilities)
+        zeros = stats.observed - stats.ones
+        if (zero & (stats.ones > 0)).any() or (one & (zeros > 0)).any():
+            return -np.inf
+        return float((stats.ones * log_p).sum() + (zeros * log_q).sum())
+
     def log_prior(self, params: BernoulliParams) -> float:
         if self.alpha == 0.0:
             return 0.0

@@ -15,7 +15,7 @@ import numpy as np
 from .. import _kernels
 from .._warnings import external_stacklevel
 from ..em.statistics import SufficientStatistics
-from .covariance import LOG_2PI, CovarianceStructure
+from .covariance import LOG_2PI, CovarianceStructure, Tied
 from .missing import (
     MissingLayout,
     complete_rows,
@@ -381,6 +381,34 @@ class GaussianMixtureModel:
         shrink = weights[:, None, None] * offsets[:, :, None] * offsets[:, None, :]
         augmented = scatter + self.structure.reduce_second(prior.scatter_terms + shrink)
         return (means, counts + prior.count_terms, np.zeros_like(first), augmented)
+
+    def expected_log_joint(self, params: GaussianParams, stats: GaussianStatistics) -> float:
+        """``sum_i sum_k r_ik E[log pi_k + log N(x_i | mu_k, Sigma_k)]`` from statistics.
+
+        The expected complete-data log-likelihood (Q) of ``params`` under the
+        responsibilities (and, for missing entries, the conditional moments)
+        that produced ``stats``; linear in the statistics.  Incremental EM's
+        free energy is built from it (:mod:`emkit.em.online`).
+        """
+        K, D = params.means.shape
+        about = stats.recentered(np.asarray(params.means, dtype=float))
+        counts = about.counts
+        with np.errstate(divide="ignore"):
+            log_weights = np.log(params.weights)
+        log_det = self.structure.log_det_cholesky(params.precisions_cholesky, K, D)
+        per_count = np.where(counts > 0, counts * (log_weights + log_det - 0.5 * D * LOG_2PI),
+                             0.0)
+        second = about.second
+        if isinstance(self.structure, Tied):  # pooled (D, D) moments, one precision
+            quadratic = float(np.sum(self.structure.precisions(params.precisions_cholesky)
+                                     * second))
+        else:
+            precisions = self.structure.full_precisions(params.precisions_cholesky, K, D)
+            if second.ndim == 3:
+                quadratic = float(np.einsum("kij,kij->", precisions, second))
+            else:  # diagonal moments (K, D) of diagonal or spherical models
+                quadratic = float(np.sum(np.einsum("kii->ki", precisions) * second))
+        return float(per_count.sum()) - 0.5 * quadratic
 
     def log_prior(self, params: GaussianParams) -> float:
         """log p(params) up to a constant (0 without a prior); added to the objective."""

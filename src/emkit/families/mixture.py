@@ -152,6 +152,29 @@ class MixtureModel:
                                                     weighted_pass)
         return MixtureParams(new.weights, components)
 
+    def expected_log_joint(self, params: MixtureParams, stats: MixtureStatistics) -> float:
+        """Expected complete-data log-likelihood (Q) of ``params`` under ``stats``.
+
+        ``sum_k n_k log pi_k`` plus the family's ``expected_log_prob(params,
+        stats)``; incremental EM's free energy needs it (:mod:`emkit.em.online`).
+
+        Raises
+        ------
+        TypeError
+            When the family has no ``expected_log_prob``.
+        """
+        family_q = getattr(self.family, "expected_log_prob", None)
+        if family_q is None:
+            raise TypeError(
+                f"{type(self.family).__name__} has no expected_log_prob(params, stats), which "
+                "incremental EM needs for its free energy"
+            )
+        with np.errstate(divide="ignore"):
+            log_weights = np.log(params.weights)
+        counts = stats.counts
+        weights_part = float(np.where(counts > 0, counts * log_weights, 0.0).sum())
+        return weights_part + float(family_q(params.components, stats.components))
+
     def log_prior(self, params: MixtureParams) -> float:
         """Dirichlet log-density of the weights (up to a constant) plus the family's prior."""
         value = self.family.log_prior(params.components)

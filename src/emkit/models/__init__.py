@@ -5,7 +5,7 @@ from .bernoulli import BernoulliMixture
 from .experts import MixtureOfExperts
 from .gaussian_mixture import GaussianMixture
 from .imputer import GaussianMixtureImputer
-from .kmeans import KMeans, SoftKMeans
+from .kmeans import KMeans, MiniBatchKMeans, SoftKMeans
 from .outlier import MixtureOutlierDetector
 from .probit import ProbitRegression
 from .regression_mixture import RegressionMixture
@@ -16,6 +16,7 @@ __all__ = [
     "GaussianMixture",
     "GaussianMixtureImputer",
     "KMeans",
+    "MiniBatchKMeans",
     "MixtureOfExperts",
     "MixtureOutlierDetector",
     "ProbitRegression",

@@ -11,6 +11,7 @@ from .._validation import check_finite, check_sample_weight
 from .._warnings import external_stacklevel
 from ..em.accelerate import check_accelerate, get_runner
 from ..em.engine import EMResult, run_em
+from ..em.online import run_incremental, run_stepwise
 from ..exceptions import ConvergenceWarning
 from ..sources import ArraySource, default_chunk_size
 
@@ -76,6 +77,10 @@ def fit_with_restarts(
     verbose: int = 0,
     final_objective=None,
     accelerate: str | None = None,
+    schedule: str = "batch",
+    schedule_options: dict | None = None,
+    monitor=None,
+    resume=None,
 ) -> EMResult:
     """Run EM from ``n_init`` starts (``initial_params()`` gives each) and keep the best.
 
@@ -85,13 +90,31 @@ def fit_with_restarts(
     ``accelerate`` chooses the runner: None for plain EM (:func:`run_em`),
     ``"squarem"`` or ``"overrelax"`` for :mod:`emkit.em.accelerate` (soft
     assignments only; ``max_iter`` then bounds the EM-map evaluations).
+    ``schedule`` "incremental" or "stepwise" runs :mod:`emkit.em.online`'s
+    runners instead (``schedule_options``: their ``batch_size``, ``decay``,
+    ``seed``).  ``monitor`` (:class:`emkit.em.progress.Monitor`) watches every
+    run; ``resume`` (a :class:`~emkit.em.checkpoint.RunState`, with
+    ``n_init=1``) continues a checkpointed run.  A run stopped by the monitor
+    ends the restarts, and no ConvergenceWarning is issued for it.
     """
     accelerate = check_accelerate(accelerate)
-    if accelerate is None:
-        def run(params):
+    options = dict(schedule_options or {})
+    if schedule == "incremental":
+        def run(params, resume):
+            return run_incremental(model, params, source, tol=tol, max_iter=max_iter,
+                                   monitor=monitor, resume=resume, **options)
+    elif schedule == "stepwise":
+        def run(params, resume):
+            result, state = run_stepwise(model, params, source, tol=tol, max_iter=max_iter,
+                                         assignment=assignment, monitor=monitor,
+                                         resume=resume, **options)
+            result.stepwise_state = state
+            return result
+    elif accelerate is None:
+        def run(params, resume):
             return run_em(
                 model, params, source, tol=tol, max_iter=max_iter,
-                assignment=assignment, verbose=verbose,
+                assignment=assignment, verbose=verbose, monitor=monitor, resume=resume,
             )
     else:
         if assignment != "soft":
@@ -101,19 +124,30 @@ def fit_with_restarts(
             )
         runner = get_runner(accelerate)
 
-        def run(params):
-            return runner(model, params, source, tol=tol, max_iter=max_iter, verbose=verbose)
+        def run(params, resume):
+            return runner(model, params, source, tol=tol, max_iter=max_iter,
+                          verbose=max(0, verbose - 1) if monitor is not None else verbose,
+                          monitor=monitor, resume=resume)
     best = None
     best_score = -np.inf
+    stopped = False
     for init in range(n_init):
-        params = initial_params()
-        if verbose:
+        if resume is not None and init == 0:
+            params = resume.params
+        else:
+            params = initial_params()
+        if monitor is not None:
+            monitor.begin(init, resume if init == 0 else None)
+        elif verbose:
             print(f"initialisation {init + 1}/{n_init}")
-        result = run(params)
+        result = run(params, resume if init == 0 else None)
         score = result.objective if final_objective is None else final_objective(result)
         if best is None or score > best_score:
             best, best_score = result, score
-    if max_iter > 0 and not best.converged:
+        if result.stopped:
+            stopped = True
+            break
+    if max_iter > 0 and not best.converged and not stopped:
         warnings.warn(
             f"Best performing initialization did not converge in max_iter={max_iter} "
             "iterations. Try a larger max_iter, a larger tol, or check the data.",

@@ -153,10 +153,13 @@ class ConditionalMixture(RegressorMixin, BaseMixture):
         fitted = getattr(self, "_fitted_family", self.family)
         return None if fitted == self.family else f"the model was fitted with family {fitted!r}"
 
-    def _fit_validated(self, X, sample_weight, labels, warm: bool):
-        super()._fit_validated(X, sample_weight, labels, warm)
+    def _fit_validated(self, X, sample_weight, labels, warm: bool, online_start: bool = False):
+        super()._fit_validated(X, sample_weight, labels, warm, online_start)
         self._fitted_family = self.family
         return self
+
+    def _validate_batch(self, X, y, *, reset: bool):
+        return self._validate_pair(X, y, reset=reset), None
 
     def _validate_inputs(self, X) -> np.ndarray:
         check_is_fitted(self)
@@ -179,11 +182,14 @@ class ConditionalMixture(RegressorMixin, BaseMixture):
         -------
         self
         """
-        self._check_parameters()
-        warm = self._warm()
-        Z = self._validate_pair(X, y, reset=not warm)
-        self._fit_validated(Z, sample_weight, None, warm)
-        return self
+        return self._fit(X, sample_weight, y)
+
+    def partial_fit(self, X, y, sample_weight=None):
+        """Update the model with one mini-batch of (x, y) pairs (stepwise EM).
+
+        As :meth:`BaseMixture.partial_fit`, with the response ``y``.
+        """
+        return super().partial_fit(X, y, sample_weight)
 
     def score(self, X, y, sample_weight=None) -> float:
         """R^2 of :meth:`predict` on (X, y) (scikit-learn's regressor score).

@@ -38,9 +38,16 @@ from .._validation import (
 )
 from ..em.accelerate import check_accelerate
 from ..em.engine import soft_assignment
+from ..em.online import (
+    DEFAULT_BATCH_SIZE,
+    check_learning_decay,
+    check_schedule,
+    stepwise_update,
+)
 from ..families.mixture import MixtureModel, MixtureParams, check_weight_concentration
 from ..init import kmeans_plusplus, nearest_partition, one_hot, random_rows
 from ._base import ReadableReprMixin, fit_with_restarts, make_source, validate_X
+from ._long_fits import LongFitMixin
 
 #: Starting partitions every mixture estimator offers.
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
@@ -134,13 +141,17 @@ def random_generator(random_state) -> np.random.Generator:
     return np.random.default_rng(random_state)
 
 
-class BaseMixture(ReadableReprMixin, DensityMixin, BaseEstimator):
+class BaseMixture(ReadableReprMixin, LongFitMixin, DensityMixin, BaseEstimator):
     """Shared behaviour of the mixture estimators (not used directly).
 
     Subclasses define ``__init__`` with at least ``n_components``, ``tol``,
     ``max_iter``, ``n_init``, ``init_params``, ``weights_init``,
     ``labels_init``, ``random_state``, ``warm_start``, ``verbose``,
-    ``chunk_size``, ``accelerate`` and ``semi_supervised``.
+    ``chunk_size``, ``accelerate`` and ``semi_supervised``; and, to expose
+    online EM and long-fit controls, ``schedule``, ``batch_size``,
+    ``learning_decay``, ``verbose_interval``, ``callback``, ``checkpoint``
+    and ``checkpoint_interval`` (see :class:`~emkit.GaussianMixture`; an
+    estimator without them gets their defaults).
     """
 
     #: ``init_params`` values this estimator accepts.
@@ -206,6 +217,11 @@ class BaseMixture(ReadableReprMixin, DensityMixin, BaseEstimator):
             raise ValueError(
                 f"labels_init gives one starting partition, so n_init must be 1, got {self.n_init}"
             )
+        schedule = check_schedule(self._option("schedule"))
+        if schedule != "batch" and self.accelerate is not None:
+            raise ValueError(f"accelerate={self.accelerate!r} applies to schedule='batch' "
+                             f"only, not to schedule={schedule!r}")
+        self._check_long_fit_parameters()
         self._check_family_parameters()
 
     def _fitted_matches(self) -> str | None:
@@ -256,19 +272,29 @@ class BaseMixture(ReadableReprMixin, DensityMixin, BaseEstimator):
         """Fit, then return the most probable component of every row of X."""
         return self._fit(X, sample_weight, y).predict(X)
 
-    def _fit(self, X, sample_weight, y=None):
-        self._check_parameters()
-        warm = self._warm()
-        X = self._validate_data(X, reset=not warm)
+    def _validate_batch(self, X, y, *, reset: bool):
+        """(data the engine sees, partial labels or None) from what fit was given.
+
+        Conditional mixtures override it: their y is the response, joined to X.
+        """
+        X = self._validate_data(X, reset=reset)
         labels = None
         if getattr(self, "semi_supervised", False):
             if y is None:
                 raise ValueError("semi_supervised=True needs y: a component index per row, "
                                  "-1 for unlabelled rows")
             labels = check_partial_labels(y, _num_samples(X), self.n_components)
-        return self._fit_validated(X, sample_weight, labels, warm)
+        return X, labels
 
-    def _fit_validated(self, X, sample_weight, labels, warm: bool):
+    def _fit(self, X, sample_weight, y=None, online_start: bool = False):
+        self._check_parameters()
+        warm = self._warm()
+        if not warm:
+            self._stepwise = None
+        X, labels = self._validate_batch(X, y, reset=not warm)
+        return self._fit_validated(X, sample_weight, labels, warm, online_start)
+
+    def _fit_validated(self, X, sample_weight, labels, warm: bool, online_start: bool = False):
         """EM on validated data (``labels``: partial component labels or None)."""
         check_enough_samples(_num_samples(X), self.n_components)
         if isinstance(X, np.ndarray) and X.dtype.kind == "f":
@@ -276,27 +302,133 @@ class BaseMixture(ReadableReprMixin, DensityMixin, BaseEstimator):
         model = self._engine_model_for(X)
         source = make_source(X, sample_weight, self.chunk_size, self._row_width(model, X))
         self._prepare(model, X, source)
+        self._prepared = self._export_prepared(model)
         source.labels = labels
         rng = check_random_state(self.random_state)
+        schedule = "batch" if online_start else self._option("schedule")
+        runner = self._runner_name(schedule)
+        resume = None
         if warm:
             current = self._params()
             starts, n_init = (lambda: current), 1
+            if runner == "em" and getattr(self, "_last_runner", "em") == "em" and \
+                    np.isfinite(getattr(self, "lower_bound_", -np.inf)):
+                # as scikit-learn: the convergence test continues from lower_bound_
+                # (when that is the log-likelihood of a batch EM fit)
+                from ..em.checkpoint import RunState
+
+                resume = RunState(0, current, [float(self.lower_bound_)], np.inf)
         else:
             user = self._user_initial_values(X.shape[1])
 
             def starts():
                 return self._initial_params(model, source, rng, user)
             n_init = self.n_init
+            if not online_start:
+                resume = self._read_checkpoint(source, runner)
+        monitor = None if online_start else self._monitor(source, runner, n_init, model)
+        options = {}
+        if schedule != "batch":
+            options["batch_size"] = self._option("batch_size") or DEFAULT_BATCH_SIZE
+        if schedule == "stepwise":
+            options["decay"] = check_learning_decay(self._option("learning_decay"))
+            options["seed"] = int(rng.randint(np.iinfo(np.int32).max))
         result = fit_with_restarts(
             model, starts, source, n_init=n_init, tol=self.tol, max_iter=self.max_iter,
-            verbose=self.verbose, accelerate=self.accelerate,
+            verbose=self.verbose, accelerate=self.accelerate, schedule=schedule,
+            schedule_options=options, monitor=monitor, resume=resume,
         )
         self._set_params(result.params, model)
         self.converged_ = result.converged
         self.n_iter_ = result.n_iter
         self.lower_bounds_ = result.objective_history
         self.lower_bound_ = result.objective
+        self._last_runner = runner
+        if schedule == "stepwise":
+            self._stepwise = getattr(result, "stepwise_state", None)
+            self.n_steps_ = self._stepwise.n_steps if self._stepwise is not None else 0
         return self
+
+    # ------------------------------------------------------------ online EM
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """Update the model with one mini-batch of rows (stepwise EM).
+
+        The first call (on an unfitted estimator) fits the batch with batch EM
+        (``init_params``, ``n_init``, ``max_iter``, ...); every call then folds
+        the batch into running statistics per unit of row weight,
+        ``s <- (1 - eta) s + eta s_batch`` with ``eta = (t + 2) ** -learning_decay``
+        (Cappé & Moulines 2009; ``t`` counts the updates from 0), and takes the
+        M-step.  A fitted estimator (``fit``, a loaded model) continues from
+        its parameters; its running statistics restart from the next batch.
+        One call is one update whatever the batch size: batches of a few
+        thousand rows are a good size (Liang & Klein 2009).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The batch; NaN entries are missing values.  Later batches must
+            have the features of the first.
+        y : array-like of shape (n_samples,), optional
+            Partial labels of the batch when ``semi_supervised=True`` (else ignored).
+        sample_weight : array-like of shape (n_samples,), optional
+            Row weights of the batch (count semantics within the batch; every
+            batch gets the step ``eta`` whatever its total weight).
+
+        Returns
+        -------
+        self
+
+        Notes
+        -----
+        After a call, ``n_steps_`` counts the batches folded in so far,
+        ``lower_bound_`` is the batch's mean log-likelihood at the parameters
+        *before* the update (the batch was unseen: an honest estimate of the
+        fit, with no prior term), ``n_iter_`` is 1 and ``converged_`` False.
+        ``callback`` is called once per call (``info.iteration`` =
+        ``n_steps_``); ``checkpoint`` is not used (save the model with
+        :func:`emkit.persist.save_model` between batches).
+        """
+        self._check_parameters()
+        decay = check_learning_decay(self._option("learning_decay"))
+        first = not hasattr(self, "converged_")
+        X, labels = self._validate_batch(X, y, reset=first)
+        if first:
+            self._stepwise = None
+            self._fit_validated(X, sample_weight, labels, False, online_start=True)
+            self._stepwise = None
+            self._stream_rows = 0
+        n_samples = _num_samples(X)
+        model = self._engine_model_for(X)
+        self._stream_rows = getattr(self, "_stream_rows", 0) + n_samples
+        if getattr(model, "kernel_work", None) is not None:
+            # compiled kernels pay off over the stream, not over one batch
+            model.kernel_work = self._stream_rows * self.n_components
+        source = make_source(X, sample_weight, self.chunk_size, self._row_width(model, X))
+        prepared = getattr(self, "_prepared", None)
+        if prepared is None:
+            self._prepare(model, X, source)
+            self._prepared = self._export_prepared(model)
+        else:
+            for name, value in prepared.items():
+                setattr(model, name, value)
+        source.labels = labels
+        params, state, objective = stepwise_update(
+            model, self._params(), getattr(self, "_stepwise", None), source, decay)
+        self._set_params(params, model)
+        self._stepwise = state
+        self.n_steps_ = state.n_steps
+        self.n_iter_ = 1
+        self.converged_ = False
+        self.lower_bound_ = objective
+        self.lower_bounds_ = np.array([objective])
+        self._last_runner = "partial_fit"
+        self._online_callbacks(state.n_steps, objective, params, model)
+        return self
+
+    def _export_prepared(self, model) -> dict:
+        """Data-dependent settings of a prepared engine model that later batches reuse
+        (a prior resolved from the first batch)."""
+        return {"prior": model.prior} if getattr(model, "prior", None) is not None else {}
 
     # ------------------------------------------------------------ starting values
     def _initial_responsibilities(self, model, source, rng) -> np.ndarray:

@@ -81,9 +81,17 @@ class GaussianMixture(BaseMixture):
     random_state : int, RandomState or None, default=None
         Seeds every random choice (initialisation and restarts).
     warm_start : bool, default=False
-        Start the next ``fit`` from the current parameters (``n_init`` is then 1).
+        Start the next ``fit`` from the current parameters (``n_init`` is then
+        1); as in scikit-learn, its first convergence test compares with
+        ``lower_bound_``, so plain EM continues exactly where the last fit
+        stopped.  With ``checkpoint``, an unfitted estimator resumes from the
+        checkpoint file.
     verbose : int, default=0
-        Print the objective at every iteration when > 0.
+        > 0: print the iteration, objective, its change and the elapsed time
+        every ``verbose_interval`` iterations, and a line when each run ends
+        (to stdout, as scikit-learn); >= 2 also prints the accelerators' steps.
+    verbose_interval : int, default=1
+        Iterations between two verbose lines.
     chunk_size : int or None, default=None
         Rows per chunk in the E-step (None: automatic, a few MB of work arrays).
     accelerate : {None, "squarem", "overrelax"}, default=None
@@ -111,6 +119,44 @@ class GaussianMixture(BaseMixture):
         row, still non-decreasing), a fit that is degenerate for maximum
         likelihood (a component on one point) stays finite, and
         :meth:`bic` uses the log-likelihood at the MAP estimate, as mclust.
+    schedule : {"batch", "incremental", "stepwise"}, default="batch"
+        How :meth:`fit` runs EM (:mod:`emkit.em.online`): "batch" is plain EM
+        (one M-step per pass over the data); "incremental" is Neal & Hinton's
+        incremental EM: the rows are cut into blocks of ``batch_size``, each
+        block's statistics are kept, and every block's E-step is followed by
+        an M-step; each step increases the free energy (a lower bound of the
+        log-likelihood, recorded in ``lower_bounds_`` and checked for
+        monotonicity), which reaches batch EM's fixed points in fewer passes
+        on large data.  "stepwise" is stepwise (online) EM over the blocks,
+        ``max_iter`` passes in random block order (as :meth:`partial_fit`).
+        ``accelerate`` applies to "batch" only.
+    batch_size : int or None, default=None
+        Rows per block of the "incremental" and "stepwise" schedules (None:
+        10,000).  Not used by :meth:`partial_fit` (each call is one batch).
+    learning_decay : float, default=0.7
+        Exponent ``kappa`` in (0.5, 1] of stepwise EM's step size
+        ``(t + 2) ** -kappa`` (:meth:`partial_fit`, ``schedule="stepwise"``):
+        1 averages all batches equally; smaller values forget the early
+        batches (and the start) faster.
+    callback : callable, list of callables or None, default=None
+        Called after every iteration with an
+        :class:`~emkit.em.progress.IterationInfo` (iteration, objective,
+        change, elapsed seconds, current parameters, and
+        ``estimator_view()``: a copy of the estimator with them); returning
+        True stops the fit (without a ConvergenceWarning).  Objects may also
+        have ``start(info)`` and ``finish(info)``;
+        :class:`~emkit.em.progress.ProgressBar` draws a tqdm progress bar.
+    checkpoint : str, path or None, default=None
+        A file to which the run's state is written atomically every
+        ``checkpoint_interval`` iterations and when it ends (a ``.npz``
+        archive, :mod:`emkit.em.checkpoint`).  A ``warm_start=True`` fit of
+        an *unfitted* estimator whose checkpoint file exists continues that run
+        exactly (same iterates as if it had never stopped; ``max_iter`` counts
+        all its iterations) after checking that it was written by this
+        estimator with the same parameters for the same data.  Needs
+        ``n_init=1``.
+    checkpoint_interval : int, default=10
+        Iterations between two checkpoints.
     dtype : {"float64", "float32"} or numpy float type, default="float64"
         Precision of the E-step arithmetic.  "float32" (opt-in) keeps X in
         single precision and runs the log-densities and the per-chunk moment
@@ -138,7 +184,12 @@ class GaussianMixture(BaseMixture):
         Mean log-likelihood per sample of the parameters entering the last
         iteration (as scikit-learn reports it).
     lower_bounds_ : ndarray of shape (``n_iter_``,)
-        The mean log-likelihood at every iteration; never decreases.
+        The mean log-likelihood at every iteration; never decreases.  With
+        ``schedule="incremental"`` the free energy (a lower bound of the
+        log-likelihood); with "stepwise" each pass's running estimate (not
+        monotone).
+    n_steps_ : int
+        After :meth:`partial_fit` or a "stepwise" fit: mini-batches folded in.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when X had string column names.
@@ -184,6 +235,13 @@ class GaussianMixture(BaseMixture):
         semi_supervised: bool = False,
         prior=None,
         dtype="float64",
+        schedule: str = "batch",
+        batch_size: int | None = None,
+        learning_decay: float = 0.7,
+        verbose_interval: int = 1,
+        callback=None,
+        checkpoint=None,
+        checkpoint_interval: int = 10,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -205,6 +263,13 @@ class GaussianMixture(BaseMixture):
         self.semi_supervised = semi_supervised
         self.prior = prior
         self.dtype = dtype
+        self.schedule = schedule
+        self.batch_size = batch_size
+        self.learning_decay = learning_decay
+        self.verbose_interval = verbose_interval
+        self.callback = callback
+        self.checkpoint = checkpoint
+        self.checkpoint_interval = checkpoint_interval
 
     _init_methods = INIT_METHODS
 

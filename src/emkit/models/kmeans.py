@@ -17,10 +17,12 @@ from .. import _kernels
 from .._validation import check_enough_samples, check_int, check_partial_labels, check_real
 from ..em.accelerate import check_accelerate
 from ..em.engine import expectation, soft_assignment
+from ..em.online import DEFAULT_BATCH_SIZE, check_learning_decay, stepwise_update
 from ..families.centroids import CentroidModel
 from ..init import kmeans_plusplus, nearest_partition, random_rows, squared_distances
 from ..sources import default_chunk_size
 from ._base import ReadableReprMixin, fit_with_restarts, make_source, validate_X
+from ._long_fits import LongFitMixin
 
 
 def _mean_feature_variance(source) -> float:
@@ -49,10 +51,12 @@ def _check_init(init, n_clusters: int, n_features: int):
     return centers
 
 
-class _CentroidEstimator(ReadableReprMixin, BaseEstimator):
-    """Shared fit logic of KMeans and SoftKMeans."""
+class _CentroidEstimator(ReadableReprMixin, LongFitMixin, BaseEstimator):
+    """Shared fit logic of KMeans, SoftKMeans and MiniBatchKMeans."""
 
     _hard = True
+    #: How ``fit`` runs: "batch" (Lloyd / soft EM) or "stepwise" (mini-batches).
+    _schedule = "batch"
 
     def _beta(self) -> float:
         return 1.0
@@ -79,6 +83,7 @@ class _CentroidEstimator(ReadableReprMixin, BaseEstimator):
         if self.chunk_size is not None:
             check_int(self.chunk_size, "chunk_size", 1)
         self._accelerate()
+        self._check_long_fit_parameters()
 
     def _row_width(self, X) -> int:
         """Floats of E-step work per row, which sets the default chunk size.
@@ -91,8 +96,9 @@ class _CentroidEstimator(ReadableReprMixin, BaseEstimator):
                  and _kernels.use_numba(X.shape[0] * self.n_clusters))
         return X.shape[1] + 2 if fused else max(self.n_clusters, X.shape[1])
 
-    def _fit(self, X, sample_weight, y=None):
+    def _fit(self, X, sample_weight, y=None, online_start: bool = False):
         self._check_parameters()
+        self._stepwise = None
         X = validate_X(self, X, reset=True)
         check_enough_samples(X.shape[0], self.n_clusters, "n_clusters")
         init = _check_init(self.init, self.n_clusters, X.shape[1])
@@ -113,6 +119,7 @@ class _CentroidEstimator(ReadableReprMixin, BaseEstimator):
             seeder = kmeans_plusplus if init == "k-means++" else random_rows
             return seeder(X, self.n_clusters, sample_weight=w, random_state=rng)[0]
 
+        schedule = "batch" if online_start else self._schedule
         if self._hard:
             tol = self.tol * _mean_feature_variance(source)
 
@@ -120,17 +127,74 @@ class _CentroidEstimator(ReadableReprMixin, BaseEstimator):
                 return expectation(model, result.params, source, "hard")[1]
         else:
             tol, final_objective = self.tol, None
+        n_init = self._n_init()
+        runner = self._runner_name(schedule)
+        resume = None if online_start else self._read_checkpoint(source, runner)
+        monitor = None if online_start else self._monitor(source, runner, n_init, model)
+        options = {}
+        if schedule == "stepwise":
+            options = {"batch_size": self.batch_size or DEFAULT_BATCH_SIZE,
+                       "decay": check_learning_decay(self.learning_decay),
+                       "seed": int(rng.randint(np.iinfo(np.int32).max))}
         result = fit_with_restarts(
-            model, initial_centers, source, n_init=self._n_init(), tol=tol,
+            model, initial_centers, source, n_init=n_init, tol=tol,
             max_iter=self.max_iter, assignment="hard" if self._hard else "soft",
             verbose=self.verbose, final_objective=final_objective,
-            accelerate=self._accelerate(),
+            accelerate=self._accelerate(), schedule=schedule, schedule_options=options,
+            monitor=monitor, resume=resume,
         )
         self.cluster_centers_ = result.params
         self.n_iter_ = result.n_iter
         self.converged_ = result.converged
         self.objective_history_ = result.objective_history
+        if schedule == "stepwise":
+            self._stepwise = getattr(result, "stepwise_state", None)
+            self.n_steps_ = self._stepwise.n_steps if self._stepwise is not None else 0
         return X, source
+
+    def _set_params(self, centers, model=None) -> None:
+        self.cluster_centers_ = centers
+
+    def _partial_fit(self, X, y=None, sample_weight=None):
+        """Update the centres with one mini-batch (stepwise EM; mini-batch k-means).
+
+        The first call (unfitted) clusters the batch with ``fit``'s algorithm;
+        every call then folds the batch into running per-cluster counts and
+        sums per unit of row weight, ``s <- (1 - eta) s + eta s_batch`` with
+        ``eta = (t + 2) ** -learning_decay``, and moves the centres to
+        ``sums / counts``.  With ``learning_decay=1`` and equal batch sizes a
+        centre is the mean of every row ever assigned to it, as in
+        scikit-learn's MiniBatchKMeans.  See
+        :meth:`emkit.GaussianMixture.partial_fit`.
+
+        Returns
+        -------
+        self
+        """
+        self._check_parameters()
+        decay = check_learning_decay(self._option("learning_decay"))
+        if not hasattr(self, "cluster_centers_"):
+            self._fit(X, sample_weight, y, online_start=True)
+            self._stream_rows = 0
+        X = validate_X(self, X, reset=False)
+        source = make_source(X, sample_weight, self.chunk_size, self._row_width(X))
+        if self.semi_supervised and y is not None:
+            source.labels = check_partial_labels(y, X.shape[0], self.n_clusters)
+        model = CentroidModel(self._beta(), hard=self._hard)
+        # compiled kernels pay off over the stream, not over one batch
+        self._stream_rows = getattr(self, "_stream_rows", 0) + X.shape[0]
+        model.kernel_work = self._stream_rows * self.n_clusters
+        centers, state, objective = stepwise_update(
+            model, self.cluster_centers_, getattr(self, "_stepwise", None), source, decay,
+            assignment="hard" if self._hard else "soft")
+        self.cluster_centers_ = centers
+        self._stepwise = state
+        self.n_steps_ = state.n_steps
+        self.n_iter_ = 1
+        self.converged_ = False
+        self.objective_history_ = np.array([objective])
+        self._online_callbacks(state.n_steps, objective, centers, model)
+        return self
 
     def _distances(self, X) -> np.ndarray:
         check_is_fitted(self)
@@ -185,6 +249,13 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, _C
         Read ``y`` in :meth:`fit` as known clusters of some rows (-1 = unknown):
         those rows stay in their cluster (semi-supervised EM).  Off by default
         because pipelines pass their target as ``y``.
+    verbose_interval : int, default=1
+        Iterations between two verbose lines.
+    callback : callable, list of callables or None, default=None
+        Called after every iteration with an
+        :class:`~emkit.em.progress.IterationInfo`; returning True stops the
+        fit.  See :class:`~emkit.GaussianMixture` (k-means has no
+        ``checkpoint``: it has no ``warm_start`` to resume with).
 
     Attributes
     ----------
@@ -223,6 +294,8 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, _C
         verbose: int = 0,
         chunk_size: int | None = None,
         semi_supervised: bool = False,
+        verbose_interval: int = 1,
+        callback=None,
     ):
         self.n_clusters = n_clusters
         self.init = init
@@ -233,6 +306,8 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, _C
         self.verbose = verbose
         self.chunk_size = chunk_size
         self.semi_supervised = semi_supervised
+        self.verbose_interval = verbose_interval
+        self.callback = callback
 
     def fit(self, X, y=None, sample_weight=None) -> KMeans:
         """Cluster X; ``sample_weight`` has count semantics."""
@@ -297,6 +372,10 @@ class SoftKMeans(ClusterMixin, _CentroidEstimator):
         over-relaxation.  Same fixed point as plain EM, non-decreasing
         ``objective_history_``; ``max_iter`` then bounds EM-map evaluations and
         ``n_iter_`` counts accepted steps.
+    learning_decay : float, default=0.7
+        Step-size exponent of :meth:`partial_fit` (stepwise EM), in (0.5, 1].
+    verbose_interval, callback
+        As :class:`KMeans`.
 
     Attributes
     ----------
@@ -321,7 +400,13 @@ class SoftKMeans(ClusterMixin, _CentroidEstimator):
         chunk_size: int | None = None,
         accelerate: str | None = None,
         semi_supervised: bool = False,
+        learning_decay: float = 0.7,
+        verbose_interval: int = 1,
+        callback=None,
     ):
+        self.learning_decay = learning_decay
+        self.verbose_interval = verbose_interval
+        self.callback = callback
         self.n_clusters = n_clusters
         self.beta = beta
         self.init = init
@@ -346,6 +431,15 @@ class SoftKMeans(ClusterMixin, _CentroidEstimator):
         self.labels_ = self.predict(X)
         return self
 
+    def partial_fit(self, X, y=None, sample_weight=None) -> SoftKMeans:
+        """Update the centres with one mini-batch (stepwise soft EM).
+
+        The first call fits the batch; later calls fold each batch into
+        running statistics with step ``(t + 2) ** -learning_decay`` (see
+        :meth:`emkit.GaussianMixture.partial_fit`).  ``labels_`` is not set.
+        """
+        return self._partial_fit(X, y, sample_weight)
+
     def _log_joint(self, X) -> np.ndarray:
         check_is_fitted(self)
         X = validate_X(self, X, reset=False)
@@ -362,3 +456,87 @@ class SoftKMeans(ClusterMixin, _CentroidEstimator):
     def score(self, X, y=None) -> float:
         """Mean log-density per row."""
         return float(self.score_samples(X).mean())
+
+
+class MiniBatchKMeans(KMeans):
+    """Mini-batch k-means: stepwise (online) hard EM over mini-batches.
+
+    ``fit`` shuffles the rows once, cuts them into mini-batches of
+    ``batch_size`` and, for up to ``max_iter`` passes (in a new random batch
+    order each pass), assigns a batch's rows to their nearest centres and
+    folds the per-cluster counts and sums into running statistics,
+    ``s <- (1 - eta) s + eta s_batch`` with ``eta = (t + 2) ** -learning_decay``;
+    the centres are ``sums / counts`` (:mod:`emkit.em.online`, the machinery
+    of :meth:`GaussianMixture.partial_fit <emkit.GaussianMixture.partial_fit>`).
+    With ``learning_decay=1`` and equal batches a centre is the mean of every
+    row ever assigned to it (scikit-learn's MiniBatchKMeans update, without
+    its random reassignment of small clusters: here a cluster left empty by
+    the first batch is moved to a far row, as in :class:`KMeans`).
+    :meth:`partial_fit` takes one batch per call.
+
+    Parameters
+    ----------
+    n_clusters, init, n_init, random_state, verbose, chunk_size, semi_supervised
+        As :class:`KMeans` (the starting centres come from the whole data in
+        ``fit``, from the first batch in ``partial_fit``).
+    max_iter : int, default=100
+        Passes over the data.
+    batch_size : int, default=1024
+        Rows per mini-batch in ``fit``.
+    learning_decay : float, default=0.7
+        Step-size exponent in (0.5, 1].
+    tol : float, default=1e-4
+        Stop when the pass's mean squared distance (each batch scored before
+        its update) changes by less than ``tol`` times the mean feature
+        variance between two passes.
+    verbose_interval, callback
+        As :class:`KMeans` (one iteration = one pass).
+
+    Attributes
+    ----------
+    cluster_centers_, labels_, inertia_, n_iter_, converged_ : as KMeans
+        ``labels_`` and ``inertia_`` are computed on all rows at the end of ``fit``.
+    n_steps_ : int
+        Mini-batches folded in.
+    objective_history_ : ndarray
+        ``-0.5`` times each pass's mean squared distance (not monotone).
+    """
+
+    _schedule = "stepwise"
+
+    def __init__(
+        self,
+        n_clusters: int = 8,
+        *,
+        init="k-means++",
+        n_init="auto",
+        max_iter: int = 100,
+        batch_size: int = 1024,
+        learning_decay: float = 0.7,
+        tol: float = 1e-4,
+        random_state=None,
+        verbose: int = 0,
+        chunk_size: int | None = None,
+        semi_supervised: bool = False,
+        verbose_interval: int = 1,
+        callback=None,
+    ):
+        super().__init__(n_clusters, init=init, n_init=n_init, max_iter=max_iter, tol=tol,
+                         random_state=random_state, verbose=verbose, chunk_size=chunk_size,
+                         semi_supervised=semi_supervised, verbose_interval=verbose_interval,
+                         callback=callback)
+        self.batch_size = batch_size
+        self.learning_decay = learning_decay
+
+    def _check_parameters(self) -> None:
+        super()._check_parameters()
+        check_int(self.batch_size, "batch_size", 1)
+        check_learning_decay(self.learning_decay)
+
+    def partial_fit(self, X, y=None, sample_weight=None) -> MiniBatchKMeans:
+        """Update the centres with one mini-batch (see :meth:`KMeans` and the class notes).
+
+        The first call seeds the centres with ``init`` on the batch and runs
+        Lloyd's iterations on it; ``labels_`` and ``inertia_`` are not set.
+        """
+        return self._partial_fit(X, y, sample_weight)
