@@ -242,3 +242,31 @@ def test_unfitted_one_dimensional_and_parameter_invariance(case):
         np.testing.assert_array_equal(getattr(est, key), value, err_msg=key)
     with pytest.raises(ValueError, match="2D"):
         est.predict(np.asarray(X)[0])
+
+
+def test_expected_log_joint_plus_entropy_is_the_log_likelihood(case):
+    """The statistics-based Q (incremental EM's free energy needs it) is exact."""
+    from emkit.em.engine import soft_assignment
+
+    X = np.asarray(case.data(np.random.default_rng(16)))
+    est = case.estimator().fit(X)
+    model, params = est._engine_model(), est._params()
+    log_norm, resp = soft_assignment(model.log_joint(params, X))
+    stats = model.statistics(params, X, resp)
+    entropy = -float((resp * np.log(np.where(resp > 0, resp, 1.0))).sum())
+    assert model.expected_log_joint(params, stats) + entropy == pytest.approx(
+        log_norm.sum(), rel=1e-10)
+
+
+def test_incremental_em_is_monotone_and_partial_fit_learns(case):
+    rng = np.random.default_rng(17)
+    X = np.asarray(case.data(rng))
+    est = case.estimator(schedule="incremental", batch_size=60, max_iter=500).fit(X)
+    assert est.converged_
+    batch = case.estimator(max_iter=500).fit(X)
+    assert est.score(X) == pytest.approx(batch.score(X), abs=0.05)
+    online = case.estimator()
+    for start in range(0, X.shape[0], 60):
+        online.partial_fit(X[start:start + 60])
+    assert online.n_steps_ == -(-X.shape[0] // 60)  # one update per batch
+    assert np.isfinite(online.score(X))

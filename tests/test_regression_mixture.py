@@ -293,3 +293,20 @@ def test_plots_draw_every_regime_and_the_gate():
     assert len(curves) == 2
     np.testing.assert_allclose(curves[0].get_ydata() + curves[1].get_ydata(), 1.0)
     matplotlib.pyplot.close("all")
+
+
+def test_online_schedules_for_regressions_and_their_refusal_for_glms():
+    X, y, _ = two_lines(11, n=2000)
+    batch = RegressionMixture(2, n_init=3, random_state=0).fit(X, y)
+    incremental = RegressionMixture(2, n_init=3, random_state=0, schedule="incremental",
+                                    batch_size=250).fit(X, y)
+    np.testing.assert_allclose(np.sort(incremental.coef_[:, 0]), np.sort(batch.coef_[:, 0]),
+                               atol=1e-4)
+    online = RegressionMixture(2, n_init=3, random_state=0)
+    for start in range(0, 2000, 250):
+        online.partial_fit(X[start:start + 250], y[start:start + 250])
+    np.testing.assert_allclose(np.sort(online.coef_[:, 0]), [-1.0, 2.0], atol=0.05)
+    with pytest.raises(ValueError, match="needs passes over the data"):
+        RegressionMixture(2, family="poisson").partial_fit(X[:50], np.ones(50))
+    with pytest.raises(ValueError, match="needs passes over the data"):
+        MixtureOfExperts(2, n_init=1).partial_fit(X[:50], y[:50])

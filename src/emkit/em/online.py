@@ -173,9 +173,10 @@ def check_closed_form(model: Any) -> None:
     """Online schedules take M-steps from running statistics alone: refuse models whose
     M-step needs passes over the data (GLM regressions, a softmax gate)."""
     if getattr(model, "data_maximize", None) is not None:
+        what = type(getattr(model, "family", model)).__name__
         raise ValueError(
-            f"{type(model).__name__}'s M-step needs passes over the data (IRLS), which an "
-            "online schedule does not keep; fit it with schedule='batch'")
+            f"the M-step of {what} needs passes over the data (IRLS), which an online "
+            "schedule does not keep: fit it with schedule='batch' (no partial_fit)")
 
 
 def stepwise_update(model: Any, params: Any, state: StepwiseState | None, block: ArraySource,

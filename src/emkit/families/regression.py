@@ -236,6 +236,20 @@ class LinearRegressionFamily(ComponentFamily):
             )
         return covariances
 
+    def expected_log_prob(self, params: RegressionParams, stats: RegressionStatistics) -> float:
+        """sum_i r_ik log p(y_i | x_i, k) over rows and components, from the statistics."""
+        total = 0.0
+        m = stats.response_response.shape[1]
+        for k in range(params.coefficients.shape[0]):
+            beta = params.coefficients[k]
+            cross = beta.T @ stats.design_response[k]
+            residual = (stats.response_response[k] - cross - cross.T
+                        + beta.T @ stats.design_design[k] @ beta)
+            log_det = np.linalg.slogdet(params.noise_covariances[k])[1]
+            trace = float(np.trace(np.linalg.solve(params.noise_covariances[k], residual)))
+            total += -0.5 * stats.counts[k] * (m * LOG_2PI + log_det) - 0.5 * trace
+        return total
+
     def log_prior(self, params: RegressionParams) -> float:
         if self.ridge == 0.0:
             return 0.0

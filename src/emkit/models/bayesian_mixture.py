@@ -59,6 +59,9 @@ default="dirichlet_process"
         initialises from k-means labels).
     random_state, warm_start, verbose, chunk_size
         As :class:`~emkit.GaussianMixture`.
+    verbose_interval, callback, checkpoint, checkpoint_interval
+        Progress lines, per-iteration callbacks (which may stop the fit) and
+        resumable checkpoints, as :class:`~emkit.GaussianMixture`.
 
     Attributes
     ----------
@@ -112,6 +115,10 @@ degrees_of_freedom_prior_, covariance_prior_
         warm_start: bool = False,
         verbose: int = 0,
         chunk_size: int | None = None,
+        verbose_interval: int = 1,
+        callback=None,
+        checkpoint=None,
+        checkpoint_interval: int = 10,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -131,6 +138,10 @@ degrees_of_freedom_prior_, covariance_prior_
         self.warm_start = warm_start
         self.verbose = verbose
         self.chunk_size = chunk_size
+        self.verbose_interval = verbose_interval
+        self.callback = callback
+        self.checkpoint = checkpoint
+        self.checkpoint_interval = checkpoint_interval
 
     #: Variational Bayes is not accelerated (the bound is the monitored objective).
     accelerate = None

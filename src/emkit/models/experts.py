@@ -46,6 +46,9 @@ class MixtureOfExperts(ConditionalMixture):
         A starting partition (EM starts with an exact M-step from it).
     random_state, warm_start, verbose, chunk_size, accelerate
         As :class:`~emkit.GaussianMixture`.
+    verbose_interval, callback, checkpoint, checkpoint_interval
+        Progress lines, per-iteration callbacks (which may stop the fit) and
+        resumable checkpoints, as :class:`~emkit.GaussianMixture`.
 
     Attributes
     ----------
@@ -91,6 +94,10 @@ class MixtureOfExperts(ConditionalMixture):
         verbose: int = 0,
         chunk_size: int | None = None,
         accelerate: str | None = None,
+        verbose_interval: int = 1,
+        callback=None,
+        checkpoint=None,
+        checkpoint_interval: int = 10,
     ):
         self.n_components = n_components
         self.family = family
@@ -111,6 +118,10 @@ class MixtureOfExperts(ConditionalMixture):
         self.verbose = verbose
         self.chunk_size = chunk_size
         self.accelerate = accelerate
+        self.verbose_interval = verbose_interval
+        self.callback = callback
+        self.checkpoint = checkpoint
+        self.checkpoint_interval = checkpoint_interval
 
     # ------------------------------------------------------------------ checks
     def _check_family_parameters(self) -> None:

@@ -55,6 +55,14 @@ class RegressionMixture(ConditionalMixture):
         EM starts with an M-step from it.
     random_state, warm_start, verbose, chunk_size, accelerate
         As :class:`~emkit.GaussianMixture`.
+    schedule, batch_size, learning_decay
+        How :meth:`fit` runs EM ("batch", "incremental", "stepwise") and the
+        online schedules' block size and step decay, as
+        :class:`~emkit.GaussianMixture`; :meth:`partial_fit` is stepwise EM on
+        (x, y) batches (Gaussian family only: GLM regimes need the data).
+    verbose_interval, callback, checkpoint, checkpoint_interval
+        Progress lines, per-iteration callbacks (which may stop the fit) and
+        resumable checkpoints, as :class:`~emkit.GaussianMixture`.
 
     Attributes
     ----------
@@ -114,6 +122,13 @@ class RegressionMixture(ConditionalMixture):
         verbose: int = 0,
         chunk_size: int | None = None,
         accelerate: str | None = None,
+        schedule: str = "batch",
+        batch_size: int | None = None,
+        learning_decay: float = 0.7,
+        verbose_interval: int = 1,
+        callback=None,
+        checkpoint=None,
+        checkpoint_interval: int = 10,
     ):
         self.n_components = n_components
         self.family = family
@@ -136,6 +151,13 @@ class RegressionMixture(ConditionalMixture):
         self.verbose = verbose
         self.chunk_size = chunk_size
         self.accelerate = accelerate
+        self.schedule = schedule
+        self.batch_size = batch_size
+        self.learning_decay = learning_decay
+        self.verbose_interval = verbose_interval
+        self.callback = callback
+        self.checkpoint = checkpoint
+        self.checkpoint_interval = checkpoint_interval
 
     # ------------------------------------------------------------------ family
     def _expert_design(self) -> Design:
