@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import RegressorMixin
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._validation import check_finite, check_option, check_real
@@ -184,10 +185,17 @@ class ConditionalMixture(RegressorMixin, BaseMixture):
         """
         return self._fit(X, sample_weight, y)
 
+    def _online_capable(self) -> bool:
+        """Whether the M-step works from running statistics (Gaussian regressions only:
+        GLM regimes and a softmax gate need passes over the data)."""
+        return self.family == "gaussian"
+
+    @available_if(lambda self: self._online_capable())
     def partial_fit(self, X, y, sample_weight=None):
         """Update the model with one mini-batch of (x, y) pairs (stepwise EM).
 
-        As :meth:`BaseMixture.partial_fit`, with the response ``y``.
+        As :meth:`BaseMixture.partial_fit`, with the response ``y``; only
+        for Gaussian regressions (``family="gaussian"``).
         """
         return super().partial_fit(X, y, sample_weight)
 

@@ -124,6 +124,9 @@ class MixtureOfExperts(ConditionalMixture):
         self.checkpoint_interval = checkpoint_interval
 
     # ------------------------------------------------------------------ checks
+    def _online_capable(self) -> bool:
+        return False  # the gate's M-step needs the data
+
     def _check_family_parameters(self) -> None:
         super()._check_family_parameters()
         check_real(self.gate_ridge, "gate_ridge", 0.0)

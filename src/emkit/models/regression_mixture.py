@@ -219,7 +219,8 @@ class RegressionMixture(ConditionalMixture):
 
     def predict_components(self, X) -> np.ndarray:
         """Every regime's prediction E[y | x, k]: shape (n, K), or (n, K, n_targets)."""
-        out = self._family().mean_response(self._regressions(), self._design_matrix(X))
+        A = self._design_matrix(X)  # checks that the model is fitted
+        out = self._family().mean_response(self._regressions(), A)
         return out[:, :, 0] if self._y_was_1d else out
 
     def predict(self, X) -> np.ndarray:
