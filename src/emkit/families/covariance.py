@@ -29,12 +29,61 @@ from ..exceptions import DegenerateComponentError
 LOG_2PI = np.log(2.0 * np.pi)
 
 
+#: The degeneracy rule (docs/covariance-models.md): a covariance is singular up
+#: to rounding when, along some direction, its variance is at most this
+#: fraction of the data's variance along it (see :func:`reference_variances`).
+#: Rounding errors of the moments are of order machine epsilon times the data's
+#: variance, so such a covariance is known to a relative precision of
+#: ``eps / DEGENERATE_RTOL`` ~ 2e-6 at worst: EM on it is still exact to well
+#: within the monotonicity check's 1e-10; below it EM would run on noise.
+DEGENERATE_RTOL = 1e-10
+_EPS = float(np.finfo(np.float64).eps)
+
+
+def reference_variances(
+    data_variances: np.ndarray, data_means: np.ndarray, reg_covar: float
+) -> np.ndarray:
+    """Per-feature variance the degeneracy rule measures covariances against (D,).
+
+    The data's variance along each feature plus ``reg_covar``, but at least
+    ``(eps |mean| / DEGENERATE_RTOL)^2``: a column whose values vary by less
+    than ~2e-6 of their magnitude is near the resolution of float64 there,
+    and its variance (computed from rounded moments) is not a scale to trust.
+    Invariant to the units of each feature (multiplying a column by ``c``
+    multiplies its reference by ``c^2``).
+    """
+    floor = (_EPS * np.abs(data_means) / DEGENERATE_RTOL) ** 2
+    reference = np.maximum(data_variances, 0.0) + reg_covar + floor
+    return np.maximum(reference, np.finfo(np.float64).tiny)
+
+
 def _degenerate(component: int | None, reg_covar: float, detail: str) -> DegenerateComponentError:
     who = "the shared covariance" if component is None else f"component {component}"
     return DegenerateComponentError(
         f"{who} is degenerate: {detail}. Its variance collapsed, usually onto a "
         f"single point or a lower-dimensional set. Increase reg_covar (now {reg_covar:g}), "
-        "use fewer components, or rescale the data."
+        "use a prior (prior='default') or fewer components, or rescale the data."
+    )
+
+
+def singular_error(
+    component: int | None,
+    relative: float,
+    reg_covar: float,
+    reference: np.ndarray,
+) -> DegenerateComponentError:
+    """The error of the degeneracy rule, naming the component and the remedies."""
+    who = ("the covariance shared by all components" if component is None
+           else f"component {component}'s covariance")
+    suggestion = 1e-6 * float(np.max(reference))
+    return DegenerateComponentError(
+        f"{who} is singular up to rounding: along some direction its variance is "
+        f"{relative:.3g} of the data's variance there (the limit is {DEGENERATE_RTOL:g}; "
+        "mclust's emControl(eps) test, made scale-free). It has collapsed onto a point or "
+        "a lower-dimensional set of rows (too few rows, duplicated rows or collinear "
+        "columns), where the likelihood is unbounded and EM would run on rounding noise. "
+        f"Increase reg_covar (now {reg_covar:g}; e.g. {suggestion:.3g}, 1e-6 of the "
+        "data's largest variance), use a prior (prior='default'), or use fewer components."
     )
 
 
@@ -135,6 +184,37 @@ class CovarianceStructure:
     def scatter(self, counts, first, second) -> np.ndarray:
         """Scatter about the weighted means, in this structure's second-moment shape."""
         raise NotImplementedError
+
+    def feature_scatter(self, counts, first, second) -> np.ndarray:
+        """sum_k diag(W_k): within-component scatter of each feature, shape (D,).
+
+        ``counts`` must be positive (empty components as 1, with zero moments).
+        """
+        raise NotImplementedError
+
+    # --- the degeneracy rule (docs/covariance-models.md) -------------------
+    def smallest_relative_variances(self, covariances, reference) -> np.ndarray:
+        """Smallest eigenvalue of ``R^-1/2 Sigma_k R^-1/2`` per covariance, R = diag(reference).
+
+        Shape (K,), or (1,) when one covariance is stored.  Scale free: the
+        smallest variance of Sigma_k along any direction, in units of the
+        reference variances of the features.
+        """
+        raise NotImplementedError
+
+    def check_degenerate(self, covariances, reference, reg_covar: float) -> None:
+        """Raise :class:`DegenerateComponentError` when a covariance is singular up to rounding.
+
+        The rule: ``smallest_relative_variances(covariances, reference) <=
+        DEGENERATE_RTOL`` (``reference`` from :func:`reference_variances`).
+        """
+        with np.errstate(all="ignore"):
+            values = self.smallest_relative_variances(covariances, reference)
+        bad = ~(values > DEGENERATE_RTOL)
+        if bad.any():
+            k = int(np.argmax(bad))
+            component = None if self.shares_covariance else k
+            raise singular_error(component, float(values[k]), reg_covar, reference)
 
     # --- M-step -----------------------------------------------------------
     def estimate(self, counts, first, second, reg_covar: float, previous=None):
@@ -296,6 +376,14 @@ class Full(CovarianceStructure):
     def scatter(self, counts, first, second):
         return scatter_full(counts, first, second, 0.0)
 
+    def feature_scatter(self, counts, first, second):
+        return np.einsum("kii->i", second) - (first * first / counts[:, None]).sum(axis=0)
+
+    def smallest_relative_variances(self, covariances, reference):
+        scale = 1.0 / np.sqrt(reference)
+        standardized = covariances * scale[:, None] * scale[None, :]
+        return np.linalg.eigvalsh(standardized)[..., 0]
+
     def estimate(self, counts, first, second, reg_covar, previous=None):
         d = first / counts[:, None]
         cov = second / counts[:, None, None] - d[:, :, None] * d[:, None, :]
@@ -402,6 +490,14 @@ class Tied(CovarianceStructure):
         d = first / counts[:, None]
         return second - (d * counts[:, None]).T @ d
 
+    def feature_scatter(self, counts, first, second):
+        return np.diag(second) - (first * first / counts[:, None]).sum(axis=0)
+
+    def smallest_relative_variances(self, covariances, reference):
+        scale = 1.0 / np.sqrt(reference)
+        standardized = covariances * scale[:, None] * scale[None, :]
+        return np.linalg.eigvalsh(standardized)[:1]
+
     def estimate(self, counts, first, second, reg_covar, previous=None):
         d = first / counts[:, None]
         between = (d * counts[:, None]).T @ d
@@ -485,6 +581,12 @@ class Diagonal(CovarianceStructure):
     def scatter(self, counts, first, second):
         return scatter_diagonal(counts, first, second, 0.0)
 
+    def feature_scatter(self, counts, first, second):
+        return (second - first * first / counts[:, None]).sum(axis=0)
+
+    def smallest_relative_variances(self, covariances, reference):
+        return (covariances / reference).min(axis=1)
+
     def _variances(self, counts, first, second):
         d = first / counts[:, None]
         return np.maximum(second / counts[:, None] - d * d, 0.0)
@@ -507,42 +609,25 @@ class Diagonal(CovarianceStructure):
             return 0.0
         return _weighted_deficit(counts, _deficit_terms(covariances, reg_covar))
 
+    def _differences(self, Xc, means_c):
+        """(x - m_k) for every row and component, shape (n, K, D), in the rows' dtype.
+
+        Formed directly, not by expanding the square (``x^2 - 2 x m + m^2``
+        loses ``eps (|x - c| / sigma)^2`` to cancellation for a component far
+        from the centre ``c``; this form loses ``eps |x - c| / sigma``, as the
+        full-covariance E-step).
+        """
+        dtype = work_dtype(Xc)
+        diff = Xc[:, None, :] - np.asarray(means_c, dtype=dtype)[None, :, :]
+        return diff
+
     def mahalanobis(self, Xc, means_c, precisions_cholesky):
-        prec = precisions_cholesky**2
-        return (
-            (Xc * Xc) @ prec.T
-            - 2.0 * (Xc @ (means_c * prec).T)
-            + (means_c * means_c * prec).sum(axis=1)
-        )
+        diff = self._differences(Xc, means_c)
+        diff *= np.asarray(precisions_cholesky, dtype=diff.dtype)[None, :, :]
+        return np.einsum("ikd,ikd->ik", diff, diff)
 
-    def _quadratic_coefficients(self, means_c, precisions_cholesky, n_features):
-        """Coefficients of x^2 (per feature) and of x in -0.5 * Mahalanobis."""
-        prec = precisions_cholesky**2
-        return -0.5 * prec, means_c * prec, -0.5 * (means_c * means_c * prec).sum(axis=1)
-
-    def log_prob(self, X, means, precisions_cholesky, center, log_weights=None):
-        # one GEMM: [x^2, x, 1] @ [-prec/2; mean*prec; constant]  ->  (n, K)
-        n, D = X.shape
-        means_c = means - center
-        squares, linear, constant = self._quadratic_coefficients(
-            means_c, precisions_cholesky, D
-        )
-        constant = constant + self.log_det_cholesky(precisions_cholesky, *means.shape)
-        constant -= 0.5 * D * LOG_2PI
-        if log_weights is not None:
-            constant = constant + log_weights
-        n_square = squares.shape[1]
-        dtype = work_dtype(X)
-        design = np.empty((n, n_square + D + 1), dtype=dtype)
-        Xc = design[:, n_square : n_square + D]
-        np.subtract(X, np.asarray(center, dtype=dtype), out=Xc)
-        if n_square == D:
-            np.multiply(Xc, Xc, out=design[:, :D])
-        else:
-            design[:, 0] = np.einsum("ij,ij->i", Xc, Xc)
-        design[:, -1] = 1.0
-        coefficients = np.vstack([squares.T, linear.T, constant[None, :]])
-        return design @ coefficients.astype(dtype, copy=False)
+    def work_width(self, n_components, n_features):
+        return n_components * n_features
 
     def precisions(self, precisions_cholesky):
         return precisions_cholesky**2
@@ -591,19 +676,13 @@ class Spherical(Diagonal):
         return n_features * np.log(precisions_cholesky)
 
     def mahalanobis(self, Xc, means_c, precisions_cholesky):
-        return (precisions_cholesky**2) * (
-            np.einsum("ij,ij->i", Xc, Xc)[:, None]
-            - 2.0 * (Xc @ means_c.T)
-            + (means_c * means_c).sum(axis=1)
-        )
+        diff = self._differences(Xc, means_c)
+        squared = np.einsum("ikd,ikd->ik", diff, diff)
+        squared *= np.asarray(precisions_cholesky, dtype=squared.dtype) ** 2
+        return squared
 
-    def _quadratic_coefficients(self, means_c, precisions_cholesky, n_features):
-        prec = precisions_cholesky**2
-        return (
-            -0.5 * prec[:, None],
-            means_c * prec[:, None],
-            -0.5 * prec * (means_c * means_c).sum(axis=1),
-        )
+    def smallest_relative_variances(self, covariances, reference):
+        return covariances / np.max(reference)
 
     def regularization_deficit(self, counts, covariances, reg_covar, n_features):
         if reg_covar == 0.0:

@@ -157,6 +157,16 @@ def _diagonal_objective(counts, scatter_diagonals, variances) -> float:
     return float(-0.5 * terms.sum())
 
 
+def _volume(matrices: np.ndarray) -> np.ndarray:
+    """|S|^(1/D) of positive definite matrices, without forming |S| (no over/underflow).
+
+    ``det(S) ** (1/D)`` overflows for data scaled by 1e100 (|S| ~ 1e200 D) and
+    underflows at 1e-100; the log-determinant does not.
+    """
+    sign, logdet = np.linalg.slogdet(matrices)
+    return np.where(sign > 0, np.exp(logdet / matrices.shape[-1]), np.nan)
+
+
 def _from_eigen(vectors: np.ndarray, values: np.ndarray) -> np.ndarray:
     """sum_j values_kj v_kj v_kj' for each k (vectors (K, D, D) by columns)."""
     covariances = np.einsum("kij,kj,klj->kil", vectors, values, vectors)
@@ -404,9 +414,9 @@ class VEE(DecomposedModel, Full):
         if previous is None:
             common = scatter[active].sum(axis=0)
         else:
-            dets = np.linalg.det(previous[active]) ** (1.0 / D)
-            common = (previous[active] / dets[:, None, None]).mean(axis=0)
-        common = common / np.linalg.det(common) ** (1.0 / D)
+            volumes = _volume(previous[active])
+            common = (previous[active] / volumes[:, None, None]).mean(axis=0)
+        common = common / _volume(common)
         objective = -np.inf
         for _ in range(INNER_MAX_ITER):
             precision = np.linalg.inv(common)
@@ -414,7 +424,7 @@ class VEE(DecomposedModel, Full):
             volumes = np.where(active, traces / (np.where(active, counts, 1.0) * D), 1.0)
             common = (scatter[active] / volumes[active, None, None]).sum(axis=0)
             common = 0.5 * (common + common.T)
-            common = common / np.linalg.det(common) ** (1.0 / D)
+            common = common / _volume(common)
             covariances = volumes[:, None, None] * common
             new = _full_objective(weight, scatter, covariances)
             if _converged(objective, new):

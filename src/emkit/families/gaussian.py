@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import _kernels
 from ..em.statistics import SufficientStatistics
-from .covariance import LOG_2PI, CovarianceStructure
+from .covariance import LOG_2PI, CovarianceStructure, reference_variances
 from .missing import (
     MissingLayout,
     complete_rows,
@@ -33,6 +33,28 @@ EMPTY_COMPONENT_FRACTION = 10 * np.finfo(np.float64).eps
 #: kernels' work per row and component grows like D (diag) or D^2 (full), which
 #: BLAS does at a far higher rate).  Measured on a 2-core AVX-512 machine.
 FUSED_MAX_FEATURES = {"diag": 10, "full": 16}
+
+
+def _check_rows_evaluable(log_joint: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """``log_joint`` unchanged, or a ValueError when some row is -inf/NaN under every component.
+
+    With finite rows that only happens when the squared Mahalanobis distances
+    overflow float64 (a row ~1e154 standard deviations from every component):
+    its log-density is below -1.8e308 and its component probabilities are
+    0/0.  Refuse instead of returning NaN.
+    """
+    with np.errstate(invalid="ignore"):
+        bad = ~(log_joint.max(axis=1) > -np.inf)
+    if not bad.any():
+        return log_joint
+    row = int(np.argmax(bad))
+    values = np.array2string(np.asarray(X[row], dtype=float), precision=3, threshold=6)
+    raise ValueError(
+        f"a row of X ({int(bad.sum())} in total; the first is {values}) is too far from "
+        "every component to evaluate in float64: its squared Mahalanobis distances "
+        "overflow, so its log-density and component probabilities are undefined. Check "
+        "that row, or rescale X so that rows and components are on comparable scales"
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +103,26 @@ class GaussianStatistics(SufficientStatistics):
             second=self.structure.recenter_second(self.second, self.counts, self.first, delta),
             centers=np.array(centers, dtype=float),
         )
+
+    def data_moments(self) -> tuple[np.ndarray, np.ndarray]:
+        """Weighted mean (D,) and variance (D,) of the data's features.
+
+        The total scatter ``sum_k [diag(W_k) + n_k (m_k - m)^2]`` does not depend
+        on the responsibilities (complete data), so this is the data's own
+        spread, read off the statistics of any iteration.
+        """
+        counts = self.counts
+        total = counts.sum()
+        live = counts > 0
+        safe = np.where(live, counts, 1.0)
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            means = self.centers + self.first / safe[:, None]
+            # components without weight may sit anywhere (a start at 1e300): leave them out
+            mean = (counts[live] @ means[live]) / total
+            within = self.structure.feature_scatter(safe, self.first, self.second)
+            spread = np.sqrt(counts[live])[:, None] * (means[live] - mean)
+            between = (spread * spread).sum(axis=0)
+        return mean, (np.maximum(within, 0.0) + between) / total
 
     def aligned(self, other: GaussianStatistics) -> GaussianStatistics:
         if other.structure.name != self.structure.name:
@@ -133,16 +175,31 @@ class GaussianMixtureModel:
         #: check (None: float64's); the estimator sets it for float32 E-steps.
         self.objective_rtol: float | None = None
         self._fused_cache: tuple = (None, None)
+        #: The data's weighted mean (the E-step's centre) and the degeneracy
+        #: rule's reference variances, from the statistics of the last M-step.
+        self._data_center: np.ndarray | None = None
+        self._reference: np.ndarray | None = None
 
     # --- helpers ------------------------------------------------------------
     def centers(self, weights: np.ndarray, means: np.ndarray) -> np.ndarray:
         """Centres for the moments: each mean, or their weighted average for pooled forms."""
         if self.structure.per_component_centers:
             return np.array(means, dtype=float)
-        center = np.average(means, axis=0, weights=weights) if weights.sum() > 0 else means[0]
+        center = self._data_center
+        if center is None or center.shape != means.shape[1:]:
+            center = np.average(means, axis=0, weights=weights) if weights.sum() > 0 else means[0]
         return np.broadcast_to(center, means.shape).copy()
 
     def _global_center(self, params: GaussianParams) -> np.ndarray:
+        """Where the E-step centres rows and means: the data's mean when known.
+
+        The weighted mean of the means equals it after any M-step, but not at
+        arbitrary starting values (a mean at 1e300 would pull the centre away
+        from every row and cancel the rows' offsets to nothing).
+        """
+        center = self._data_center
+        if center is not None and center.shape == params.means.shape[1:]:
+            return center
         return params.weights @ params.means
 
     # --- engine interface ---------------------------------------------------
@@ -152,10 +209,10 @@ class GaussianMixtureModel:
             log_weights = np.log(params.weights)
         layout = self._layout(X)
         if layout is None:
-            return self.structure.log_prob(
+            return _check_rows_evaluable(self.structure.log_prob(
                 X, params.means, params.precisions_cholesky, self._global_center(params),
                 log_weights,
-            )
+            ), X)
         out = np.empty((X.shape[0], params.weights.shape[0]))
         if layout.complete_rows.size:
             out[layout.complete_rows] = self.structure.log_prob(
@@ -166,7 +223,7 @@ class GaussianMixtureModel:
         log_det = 2.0 * self.structure.log_det_cholesky(params.precisions_cholesky, K, D)
         completions = self._completions(params, X, layout)
         out[layout.incomplete_rows] = missing_log_prob(completions, log_det, layout) + log_weights
-        return out
+        return _check_rows_evaluable(out, X)
 
     def fused_applies(self, n_features: int) -> bool:
         """Whether complete chunks of ``n_features`` columns take the fused kernels."""
@@ -192,6 +249,8 @@ class GaussianMixtureModel:
             return None
         form = self._fused_form(params)
         row_objective, counts, first, second = _kernels.gaussian_e_step(form, X, weights)
+        if not np.isfinite(row_objective).all():  # rare: re-evaluate to name the row
+            _check_rows_evaluable(self.log_joint(params, X), X)
         stats = GaussianStatistics(counts, first, second, form.stat_centers, self.structure)
         return row_objective, stats
 
@@ -320,9 +379,13 @@ class GaussianMixtureModel:
             weights = (counts + extra) / (total + extra * counts.shape[0])
         if params is not None and "weights" in self.fixed:
             weights = params.weights
+        data_mean, data_variances = stats.data_moments()
+        self._data_center = data_mean
+        self._reference = reference_variances(data_variances, data_mean, self.reg_covar)
         if params is not None and "covariances" in self.fixed:
             return GaussianParams(weights, means, params.covariances, params.precisions_cholesky)
         chol = self.structure.precisions_cholesky(covariances, self.reg_covar)
+        self.structure.check_degenerate(covariances, self._reference, self.reg_covar)
         return GaussianParams(weights, means, covariances, chol)
 
     def _m_step_moments(self, stats: GaussianStatistics, params: GaussianParams | None):
@@ -553,6 +616,8 @@ class GaussianMixtureModel:
                 return None
         try:
             chol = self.structure.precisions_cholesky(covariances, self.reg_covar)
+            if self._reference is not None:
+                self.structure.check_degenerate(covariances, self._reference, self.reg_covar)
         except DegenerateComponentError:
             return None
         return GaussianParams(weights, means, covariances, chol)
