@@ -121,15 +121,17 @@ def _weighted_deficit(counts: np.ndarray, terms: np.ndarray) -> float:
 
 def scatter_diagonal(counts, first, second, reg_covar: float) -> np.ndarray:
     """Diagonals of W_k (K, D) from moments about the centres, plus ``reg * n_k``."""
+    # first * (first / n), not first^2 / n: with large row weights first^2 overflows
     with np.errstate(invalid="ignore", divide="ignore"):
-        scatter = second - first * first / counts[:, None]
+        scatter = second - first * (first / counts[:, None])
     return np.maximum(scatter, 0.0) + reg_covar * counts[:, None]
 
 
 def scatter_full(counts, first, second, reg_covar: float) -> np.ndarray:
     """Scatter matrices W_k (K, D, D) from moments about the centres, plus ``reg n_k I``."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        scatter = second - first[:, :, None] * first[:, None, :] / counts[:, None, None]
+        means = first / counts[:, None]
+        scatter = second - first[:, :, None] * means[:, None, :]
     scatter = 0.5 * (scatter + scatter.transpose(0, 2, 1))
     idx = np.arange(scatter.shape[1])
     scatter[:, idx, idx] += reg_covar * counts[:, None]
@@ -377,7 +379,7 @@ class Full(CovarianceStructure):
         return scatter_full(counts, first, second, 0.0)
 
     def feature_scatter(self, counts, first, second):
-        return np.einsum("kii->i", second) - (first * first / counts[:, None]).sum(axis=0)
+        return np.einsum("kii->i", second) - (first * (first / counts[:, None])).sum(axis=0)
 
     def smallest_relative_variances(self, covariances, reference):
         scale = 1.0 / np.sqrt(reference)
@@ -491,7 +493,7 @@ class Tied(CovarianceStructure):
         return second - (d * counts[:, None]).T @ d
 
     def feature_scatter(self, counts, first, second):
-        return np.diag(second) - (first * first / counts[:, None]).sum(axis=0)
+        return np.diag(second) - (first * (first / counts[:, None])).sum(axis=0)
 
     def smallest_relative_variances(self, covariances, reference):
         scale = 1.0 / np.sqrt(reference)
@@ -582,7 +584,7 @@ class Diagonal(CovarianceStructure):
         return scatter_diagonal(counts, first, second, 0.0)
 
     def feature_scatter(self, counts, first, second):
-        return (second - first * first / counts[:, None]).sum(axis=0)
+        return (second - first * (first / counts[:, None])).sum(axis=0)
 
     def smallest_relative_variances(self, covariances, reference):
         return (covariances / reference).min(axis=1)

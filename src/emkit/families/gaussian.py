@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import _kernels
 from ..em.statistics import SufficientStatistics
+from ._numeric import check_rows_evaluable, check_squared_scale
 from .covariance import LOG_2PI, CovarianceStructure, reference_variances
 from .missing import (
     MissingLayout,
@@ -33,28 +34,6 @@ EMPTY_COMPONENT_FRACTION = 10 * np.finfo(np.float64).eps
 #: kernels' work per row and component grows like D (diag) or D^2 (full), which
 #: BLAS does at a far higher rate).  Measured on a 2-core AVX-512 machine.
 FUSED_MAX_FEATURES = {"diag": 10, "full": 16}
-
-
-def _check_rows_evaluable(log_joint: np.ndarray, X: np.ndarray) -> np.ndarray:
-    """``log_joint`` unchanged, or a ValueError when some row is -inf/NaN under every component.
-
-    With finite rows that only happens when the squared Mahalanobis distances
-    overflow float64 (a row ~1e154 standard deviations from every component):
-    its log-density is below -1.8e308 and its component probabilities are
-    0/0.  Refuse instead of returning NaN.
-    """
-    with np.errstate(invalid="ignore"):
-        bad = ~(log_joint.max(axis=1) > -np.inf)
-    if not bad.any():
-        return log_joint
-    row = int(np.argmax(bad))
-    values = np.array2string(np.asarray(X[row], dtype=float), precision=3, threshold=6)
-    raise ValueError(
-        f"a row of X ({int(bad.sum())} in total; the first is {values}) is too far from "
-        "every component to evaluate in float64: its squared Mahalanobis distances "
-        "overflow, so its log-density and component probabilities are undefined. Check "
-        "that row, or rescale X so that rows and components are on comparable scales"
-    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -209,7 +188,7 @@ class GaussianMixtureModel:
             log_weights = np.log(params.weights)
         layout = self._layout(X)
         if layout is None:
-            return _check_rows_evaluable(self.structure.log_prob(
+            return check_rows_evaluable(self.structure.log_prob(
                 X, params.means, params.precisions_cholesky, self._global_center(params),
                 log_weights,
             ), X)
@@ -223,7 +202,7 @@ class GaussianMixtureModel:
         log_det = 2.0 * self.structure.log_det_cholesky(params.precisions_cholesky, K, D)
         completions = self._completions(params, X, layout)
         out[layout.incomplete_rows] = missing_log_prob(completions, log_det, layout) + log_weights
-        return _check_rows_evaluable(out, X)
+        return check_rows_evaluable(out, X)
 
     def fused_applies(self, n_features: int) -> bool:
         """Whether complete chunks of ``n_features`` columns take the fused kernels."""
@@ -250,7 +229,7 @@ class GaussianMixtureModel:
         form = self._fused_form(params)
         row_objective, counts, first, second = _kernels.gaussian_e_step(form, X, weights)
         if not np.isfinite(row_objective).all():  # rare: re-evaluate to name the row
-            _check_rows_evaluable(self.log_joint(params, X), X)
+            check_rows_evaluable(self.log_joint(params, X), X)
         stats = GaussianStatistics(counts, first, second, form.stat_centers, self.structure)
         return row_objective, stats
 
@@ -505,7 +484,12 @@ class GaussianMixtureModel:
     def params_from_responsibilities(
         self, X: np.ndarray, sample_weight: np.ndarray, resp: np.ndarray, chunk_size: int
     ) -> GaussianParams:
-        """One M-step from given responsibilities (used to initialise)."""
+        """One M-step from given responsibilities (used to initialise).
+
+        Raises a ValueError first when X's (weighted) squared spread leaves
+        float64's range (:func:`emkit.families._numeric.check_squared_scale`).
+        """
+        check_squared_scale(X, sample_weight)
         weighted = resp * sample_weight[:, None]
         counts = weighted.sum(axis=0)
         safe = np.where(counts > 0, counts, 1.0)
