@@ -13,61 +13,115 @@ from __future__ import annotations
 
 import numpy as np
 
-_MAX = float(np.finfo(np.float64).max)
-_TINY = float(np.finfo(np.float64).tiny)  # smallest normal float64, ~2.2e-308
-#: Headroom below float64's largest value for sums and cross terms of squares.
+#: Headroom below the largest float for sums and cross terms of squares.
 OVERFLOW_MARGIN = 64.0
-#: The largest weight must be at least this: below it, weighted sums run in
-#: subnormal numbers.
+#: The largest weight must be at least this (float64; float32: 1e-30): below it,
+#: weighted sums run in subnormal numbers.
 MIN_LARGEST_WEIGHT = 1e-290
 
 
-def check_squared_scale(X: np.ndarray, sample_weight: np.ndarray | None = None,
-                        what: str = "X") -> None:
-    """Raise a ValueError when weighted squared spreads of X leave float64's range.
+def _limits(X: np.ndarray) -> tuple[float, float, float]:
+    """(largest safe sum, smallest normal number, smallest useful weight) for X's dtype."""
+    if X.dtype == np.float32:
+        info = np.finfo(np.float32)
+        return float(info.max) / OVERFLOW_MARGIN, float(info.tiny), 1e-30
+    info = np.finfo(np.float64)
+    return float(info.max) / OVERFLOW_MARGIN, float(info.tiny), MIN_LARGEST_WEIGHT
 
-    Checks that ``sum(w) * sum_j span_j^2`` (an upper bound of every weighted
-    sum of squared distances between rows and points inside their bounding box)
-    is finite with :data:`OVERFLOW_MARGIN` to spare, that no column's nonzero
-    span has a subnormal square, and that the largest weight is not tiny.
-    NaN entries (missing values) are ignored; constant columns are allowed.
+
+def check_squared_scale(X: np.ndarray, sample_weight: np.ndarray | None = None,
+                        what: str = "X", beta: float = 1.0) -> None:
+    """Raise a ValueError when X's weighted sums or squared spreads leave the float range.
+
+    With W the sum of the weights (the row count without weights), checks that
+
+    * the largest weight is not tiny (sums would run in subnormal numbers);
+    * ``W * max|x|`` (weighted sums of rows: means, first moments) and
+      ``beta * W * sum_j (span_j^2 + (eps max|x_j|)^2)`` (weighted sums of squared
+      distances between rows and points in their bounding box, including
+      rounding-level differences of values as large as X's: ``beta`` is soft
+      k-means' stiffness) are finite with :data:`OVERFLOW_MARGIN` to spare;
+    * no column's nonzero span has a square below the smallest normal number.
+
+    The limits are those of X's dtype (float32 for the single-precision
+    E-step).  NaN entries (missing values) are ignored; constant columns are
+    allowed (the degeneracy rule handles them).
     """
     if X.size == 0:
         return
+    limit, tiny, min_weight = _limits(X)
+    eps = float(np.finfo(X.dtype if X.dtype == np.float32 else np.float64).eps)
     with np.errstate(invalid="ignore", over="ignore"):
-        span = np.nanmax(X, axis=0) - np.nanmin(X, axis=0)
-    span = np.where(np.isnan(span), 0.0, span)
+        high, low = np.nanmax(X, axis=0), np.nanmin(X, axis=0)
+        span = np.where(np.isnan(high), 0.0, high.astype(float) - low)
+        size = np.where(np.isnan(high), 0.0, np.maximum(np.abs(high), np.abs(low)))
+        magnitude = float(size.max())
     if sample_weight is None:
         total, largest = float(X.shape[0]), 1.0
     else:
         total, largest = float(np.sum(sample_weight)), float(np.max(sample_weight))
-    if 0.0 < largest < MIN_LARGEST_WEIGHT:
+    if 0.0 < largest < min_weight:
         raise ValueError(
-            f"sample_weight is at most {largest:.3g}: weighted sums would run in float64's "
-            "subnormal range and lose their precision; rescale sample_weight (only the "
-            "ratios of the weights matter to a mixture)"
+            f"sample_weight is at most {largest:.3g}: weighted sums would run in the "
+            "subnormal range of floating point and lose their precision; rescale "
+            "sample_weight (only the ratios of the weights matter to a mixture)"
         )
     with np.errstate(over="ignore", invalid="ignore"):
-        bound = total * float(np.sum(span * span))
-    if not bound < _MAX / OVERFLOW_MARGIN:
-        column = int(np.argmax(span))
+        linear = total * magnitude
+        per_column = span * span + (eps * size) ** 2
+        quadratic = beta * total * float(np.sum(per_column))
+    if not (linear < limit and quadratic < limit):
+        if beta != 1.0 and total * float(np.sum(per_column)) < limit:
+            raise ValueError(
+                f"beta={beta:g} times the squared spread of {what} "
+                f"({float(np.sum(per_column)):.3g}) overflows {X.dtype}, so every "
+                "responsibility would be 0/0; use a smaller beta or rescale X"
+            )
+        by_span = span.max() >= eps * magnitude and linear < limit
+        column = int(np.argmax(span if by_span else size))
+        value = float(span[column] if by_span else size[column])
+        weights = "" if sample_weight is None else f" (sample weights sum to {total:.3g})"
         raise ValueError(
-            f"{what} is too spread out for float64: column {column} spans {span[column]:.3g}, "
-            f"so (weighted) sums of squared distances overflow (sum of weights "
-            f"{total:.3g}); rescale {what}, e.g. divide it by {_power_of_ten(span.max())}"
+            f"{what} is too large for {X.dtype} arithmetic: column {column} "
+            f"{'spans' if by_span else 'reaches'} {value:.3g}, so weighted sums "
+            f"{'of squared distances ' if linear < limit else ''}overflow{weights}; "
+            f"rescale {what}" + ("" if sample_weight is None else " or sample_weight")
+            + f", e.g. divide {what} by {_power_of_ten(value)}"
         )
-    small = (span > 0) & (span * span < _TINY)
+    small = (span > 0) & (span * span < tiny)
     if small.any():
         column = int(np.argmax(small))
         raise ValueError(
             f"{what} column {column} varies by only {span[column]:.3g}: its squared spread is "
-            f"below float64's normal range (~{_TINY:.1e}) and would lose its precision; "
-            f"rescale {what}, e.g. multiply that column by {_power_of_ten(1.0 / span[column])}"
+            f"below the smallest normal {X.dtype} number ({tiny:.1e}) and would lose its "
+            f"precision; rescale {what}, e.g. multiply that column by "
+            f"{_power_of_ten(1.0 / span[column])}"
+        )
+
+
+def check_points_in_range(X: np.ndarray, points: np.ndarray, sample_weight, what: str,
+                          beta: float = 1.0) -> None:
+    """Given starting points (e.g. k-means ``init`` centres) must be within float range of X.
+
+    ``beta * W * sum_j span_j^2`` over the bounding box of the rows and the
+    points must be finite (W: the sum of the weights), or squared distances
+    between them overflow.
+    """
+    both = np.vstack([np.asarray(X, dtype=float), np.asarray(points, dtype=float)])
+    total = float(X.shape[0] if sample_weight is None else np.sum(sample_weight))
+    with np.errstate(over="ignore", invalid="ignore"):
+        span = np.nanmax(both, axis=0) - np.nanmin(both, axis=0)
+        bound = beta * total * float(np.sum(span * span))
+    if not bound < _limits(both)[0]:
+        raise ValueError(
+            f"{what} is too far from the rows of X for float64: squared distances between "
+            f"them overflow (the two together span {float(np.max(span)):.3g}); give "
+            f"{what} within the range of X, or rescale"
         )
 
 
 def _power_of_ten(value: float) -> str:
-    if not np.isfinite(value) or value <= 0:
+    if not np.isfinite(value) or value <= 1.0:
         return "a large power of ten"
     return f"1e{int(np.floor(np.log10(value)))}"
 

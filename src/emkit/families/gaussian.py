@@ -492,6 +492,14 @@ class GaussianMixtureModel:
         check_squared_scale(X, sample_weight)
         weighted = resp * sample_weight[:, None]
         counts = weighted.sum(axis=0)
+        if not (counts > 0).all() and self.prior is None:
+            distinct = np.unique(X[sample_weight > 0], axis=0).shape[0]
+            raise ValueError(
+                f"component(s) {np.flatnonzero(~(counts > 0)).tolist()} received no rows from "
+                f"the starting partition (X has {distinct} distinct row(s) of positive weight "
+                f"for {resp.shape[1]} components); use fewer components or another "
+                "init_params"
+            )
         safe = np.where(counts > 0, counts, 1.0)
         means = (weighted.T @ X) / safe[:, None]
         centers = self.centers(counts, means)

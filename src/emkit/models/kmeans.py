@@ -12,7 +12,7 @@ from .. import _kernels
 from .._validation import check_enough_samples, check_int, check_partial_labels, check_real
 from ..em.accelerate import check_accelerate
 from ..em.engine import expectation, soft_assignment
-from ..families._numeric import check_squared_scale
+from ..families._numeric import check_points_in_range, check_squared_scale
 from ..families.centroids import CentroidModel
 from ..init import kmeans_plusplus, nearest_partition, random_rows, squared_distances
 from ..sources import default_chunk_size
@@ -25,19 +25,6 @@ def _mean_feature_variance(source) -> float:
     mean = sum(w @ X for X, w in source.chunks()) / total
     squares = sum(w @ ((X - mean) ** 2) for X, w in source.chunks())
     return float(np.mean(squares / total))
-
-
-def _check_stiffness(X: np.ndarray, beta: float) -> None:
-    """Soft k-means: ``beta * |x - c|^2`` must stay finite over X's bounding box."""
-    span = X.max(axis=0) - X.min(axis=0)
-    with np.errstate(over="ignore"):
-        bound = beta * float(np.sum(span * span))
-    if not np.isfinite(bound):
-        raise ValueError(
-            f"beta={beta:g} times the squared spread of X ({float(np.sum(span * span)):.3g}) "
-            "overflows float64, so every responsibility would be 0/0; use a smaller beta "
-            "or rescale X"
-        )
 
 
 def _check_init(init, n_clusters: int, n_features: int):
@@ -106,9 +93,10 @@ class _CentroidEstimator(BaseEstimator):
         check_enough_samples(X.shape[0], self.n_clusters, "n_clusters")
         init = _check_init(self.init, self.n_clusters, X.shape[1])
         source = make_source(X, sample_weight, self.chunk_size, self._row_width(X))
-        check_squared_scale(X, source.sample_weight)
-        if not self._hard:
-            _check_stiffness(X, self._beta())
+        check_squared_scale(X, source.sample_weight, beta=self._beta())
+        if not isinstance(init, str):
+            check_points_in_range(X, init, source.sample_weight, "init",
+                                  beta=1.0 if self._hard else self._beta())
         if self.semi_supervised:
             if y is None:
                 raise ValueError("semi_supervised=True needs y: a cluster index per row, "
