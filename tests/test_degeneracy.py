@@ -246,3 +246,37 @@ def test_fuzz_cases_are_monotone_or_degenerate(case_index):
     if "degenerate" in outcomes:
         # only where reg_covar is negligible against the data's variance (the rule)
         assert case["reg_covar"] <= 100 * DEGENERATE_RTOL * case["X"].var(axis=0).max()
+
+
+# ------------------------------------------------------------------- select_model
+def test_select_model_records_singular_cells_as_na_with_the_rule():
+    """12 rows in 2-D: VVV with many components collapses; the cell is NA with the reason."""
+    from emkit import select_model
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(12, 2))
+    result = select_model(X, range(1, 8), ("VVV",))
+    singular = [reason for reason in result.reasons.values() if "singular" in reason]
+    assert singular and all("DegenerateComponentError" in reason for reason in singular)
+    assert all("reg_covar (now 0" in reason for reason in singular)
+    assert (1, "VVV") not in result.reasons
+
+
+def test_select_model_table_does_not_depend_on_the_units():
+    """faithful in other units: the same NA cells, BIC shifted by the log-Jacobian.
+
+    (mclust 6.0.0's test compares the Cholesky factor with 1: mclustBIC(faithful * 1e-10)
+    is NA for every G > 1.)
+    """
+    from emkit import select_model
+    from emkit.datasets import load_faithful
+
+    X = load_faithful()
+    models = ("EII", "VVV", "VEE", "EVV")
+    base = select_model(X, range(1, 5), models)
+    n, d = X.shape
+    for scale in (2.0**-40, 2.0**40):  # exact scalings: the same EM path
+        scaled = select_model(X * scale, range(1, 5), models)
+        assert set(scaled.reasons) == set(base.reasons)
+        np.testing.assert_allclose(scaled.bic(), base.bic() - 2 * n * d * np.log(scale),
+                                   rtol=1e-9)

@@ -134,6 +134,8 @@ def check_rows_evaluable(log_joint: np.ndarray, X: np.ndarray) -> np.ndarray:
     is below -1.8e308 and its component probabilities are 0/0.  Refuse
     instead of returning NaN.
     """
+    if log_joint.size == 0 or np.isfinite(log_joint.min()):
+        return log_joint  # the usual case, one pass
     with np.errstate(invalid="ignore"):
         bad = ~(log_joint.max(axis=1) > -np.inf)
     if not bad.any():

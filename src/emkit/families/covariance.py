@@ -57,13 +57,22 @@ def reference_variances(
     return np.maximum(reference, np.finfo(np.float64).tiny)
 
 
+_COLLAPSE = ("It has collapsed onto a point or a lower-dimensional set of rows (too few rows, "
+             "duplicated rows or collinear columns), where the likelihood is unbounded")
+
+
+def _remedies(reg_covar: float, suggestion: float | None = None) -> str:
+    example = "" if suggestion is None else (
+        f"; e.g. {suggestion:.3g}, 1e-6 of the data's largest variance")
+    return (f"Increase reg_covar (now {reg_covar:g}{example}), use a prior "
+            "(prior='default'), or use fewer components.")
+
+
 def _degenerate(component: int | None, reg_covar: float, detail: str) -> DegenerateComponentError:
-    who = "the shared covariance" if component is None else f"component {component}"
-    return DegenerateComponentError(
-        f"{who} is degenerate: {detail}. Its variance collapsed, usually onto a "
-        f"single point or a lower-dimensional set. Increase reg_covar (now {reg_covar:g}), "
-        "use a prior (prior='default') or fewer components, or rescale the data."
-    )
+    """The error for a covariance that is exactly singular (or could not be computed)."""
+    who = ("the covariance shared by all components is singular" if component is None
+           else f"component {component} has a singular covariance")
+    return DegenerateComponentError(f"{who}: {detail}. {_COLLAPSE}. {_remedies(reg_covar)}")
 
 
 def singular_error(
@@ -73,17 +82,14 @@ def singular_error(
     reference: np.ndarray,
 ) -> DegenerateComponentError:
     """The error of the degeneracy rule, naming the component and the remedies."""
-    who = ("the covariance shared by all components" if component is None
-           else f"component {component}'s covariance")
-    suggestion = 1e-6 * float(np.max(reference))
+    who = ("the covariance shared by all components is" if component is None
+           else f"component {component} has a covariance")
     return DegenerateComponentError(
-        f"{who} is singular up to rounding: along some direction its variance is "
+        f"{who} singular up to rounding: along some direction its variance is "
         f"{relative:.3g} of the data's variance there (the limit is {DEGENERATE_RTOL:g}; "
-        "mclust's emControl(eps) test, made scale-free). It has collapsed onto a point or "
-        "a lower-dimensional set of rows (too few rows, duplicated rows or collinear "
-        "columns), where the likelihood is unbounded and EM would run on rounding noise. "
-        f"Increase reg_covar (now {reg_covar:g}; e.g. {suggestion:.3g}, 1e-6 of the "
-        "data's largest variance), use a prior (prior='default'), or use fewer components."
+        "mclust's emControl(eps) test, made scale-free). "
+        f"{_COLLAPSE} and EM would run on rounding noise. "
+        f"{_remedies(reg_covar, 1e-6 * float(np.max(reference)))}"
     )
 
 
@@ -204,14 +210,30 @@ class CovarianceStructure:
         """
         raise NotImplementedError
 
-    def check_degenerate(self, covariances, reference, reg_covar: float) -> None:
+    def relative_variance_bound(self, precisions_cholesky, reference) -> np.ndarray | None:
+        """A cheap lower bound of :meth:`smallest_relative_variances`, or None.
+
+        For precision factors ``P`` (``Sigma^-1 = P P'``) the smallest eigenvalue
+        of ``R^-1/2 Sigma R^-1/2`` is ``1 / ||R^1/2 P||_2^2 >= 1 / ||R^1/2 P||_F^2``
+        (within a factor D of it), which needs no eigen-decomposition.
+        """
+        return None
+
+    def check_degenerate(self, covariances, reference, reg_covar: float,
+                         precisions_cholesky=None) -> None:
         """Raise :class:`DegenerateComponentError` when a covariance is singular up to rounding.
 
         The rule: ``smallest_relative_variances(covariances, reference) <=
         DEGENERATE_RTOL`` (``reference`` from :func:`reference_variances`).
+        Given the precision factors, a cheap bound settles the usual case first.
+        ``covariances`` must be finite (``precisions_cholesky`` checks that) and
+        ``reference`` positive.
         """
-        with np.errstate(all="ignore"):
-            values = self.smallest_relative_variances(covariances, reference)
+        if precisions_cholesky is not None:
+            bound = self.relative_variance_bound(precisions_cholesky, reference)
+            if bound is not None and bool(np.all(bound > DEGENERATE_RTOL)):
+                return
+        values = self.smallest_relative_variances(covariances, reference)
         bad = ~(values > DEGENERATE_RTOL)
         if bad.any():
             k = int(np.argmax(bad))
@@ -386,6 +408,10 @@ class Full(CovarianceStructure):
         standardized = covariances * scale[:, None] * scale[None, :]
         return np.linalg.eigvalsh(standardized)[..., 0]
 
+    def relative_variance_bound(self, precisions_cholesky, reference):
+        return 1.0 / np.einsum("i,kij,kij->k", reference, precisions_cholesky,
+                               precisions_cholesky)
+
     def estimate(self, counts, first, second, reg_covar, previous=None):
         d = first / counts[:, None]
         cov = second / counts[:, None, None] - d[:, :, None] * d[:, None, :]
@@ -399,13 +425,12 @@ class Full(CovarianceStructure):
         out = np.empty_like(covariances)
         for k in range(K):
             if not np.isfinite(covariances[k]).all():
-                raise _degenerate(k, reg_covar, "its covariance could not be estimated "
-                                  "(no spread along some direction)")
+                raise _degenerate(k, reg_covar, "it could not be estimated (no spread "
+                                  "along some direction)")
             try:
                 lower = linalg.cholesky(covariances[k], lower=True)
             except linalg.LinAlgError:
-                raise _degenerate(k, reg_covar, "its covariance matrix is not positive "
-                                  "definite") from None
+                raise _degenerate(k, reg_covar, "it is not positive definite") from None
             out[k] = _triangular_inverse(lower).T
         return out
 
@@ -499,6 +524,10 @@ class Tied(CovarianceStructure):
         scale = 1.0 / np.sqrt(reference)
         standardized = covariances * scale[:, None] * scale[None, :]
         return np.linalg.eigvalsh(standardized)[:1]
+
+    def relative_variance_bound(self, precisions_cholesky, reference):
+        return np.array([1.0 / np.einsum("i,ij,ij->", reference, precisions_cholesky,
+                                         precisions_cholesky)])
 
     def estimate(self, counts, first, second, reg_covar, previous=None):
         d = first / counts[:, None]
@@ -600,7 +629,8 @@ class Diagonal(CovarianceStructure):
         bad = ~(covariances > 0)
         if bad.any():
             k, j = np.argwhere(bad)[0]
-            raise _degenerate(int(k), reg_covar, f"its variance along feature {j} is zero")
+            raise _degenerate(None if self.shares_covariance else int(k), reg_covar,
+                              f"its variance along feature {j} is zero")
         return 1.0 / np.sqrt(covariances)
 
     def log_det_cholesky(self, precisions_cholesky, n_components, n_features):
@@ -612,21 +642,61 @@ class Diagonal(CovarianceStructure):
         return _weighted_deficit(counts, _deficit_terms(covariances, reg_covar))
 
     def _differences(self, Xc, means_c):
-        """(x - m_k) for every row and component, shape (n, K, D), in the rows' dtype.
-
-        Formed directly, not by expanding the square (``x^2 - 2 x m + m^2``
-        loses ``eps (|x - c| / sigma)^2`` to cancellation for a component far
-        from the centre ``c``; this form loses ``eps |x - c| / sigma``, as the
-        full-covariance E-step).
-        """
+        """(x - m_k) for every row and component, shape (n, K, D), in the rows' dtype."""
         dtype = work_dtype(Xc)
-        diff = Xc[:, None, :] - np.asarray(means_c, dtype=dtype)[None, :, :]
-        return diff
+        return Xc[:, None, :] - np.asarray(means_c, dtype=dtype)[None, :, :]
 
     def mahalanobis(self, Xc, means_c, precisions_cholesky):
         diff = self._differences(Xc, means_c)
         diff *= np.asarray(precisions_cholesky, dtype=diff.dtype)[None, :, :]
         return np.einsum("ikd,ikd->ik", diff, diff)
+
+    def _quadratic_coefficients(self, means_c, precisions_cholesky, n_features):
+        """Coefficients of x^2 (per feature), of x, and constants of -0.5 * Mahalanobis."""
+        prec = precisions_cholesky**2
+        return -0.5 * prec, means_c * prec, -0.5 * (means_c * means_c * prec).sum(axis=1)
+
+    def _expansion_is_exact(self, means_c, precisions_cholesky, dtype) -> bool:
+        """Whether ``p x^2 - 2 p m x + p m^2`` is accurate for rows near every mean.
+
+        For a row near the mean m_k (offsets from the centre), the expanded
+        square loses about ``4 eps p m^2`` to cancellation: negligible (below
+        2e-13) while every mean is within ~30 standard deviations of the
+        centre; for components farther out (well-separated clusters,
+        a start far from the data) the squares are formed from differences.
+        """
+        prec = np.asarray(precisions_cholesky, dtype=float) ** 2
+        if prec.ndim == 1:
+            prec = prec[:, None]
+        with np.errstate(over="ignore", invalid="ignore"):
+            worst = float(np.max(prec * means_c * means_c))
+        return np.finfo(dtype).eps * worst <= 2e-13
+
+    def log_prob(self, X, means, precisions_cholesky, center, log_weights=None):
+        means_c = means - center
+        dtype = work_dtype(X)
+        if not self._expansion_is_exact(means_c, precisions_cholesky, dtype):
+            return super().log_prob(X, means, precisions_cholesky, center, log_weights)
+        # one GEMM: [x^2, x, 1] @ [-prec/2; mean*prec; constant]  ->  (n, K)
+        n, D = X.shape
+        squares, linear, constant = self._quadratic_coefficients(
+            means_c, precisions_cholesky, D
+        )
+        constant = constant + self.log_det_cholesky(precisions_cholesky, *means.shape)
+        constant -= 0.5 * D * LOG_2PI
+        if log_weights is not None:
+            constant = constant + log_weights
+        n_square = squares.shape[1]
+        design = np.empty((n, n_square + D + 1), dtype=dtype)
+        Xc = design[:, n_square : n_square + D]
+        np.subtract(X, np.asarray(center, dtype=dtype), out=Xc)
+        if n_square == D:
+            np.multiply(Xc, Xc, out=design[:, :D])
+        else:
+            design[:, 0] = np.einsum("ij,ij->i", Xc, Xc)
+        design[:, -1] = 1.0
+        coefficients = np.vstack([squares.T, linear.T, constant[None, :]])
+        return design @ coefficients.astype(dtype, copy=False)
 
     def work_width(self, n_components, n_features):
         return n_components * n_features
@@ -671,7 +741,8 @@ class Spherical(Diagonal):
     def precisions_cholesky(self, covariances, reg_covar=0.0):
         bad = ~(covariances > 0)
         if bad.any():
-            raise _degenerate(int(np.argmax(bad)), reg_covar, "its variance is zero")
+            raise _degenerate(None if self.shares_covariance else int(np.argmax(bad)), reg_covar,
+                              "its variance is zero")
         return 1.0 / np.sqrt(covariances)
 
     def log_det_cholesky(self, precisions_cholesky, n_components, n_features):
@@ -682,6 +753,14 @@ class Spherical(Diagonal):
         squared = np.einsum("ikd,ikd->ik", diff, diff)
         squared *= np.asarray(precisions_cholesky, dtype=squared.dtype) ** 2
         return squared
+
+    def _quadratic_coefficients(self, means_c, precisions_cholesky, n_features):
+        prec = precisions_cholesky**2
+        return (
+            -0.5 * prec[:, None],
+            means_c * prec[:, None],
+            -0.5 * prec * (means_c * means_c).sum(axis=1),
+        )
 
     def smallest_relative_variances(self, covariances, reference):
         return covariances / np.max(reference)

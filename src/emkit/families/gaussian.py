@@ -158,6 +158,7 @@ class GaussianMixtureModel:
         #: rule's reference variances, from the statistics of the last M-step.
         self._data_center: np.ndarray | None = None
         self._reference: np.ndarray | None = None
+        self._reference_weight = np.nan
 
     # --- helpers ------------------------------------------------------------
     def centers(self, weights: np.ndarray, means: np.ndarray) -> np.ndarray:
@@ -358,14 +359,28 @@ class GaussianMixtureModel:
             weights = (counts + extra) / (total + extra * counts.shape[0])
         if params is not None and "weights" in self.fixed:
             weights = params.weights
-        data_mean, data_variances = stats.data_moments()
-        self._data_center = data_mean
-        self._reference = reference_variances(data_variances, data_mean, self.reg_covar)
+        self._update_reference(stats)
         if params is not None and "covariances" in self.fixed:
             return GaussianParams(weights, means, params.covariances, params.precisions_cholesky)
         chol = self.structure.precisions_cholesky(covariances, self.reg_covar)
-        self.structure.check_degenerate(covariances, self._reference, self.reg_covar)
+        self.structure.check_degenerate(covariances, self._reference, self.reg_covar, chol)
         return GaussianParams(weights, means, covariances, chol)
+
+    def _update_reference(self, stats: GaussianStatistics) -> None:
+        """The data's mean (the E-step's centre) and the degeneracy rule's reference.
+
+        Both are properties of the data (the total scatter does not depend on
+        the responsibilities), so they are computed from the first statistics
+        of a fit and kept while the total weight stays the same.
+        """
+        total = float(stats.counts.sum())
+        known = self._reference_weight
+        if self._reference is not None and abs(total - known) <= 1e-9 * abs(known):
+            return
+        data_mean, data_variances = stats.data_moments()
+        self._data_center = data_mean
+        self._reference = reference_variances(data_variances, data_mean, self.reg_covar)
+        self._reference_weight = total
 
     def _m_step_moments(self, stats: GaussianStatistics, params: GaussianParams | None):
         """(means, counts with empties as 1, first, second) the covariance M-step uses.
@@ -609,7 +624,8 @@ class GaussianMixtureModel:
         try:
             chol = self.structure.precisions_cholesky(covariances, self.reg_covar)
             if self._reference is not None:
-                self.structure.check_degenerate(covariances, self._reference, self.reg_covar)
+                self.structure.check_degenerate(covariances, self._reference, self.reg_covar,
+                                                chol)
         except DegenerateComponentError:
             return None
         return GaussianParams(weights, means, covariances, chol)
