@@ -56,6 +56,8 @@ def check_squared_scale(X: np.ndarray, sample_weight: np.ndarray | None = None,
         span = np.where(np.isnan(high), 0.0, high.astype(float) - low)
         size = np.where(np.isnan(high), 0.0, np.maximum(np.abs(high), np.abs(low)))
         magnitude = float(size.max())
+    if sample_weight is not None and bool(np.all(sample_weight == 1.0)):
+        sample_weight = None  # unit weights: say nothing about weights
     if sample_weight is None:
         total, largest = float(X.shape[0]), 1.0
     else:
@@ -83,7 +85,8 @@ def check_squared_scale(X: np.ndarray, sample_weight: np.ndarray | None = None,
         weights = "" if sample_weight is None else f" (sample weights sum to {total:.3g})"
         raise ValueError(
             f"{what} is too large for {X.dtype} arithmetic: column {column} "
-            f"{'spans' if by_span else 'reaches'} {value:.3g}, so weighted sums "
+            f"{'spans' if by_span else 'reaches'} {value:.3g}, so "
+            f"{'' if sample_weight is None else 'weighted '}sums "
             f"{'of squared distances ' if linear < limit else ''}overflow{weights}; "
             f"rescale {what}" + ("" if sample_weight is None else " or sample_weight")
             + f", e.g. divide {what} by {_power_of_ten(value)}"

@@ -70,9 +70,14 @@ def _remedies(reg_covar: float, suggestion: float | None = None) -> str:
 
 def _degenerate(component: int | None, reg_covar: float, detail: str) -> DegenerateComponentError:
     """The error for a covariance that is exactly singular (or could not be computed)."""
-    who = ("the covariance shared by all components is singular" if component is None
-           else f"component {component} has a singular covariance")
-    return DegenerateComponentError(f"{who}: {detail}. {_COLLAPSE}. {_remedies(reg_covar)}")
+    return DegenerateComponentError(
+        f"{_who(component)} singular ({detail}). {_COLLAPSE}. {_remedies(reg_covar)}")
+
+
+def _who(component: int | None) -> str:
+    if component is None:
+        return "the covariance shared by all components is degenerate: it is"
+    return f"component {component} is degenerate: its covariance is"
 
 
 def singular_error(
@@ -82,12 +87,10 @@ def singular_error(
     reference: np.ndarray,
 ) -> DegenerateComponentError:
     """The error of the degeneracy rule, naming the component and the remedies."""
-    who = ("the covariance shared by all components is" if component is None
-           else f"component {component} has a covariance")
     return DegenerateComponentError(
-        f"{who} singular up to rounding: along some direction its variance is "
-        f"{relative:.3g} of the data's variance there (the limit is {DEGENERATE_RTOL:g}; "
-        "mclust's emControl(eps) test, made scale-free). "
+        f"{_who(component)} singular up to rounding (along some direction its variance is "
+        f"{relative:.3g} of the data's variance there; the limit is {DEGENERATE_RTOL:g}, "
+        "mclust's emControl(eps) test made scale-free). "
         f"{_COLLAPSE} and EM would run on rounding noise. "
         f"{_remedies(reg_covar, 1e-6 * float(np.max(reference)))}"
     )
@@ -425,12 +428,11 @@ class Full(CovarianceStructure):
         out = np.empty_like(covariances)
         for k in range(K):
             if not np.isfinite(covariances[k]).all():
-                raise _degenerate(k, reg_covar, "it could not be estimated (no spread "
-                                  "along some direction)")
+                raise _degenerate(k, reg_covar, "no spread along some direction")
             try:
                 lower = linalg.cholesky(covariances[k], lower=True)
             except linalg.LinAlgError:
-                raise _degenerate(k, reg_covar, "it is not positive definite") from None
+                raise _degenerate(k, reg_covar, "not positive definite") from None
             out[k] = _triangular_inverse(lower).T
         return out
 
@@ -539,11 +541,11 @@ class Tied(CovarianceStructure):
 
     def precisions_cholesky(self, covariances, reg_covar=0.0):
         if not np.isfinite(covariances).all():
-            raise _degenerate(None, reg_covar, "it could not be estimated")
+            raise _degenerate(None, reg_covar, "non-finite entries")
         try:
             lower = linalg.cholesky(covariances, lower=True)
         except linalg.LinAlgError:
-            raise _degenerate(None, reg_covar, "it is not positive definite") from None
+            raise _degenerate(None, reg_covar, "not positive definite") from None
         return _triangular_inverse(lower).T
 
     def log_det_cholesky(self, precisions_cholesky, n_components, n_features):
@@ -630,7 +632,7 @@ class Diagonal(CovarianceStructure):
         if bad.any():
             k, j = np.argwhere(bad)[0]
             raise _degenerate(None if self.shares_covariance else int(k), reg_covar,
-                              f"its variance along feature {j} is zero")
+                              f"zero variance along feature {j}")
         return 1.0 / np.sqrt(covariances)
 
     def log_det_cholesky(self, precisions_cholesky, n_components, n_features):
@@ -742,7 +744,7 @@ class Spherical(Diagonal):
         bad = ~(covariances > 0)
         if bad.any():
             raise _degenerate(None if self.shares_covariance else int(np.argmax(bad)), reg_covar,
-                              "its variance is zero")
+                              "zero variance")
         return 1.0 / np.sqrt(covariances)
 
     def log_det_cholesky(self, precisions_cholesky, n_components, n_features):

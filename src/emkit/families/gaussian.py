@@ -375,7 +375,9 @@ class GaussianMixtureModel:
         """
         total = float(stats.counts.sum())
         known = self._reference_weight
-        if self._reference is not None and abs(total - known) <= 1e-9 * abs(known):
+        reference = self._reference
+        if (reference is not None and reference.shape == stats.first.shape[1:]
+                and abs(total - known) <= 1e-9 * abs(known)):
             return
         data_mean, data_variances = stats.data_moments()
         self._data_center = data_mean
