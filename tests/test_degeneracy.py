@@ -280,3 +280,16 @@ def test_select_model_table_does_not_depend_on_the_units():
         assert set(scaled.reasons) == set(base.reasons)
         np.testing.assert_allclose(scaled.bic(), base.bic() - 2 * n * d * np.log(scale),
                                    rtol=1e-9)
+
+
+def test_soft_kmeans_stiffer_than_float_resolution_is_refused():
+    """API fuzz finds: 40 equal rows at 1e4 with beta=1e300 (the objective fell from 344 to
+    -6.6e276: centres one ulp off the rows), 80 equal rows at 1e12 with beta=1e-3."""
+    with pytest.raises(ValueError, match=r"beta=1e\+300 is too stiff.*beta <= 2.03e\+11"):
+        SoftKMeans(5, beta=1e300, init="random", n_init=3, random_state=535).fit(
+            np.full((40, 1), 1e4))
+    with pytest.raises(ValueError, match=r"beta=0.001 is too stiff.*centre X"):
+        SoftKMeans(5, beta=1e-3, random_state=702, accelerate="overrelax").fit(
+            np.full((80, 3), 1e12))
+    # centred as the message says, the same fits are fine
+    SoftKMeans(5, beta=1e300, init="random", n_init=3, random_state=535).fit(np.zeros((40, 1)))

@@ -102,6 +102,30 @@ def check_squared_scale(X: np.ndarray, sample_weight: np.ndarray | None = None,
         )
 
 
+#: Soft k-means: largest ``beta * (eps max|x|)^2`` accepted (see check_resolution).
+RESOLUTION_LIMIT = 1e-12
+
+
+def check_resolution(X: np.ndarray, beta: float) -> None:
+    """Soft k-means' fixed variance ``1/beta`` must be resolvable at X's magnitude.
+
+    Centres are weighted means of the rows, known to about ``eps max|x|``; that
+    error moves every log-density by ``beta (eps max|x|)^2`` at second order.
+    Above :data:`RESOLUTION_LIMIT` EM runs on rounding noise (the objective can
+    decrease), so refuse: a smaller ``beta``, or X centred near 0, fixes it.
+    """
+    with np.errstate(invalid="ignore"):
+        magnitude = float(np.nanmax(np.abs(X))) if X.size else 0.0
+    resolution = float(np.finfo(np.float64).eps) * magnitude
+    if beta * resolution**2 > RESOLUTION_LIMIT:
+        raise ValueError(
+            f"beta={beta:g} is too stiff for X's float64 resolution: at values of magnitude "
+            f"{magnitude:.3g} the centres are known to about {resolution:.2g}, which moves "
+            f"log-densities by beta * {resolution:.2g}^2 = {beta * resolution**2:.2g}; use "
+            f"beta <= {RESOLUTION_LIMIT / resolution**2:.3g}, or centre X (subtract its mean)"
+        )
+
+
 def check_points_in_range(X: np.ndarray, points: np.ndarray, sample_weight, what: str,
                           beta: float = 1.0) -> None:
     """Given starting points (e.g. k-means ``init`` centres) must be within float range of X.
@@ -114,11 +138,18 @@ def check_points_in_range(X: np.ndarray, points: np.ndarray, sample_weight, what
     total = float(X.shape[0] if sample_weight is None else np.sum(sample_weight))
     with np.errstate(over="ignore", invalid="ignore"):
         span = np.nanmax(both, axis=0) - np.nanmin(both, axis=0)
-        bound = beta * total * float(np.sum(span * span))
+        squared = float(np.sum(span * span))
+        bound = beta * total * squared
     if not bound < _limits(both)[0]:
+        factors = []
+        if beta != 1.0:
+            factors.append(f"beta={beta:g}")
+        if sample_weight is not None and not bool(np.all(sample_weight == 1.0)):
+            factors.append(f"sample weights summing to {total:.3g}")
+        times = f" (times {' and '.join(factors)})" if factors else ""
         raise ValueError(
             f"{what} is too far from the rows of X for float64: squared distances between "
-            f"them overflow (the two together span {float(np.max(span)):.3g}); give "
+            f"them{times} overflow (the two together span {float(np.max(span)):.3g}); give "
             f"{what} within the range of X, or rescale"
         )
 

@@ -12,7 +12,11 @@ from .. import _kernels
 from .._validation import check_enough_samples, check_int, check_partial_labels, check_real
 from ..em.accelerate import check_accelerate
 from ..em.engine import expectation, soft_assignment
-from ..families._numeric import check_points_in_range, check_squared_scale
+from ..families._numeric import (
+    check_points_in_range,
+    check_resolution,
+    check_squared_scale,
+)
 from ..families.centroids import CentroidModel
 from ..init import kmeans_plusplus, nearest_partition, random_rows, squared_distances
 from ..sources import default_chunk_size
@@ -94,6 +98,8 @@ class _CentroidEstimator(BaseEstimator):
         init = _check_init(self.init, self.n_clusters, X.shape[1])
         source = make_source(X, sample_weight, self.chunk_size, self._row_width(X))
         check_squared_scale(X, source.sample_weight, beta=self._beta())
+        if not self._hard:
+            check_resolution(X, self._beta())
         if not isinstance(init, str):
             check_points_in_range(X, init, source.sample_weight, "init",
                                   beta=1.0 if self._hard else self._beta())
