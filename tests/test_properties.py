@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from emkit import GaussianMixture, KMeans, SoftKMeans
 from emkit.exceptions import DegenerateComponentError, MonotonicityError
+from emkit.families.covariance import DEGENERATE_RTOL
 
 # every covariance model: scikit-learn's names and mclust's other ten
 COVARIANCE_TYPES = ["full", "tied", "diag", "spherical", "EII", "EEI", "VEI", "EVI",
@@ -47,8 +48,24 @@ def test_gaussian_mixture_objective_never_decreases(data, covariance_type, init_
     X, K, seed = data
     gm = GaussianMixture(K, covariance_type=covariance_type, init_params=init_params,
                          random_state=seed, tol=1e-10, max_iter=60)
-    gm.fit(X)
+    try:
+        gm.fit(X)
+    except DegenerateComponentError:
+        assert _regularisation_negligible(X, gm.reg_covar)
+        return
     _check_fit(gm, X, K, exact=False)
+
+
+def _regularisation_negligible(X, reg_covar) -> bool:
+    """Whether the degeneracy rule may fire despite ``reg_covar``.
+
+    A covariance regularised by ``reg_covar`` has variances of at least about
+    ``reg_covar`` (exactly so for the scikit-learn structures), so the rule (a
+    variance <= 1e-10 of the data's) can only fire when ``reg_covar`` is small
+    against the data's variance; the factor 100 leaves room for the models
+    whose shape constraints move variance between features.
+    """
+    return reg_covar <= 100 * DEGENERATE_RTOL * X.var(axis=0).max()
 
 
 @SETTINGS
@@ -140,7 +157,8 @@ def test_every_covariance_model_is_monotone_on_the_same_data(data, reg_covar):
         try:
             gm.fit(X)
         except DegenerateComponentError:
-            assert reg_covar == 0.0  # only exact EM may meet an unbounded likelihood
+            # only where the likelihood is unbounded up to rounding (the rule)
+            assert _regularisation_negligible(X, reg_covar)
             continue
         except MonotonicityError as exc:
             raise AssertionError(f"covariance_type={name!r}: {exc}") from None

@@ -45,17 +45,16 @@ How the defaults map to mclust
   is an absolute per-row tolerance of 1e-5 to 1e-4, so the default
   ``tol=1e-6`` converges at least as far as mclust (further where mclust's EM
   crawls and stops early; emkit's values are then a little larger).
-* A cell fails (NaN) when the fit raises (a collapsing covariance,
-  :class:`~emkit.exceptions.DegenerateComponentError`; too few rows ...),
-  when a component becomes empty, when a covariance is singular by mclust's
-  test (smallest / (1 + largest) diagonal entry of its Cholesky factor at most
-  ``sqrt(machine epsilon)``), or when EM's objective decreases.
+* A cell fails (NaN) when the fit raises (too few rows, ...), in particular
+  when a covariance is singular up to rounding at some EM iteration
+  (:class:`~emkit.exceptions.DegenerateComponentError`: emkit's scale-free form
+  of mclust's ``emControl(eps)`` test, docs/covariance-models.md), when a
+  component becomes empty, or when EM's objective decreases.
 """
 
 from __future__ import annotations
 
 import inspect
-import math
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -88,8 +87,6 @@ INITS = ("hierarchical", "kmeans", "k-means++", "random", "random_from_data")
 DEFAULT_TOL = 1e-6
 #: Default cap on EM iterations per cell (mclust has none).
 DEFAULT_MAX_ITER = 1000
-#: mclust's singularity threshold: sqrt(.Machine$double.eps).
-SINGULAR_THRESHOLD = math.sqrt(np.finfo(float).eps)
 #: GaussianMixture parameters ``select_model`` passes through unchanged.
 PASSED_THROUGH = ("accelerate", "chunk_size", "verbose", "prior")
 _SET_PER_CELL = ("n_components", "covariance_type", "labels_init", "init_params",
@@ -297,21 +294,6 @@ def _starting_responsibilities(X, G, model, start: _Start, reg_covar: float, pri
     return on_subset.fit(X[start.rows]).predict_proba(X)
 
 
-def _singular_component(gm: GaussianMixture) -> int | None:
-    """First component whose covariance mclust would call singular, else None."""
-    structure = get_structure(gm.covariance_type)
-    D = gm.means_.shape[1]
-    for k in range(gm.n_components):
-        cov = structure.component_covariance(gm.covariances_, k, D)
-        try:
-            diag = np.abs(np.diag(np.linalg.cholesky(cov)))
-        except np.linalg.LinAlgError:
-            return k
-        if diag.min() / (1.0 + diag.max()) <= SINGULAR_THRESHOLD:
-            return k
-    return None
-
-
 def _problem(gm: GaussianMixture, caught: list, loglik: float) -> str | None:
     """Why a finished fit is not a valid cell (None when it is)."""
     for w in caught:
@@ -320,10 +302,6 @@ def _problem(gm: GaussianMixture, caught: list, loglik: float) -> str | None:
                     f"threshold): {' '.join(str(w.message).split())}")
     if not np.isfinite(loglik):
         return f"the log-likelihood is not finite ({loglik})"
-    k = _singular_component(gm)
-    if k is not None:
-        return (f"singular covariance: component {k} (smallest / (1 + largest) Cholesky "
-                f"diagonal entry <= {SINGULAR_THRESHOLD:.3g}, mclust's test)")
     return None
 
 

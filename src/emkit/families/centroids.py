@@ -15,6 +15,7 @@ import numpy as np
 from .. import _kernels
 from ..em.statistics import SufficientStatistics
 from ..init import nearest_center, squared_distances
+from ._numeric import check_rows_evaluable
 
 LOG_2PI = np.log(2.0 * np.pi)
 
@@ -95,12 +96,18 @@ class CentroidModel:
         self.kernel_work: int | None = None
 
     def log_joint(self, centers: np.ndarray, X: np.ndarray) -> np.ndarray:
+        """``-beta/2 |x - c_k|^2`` (+ the normal constant for soft k-means), shape (n, K).
+
+        Raises a ValueError when a row's value overflows to -inf for every
+        centre (beta times its squared distances beyond float64's range).
+        """
         K, D = centers.shape
         log_joint = squared_distances(X, centers)
-        log_joint *= -0.5 * self.beta
+        with np.errstate(over="ignore"):  # rows beyond float64's range are refused below
+            log_joint *= -0.5 * self.beta
         if not self.hard:
             log_joint += -np.log(K) - 0.5 * D * (LOG_2PI - np.log(self.beta))
-        return log_joint
+        return check_rows_evaluable(log_joint, X)
 
     def hard_e_step(self, centers: np.ndarray, X: np.ndarray, weights: np.ndarray):
         """Fast hard E-step of a chunk: (objective, statistics).

@@ -29,12 +29,70 @@ from ..exceptions import DegenerateComponentError
 LOG_2PI = np.log(2.0 * np.pi)
 
 
+#: The degeneracy rule (docs/covariance-models.md): a covariance is singular up
+#: to rounding when, along some direction, its variance is at most this
+#: fraction of the data's variance along it (see :func:`reference_variances`).
+#: Rounding errors of the moments are of order machine epsilon times the data's
+#: variance, so such a covariance is known to a relative precision of
+#: ``eps / DEGENERATE_RTOL`` ~ 2e-6 at worst: EM on it is still exact to well
+#: within the monotonicity check's 1e-10; below it EM would run on noise.
+DEGENERATE_RTOL = 1e-10
+_EPS = float(np.finfo(np.float64).eps)
+
+
+def reference_variances(
+    data_variances: np.ndarray, data_means: np.ndarray, reg_covar: float
+) -> np.ndarray:
+    """Per-feature variance the degeneracy rule measures covariances against (D,).
+
+    The data's variance along each feature plus ``reg_covar``, but at least
+    ``(eps |mean| / DEGENERATE_RTOL)^2``: a column whose values vary by less
+    than ~2e-6 of their magnitude is near the resolution of float64 there,
+    and its variance (computed from rounded moments) is not a scale to trust.
+    Invariant to the units of each feature (multiplying a column by ``c``
+    multiplies its reference by ``c^2``).
+    """
+    floor = (_EPS * np.abs(data_means) / DEGENERATE_RTOL) ** 2
+    reference = np.maximum(data_variances, 0.0) + reg_covar + floor
+    return np.maximum(reference, np.finfo(np.float64).tiny)
+
+
+_COLLAPSE = ("It has collapsed onto a point or a lower-dimensional set of rows (too few rows, "
+             "duplicated rows or collinear columns), where the likelihood is unbounded")
+
+
+def _remedies(reg_covar: float, suggestion: float | None = None) -> str:
+    example = "" if suggestion is None else (
+        f"; e.g. {suggestion:.3g}, 1e-6 of the data's largest variance")
+    return (f"Increase reg_covar (now {reg_covar:g}{example}), use a prior "
+            "(prior='default'), or use fewer components.")
+
+
 def _degenerate(component: int | None, reg_covar: float, detail: str) -> DegenerateComponentError:
-    who = "the shared covariance" if component is None else f"component {component}"
+    """The error for a covariance that is exactly singular (or could not be computed)."""
     return DegenerateComponentError(
-        f"{who} is degenerate: {detail}. Its variance collapsed, usually onto a "
-        f"single point or a lower-dimensional set. Increase reg_covar (now {reg_covar:g}), "
-        "use fewer components, or rescale the data."
+        f"{_who(component)} singular ({detail}). {_COLLAPSE}. {_remedies(reg_covar)}")
+
+
+def _who(component: int | None) -> str:
+    if component is None:
+        return "the covariance shared by all components is degenerate: it is"
+    return f"component {component} is degenerate: its covariance is"
+
+
+def singular_error(
+    component: int | None,
+    relative: float,
+    reg_covar: float,
+    reference: np.ndarray,
+) -> DegenerateComponentError:
+    """The error of the degeneracy rule, naming the component and the remedies."""
+    return DegenerateComponentError(
+        f"{_who(component)} singular up to rounding (along some direction its variance is "
+        f"{relative:.3g} of the data's variance there; the limit is {DEGENERATE_RTOL:g}, "
+        "mclust's emControl(eps) test made scale-free). "
+        f"{_COLLAPSE} and EM would run on rounding noise. "
+        f"{_remedies(reg_covar, 1e-6 * float(np.max(reference)))}"
     )
 
 
@@ -72,15 +130,17 @@ def _weighted_deficit(counts: np.ndarray, terms: np.ndarray) -> float:
 
 def scatter_diagonal(counts, first, second, reg_covar: float) -> np.ndarray:
     """Diagonals of W_k (K, D) from moments about the centres, plus ``reg * n_k``."""
+    # first * (first / n), not first^2 / n: with large row weights first^2 overflows
     with np.errstate(invalid="ignore", divide="ignore"):
-        scatter = second - first * first / counts[:, None]
+        scatter = second - first * (first / counts[:, None])
     return np.maximum(scatter, 0.0) + reg_covar * counts[:, None]
 
 
 def scatter_full(counts, first, second, reg_covar: float) -> np.ndarray:
     """Scatter matrices W_k (K, D, D) from moments about the centres, plus ``reg n_k I``."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        scatter = second - first[:, :, None] * first[:, None, :] / counts[:, None, None]
+        means = first / counts[:, None]
+        scatter = second - first[:, :, None] * means[:, None, :]
     scatter = 0.5 * (scatter + scatter.transpose(0, 2, 1))
     idx = np.arange(scatter.shape[1])
     scatter[:, idx, idx] += reg_covar * counts[:, None]
@@ -135,6 +195,53 @@ class CovarianceStructure:
     def scatter(self, counts, first, second) -> np.ndarray:
         """Scatter about the weighted means, in this structure's second-moment shape."""
         raise NotImplementedError
+
+    def feature_scatter(self, counts, first, second) -> np.ndarray:
+        """sum_k diag(W_k): within-component scatter of each feature, shape (D,).
+
+        ``counts`` must be positive (empty components as 1, with zero moments).
+        """
+        raise NotImplementedError
+
+    # --- the degeneracy rule (docs/covariance-models.md) -------------------
+    def smallest_relative_variances(self, covariances, reference) -> np.ndarray:
+        """Smallest eigenvalue of ``R^-1/2 Sigma_k R^-1/2`` per covariance, R = diag(reference).
+
+        Shape (K,), or (1,) when one covariance is stored.  Scale free: the
+        smallest variance of Sigma_k along any direction, in units of the
+        reference variances of the features.
+        """
+        raise NotImplementedError
+
+    def relative_variance_bound(self, precisions_cholesky, reference) -> np.ndarray | None:
+        """A cheap lower bound of :meth:`smallest_relative_variances`, or None.
+
+        For precision factors ``P`` (``Sigma^-1 = P P'``) the smallest eigenvalue
+        of ``R^-1/2 Sigma R^-1/2`` is ``1 / ||R^1/2 P||_2^2 >= 1 / ||R^1/2 P||_F^2``
+        (within a factor D of it), which needs no eigen-decomposition.
+        """
+        return None
+
+    def check_degenerate(self, covariances, reference, reg_covar: float,
+                         precisions_cholesky=None) -> None:
+        """Raise :class:`DegenerateComponentError` when a covariance is singular up to rounding.
+
+        The rule: ``smallest_relative_variances(covariances, reference) <=
+        DEGENERATE_RTOL`` (``reference`` from :func:`reference_variances`).
+        Given the precision factors, a cheap bound settles the usual case first.
+        ``covariances`` must be finite (``precisions_cholesky`` checks that) and
+        ``reference`` positive.
+        """
+        if precisions_cholesky is not None:
+            bound = self.relative_variance_bound(precisions_cholesky, reference)
+            if bound is not None and bool(np.all(bound > DEGENERATE_RTOL)):
+                return
+        values = self.smallest_relative_variances(covariances, reference)
+        bad = ~(values > DEGENERATE_RTOL)
+        if bad.any():
+            k = int(np.argmax(bad))
+            component = None if self.shares_covariance else k
+            raise singular_error(component, float(values[k]), reg_covar, reference)
 
     # --- M-step -----------------------------------------------------------
     def estimate(self, counts, first, second, reg_covar: float, previous=None):
@@ -296,6 +403,18 @@ class Full(CovarianceStructure):
     def scatter(self, counts, first, second):
         return scatter_full(counts, first, second, 0.0)
 
+    def feature_scatter(self, counts, first, second):
+        return np.einsum("kii->i", second) - (first * (first / counts[:, None])).sum(axis=0)
+
+    def smallest_relative_variances(self, covariances, reference):
+        scale = 1.0 / np.sqrt(reference)
+        standardized = covariances * scale[:, None] * scale[None, :]
+        return np.linalg.eigvalsh(standardized)[..., 0]
+
+    def relative_variance_bound(self, precisions_cholesky, reference):
+        return 1.0 / np.einsum("i,kij,kij->k", reference, precisions_cholesky,
+                               precisions_cholesky)
+
     def estimate(self, counts, first, second, reg_covar, previous=None):
         d = first / counts[:, None]
         cov = second / counts[:, None, None] - d[:, :, None] * d[:, None, :]
@@ -309,13 +428,11 @@ class Full(CovarianceStructure):
         out = np.empty_like(covariances)
         for k in range(K):
             if not np.isfinite(covariances[k]).all():
-                raise _degenerate(k, reg_covar, "its covariance could not be estimated "
-                                  "(no spread along some direction)")
+                raise _degenerate(k, reg_covar, "no spread along some direction")
             try:
                 lower = linalg.cholesky(covariances[k], lower=True)
             except linalg.LinAlgError:
-                raise _degenerate(k, reg_covar, "its covariance matrix is not positive "
-                                  "definite") from None
+                raise _degenerate(k, reg_covar, "not positive definite") from None
             out[k] = _triangular_inverse(lower).T
         return out
 
@@ -402,6 +519,18 @@ class Tied(CovarianceStructure):
         d = first / counts[:, None]
         return second - (d * counts[:, None]).T @ d
 
+    def feature_scatter(self, counts, first, second):
+        return np.diag(second) - (first * (first / counts[:, None])).sum(axis=0)
+
+    def smallest_relative_variances(self, covariances, reference):
+        scale = 1.0 / np.sqrt(reference)
+        standardized = covariances * scale[:, None] * scale[None, :]
+        return np.linalg.eigvalsh(standardized)[:1]
+
+    def relative_variance_bound(self, precisions_cholesky, reference):
+        return np.array([1.0 / np.einsum("i,ij,ij->", reference, precisions_cholesky,
+                                         precisions_cholesky)])
+
     def estimate(self, counts, first, second, reg_covar, previous=None):
         d = first / counts[:, None]
         between = (d * counts[:, None]).T @ d
@@ -412,11 +541,11 @@ class Tied(CovarianceStructure):
 
     def precisions_cholesky(self, covariances, reg_covar=0.0):
         if not np.isfinite(covariances).all():
-            raise _degenerate(None, reg_covar, "it could not be estimated")
+            raise _degenerate(None, reg_covar, "non-finite entries")
         try:
             lower = linalg.cholesky(covariances, lower=True)
         except linalg.LinAlgError:
-            raise _degenerate(None, reg_covar, "it is not positive definite") from None
+            raise _degenerate(None, reg_covar, "not positive definite") from None
         return _triangular_inverse(lower).T
 
     def log_det_cholesky(self, precisions_cholesky, n_components, n_features):
@@ -485,6 +614,12 @@ class Diagonal(CovarianceStructure):
     def scatter(self, counts, first, second):
         return scatter_diagonal(counts, first, second, 0.0)
 
+    def feature_scatter(self, counts, first, second):
+        return (second - first * (first / counts[:, None])).sum(axis=0)
+
+    def smallest_relative_variances(self, covariances, reference):
+        return (covariances / reference).min(axis=1)
+
     def _variances(self, counts, first, second):
         d = first / counts[:, None]
         return np.maximum(second / counts[:, None] - d * d, 0.0)
@@ -496,7 +631,8 @@ class Diagonal(CovarianceStructure):
         bad = ~(covariances > 0)
         if bad.any():
             k, j = np.argwhere(bad)[0]
-            raise _degenerate(int(k), reg_covar, f"its variance along feature {j} is zero")
+            raise _degenerate(None if self.shares_covariance else int(k), reg_covar,
+                              f"zero variance along feature {j}")
         return 1.0 / np.sqrt(covariances)
 
     def log_det_cholesky(self, precisions_cholesky, n_components, n_features):
@@ -507,23 +643,44 @@ class Diagonal(CovarianceStructure):
             return 0.0
         return _weighted_deficit(counts, _deficit_terms(covariances, reg_covar))
 
+    def _differences(self, Xc, means_c):
+        """(x - m_k) for every row and component, shape (n, K, D), in the rows' dtype."""
+        dtype = work_dtype(Xc)
+        return Xc[:, None, :] - np.asarray(means_c, dtype=dtype)[None, :, :]
+
     def mahalanobis(self, Xc, means_c, precisions_cholesky):
-        prec = precisions_cholesky**2
-        return (
-            (Xc * Xc) @ prec.T
-            - 2.0 * (Xc @ (means_c * prec).T)
-            + (means_c * means_c * prec).sum(axis=1)
-        )
+        diff = self._differences(Xc, means_c)
+        diff *= np.asarray(precisions_cholesky, dtype=diff.dtype)[None, :, :]
+        return np.einsum("ikd,ikd->ik", diff, diff)
 
     def _quadratic_coefficients(self, means_c, precisions_cholesky, n_features):
-        """Coefficients of x^2 (per feature) and of x in -0.5 * Mahalanobis."""
+        """Coefficients of x^2 (per feature), of x, and constants of -0.5 * Mahalanobis."""
         prec = precisions_cholesky**2
         return -0.5 * prec, means_c * prec, -0.5 * (means_c * means_c * prec).sum(axis=1)
 
+    def _expansion_is_exact(self, means_c, precisions_cholesky, dtype) -> bool:
+        """Whether ``p x^2 - 2 p m x + p m^2`` is accurate for rows near every mean.
+
+        For a row near the mean m_k (offsets from the centre), the expanded
+        square loses about ``4 eps p m^2`` to cancellation: negligible (below
+        2e-13) while every mean is within ~30 standard deviations of the
+        centre; for components farther out (well-separated clusters,
+        a start far from the data) the squares are formed from differences.
+        """
+        prec = np.asarray(precisions_cholesky, dtype=float) ** 2
+        if prec.ndim == 1:
+            prec = prec[:, None]
+        with np.errstate(over="ignore", invalid="ignore"):
+            worst = float(np.max(prec * means_c * means_c))
+        return np.finfo(dtype).eps * worst <= 2e-13
+
     def log_prob(self, X, means, precisions_cholesky, center, log_weights=None):
+        means_c = means - center
+        dtype = work_dtype(X)
+        if not self._expansion_is_exact(means_c, precisions_cholesky, dtype):
+            return super().log_prob(X, means, precisions_cholesky, center, log_weights)
         # one GEMM: [x^2, x, 1] @ [-prec/2; mean*prec; constant]  ->  (n, K)
         n, D = X.shape
-        means_c = means - center
         squares, linear, constant = self._quadratic_coefficients(
             means_c, precisions_cholesky, D
         )
@@ -532,7 +689,6 @@ class Diagonal(CovarianceStructure):
         if log_weights is not None:
             constant = constant + log_weights
         n_square = squares.shape[1]
-        dtype = work_dtype(X)
         design = np.empty((n, n_square + D + 1), dtype=dtype)
         Xc = design[:, n_square : n_square + D]
         np.subtract(X, np.asarray(center, dtype=dtype), out=Xc)
@@ -543,6 +699,9 @@ class Diagonal(CovarianceStructure):
         design[:, -1] = 1.0
         coefficients = np.vstack([squares.T, linear.T, constant[None, :]])
         return design @ coefficients.astype(dtype, copy=False)
+
+    def work_width(self, n_components, n_features):
+        return n_components * n_features
 
     def precisions(self, precisions_cholesky):
         return precisions_cholesky**2
@@ -584,18 +743,18 @@ class Spherical(Diagonal):
     def precisions_cholesky(self, covariances, reg_covar=0.0):
         bad = ~(covariances > 0)
         if bad.any():
-            raise _degenerate(int(np.argmax(bad)), reg_covar, "its variance is zero")
+            raise _degenerate(None if self.shares_covariance else int(np.argmax(bad)), reg_covar,
+                              "zero variance")
         return 1.0 / np.sqrt(covariances)
 
     def log_det_cholesky(self, precisions_cholesky, n_components, n_features):
         return n_features * np.log(precisions_cholesky)
 
     def mahalanobis(self, Xc, means_c, precisions_cholesky):
-        return (precisions_cholesky**2) * (
-            np.einsum("ij,ij->i", Xc, Xc)[:, None]
-            - 2.0 * (Xc @ means_c.T)
-            + (means_c * means_c).sum(axis=1)
-        )
+        diff = self._differences(Xc, means_c)
+        squared = np.einsum("ikd,ikd->ik", diff, diff)
+        squared *= np.asarray(precisions_cholesky, dtype=squared.dtype) ** 2
+        return squared
 
     def _quadratic_coefficients(self, means_c, precisions_cholesky, n_features):
         prec = precisions_cholesky**2
@@ -604,6 +763,9 @@ class Spherical(Diagonal):
             means_c * prec[:, None],
             -0.5 * prec * (means_c * means_c).sum(axis=1),
         )
+
+    def smallest_relative_variances(self, covariances, reference):
+        return covariances / np.max(reference)
 
     def regularization_deficit(self, counts, covariances, reg_covar, n_features):
         if reg_covar == 0.0:

@@ -157,6 +157,16 @@ def _diagonal_objective(counts, scatter_diagonals, variances) -> float:
     return float(-0.5 * terms.sum())
 
 
+def _volume(matrices: np.ndarray) -> np.ndarray:
+    """|S|^(1/D) of positive definite matrices, without forming |S| (no over/underflow).
+
+    ``det(S) ** (1/D)`` overflows for data scaled by 1e100 (|S| ~ 1e200 D) and
+    underflows at 1e-100; the log-determinant does not.
+    """
+    sign, logdet = np.linalg.slogdet(matrices)
+    return np.where(sign > 0, np.exp(logdet / matrices.shape[-1]), np.nan)
+
+
 def _from_eigen(vectors: np.ndarray, values: np.ndarray) -> np.ndarray:
     """sum_j values_kj v_kj v_kj' for each k (vectors (K, D, D) by columns)."""
     covariances = np.einsum("kij,kj,klj->kil", vectors, values, vectors)
@@ -222,27 +232,38 @@ class DecomposedModel:
     def deficit_from_moments(self, counts, first, second, covariances, previous, reg_covar):
         """How far the regularised M-step's Q may fall below Q at the old covariances.
 
-        ``Q(S*) - Q(covariances)`` (at least 0), where ``S*`` is the
-        unregularised M-step warm-started from ``previous``: the inner
-        iteration never lowers Q, so ``Q(S*) >= Q(previous)`` and the EM
-        inequality gives ``loglik(new) >= loglik(old) - deficit / sum(counts)``.
-        +inf when the unregularised M-step is degenerate (a singular
-        covariance: the likelihood is unbounded there).
+        ``max(Q(S*), Q(previous)) - Q(covariances)`` (at least 0), where ``S*`` is
+        the unregularised M-step warm-started from ``previous``.  In exact
+        arithmetic ``Q(S*) >= Q(previous)`` (the inner iteration never lowers Q),
+        so this is ``Q(S*) - Q(covariances)``, the Q the regularisation costs; the
+        EM inequality then gives ``loglik(new) >= loglik(old) - deficit /
+        sum(counts)``.  When ``S*`` is nearly singular (a component on about D
+        effective rows: the unregularised likelihood is nearly unbounded there)
+        ``Q(S*)`` cannot be evaluated reliably, and ``Q(previous)`` still bounds
+        what the EM inequality needs.  +inf only when neither is finite.
         """
         if reg_covar == 0.0:
             return 0.0
         with np.errstate(all="ignore"):
+            q_new = self.expected_loglik(counts, first, second, covariances)
+            q_old = -np.inf
+            if previous is not None and np.isfinite(previous).all():
+                try:
+                    q_old = self.expected_loglik(counts, first, second, previous)
+                except np.linalg.LinAlgError:
+                    pass
+            q_exact = -np.inf
             try:
                 exact = self.estimate(counts, first, second, 0.0, previous)
-                if not np.isfinite(exact).all():
-                    return np.inf
-                q_exact = self.expected_loglik(counts, first, second, exact)
+                if np.isfinite(exact).all():
+                    q_exact = self.expected_loglik(counts, first, second, exact)
             except np.linalg.LinAlgError:
-                return np.inf
-            q_new = self.expected_loglik(counts, first, second, covariances)
-        if not np.isfinite(q_exact) or not np.isfinite(q_new):
+                pass
+        best = max(q_exact if np.isfinite(q_exact) else -np.inf,
+                   q_old if np.isfinite(q_old) else -np.inf)
+        if not np.isfinite(q_new) or not np.isfinite(best):
             return np.inf
-        return max(0.0, q_exact - q_new)
+        return max(0.0, best - q_new)
 
     def expected_loglik(self, counts, first, second, covariances) -> float:
         """Q = -1/2 sum_k [n_k log|S_k| + tr(W_k S_k^-1)] (2 pi terms left out)."""
@@ -404,9 +425,9 @@ class VEE(DecomposedModel, Full):
         if previous is None:
             common = scatter[active].sum(axis=0)
         else:
-            dets = np.linalg.det(previous[active]) ** (1.0 / D)
-            common = (previous[active] / dets[:, None, None]).mean(axis=0)
-        common = common / np.linalg.det(common) ** (1.0 / D)
+            volumes = _volume(previous[active])
+            common = (previous[active] / volumes[:, None, None]).mean(axis=0)
+        common = common / _volume(common)
         objective = -np.inf
         for _ in range(INNER_MAX_ITER):
             precision = np.linalg.inv(common)
@@ -414,7 +435,7 @@ class VEE(DecomposedModel, Full):
             volumes = np.where(active, traces / (np.where(active, counts, 1.0) * D), 1.0)
             common = (scatter[active] / volumes[active, None, None]).sum(axis=0)
             common = 0.5 * (common + common.T)
-            common = common / np.linalg.det(common) ** (1.0 / D)
+            common = common / _volume(common)
             covariances = volumes[:, None, None] * common
             new = _full_objective(weight, scatter, covariances)
             if _converged(objective, new):

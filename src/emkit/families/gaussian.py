@@ -15,7 +15,8 @@ import numpy as np
 from .. import _kernels
 from .._warnings import external_stacklevel
 from ..em.statistics import SufficientStatistics
-from .covariance import LOG_2PI, CovarianceStructure, Tied
+from ._numeric import check_rows_evaluable, check_squared_scale
+from .covariance import LOG_2PI, CovarianceStructure, Tied, reference_variances
 from .missing import (
     MissingLayout,
     complete_rows,
@@ -83,6 +84,26 @@ class GaussianStatistics(SufficientStatistics):
             centers=np.array(centers, dtype=float),
         )
 
+    def data_moments(self) -> tuple[np.ndarray, np.ndarray]:
+        """Weighted mean (D,) and variance (D,) of the data's features.
+
+        The total scatter ``sum_k [diag(W_k) + n_k (m_k - m)^2]`` does not depend
+        on the responsibilities (complete data), so this is the data's own
+        spread, read off the statistics of any iteration.
+        """
+        counts = self.counts
+        total = counts.sum()
+        live = counts > 0
+        safe = np.where(live, counts, 1.0)
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            means = self.centers + self.first / safe[:, None]
+            # components without weight may sit anywhere (a start at 1e300): leave them out
+            mean = (counts[live] @ means[live]) / total
+            within = self.structure.feature_scatter(safe, self.first, self.second)
+            spread = np.sqrt(counts[live])[:, None] * (means[live] - mean)
+            between = (spread * spread).sum(axis=0)
+        return mean, (np.maximum(within, 0.0) + between) / total
+
     def aligned(self, other: GaussianStatistics) -> GaussianStatistics:
         if other.structure.name != self.structure.name:
             raise ValueError(
@@ -134,16 +155,32 @@ class GaussianMixtureModel:
         #: check (None: float64's); the estimator sets it for float32 E-steps.
         self.objective_rtol: float | None = None
         self._fused_cache: tuple = (None, None)
+        #: The data's weighted mean (the E-step's centre) and the degeneracy
+        #: rule's reference variances, from the statistics of the last M-step.
+        self._data_center: np.ndarray | None = None
+        self._reference: np.ndarray | None = None
+        self._reference_weight = np.nan
 
     # --- helpers ------------------------------------------------------------
     def centers(self, weights: np.ndarray, means: np.ndarray) -> np.ndarray:
         """Centres for the moments: each mean, or their weighted average for pooled forms."""
         if self.structure.per_component_centers:
             return np.array(means, dtype=float)
-        center = np.average(means, axis=0, weights=weights) if weights.sum() > 0 else means[0]
+        center = self._data_center
+        if center is None or center.shape != means.shape[1:]:
+            center = np.average(means, axis=0, weights=weights) if weights.sum() > 0 else means[0]
         return np.broadcast_to(center, means.shape).copy()
 
     def _global_center(self, params: GaussianParams) -> np.ndarray:
+        """Where the E-step centres rows and means: the data's mean when known.
+
+        The weighted mean of the means equals it after any M-step, but not at
+        arbitrary starting values (a mean at 1e300 would pull the centre away
+        from every row and cancel the rows' offsets to nothing).
+        """
+        center = self._data_center
+        if center is not None and center.shape == params.means.shape[1:]:
+            return center
         return params.weights @ params.means
 
     # --- engine interface ---------------------------------------------------
@@ -153,10 +190,10 @@ class GaussianMixtureModel:
             log_weights = np.log(params.weights)
         layout = self._layout(X)
         if layout is None:
-            return self.structure.log_prob(
+            return check_rows_evaluable(self.structure.log_prob(
                 X, params.means, params.precisions_cholesky, self._global_center(params),
                 log_weights,
-            )
+            ), X)
         out = np.empty((X.shape[0], params.weights.shape[0]))
         if layout.complete_rows.size:
             out[layout.complete_rows] = self.structure.log_prob(
@@ -167,7 +204,7 @@ class GaussianMixtureModel:
         log_det = 2.0 * self.structure.log_det_cholesky(params.precisions_cholesky, K, D)
         completions = self._completions(params, X, layout)
         out[layout.incomplete_rows] = missing_log_prob(completions, log_det, layout) + log_weights
-        return out
+        return check_rows_evaluable(out, X)
 
     def fused_applies(self, n_features: int) -> bool:
         """Whether complete chunks of ``n_features`` columns take the fused kernels."""
@@ -193,6 +230,8 @@ class GaussianMixtureModel:
             return None
         form = self._fused_form(params)
         row_objective, counts, first, second = _kernels.gaussian_e_step(form, X, weights)
+        if not np.isfinite(row_objective).all():  # rare: re-evaluate to name the row
+            check_rows_evaluable(self.log_joint(params, X), X)
         stats = GaussianStatistics(counts, first, second, form.stat_centers, self.structure)
         return row_objective, stats
 
@@ -321,10 +360,30 @@ class GaussianMixtureModel:
             weights = (counts + extra) / (total + extra * counts.shape[0])
         if params is not None and "weights" in self.fixed:
             weights = params.weights
+        self._update_reference(stats)
         if params is not None and "covariances" in self.fixed:
             return GaussianParams(weights, means, params.covariances, params.precisions_cholesky)
         chol = self.structure.precisions_cholesky(covariances, self.reg_covar)
+        self.structure.check_degenerate(covariances, self._reference, self.reg_covar, chol)
         return GaussianParams(weights, means, covariances, chol)
+
+    def _update_reference(self, stats: GaussianStatistics) -> None:
+        """The data's mean (the E-step's centre) and the degeneracy rule's reference.
+
+        Both are properties of the data (the total scatter does not depend on
+        the responsibilities), so they are computed from the first statistics
+        of a fit and kept while the total weight stays the same.
+        """
+        total = float(stats.counts.sum())
+        known = self._reference_weight
+        reference = self._reference
+        if (reference is not None and reference.shape == stats.first.shape[1:]
+                and abs(total - known) <= 1e-9 * abs(known)):
+            return
+        data_mean, data_variances = stats.data_moments()
+        self._data_center = data_mean
+        self._reference = reference_variances(data_variances, data_mean, self.reg_covar)
+        self._reference_weight = total
 
     def _m_step_moments(self, stats: GaussianStatistics, params: GaussianParams | None):
         """(means, counts with empties as 1, first, second) the covariance M-step uses.
@@ -471,9 +530,22 @@ class GaussianMixtureModel:
     def params_from_responsibilities(
         self, X: np.ndarray, sample_weight: np.ndarray, resp: np.ndarray, chunk_size: int
     ) -> GaussianParams:
-        """One M-step from given responsibilities (used to initialise)."""
+        """One M-step from given responsibilities (used to initialise).
+
+        Raises a ValueError first when X's (weighted) squared spread leaves
+        float64's range (:func:`emkit.families._numeric.check_squared_scale`).
+        """
+        check_squared_scale(X, sample_weight)
         weighted = resp * sample_weight[:, None]
         counts = weighted.sum(axis=0)
+        if not (counts > 0).all() and self.prior is None:
+            distinct = np.unique(X[sample_weight > 0], axis=0).shape[0]
+            raise ValueError(
+                f"component(s) {np.flatnonzero(~(counts > 0)).tolist()} received no rows from "
+                f"the starting partition (X has {distinct} distinct row(s) of positive weight "
+                f"for {resp.shape[1]} components); use fewer components or another "
+                "init_params"
+            )
         safe = np.where(counts > 0, counts, 1.0)
         means = (weighted.T @ X) / safe[:, None]
         centers = self.centers(counts, means)
@@ -582,6 +654,9 @@ class GaussianMixtureModel:
                 return None
         try:
             chol = self.structure.precisions_cholesky(covariances, self.reg_covar)
+            if self._reference is not None:
+                self.structure.check_degenerate(covariances, self._reference, self.reg_covar,
+                                                chol)
         except DegenerateComponentError:
             return None
         return GaussianParams(weights, means, covariances, chol)

@@ -18,6 +18,11 @@ from .._validation import check_enough_samples, check_int, check_partial_labels,
 from ..em.accelerate import check_accelerate
 from ..em.engine import expectation, soft_assignment
 from ..em.online import DEFAULT_BATCH_SIZE, check_learning_decay, stepwise_update
+from ..families._numeric import (
+    check_points_in_range,
+    check_resolution,
+    check_squared_scale,
+)
 from ..families.centroids import CentroidModel
 from ..init import kmeans_plusplus, nearest_partition, random_rows, squared_distances
 from ..sources import default_chunk_size
@@ -103,6 +108,12 @@ class _CentroidEstimator(ReadableReprMixin, LongFitMixin, BaseEstimator):
         check_enough_samples(X.shape[0], self.n_clusters, "n_clusters")
         init = _check_init(self.init, self.n_clusters, X.shape[1])
         source = make_source(X, sample_weight, self.chunk_size, self._row_width(X))
+        check_squared_scale(X, source.sample_weight, beta=self._beta())
+        if not self._hard:
+            check_resolution(X, self._beta())
+        if not isinstance(init, str):
+            check_points_in_range(X, init, source.sample_weight, "init",
+                                  beta=1.0 if self._hard else self._beta())
         if self.semi_supervised:
             if y is None:
                 raise ValueError("semi_supervised=True needs y: a cluster index per row, "
