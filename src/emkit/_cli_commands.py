@@ -10,9 +10,11 @@ succeeded, so a failed command leaves no output behind.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import math
 import os
+import sys
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -137,9 +139,11 @@ def read_data(args: argparse.Namespace, path: str, *, training: bool) -> Table:
         table = read_table(path, allow_missing=True, select=select)
     except TextColumnsError as exc:
         names = ",".join(exc.columns)
-        if len(exc.columns) == 1:
+        if len(exc.columns) == 1 and id_column is None and exc.columns[0] == exc.header[0]:
             hint = (f"a text column? leave it out with --drop {names}, or keep it as row ids "
                     f"with --id-column {names}")
+        elif len(exc.columns) == 1:
+            hint = f"a text column? leave it out with --drop {names}"
         else:
             hint = f"text columns? leave them out with --drop {names}"
         raise CommandError(f"{one_line(exc)}; {hint}") from None
@@ -419,6 +423,47 @@ def _explain_select(exc: BaseException, data: str) -> str:
     return explain(exc, data)
 
 
+@contextlib.contextmanager
+def detached_children():
+    """Child processes started in the block get /dev/null as stdout and stderr.
+
+    ``select --n-jobs`` starts worker processes (joblib's loky) that inherit
+    file descriptors 1 and 2: they would hold a pipe open after emkit ends
+    (``emkit select ... | tee`` would wait for them) and print their own
+    tracebacks into emkit's output when stopped.  In the block, descriptors 1
+    and 2 point at /dev/null and ``sys.stdout``/``sys.stderr`` write to
+    private, non-inheritable copies of the real ones.
+    """
+    saved = []
+    try:
+        for fd, name in ((1, "stdout"), (2, "stderr")):
+            stream = getattr(sys, name)
+            try:
+                if stream.fileno() != fd:
+                    continue
+                stream.flush()
+            except (AttributeError, OSError, ValueError):  # replaced or closed stream
+                continue
+            private = os.dup(fd)  # not inherited by child processes
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, fd)
+            os.close(devnull)
+            replacement = os.fdopen(private, "w", encoding=stream.encoding,
+                                    errors=stream.errors)
+            replacement.reconfigure(line_buffering=stream.line_buffering)
+            saved.append((fd, name, stream, replacement, private))
+            setattr(sys, name, replacement)
+        yield
+    finally:
+        for fd, name, stream, replacement, private in reversed(saved):
+            with contextlib.suppress(OSError, ValueError):
+                replacement.flush()
+            os.dup2(private, fd)
+            with contextlib.suppress(OSError, ValueError):
+                replacement.close()
+            setattr(sys, name, stream)
+
+
 def cmd_select(args: argparse.Namespace) -> Outcome:
     from .persist import model_to_json
     from .selection import _format_G, select_model
@@ -437,8 +482,11 @@ def cmd_select(args: argparse.Namespace) -> Outcome:
                                  "random_state": args.random_state, "max_iter": args.max_iter,
                                  "tol": args.tol, "reg_covar": args.reg_covar,
                                  "n_jobs": args.n_jobs}.items() if v is not None}
+    parallel = args.n_jobs not in (None, 1)
     try:
-        result = select_model(X, components, models, args.criterion, top=args.top, **options)
+        with detached_children() if parallel else contextlib.nullcontext():
+            result = select_model(X, components, models, args.criterion, top=args.top,
+                                  **options)
         model = result.best_model_
         model.feature_names_in_ = np.asarray(columns, dtype=object)
         if args.plot is not None:

@@ -38,11 +38,14 @@ class TextColumnsError(ValueError):
     ----------
     columns : list of str
         The text columns found on the first line holding text.
+    header : list of str
+        All the column names of the file.
     """
 
-    def __init__(self, message: str, columns: list[str]) -> None:
+    def __init__(self, message: str, columns: list[str], header: list[str]) -> None:
         super().__init__(message)
         self.columns = columns
+        self.header = header
 
 
 @dataclasses.dataclass
@@ -188,7 +191,7 @@ def read_table(
     *,
     allow_missing: bool = False,
     select: Selector | None = None,
-    max_line_chars: int = MAX_LINE_CHARS,
+    max_line_chars: int | None = None,
 ) -> Table:
     """Read a numeric CSV file with a header row, keeping only some columns.
 
@@ -206,8 +209,8 @@ def read_table(
         columns to read as numbers (in this order) and the column to keep as
         row ids (None: no ids).  Default: every column, no ids.  Cells of the
         other columns are not parsed (they may hold text).
-    max_line_chars : int, default=MAX_LINE_CHARS
-        Longest line accepted.
+    max_line_chars : int, optional
+        Longest line accepted (default: :data:`MAX_LINE_CHARS`, 16 Mi characters).
 
     Returns
     -------
@@ -231,7 +234,8 @@ def read_table(
     except OSError as exc:
         raise _read_error(exc, path) from None
     with handle:
-        reader = csv.reader(_bounded_lines(handle, path, max_line_chars), skipinitialspace=True)
+        limit = MAX_LINE_CHARS if max_line_chars is None else max_line_chars
+        reader = csv.reader(_bounded_lines(handle, path, limit), skipinitialspace=True)
         header: list[str] | None = None
         features: list[int] = []
         id_index: int | None = None
@@ -309,7 +313,7 @@ def _refuse_cell(path, line, header, features, row, numeric_seen, j, allow_missi
             cells = ", ".join(f"{header[i]!r} ({row[i].strip()[:20]!r})" for i in features
                               if header[i] in text_columns)
             message = f"{path}, line {line}: non-numeric values in columns {cells}"
-        raise TextColumnsError(message, text_columns)
+        raise TextColumnsError(message, text_columns, header)
     raise ValueError(_cell_error(text, f"{path}, line {line}, column {header[j]!r}",
                                  allow_missing))
 
@@ -390,7 +394,8 @@ def select_columns(
         dropped = {resolve(c, "drop") for c in drop}
         chosen = [j for j in chosen if j not in dropped]
     if not chosen:
-        raise ValueError("columns: no column is left to use as a feature")
+        raise ValueError(f"{'drop' if drop else 'columns'}: no column is left to use as a "
+                         "feature")
     return chosen, id_index
 
 

@@ -34,7 +34,6 @@ import warnings
 from collections.abc import Sequence
 
 from ._cli_commands import (
-    CommandError,
     Outcome,
     cmd_demo,
     cmd_fit,
@@ -45,6 +44,7 @@ from ._cli_commands import (
     explain,
     one_line,
 )
+from ._config import get_config
 
 __all__ = ["main"]
 
@@ -99,6 +99,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"emkit: error: {one_line(message)} (see `{self.prog} --help`)\n")
 
 
+def _seed(text: str) -> int:
+    """A --random-state value: an integer in [0, 2**32 - 1] (numpy's seeds)."""
+    value = int(text)  # ValueError: argparse reports "invalid _seed value"
+    if not 0 <= value <= 2**32 - 1:
+        raise argparse.ArgumentTypeError(f"must be an integer in [0, 4294967295], got {text!r}")
+    return value
+
+
+_seed.__name__ = "int"  # argparse names the type in "invalid int value: 'x'"
+
+
 def _add_columns(command: argparse.ArgumentParser, ids: bool = True) -> None:
     group = command.add_argument_group(
         "columns", "Choose the columns of DATA.csv: names or 1-based numbers, separated by "
@@ -145,7 +156,7 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--labels", metavar="LABELS.csv",
                      help="also write the most probable component of every row")
     fit.add_argument("--n-init", type=int, metavar="N", help="initialisations (default: 1)")
-    fit.add_argument("--random-state", type=int, metavar="S", help="random seed")
+    fit.add_argument("--random-state", type=_seed, metavar="S", help="random seed")
     fit.add_argument("--max-iter", type=int, metavar="M", help="EM iterations (default: 100)")
     fit.add_argument("--tol", type=float, metavar="T", help="convergence tolerance on the "
                      "mean log-likelihood (default: 1e-3)")
@@ -193,7 +204,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="starting partitions (default: hierarchical, as mclust)")
     select.add_argument("--n-init", type=int, metavar="N",
                         help="restarts per model with a random --init (default: 1)")
-    select.add_argument("--random-state", type=int, metavar="S", help="random seed")
+    select.add_argument("--random-state", type=_seed, metavar="S", help="random seed")
     select.add_argument("--max-iter", type=int, metavar="M",
                         help="EM iterations per model (default: 1000)")
     select.add_argument("--tol", type=float, metavar="T", help="convergence tolerance on the "
@@ -231,7 +242,7 @@ def _parser() -> argparse.ArgumentParser:
     impute.add_argument("--covariance", "--covariance-type", dest="covariance",
                         metavar="TYPE", help=COVARIANCE_HELP)
     impute.add_argument("--n-init", type=int, metavar="N", help="initialisations (default: 1)")
-    impute.add_argument("--random-state", type=int, metavar="S",
+    impute.add_argument("--random-state", type=_seed, metavar="S",
                         help="random seed (of the fit and of the --draw draws)")
     impute.add_argument("--draw", action="store_true",
                         help="draw the missing values from their conditional distribution "
@@ -294,8 +305,7 @@ def _emit(stream, chunks: list[str]) -> None:
         if isinstance(exc, BrokenPipeError):
             raise
         name = "output" if stream is sys.stdout else "error"
-        raise OSError(exc.errno, f"cannot write to standard {name}: "
-                      f"{exc.strerror or exc}") from None
+        raise OSError(f"cannot write to standard {name}: {exc.strerror or exc}") from None
 
 
 def _finish(outcome: Outcome) -> None:
@@ -331,10 +341,49 @@ def _open_standard_streams() -> None:
                 sys.stderr = open(os.devnull, "w")  # lives until exit
 
 
+def _interruption(exc: BaseException) -> BaseException | None:
+    """The Ctrl-C or SIGTERM an exception was raised while handling, if any."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, (KeyboardInterrupt, Terminated)):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def _report(line: str) -> None:
     with contextlib.suppress(Exception):
         print(line, file=sys.stderr)
         sys.stderr.flush()
+
+
+def _failure(exc: BaseException) -> int:
+    """Report a failed command in one line on stderr; return the exit status."""
+    if isinstance(exc, BrokenPipeError):  # e.g. `emkit demo | head`: stop quietly
+        _silence(sys.stdout)
+        return 1
+    cause = _interruption(exc)  # also when a clean-up failed after the signal
+    if cause is not None:
+        _stop_workers()
+        if isinstance(cause, Terminated):
+            _report(f"emkit: terminated ({signal.Signals(cause.signum).name})")
+            return 128 + cause.signum
+        _report("emkit: interrupted")
+        return 130
+    if isinstance(exc, (ValueError, OSError, ImportError)):  # CommandError is a ValueError
+        _report(f"emkit: error: {explain(exc)}")
+        return 2
+    if isinstance(exc, MemoryError):
+        _report("emkit: error: out of memory (the data or the model is too large for this "
+                "machine)")
+        return 2
+    _stop_workers()  # a bug: one line, unless asked for the traceback
+    if os.environ.get("EMKIT_TRACEBACK") or not isinstance(exc, Exception):
+        raise exc
+    _report(f"emkit: internal error: {type(exc).__name__}: {one_line(exc)[:300]} (please "
+            "report it; EMKIT_TRACEBACK=1 shows the traceback)")
+    return EXIT_INTERNAL
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -362,33 +411,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
             args = _parser().parse_args(argv)
+            get_config()  # an invalid EMKIT_KERNELS fails here, before any work
             _finish(args.handler(args))
         return 0
-    except BrokenPipeError:  # e.g. `emkit demo | head`: stop quietly, write nothing
-        _silence(sys.stdout)
-        return 1
-    except KeyboardInterrupt:
-        _stop_workers()
-        _report("emkit: interrupted")
-        return 130
-    except Terminated as exc:
-        _stop_workers()
-        _report(f"emkit: terminated ({signal.Signals(exc.signum).name})")
-        return 128 + exc.signum
-    except (CommandError, ValueError, OSError, ImportError) as exc:
-        _report(f"emkit: error: {explain(exc)}")
-        return 2
-    except MemoryError:
-        _report("emkit: error: out of memory (the data or the model is too large for this "
-                "machine)")
-        return 2
-    except Exception as exc:  # a bug: one line, unless asked for the traceback
-        _stop_workers()
-        if os.environ.get("EMKIT_TRACEBACK"):
-            raise
-        _report(f"emkit: internal error: {type(exc).__name__}: {one_line(exc)[:300]} (please "
-                "report it; EMKIT_TRACEBACK=1 shows the traceback)")
-        return EXIT_INTERNAL
+    except SystemExit:
+        raise
+    except BaseException as exc:
+        return _failure(exc)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)

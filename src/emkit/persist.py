@@ -254,7 +254,8 @@ def load_model(path: str | os.PathLike, *, max_bytes: int = MAX_MODEL_BYTES):
     except UnicodeDecodeError:
         raise ModelFileError(f"{where}: not an emkit model file (not UTF-8 text)") from None
     except json.JSONDecodeError as exc:
-        raise ModelFileError(f"{where}: not valid JSON ({exc.msg} at line {exc.lineno}, "
+        reason = exc.msg.removesuffix(" at")  # e.g. "Invalid control character at"
+        raise ModelFileError(f"{where}: not valid JSON ({reason} at line {exc.lineno}, "
                              f"column {exc.colno})") from None
     except RecursionError:
         raise ModelFileError(f"{where}: not an emkit model file (JSON nested too "
