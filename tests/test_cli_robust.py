@@ -356,3 +356,15 @@ def test_usage_errors_are_one_line(capsys):
     assert info.value.code == 2
     assert capsys.readouterr().err == ("emkit: error: argument --k: invalid int value: 'many' "
                                        "(see `emkit fit --help`)\n")
+
+
+def test_a_failed_report_removes_the_directories_it_created(tmp_path, monkeypatch):
+    from emkit._cli_commands import Outcome
+
+    outcome = Outcome(files=[(str(tmp_path / "new" / "sub" / "m.json"), "{}")],
+                      directories=[str(tmp_path / "new" / "sub")], stdout=["report\n"])
+    monkeypatch.setattr("sys.stdout", cli._ClosedStream("output"))
+    with pytest.raises(OSError, match="cannot write to standard output: standard output is "
+                       "closed"):
+        cli._finish(outcome)
+    assert list(tmp_path.iterdir()) == []

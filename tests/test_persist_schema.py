@@ -120,6 +120,11 @@ GM_EDITS = {
     "labels_init out of range": ("params", "labels_init",
                                  {"dtype": "int64", "shape": [3], "data": [0, 1, 5]},
                                  "labels_init[2] = 5 is not a component index"),
+    # found by the CLI fuzz: a boolean labels_init crashed the check with an IndexError
+    "labels_init not an array": ("params", "labels_init", True,
+                                 "parameter 'labels_init' must be an array object"),
+    "weights_init matrix": ("params", "weights_init", array([2, 1], [0.5, 0.5]),
+                            "parameter 'weights_init' must have 1 dimensions, has 2"),
     "one-dimensional model": ("params", "covariance_type", "E", "is for one-dimensional data"),
     "prior text": ("params", "prior", "strong", "prior must be None, 'default'"),
     "prior shrinkage": ("params", "prior", prior(shrinkage=-1.0),
@@ -221,6 +226,16 @@ def test_a_model_that_would_not_load_is_not_saved(tmp_path, X):
                        "fitted attribute 'weights_' has shape"):
         save_model(gm, tmp_path / "m.json")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_integer_initial_values_round_trip(X):
+    gm = GaussianMixture(2, weights_init=[1, 0], means_init=[[2, 55], [4, 80]],
+                         labels_init=(X[:, 0] > 3).astype(int), random_state=0).fit(X)
+    loaded = model_from_dict(json.loads(json.dumps(model_to_dict(gm))))
+    np.testing.assert_array_equal(loaded.weights_init, [1.0, 0.0])
+    np.testing.assert_array_equal(loaded.labels_init, gm.labels_init)
+    assert loaded.labels_init.dtype == np.int64
+    np.testing.assert_array_equal(loaded.means_, gm.means_)
 
 
 def test_numpy_dtype_parameter_is_written_by_name(X):

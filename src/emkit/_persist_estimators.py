@@ -158,6 +158,10 @@ register_estimator(
     params={
         # (null: written by emkit 0.1.0 for a numpy type; it means float64)
         "dtype": Optional(Str(("float64", "float32"))),
+        "labels_init": Optional(Array(None, ndim=(1, 2))),
+        "weights_init": Optional(Array(ndim=1)),
+        "means_init": Optional(Array(ndim=2)),
+        "precisions_init": Optional(Array(ndim=(1, 2, 3))),
     },
     check_params=_check_gaussian_params,
     check=_check_gaussian,

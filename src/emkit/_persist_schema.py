@@ -152,6 +152,8 @@ class Int(Spec):
         return value
 
     def encode(self, value, where, to_dict):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{where} is not an integer: {short(value)}")
         return int(value)
 
 
@@ -185,6 +187,9 @@ class Float(Spec):
     def encode(self, value, where, to_dict):
         if self.null_value is not None and value == self.null_value:
             return None
+        if isinstance(value, (bool, np.bool_)) or not isinstance(
+                value, (int, float, np.integer, np.floating)):
+            raise TypeError(f"{where} is not a number: {short(value)}")
         number = float(value)
         if not math.isfinite(number):
             raise ValueError(f"{where} is {number}")
@@ -206,6 +211,8 @@ class Bool(Spec):
         return value
 
     def encode(self, value, where, to_dict):
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{where} is not a boolean: {short(value)}")
         return bool(value)
 
 
@@ -225,7 +232,9 @@ class Str(Spec):
         return value
 
     def encode(self, value, where, to_dict):
-        return str(value)
+        if not isinstance(value, str):
+            raise TypeError(f"{where} is not a string: {short(value)}")
+        return value
 
 
 def _resolve_shape(shape: Any, ctx: Context) -> tuple[int, ...]:
@@ -277,12 +286,13 @@ def _check_bound(arr: np.ndarray, wrong: np.ndarray, where: str, rule: str) -> N
 class Array(Spec):
     """A finite array: dtype, shape (or only ``ndim``), and bounds on the values.
 
+    ``dtype`` is "float64", "int64" or None (either).
     ``shape`` entries are ints or names of integer values decoded before; or
     ``shape`` is a callable ``f(ctx) -> tuple``.  ``why`` lists the values
     quoted in a shape error (default: the names in ``shape``).
     """
 
-    dtype: str = "float64"
+    dtype: str | None = "float64"
     shape: Any = None
     ndim: int | tuple[int, ...] | None = None
     min: float | None = None
@@ -291,7 +301,7 @@ class Array(Spec):
     why: tuple[str, ...] | None = None
 
     def describe(self) -> str:
-        return f"a {self.dtype} array"
+        return f"a {self.dtype or 'float64 or int64'} array"
 
     def _why(self, ctx: Context) -> str:
         names = self.why
@@ -322,9 +332,10 @@ class Array(Spec):
 
     def encode(self, value, where, to_dict):
         arr = np.asarray(value, dtype=float if self.dtype == "float64" else None)
-        if not np.isfinite(arr).all():
-            raise ValueError(f"{where} contains NaN or inf")
-        return encode_array(arr, self.dtype)
+        if arr.dtype.kind not in "iuf" or not np.isfinite(arr).all():
+            raise ValueError(f"{where} contains NaN or inf, or values that are not numbers")
+        dtype = self.dtype or ("int64" if arr.dtype.kind in "iu" else "float64")
+        return encode_array(arr, dtype)
 
 
 @dataclasses.dataclass(frozen=True)

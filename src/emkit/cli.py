@@ -312,17 +312,30 @@ def _finish(outcome: Outcome) -> None:
     """Stage the files, print the report, then rename the files into place."""
     from .io import OutputBatch
 
-    for directory in outcome.directories:
-        try:
-            os.makedirs(directory, exist_ok=True)
-        except OSError as exc:
-            raise OSError(f"cannot create output directory {directory}: "
-                          f"{exc.strerror or exc}") from None
-    with OutputBatch() as batch:
-        for path, content in outcome.files:
-            batch.add(path, content)
-        _emit(sys.stdout, outcome.stdout)
-        _emit(sys.stderr, outcome.stderr)
+    created = []  # directories made here, removed again if the command fails
+    try:
+        for directory in outcome.directories:
+            missing = []
+            parent = os.path.abspath(directory)
+            while not os.path.exists(parent):
+                missing.append(parent)
+                parent = os.path.dirname(parent)
+            try:
+                os.makedirs(directory, exist_ok=True)
+            except OSError as exc:
+                raise OSError(f"cannot create output directory {directory}: "
+                              f"{exc.strerror or exc}") from None
+            created += missing
+        with OutputBatch() as batch:
+            for path, content in outcome.files:
+                batch.add(path, content)
+            _emit(sys.stdout, outcome.stdout)
+            _emit(sys.stderr, outcome.stderr)
+    except BaseException:
+        for directory in created:  # deepest first; only if still empty
+            with contextlib.suppress(OSError):
+                os.rmdir(directory)
+        raise
 
 
 def _open_standard_streams() -> None:

@@ -48,8 +48,9 @@ FORMAT_VERSION = 1
 MAX_MODEL_BYTES = 256 * 2**20
 _TOP_KEYS = {"format", "format_version", "emkit_version", "estimator", "params", "fitted",
              "feature_names"}
-#: Errors of a check run on values read from a file (reported as ModelFileError).
-_CHECK_ERRORS = (ValueError, TypeError, ArithmeticError)
+#: Errors of a check run on values read from a file (reported as ModelFileError):
+#: a hostile file can make a check index or convert what it did not expect.
+_CHECK_ERRORS = (ValueError, TypeError, ArithmeticError, LookupError)
 
 
 def _emkit_version() -> str:
@@ -92,7 +93,7 @@ def model_to_dict(estimator) -> dict:
     name = schema.name
     check_is_fitted(estimator)
     notes: list[str] = []
-    params = {k: encode_param(k, v, notes, model_to_dict)
+    params = {k: _encode_param(schema, k, v, notes)
               for k, v in estimator.get_params(deep=False).items()}
     fitted: dict[str, Any] = {}
     for attr, spec in schema.fitted.items():
@@ -117,6 +118,17 @@ def model_to_dict(estimator) -> dict:
     except ModelFileError as exc:
         raise ValueError(f"cannot save {name}: the file would not load: {exc}") from None
     return doc
+
+
+def _encode_param(schema: EstimatorSchema, name: str, value: Any, notes: list[str]) -> Any:
+    """A parameter as its spec writes it, else as a plain JSON value (or null and a note)."""
+    spec = schema.param_spec(name, schema.defaults().get(name))
+    if spec is not None:
+        try:
+            return spec.encode(value, f"parameter {name}", model_to_dict)
+        except (TypeError, ValueError, OverflowError):
+            pass
+    return encode_param(name, value, notes, model_to_dict)
 
 
 def model_to_json(estimator) -> str:
