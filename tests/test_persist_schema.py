@@ -229,10 +229,11 @@ def test_a_model_that_would_not_load_is_not_saved(tmp_path, X):
 
 
 def test_integer_initial_values_round_trip(X):
-    gm = GaussianMixture(2, weights_init=[1, 0], means_init=[[2, 55], [4, 80]],
+    gm = GaussianMixture(2, means_init=[[2, 55], [4, 80]],
                          labels_init=(X[:, 0] > 3).astype(int), random_state=0).fit(X)
     loaded = model_from_dict(json.loads(json.dumps(model_to_dict(gm))))
-    np.testing.assert_array_equal(loaded.weights_init, [1.0, 0.0])
+    np.testing.assert_array_equal(loaded.means_init, [[2.0, 55.0], [4.0, 80.0]])
+    assert loaded.means_init.dtype == np.float64
     np.testing.assert_array_equal(loaded.labels_init, gm.labels_init)
     assert loaded.labels_init.dtype == np.int64
     np.testing.assert_array_equal(loaded.means_, gm.means_)
