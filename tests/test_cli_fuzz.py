@@ -46,7 +46,7 @@ from emkit.persist import load_model, model_to_dict
 # first failure without shrinking it):
 #   EMKIT_FUZZ_EXAMPLES=2000 EMKIT_FUZZ_RANDOM=1 pytest tests/test_cli_fuzz.py
 CAMPAIGN = bool(os.environ.get("EMKIT_FUZZ_RANDOM"))
-FUZZ = settings(max_examples=int(os.environ.get("EMKIT_FUZZ_EXAMPLES", "40")), deadline=None,
+FUZZ = settings(max_examples=int(os.environ.get("EMKIT_FUZZ_EXAMPLES", "50")), deadline=None,
                 derandomize=not CAMPAIGN, database=None,
                 phases=(Phase.generate,) if CAMPAIGN else tuple(Phase),
                 suppress_health_check=list(HealthCheck), print_blob=True)
