@@ -149,12 +149,30 @@ def test_batch_writes_nothing_when_a_later_output_fails(tmp_path):
     assert leftovers(tmp_path) == []
 
 
-def test_batch_removes_published_files_when_a_rename_fails(tmp_path):
-    (tmp_path / "b.csv").mkdir()  # a directory cannot be replaced by a file
+def test_batch_removes_published_files_when_a_rename_fails(tmp_path, monkeypatch):
+    (tmp_path / "a.csv").write_text("old a\n")
     batch = OutputBatch()
     batch.add(tmp_path / "a.csv", "a\n")
     batch.add(tmp_path / "b.csv", "b\n")
-    with pytest.raises(OSError, match=r"cannot write .*b\.csv"):
+    real_replace = os.replace
+
+    def replace(src, dst):
+        if str(dst).endswith("b.csv"):
+            raise OSError(28, "No space left on device")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(OSError, match=r"cannot write .*b\.csv: No space left"):
+        batch.commit()
+    assert leftovers(tmp_path) == []  # no half batch (the old a.csv is gone: it was replaced)
+
+
+def test_batch_checks_again_before_renaming(tmp_path):
+    batch = OutputBatch()
+    batch.add(tmp_path / "a.csv", "a\n")
+    batch.add(tmp_path / "b.csv", "b\n")
+    (tmp_path / "b.csv").mkdir()  # appeared meanwhile: not replaced, nothing renamed
+    with pytest.raises(OSError, match=r"cannot write .*b\.csv: it is a directory"):
         batch.commit()
     assert leftovers(tmp_path) == ["b.csv"]
     assert (tmp_path / "b.csv").is_dir()

@@ -299,5 +299,22 @@ def test_environment_variable_sets_the_initial_choice(monkeypatch):
 
     monkeypatch.setenv(_config.KERNELS_ENV, "numpy")
     assert _config._initial_kernels() == "numpy"
+    monkeypatch.setenv(_config.KERNELS_ENV, " NumPy ")
+    assert _config._initial_kernels() == "numpy"
+
+
+def test_invalid_environment_variable_is_an_error_naming_the_valid_values(monkeypatch):
+    from emkit import _config
+
     monkeypatch.setenv(_config.KERNELS_ENV, "nonsense")
-    assert _config._initial_kernels() == "auto"
+    message = "EMKIT_KERNELS='nonsense' is not one of auto, numba, numpy"
+    with pytest.raises(ValueError, match=message):
+        _config._initial_kernels()
+    monkeypatch.setitem(_config._config, "kernels", None)  # as in a fresh process
+    with pytest.raises(ValueError, match=message):
+        emkit.get_config()
+    with emkit.config_context(kernels="numpy"):  # an explicit choice overrides it
+        assert emkit.get_config()["kernels"] == "numpy"
+    monkeypatch.setitem(_config._config, "kernels", None)
+    emkit.set_config(kernels="auto")
+    assert emkit.get_config()["kernels"] == "auto"

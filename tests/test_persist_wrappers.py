@@ -129,7 +129,7 @@ def test_bad_imputer_sample_posterior(tmp_path):
     doc["params"]["sample_posterior"] = 1
     path = tmp_path / "model.json"
     path.write_text(json.dumps(doc))
-    with pytest.raises(ModelFileError, match="sample_posterior must be true or false"):
+    with pytest.raises(ModelFileError, match="parameter 'sample_posterior' must be true or false"):
         load_model(path)
 
 

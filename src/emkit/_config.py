@@ -22,15 +22,37 @@ def _available_cpus() -> int:
 
 
 def _initial_kernels() -> str:
-    value = os.environ.get(KERNELS_ENV, "auto").strip().lower() or "auto"
-    return value if value in _VALID_KERNELS else "auto"
+    """The ``kernels`` option set by the environment variable ``EMKIT_KERNELS``.
+
+    Raises
+    ------
+    ValueError
+        The variable holds something else than auto, numba or numpy (naming them).
+    """
+    raw = os.environ.get(KERNELS_ENV, "auto")
+    value = raw.strip().lower() or "auto"
+    if value not in _VALID_KERNELS:
+        raise ValueError(f"environment variable {KERNELS_ENV}={raw[:40]!r} is not one of "
+                         f"{', '.join(_VALID_KERNELS)} (or unset it)")
+    return value
 
 
-_config: dict[str, Any] = {"monotonic": "warn", "n_threads": None, "kernels": _initial_kernels()}
+# "kernels": None until first read, then from EMKIT_KERNELS (read lazily, so that an
+# invalid value is a clear error where emkit is used, not an import failure).
+_config: dict[str, Any] = {"monotonic": "warn", "n_threads": None, "kernels": None}
 
 
 def get_config() -> dict[str, Any]:
-    """Return a copy of the current emkit configuration."""
+    """Return a copy of the current emkit configuration.
+
+    Raises
+    ------
+    ValueError
+        The environment variable ``EMKIT_KERNELS`` is invalid (and ``kernels``
+        was not set by :func:`set_config`).
+    """
+    if _config["kernels"] is None:
+        _config["kernels"] = _initial_kernels()
     return dict(_config)
 
 
@@ -67,7 +89,8 @@ def set_config(
         "auto" (default): numba when it is installed and the data are large
         enough to repay the one-off compilation, NumPy otherwise.  Both give
         the same results up to float rounding.  The environment variable
-        ``EMKIT_KERNELS`` sets the initial value.
+        ``EMKIT_KERNELS`` sets the initial value (another value than these
+        three is an error when emkit first reads its configuration).
     """
     if kernels is not None:
         if kernels not in _VALID_KERNELS:
@@ -95,7 +118,7 @@ def config_context(
     kernels: str | None = None,
 ) -> Iterator[None]:
     """Temporarily change options inside a ``with`` block."""
-    saved = get_config()
+    saved = dict(_config)
     set_config(monotonic=monotonic, n_threads=n_threads, kernels=kernels)
     try:
         yield

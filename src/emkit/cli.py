@@ -1,515 +1,136 @@
 """The ``emkit`` command: ``demo``, ``fit``, ``select``, ``predict``, ``impute``, ``score``.
 
 The command only does input and output; the modelling is the public API
-(:class:`~emkit.GaussianMixture`, :mod:`emkit.persist`, :mod:`emkit.plotting`).
-Errors in the input (files, cells, parameters) print one line
-``emkit: error: ...`` to stderr and exit with status 2; output files are
-written atomically and all together, so a failed run leaves none behind.
+(:class:`~emkit.GaussianMixture`, :mod:`emkit.persist`, :mod:`emkit.plotting`)
+and the subcommands are in :mod:`emkit._cli_commands`.
+
+The contract, for every subcommand:
+
+* success: exit status 0, every output file written completely;
+* an input problem (file, cell, column, option, model file): one line
+  ``emkit: error: ...`` on stderr naming it, exit status 2, nothing on stdout
+  and no output file written (outputs are staged as temporaries and renamed
+  into place only after the report reached stdout, so a closed or full stdout
+  fails the command too);
+* Ctrl-C: ``emkit: interrupted``, exit status 130; SIGTERM and SIGHUP:
+  ``emkit: terminated``, exit status 128 + the signal number; no temporary
+  file left and the worker processes of ``select --n-jobs`` stopped;
+* a bug: ``emkit: internal error: ...`` (one line), exit status 70
+  (``EMKIT_TRACEBACK=1`` shows the traceback instead).
+
+Input files are never modified.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
+import contextlib
+import errno
 import os
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from .datasets import FAITHFUL_COLUMNS, load_faithful
-from .io import OutputBatch, csv_text, read_csv
-
-# The estimators (scikit-learn, SciPy) are imported inside the commands, so
-# that `emkit --help` and argument errors answer at once.
-if TYPE_CHECKING:
-    from .models import GaussianMixture
+from ._cli_commands import (
+    Outcome,
+    cmd_demo,
+    cmd_fit,
+    cmd_impute,
+    cmd_predict,
+    cmd_score,
+    cmd_select,
+    explain,
+    one_line,
+)
+from ._config import get_config
 
 __all__ = ["main"]
 
-COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
-DEMO_KS = range(1, 7)
-DEMO_N_INIT = 10
-DEMO_TOL = 1e-6
-DEMO_SEED = 0
-# Library parameter -> the option that sets it (for error messages).
-OPTIONS = {
-    "n_components": "--k",
-    "covariance_type": "--covariance",
-    "n_init": "--n-init",
-    "random_state": "--random-state",
-    "max_iter": "--max-iter",
-    "tol": "--tol",
-    "reg_covar": "--reg-covar",
-    "contamination": "--contamination",
-    "threshold": "--threshold",
-    "n_jobs": "--n-jobs",
-    "init": "--init",
-    "criterion": "--criterion",
-    "top": "--top",
-}
-# select names some library parameters differently
-SELECT_OPTIONS = {"n_components": "--components", "covariance_type": "--models",
-                  "covariance_types": "--models"}
 COVARIANCE_HELP = ("an mclust model (EII, VII, EEI, VEI, EVI, VVI, EEE, VEE, EVE, VVE, EEV, "
                    "VEV, EVV, VVV; E or V for one column) or full, tied, diag, spherical "
                    "(default: full)")
-NAMES_WARNING = "X does not have valid feature names"
+#: Exit status of an unexpected error (a bug): sysexits' EX_SOFTWARE.
+EXIT_INTERNAL = 70
+#: Signals that end the command cleanly (temporaries removed, workers stopped).
+TERMINATING = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP")
+                    if hasattr(signal, name))
 
 
-class CommandError(ValueError):
-    """An input problem found by the command itself (reported like library errors)."""
+class Terminated(BaseException):
+    """Raised in the main thread by SIGTERM or SIGHUP (like KeyboardInterrupt for SIGINT)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum, frame) -> None:
+    for other in TERMINATING:  # a second signal must not interrupt the clean-up
+        signal.signal(other, signal.SIG_IGN)
+    raise Terminated(signum)
+
+
+class _ClosedStream:
+    """Stands for a standard stream that was closed when emkit started (``>&-``)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.EBADF, f"standard {self.name} is closed")
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    print(f"emkit: warning: {_one_line(message)}", file=sys.stderr)
+    print(f"emkit: warning: {one_line(message)}", file=sys.stderr)
 
 
-def _one_line(message: Any) -> str:
-    return " ".join(str(message).split())
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors."""
+
+    def error(self, message: str):
+        self.exit(2, f"emkit: error: {one_line(message)} (see `{self.prog} --help`)\n")
 
 
-def _explain(exc: BaseException, data: str | None = None) -> str:
-    """A library message with the command-line option (and data file) it concerns."""
-    message = _one_line(exc)
-    for param, option in OPTIONS.items():
-        if message.startswith(f"{param} "):
-            return f"{option}: {message}"
-    if data is not None and message.startswith("X "):
-        return f"{data}{message[1:]}"
-    return message
+def _seed(text: str) -> int:
+    """A --random-state value: an integer in [0, 2**32 - 1] (numpy's seeds)."""
+    value = int(text)  # ValueError: argparse reports "invalid _seed value"
+    if not 0 <= value <= 2**32 - 1:
+        raise argparse.ArgumentTypeError(f"must be an integer in [0, 4294967295], got {text!r}")
+    return value
 
 
-def _check_outputs(inputs: Sequence[str], outputs: Sequence[str | None]) -> list[str]:
-    """Refuse outputs that would overwrite an input or each other."""
-    given = [o for o in outputs if o is not None]
-    real = [os.path.realpath(o) for o in given]
-    for path, resolved in zip(given, real, strict=True):
-        for source in inputs:
-            if resolved == os.path.realpath(source):
-                raise CommandError(f"output {path} is the input file {source}; "
-                                   "choose another name (inputs are never modified)")
-    if len(set(real)) != len(real):
-        raise CommandError(f"the same output file is given twice: {given}")
-    return given
+_seed.__name__ = "int"  # argparse names the type in "invalid int value: 'x'"
 
 
-# ------------------------------------------------------------------ demo
-def _fit_quietly(model: GaussianMixture, X: np.ndarray) -> GaussianMixture:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return model.fit(X)
-
-
-def _demo_table(results: list[dict], best: dict) -> str:
-    header = ("K", "covariance", "log-likelihood", "BIC", "AIC", "converged", "")
-    rows = []
-    for r in results:
-        mark = "<- lowest BIC" if r is best else ""
-        if r["error"]:
-            rows.append((str(r["K"]), r["cov"], "failed", "-", "-", "-", r["error"]))
-            continue
-        rows.append((str(r["K"]), r["cov"], f"{r['loglik']:.2f}", f"{r['bic']:.2f}",
-                     f"{r['aic']:.2f}", "yes" if r["converged"] else "no", mark))
-    widths = [max(len(row[c]) for row in [header, *rows]) for c in range(len(header))]
-    align = [">", "<", ">", ">", ">", "<", "<"]
-
-    def fmt(row: Sequence[str], star: str = " ") -> str:
-        cells = [f"{cell:{a}{w}}" for cell, a, w in zip(row, align, widths, strict=True)]
-        return (star + " " + "  ".join(cells)).rstrip()
-
-    lines = [fmt(header), fmt(["-" * w for w in widths[:-1]] + [""])]
-    previous = None
-    for r, row in zip(results, rows, strict=True):
-        if previous is not None and r["cov"] != previous:
-            lines.append("")
-        previous = r["cov"]
-        lines.append(fmt(row, "*" if r is best else " "))
-    return "\n".join(lines)
-
-
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from .models import GaussianMixture
-    from .persist import model_to_json
-
-    X = load_faithful()
-    names = list(FAITHFUL_COLUMNS)
-    n = X.shape[0]
-    results = []
-    for cov in COVARIANCE_TYPES:
-        for K in DEMO_KS:
-            model = GaussianMixture(K, covariance_type=cov, n_init=DEMO_N_INIT,
-                                    init_params="k-means++", tol=DEMO_TOL, max_iter=1000,
-                                    random_state=DEMO_SEED)
-            row: dict[str, Any] = {"K": K, "cov": cov, "model": model, "error": None}
-            try:
-                _fit_quietly(model, X)
-            except ValueError as exc:  # e.g. a collapsing component
-                row["error"] = _one_line(exc)[:60]
-            else:
-                row.update(loglik=model.score(X) * n, bic=model.bic(X), aic=model.aic(X),
-                           converged=model.converged_)
-            results.append(row)
-    fitted = [r for r in results if not r["error"]]
-    best = min(fitted, key=lambda r: r["bic"])
-    model = best["model"]
-    print(f"Old Faithful geyser: {n} eruptions, columns {', '.join(names)}")
-    print(f"Gaussian mixtures for K = {DEMO_KS.start}..{DEMO_KS.stop - 1} and every covariance "
-          f"type (k-means++ starts, n_init={DEMO_N_INIT}, tol={DEMO_TOL:g}, "
-          f"random_state={DEMO_SEED})\n")
-    print(_demo_table(results, best))
-    print(f"\nchosen model (lowest BIC): K={best['K']}, covariance={best['cov']!r}, "
-          f"BIC={best['bic']:.2f}")
-
-    out = Path(args.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OSError(f"cannot create output directory {out}: {exc.strerror or exc}") from None
-    model_path, png_path = out / "faithful_model.json", out / "faithful_clusters.png"
-    with OutputBatch() as batch:
-        try:
-            from .plotting import mixture_png
-
-            title = (f"Old Faithful: lowest-BIC Gaussian mixture "
-                     f"(K={best['K']}, covariance={best['cov']!r})")
-            png = mixture_png(model, X, ["eruptions (minutes)", "waiting (minutes)"],
-                              title=title)
-        except ImportError as exc:
-            print(f"plot skipped: {exc}")
-            png_path = None
-        else:
-            batch.add(png_path, png)
-        # Record the column names (after predicting on the unnamed array above).
-        model.feature_names_in_ = np.asarray(names, dtype=object)
-        batch.add(model_path, model_to_json(model))
-    print(f"wrote {model_path}")
-    if png_path is not None:
-        print(f"wrote {png_path}")
-    return 0
-
-
-# ------------------------------------------------------------------- fit
-def _given(args: argparse.Namespace, *names: str) -> dict[str, Any]:
-    """The library parameters set by command-line options (None: not given)."""
-    values = {
-        "n_components": getattr(args, "k", None),
-        "covariance_type": getattr(args, "covariance", None),
-        "n_init": getattr(args, "n_init", None),
-        "random_state": getattr(args, "random_state", None),
-        "max_iter": getattr(args, "max_iter", None),
-        "tol": getattr(args, "tol", None),
-        "reg_covar": getattr(args, "reg_covar", None),
-        "contamination": getattr(args, "contamination", None),
-        "threshold": getattr(args, "threshold", None),
-    }
-    return {k: values[k] for k in names if values[k] is not None}
-
-
-def _density_rule(offset: float) -> str:
-    """``log p(x) < offset`` with the density threshold itself."""
-    return f"log p(x) < {offset:.4f}, i.e. p(x) < {math.exp(offset):.4g}"
-
-
-def _cmd_fit(args: argparse.Namespace) -> int:
-    from .models import GaussianMixture, MixtureOutlierDetector
-    from .models.outlier import _check_contamination, _check_threshold
-    from .persist import model_to_json
-
-    _check_outputs([args.data], [args.out, args.labels])
-    detect = args.contamination is not None or args.threshold is not None
-    mixture_params = ("n_components", "covariance_type", "n_init", "random_state",
-                      "max_iter", "tol", "reg_covar")
-    if detect:
-        # Check these before reading the data (cheap, and clearer).
-        try:
-            _check_threshold(args.threshold)
-            if args.contamination is not None:
-                _check_contamination(args.contamination)
-        except ValueError as exc:
-            raise CommandError(_explain(exc)) from None
-    X, columns = _read_training_csv(args.data)
-    if detect:
-        model: Any = MixtureOutlierDetector(
-            **_given(args, *mixture_params, "contamination", "threshold"))
+def _add_columns(command: argparse.ArgumentParser, ids: bool = True) -> None:
+    group = command.add_argument_group(
+        "columns", "Choose the columns of DATA.csv: names or 1-based numbers, separated by "
+        "commas (a column name takes precedence over a number).")
+    group.add_argument("--columns", action="append", metavar="COLS",
+                       help="use only these columns, in this order (default: all)")
+    group.add_argument("--drop", action="append", metavar="COLS",
+                       help="leave these columns out (text, ids, targets)")
+    if ids:
+        group.add_argument("--id-column", metavar="COL",
+                           help="a column of row ids (any text, unique): never a feature, "
+                           "and the first column of the rows written")
     else:
-        model = GaussianMixture(**_given(args, *mixture_params))
-    try:
-        model.fit(X)
-    except ValueError as exc:
-        raise CommandError(_explain(exc, args.data)) from None
-    mixture = model.mixture_ if detect else model
-    n = X.shape[0]
-    labels = mixture.predict(X) if args.labels else None
-    summary = [
-        ("K", str(mixture.n_components)),
-        ("covariance", mixture.covariance_type),
-        ("log-likelihood", f"{mixture.score(X) * n:.4f}"),
-        ("BIC", f"{mixture.bic(X):.4f}"),
-        ("converged", "yes" if mixture.converged_ else "no"),
-        ("iterations", str(mixture.n_iter_)),
-    ]
-    if detect:
-        flagged = int((model.predict(X) == -1).sum())
-        summary += [("outlier rule", _density_rule(model.offset_)),
-                    ("flagged", f"{flagged} of {n} training rows")]
-    # Record the CSV header (after predicting on the unnamed array), so that
-    # `emkit predict` can check the columns of its input.
-    model.feature_names_in_ = np.asarray(columns, dtype=object)
-    with OutputBatch() as batch:
-        batch.add(args.out, model_to_json(model))
-        if labels is not None:
-            batch.add(args.labels, csv_text(["label"], labels[:, None]))
-    print(f"{type(model).__name__} fitted to {args.data} ({n} rows; "
-          f"columns {', '.join(columns)})")
-    for key, value in summary:
-        print(f"  {key:<15} {value}")
-    print(f"wrote model to {args.out}")
-    if labels is not None:
-        print(f"wrote {n} labels to {args.labels}")
-    return 0
+        group.add_argument("--id-column", metavar="COL",
+                           help="a column of row ids (any text, unique): never a feature")
 
 
-# ---------------------------------------------------------------- select
-def _parse_components(text: str) -> list[int]:
-    """``1-9``, ``1,2,5`` or a mix such as ``1-3,6`` as a list of integers >= 1."""
-    values: list[int] = []
-    for part in text.split(","):
-        part = part.strip()
-        low, dash, high = part.partition("-")
-        try:
-            if dash:
-                first, last = int(low), int(high)
-                if first > last:
-                    raise ValueError
-                values.extend(range(first, last + 1))
-            else:
-                values.append(int(part))
-        except ValueError:
-            raise CommandError(f"--components: expected numbers of components like 1-9 or "
-                               f"1,2,5, got {text!r}") from None
-    if min(values) < 1:
-        raise CommandError(f"--components: numbers of components must be >= 1, got {text!r}")
-    return values
-
-
-def _parse_models(text: str) -> Any:
-    """``all`` or a comma-separated list of model names (checked by the library)."""
-    if text.strip() == "all":
-        return "all"
-    names = [name.strip() for name in text.split(",")]
-    if not all(names):
-        raise CommandError(f"--models: expected 'all' or names like EII,VVV, got {text!r}")
-    return names
-
-
-def _explain_select(exc: BaseException, data: str) -> str:
-    message = _one_line(exc)
-    for param, option in SELECT_OPTIONS.items():
-        if message.startswith(f"{param} "):
-            return f"{option}: {message}"
-    if message.startswith(("covariance_type must be", "covariance_type=")):
-        return f"--models: {message}"
-    return _explain(exc, data)
-
-
-def _cmd_select(args: argparse.Namespace) -> int:
-    from .persist import model_to_json
-    from .selection import _format_G, select_model
-
-    _check_outputs([args.data], [args.plot, args.out])
-    components = _parse_components(args.components)
-    models = _parse_models(args.models)
-    if args.plot is not None:
-        from .plotting import _matplotlib
-
-        _matplotlib()  # fail before the fits when matplotlib is missing
-    X, columns = _read_training_csv(args.data)
-    options = {k: v for k, v in {"init": args.init, "n_init": args.n_init,
-                                 "random_state": args.random_state, "max_iter": args.max_iter,
-                                 "tol": args.tol, "reg_covar": args.reg_covar,
-                                 "n_jobs": args.n_jobs}.items() if v is not None}
-    try:
-        result = select_model(X, components, models, args.criterion, top=args.top, **options)
-    except ValueError as exc:
-        raise CommandError(_explain_select(exc, args.data)) from None
-    model = result.best_model_
-    model.feature_names_in_ = np.asarray(columns, dtype=object)
-    with OutputBatch() as batch:
-        if args.plot is not None:
-            from .plotting import bic_png
-
-            batch.add(args.plot, bic_png(result, args.convention, args.criterion))
-        if args.out is not None:
-            batch.add(args.out, model_to_json(model))
-    G, name = result.best_cell()
-    print(f"Gaussian mixtures fitted to {args.data} ({result.n_samples} rows; columns "
-          f"{', '.join(columns)}): G = {_format_G(result.n_components)}, "
-          f"{len(result.models)} covariance models, {result.settings['init']} starts\n")
-    print(result.to_string(args.convention))
-    print(f"\nchosen model (best {args.criterion.upper()}): G={G}, covariance={name!r}")
-    if args.plot is not None:
-        print(f"wrote {args.criterion.upper()} plot to {args.plot}")
-    if args.out is not None:
-        print(f"wrote model to {args.out}")
-    return 0
-
-
-
-# --------------------------------------------------------------- predict
-def _check_columns(model, columns: list[str], data: str, model_path: str) -> None:
-    names = getattr(model, "feature_names_in_", None)
-    if names is not None:
-        names = [str(x) for x in names]
-        if columns != names:
-            how = "in a different order than" if sorted(columns) == sorted(names) else "but"
-            raise CommandError(f"{data}: columns {columns} {how} the model {model_path} "
-                               f"expects {names}")
-    elif len(columns) != model.n_features_in_:
-        raise CommandError(f"{data} has {len(columns)} columns but the model {model_path} "
-                           f"expects {model.n_features_in_}")
-
-
-def _cmd_predict(args: argparse.Namespace) -> int:
-    from .persist import load_model
-
-    _check_outputs([args.model, args.data], [args.out])
-    model = load_model(args.model)
-    if not hasattr(model, "predict"):
-        raise CommandError(f"the {type(model).__name__} in {args.model} does not predict "
-                           "labels")
-    X, columns = read_csv(args.data, allow_missing=True)
-    _check_columns(model, columns, args.data, args.model)
-    if args.proba and not hasattr(model, "predict_proba"):
-        raise CommandError(f"--proba: the {type(model).__name__} in {args.model} has no "
-                           "probabilities")
-    with warnings.catch_warnings():
-        # The columns were checked above; the array just has no names attached.
-        warnings.filterwarnings("ignore", message=NAMES_WARNING)
-        try:
-            labels = model.predict(X)
-            proba = model.predict_proba(X) if args.proba else None
-        except ValueError as exc:
-            raise CommandError(_explain(exc, args.data)) from None
-    header = ["label"]
-    rows: Any = labels[:, None]
-    if proba is not None:
-        header += [f"p{k}" for k in range(proba.shape[1])]
-        rows = [[int(label), *p] for label, p in zip(labels, proba.tolist(), strict=True)]
-    text = csv_text(header, rows)
-    if args.out is None:
-        sys.stdout.write(text)
-    else:
-        with OutputBatch() as batch:
-            batch.add(args.out, text)
-        print(f"wrote {len(labels)} predictions to {args.out}")
-    return 0
-
-
-def _read_training_csv(path: str) -> tuple[np.ndarray, list[str]]:
-    """A CSV to fit on: missing cells allowed, but every column needs an observed value."""
-    X, columns = read_csv(path, allow_missing=True)
-    for name, column in zip(columns, np.isnan(X).T, strict=True):
-        if column.all():
-            raise CommandError(f"{path}: column {name!r} has no observed value (every "
-                               "cell is missing); drop the column")
-    return X, columns
-
-
-# ---------------------------------------------------------------- impute
-def _cmd_impute(args: argparse.Namespace) -> int:
-    from .models import GaussianMixtureImputer
-
-    _check_outputs([args.data], [args.out])
-    X, columns = _read_training_csv(args.data)
-    missing = np.isnan(X)
-    model = GaussianMixtureImputer(
-        **_given(args, "n_components", "covariance_type", "n_init", "random_state"),
-        sample_posterior=args.draw)
-    try:
-        filled = model.fit_transform(X)
-    except ValueError as exc:
-        raise CommandError(_explain(exc, args.data)) from None
-    with OutputBatch() as batch:
-        batch.add(args.out, csv_text(columns, filled))
-    n = X.shape[0]
-    how = ("draws from p(missing | observed)" if args.draw
-           else "conditional means E[missing | observed]")
-    print(f"GaussianMixtureImputer fitted to {args.data} ({n} rows; "
-          f"columns {', '.join(columns)})")
-    for key, value in [
-        ("K", str(model.n_components)),
-        ("covariance", model.covariance_type),
-        ("missing values", f"{int(missing.sum())} in {int(missing.any(axis=1).sum())} rows"),
-        ("imputed with", how),
-    ]:
-        print(f"  {key:<15} {value}")
-    print(f"wrote {n} completed rows to {args.out}")
-    return 0
-
-
-# ----------------------------------------------------------------- score
-def _cmd_score(args: argparse.Namespace) -> int:
-    from .models import GaussianMixture, MixtureOutlierDetector
-    from .models.outlier import _check_contamination, _check_threshold
-    from .persist import load_model
-
-    _check_outputs([args.model, args.data], [args.out])
-    try:
-        _check_threshold(args.threshold)
-        if args.contamination is not None:
-            _check_contamination(args.contamination)
-    except ValueError as exc:
-        raise CommandError(_explain(exc)) from None
-    model = load_model(args.model)
-    kind = type(model).__name__
-    if not isinstance(model, (GaussianMixture, MixtureOutlierDetector)):
-        raise CommandError(f"{args.model} holds a {kind}; score needs a GaussianMixture or a "
-                           "MixtureOutlierDetector (emkit fit ... --contamination C)")
-    if (isinstance(model, GaussianMixture) and args.threshold is None
-            and args.contamination is None):
-        raise CommandError(f"{args.model} holds a GaussianMixture: give --threshold EPS (flag "
-                           "rows with p(x) < EPS) or --contamination C (flag the fraction C "
-                           "of the rows with the lowest density)")
-    X, columns = read_csv(args.data, allow_missing=True)
-    _check_columns(model, columns, args.data, args.model)
-    with warnings.catch_warnings():
-        # The columns were checked above; the array just has no names attached.
-        warnings.filterwarnings("ignore", message=NAMES_WARNING)
-        try:
-            log_density = model.score_samples(X)
-        except ValueError as exc:
-            raise CommandError(_explain(exc, args.data)) from None
-    if args.threshold is not None:
-        offset = math.log(args.threshold)
-    elif args.contamination is not None:
-        offset = float(np.percentile(log_density, 100.0 * args.contamination))
-    else:
-        offset = model.offset_
-    outlier = log_density < offset
-    text = csv_text(["log_density", "outlier"],
-                    [[float(v), int(o)] for v, o in zip(log_density, outlier, strict=True)])
-    message = (f"flagged {int(outlier.sum())} of {len(outlier)} rows of {args.data} as "
-               f"outliers ({_density_rule(offset)})")
-    if args.out is None:
-        sys.stdout.write(text)
-        print(message, file=sys.stderr)
-    else:
-        with OutputBatch() as batch:
-            batch.add(args.out, text)
-        print(message)
-        print(f"wrote {len(outlier)} scores to {args.out}")
-    return 0
-
-
-# ------------------------------------------------------------------ main
 def _parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="emkit", description="Fit latent-variable models with EM and use them.")
     parser.add_argument("--version", action="version", version=f"emkit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -522,7 +143,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default=".", metavar="DIR",
                       help="directory for faithful_clusters.png and faithful_model.json "
                       "(default: the current directory)")
-    demo.set_defaults(handler=_cmd_demo)
+    demo.set_defaults(handler=cmd_demo)
 
     fit = sub.add_parser("fit", help="fit a Gaussian mixture to a CSV file",
                          description="Fit a Gaussian mixture to a numeric CSV file with a "
@@ -535,7 +156,7 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--labels", metavar="LABELS.csv",
                      help="also write the most probable component of every row")
     fit.add_argument("--n-init", type=int, metavar="N", help="initialisations (default: 1)")
-    fit.add_argument("--random-state", type=int, metavar="S", help="random seed")
+    fit.add_argument("--random-state", type=_seed, metavar="S", help="random seed")
     fit.add_argument("--max-iter", type=int, metavar="M", help="EM iterations (default: 100)")
     fit.add_argument("--tol", type=float, metavar="T", help="convergence tolerance on the "
                      "mean log-likelihood (default: 1e-3)")
@@ -548,7 +169,8 @@ def _parser() -> argparse.ArgumentParser:
     flag.add_argument("--threshold", type=float, metavar="EPS",
                       help="fit an outlier detector instead (for `emkit score`) that flags "
                       "rows with density p(x) < EPS")
-    fit.set_defaults(handler=_cmd_fit)
+    _add_columns(fit)
+    fit.set_defaults(handler=cmd_fit)
 
     select = sub.add_parser(
         "select", help="choose G and the covariance model by BIC (as mclust's mclustBIC)",
@@ -582,7 +204,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="starting partitions (default: hierarchical, as mclust)")
     select.add_argument("--n-init", type=int, metavar="N",
                         help="restarts per model with a random --init (default: 1)")
-    select.add_argument("--random-state", type=int, metavar="S", help="random seed")
+    select.add_argument("--random-state", type=_seed, metavar="S", help="random seed")
     select.add_argument("--max-iter", type=int, metavar="M",
                         help="EM iterations per model (default: 1000)")
     select.add_argument("--tol", type=float, metavar="T", help="convergence tolerance on the "
@@ -591,7 +213,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="added to covariance diagonals (default: 0, as mclust)")
     select.add_argument("--n-jobs", type=int, metavar="J",
                         help="worker processes over the models (default: 1; -1: all CPUs)")
-    select.set_defaults(handler=_cmd_select)
+    _add_columns(select, ids=False)
+    select.set_defaults(handler=cmd_select)
 
     predict = sub.add_parser("predict", help="label the rows of a CSV file with a saved model",
                              description="Print (or write) the most probable component of "
@@ -601,7 +224,8 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--out", metavar="FILE.csv", help="write here instead of stdout")
     predict.add_argument("--proba", action="store_true",
                          help="add the responsibilities as columns p0..pK-1")
-    predict.set_defaults(handler=_cmd_predict)
+    _add_columns(predict)
+    predict.set_defaults(handler=cmd_predict)
 
     impute = sub.add_parser(
         "impute", help="fill the missing cells of a CSV file",
@@ -618,12 +242,13 @@ def _parser() -> argparse.ArgumentParser:
     impute.add_argument("--covariance", "--covariance-type", dest="covariance",
                         metavar="TYPE", help=COVARIANCE_HELP)
     impute.add_argument("--n-init", type=int, metavar="N", help="initialisations (default: 1)")
-    impute.add_argument("--random-state", type=int, metavar="S",
+    impute.add_argument("--random-state", type=_seed, metavar="S",
                         help="random seed (of the fit and of the --draw draws)")
     impute.add_argument("--draw", action="store_true",
                         help="draw the missing values from their conditional distribution "
                         "(multiple imputation: run again with other --random-state values)")
-    impute.set_defaults(handler=_cmd_impute)
+    _add_columns(impute)
+    impute.set_defaults(handler=cmd_impute)
 
     score = sub.add_parser(
         "score", help="flag low-density rows (anomalies) of a CSV file",
@@ -642,8 +267,136 @@ def _parser() -> argparse.ArgumentParser:
     rule.add_argument("--contamination", type=float, metavar="C",
                       help="flag the fraction C (in (0, 0.5]) of the rows of DATA.csv with "
                       "the lowest density")
-    score.set_defaults(handler=_cmd_score)
+    _add_columns(score)
+    score.set_defaults(handler=cmd_score)
     return parser
+
+
+def _stop_workers() -> None:
+    """Stop the worker processes of ``select --n-jobs`` (joblib's loky executor), if any.
+
+    Called when the command is interrupted: loky keeps its workers alive for
+    reuse, and orphaned workers would keep running (and hold stdout open).
+    """
+    module = sys.modules.get("joblib.externals.loky.reusable_executor")
+    executor = getattr(module, "_executor", None)
+    if executor is not None:
+        with contextlib.suppress(Exception):
+            executor.shutdown(wait=True, kill_workers=True)
+
+
+def _silence(stream) -> None:
+    """Point a failed standard stream's descriptor at /dev/null (no error again at exit)."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        fd = stream.fileno()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, fd)
+        os.close(devnull)
+
+
+def _emit(stream, chunks: list[str]) -> None:
+    if not chunks:
+        return
+    try:
+        stream.write("".join(chunks))
+        stream.flush()
+    except OSError as exc:
+        _silence(stream)
+        if isinstance(exc, BrokenPipeError):
+            raise
+        name = "output" if stream is sys.stdout else "error"
+        raise OSError(f"cannot write to standard {name}: {exc.strerror or exc}") from None
+
+
+def _finish(outcome: Outcome) -> None:
+    """Stage the files, print the report, then rename the files into place."""
+    from .io import OutputBatch
+
+    created = []  # directories made here, removed again if the command fails
+    try:
+        for directory in outcome.directories:
+            missing = []
+            parent = os.path.abspath(directory)
+            while not os.path.exists(parent):
+                missing.append(parent)
+                parent = os.path.dirname(parent)
+            try:
+                os.makedirs(directory, exist_ok=True)
+            except OSError as exc:
+                raise OSError(f"cannot create output directory {directory}: "
+                              f"{exc.strerror or exc}") from None
+            created += missing
+        with OutputBatch() as batch:
+            for path, content in outcome.files:
+                batch.add(path, content)
+            _emit(sys.stdout, outcome.stdout)
+            _emit(sys.stderr, outcome.stderr)
+    except BaseException:
+        for directory in created:  # deepest first; only if still empty
+            with contextlib.suppress(OSError):
+                os.rmdir(directory)
+        raise
+
+
+def _open_standard_streams() -> None:
+    """Closed standard streams: keep descriptors 0-2 taken (by /dev/null) so that no
+    file opened later lands on them, and make writes to stdout fail loudly."""
+    for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
+        if getattr(sys, name) is None:
+            with contextlib.suppress(OSError):
+                devnull = os.open(os.devnull, os.O_RDWR)
+                if devnull != fd:
+                    os.dup2(devnull, fd)
+                    os.close(devnull)
+            if name == "stdout":
+                sys.stdout = _ClosedStream("output")  # type: ignore[assignment]
+            elif name == "stderr":
+                sys.stderr = open(os.devnull, "w")  # lives until exit
+
+
+def _interruption(exc: BaseException) -> BaseException | None:
+    """The Ctrl-C or SIGTERM an exception was raised while handling, if any."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, (KeyboardInterrupt, Terminated)):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _report(line: str) -> None:
+    with contextlib.suppress(Exception):
+        print(line, file=sys.stderr)
+        sys.stderr.flush()
+
+
+def _failure(exc: BaseException) -> int:
+    """Report a failed command in one line on stderr; return the exit status."""
+    if isinstance(exc, BrokenPipeError):  # e.g. `emkit demo | head`: stop quietly
+        _silence(sys.stdout)
+        return 1
+    cause = _interruption(exc)  # also when a clean-up failed after the signal
+    if cause is not None:
+        _stop_workers()
+        if isinstance(cause, Terminated):
+            _report(f"emkit: terminated ({signal.Signals(cause.signum).name})")
+            return 128 + cause.signum
+        _report("emkit: interrupted")
+        return 130
+    if isinstance(exc, (ValueError, OSError, ImportError)):  # CommandError is a ValueError
+        _report(f"emkit: error: {explain(exc)}")
+        return 2
+    if isinstance(exc, MemoryError):
+        _report("emkit: error: out of memory (the data or the model is too large for this "
+                "machine)")
+        return 2
+    _stop_workers()  # a bug: one line, unless asked for the traceback
+    if os.environ.get("EMKIT_TRACEBACK") or not isinstance(exc, Exception):
+        raise exc
+    _report(f"emkit: internal error: {type(exc).__name__}: {one_line(exc)[:300]} (please "
+            "report it; EMKIT_TRACEBACK=1 shows the traceback)")
+    return EXIT_INTERNAL
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -657,17 +410,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        0 on success, 2 on an input error (after one ``emkit: error:`` line
-        on stderr).  Usage errors exit with status 2 through argparse.
+        0 on success; 2 on an input error (after one ``emkit: error:`` line
+        on stderr, with nothing written); 130 on Ctrl-C; 128 + N on the
+        terminating signal N; 70 on an internal error.  Usage errors raise
+        SystemExit(2) through argparse, after one line on stderr.
     """
-    args = _parser().parse_args(argv)
-    with warnings.catch_warnings():
-        warnings.showwarning = _show_warning
-        try:
-            return args.handler(args)
-        except BrokenPipeError:  # e.g. `emkit demo | head`: stop quietly
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            return 1
-        except (ValueError, OSError, ImportError) as exc:
-            print(f"emkit: error: {_explain(exc)}", file=sys.stderr)
-            return 2
+    _open_standard_streams()
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in TERMINATING:
+            previous[signum] = signal.signal(signum, _terminate)
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            args = _parser().parse_args(argv)
+            get_config()  # an invalid EMKIT_KERNELS fails here, before any work
+            _finish(args.handler(args))
+        return 0
+    except SystemExit:
+        raise
+    except BaseException as exc:
+        return _failure(exc)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -1,20 +1,27 @@
 """Plain-text input and output: a strict numeric CSV reader and atomic file writing.
 
-The reader needs only the standard library and numpy.  Its errors are
-``ValueError`` messages naming the file, the 1-based line number and the
-column *name*, so a command-line user can go straight to the bad cell.
+The reader (:func:`read_csv`, :func:`read_table`, in :mod:`emkit._csv_reader`)
+needs only the standard library and numpy.  Its errors are ``ValueError``
+messages naming the file, the 1-based line number and the column *name*, so
+a command-line user can go straight to the bad cell.
 
 Every writer goes through a temporary file in the destination directory that
 is renamed over the target with :func:`os.replace`, so an output file is
-either complete or absent, never half written.
+either complete or absent, never half written.  Only regular files and new
+paths are written: a directory, device, FIFO or socket is refused (an
+``os.replace`` would put a regular file in its place), and a symbolic link
+is followed to the regular file it names, which is replaced (the link
+stays).  Interrupting signals are held back while a temporary file is
+created and while a batch is renamed into place, so ``SIGINT``/``SIGTERM``
+handlers that raise never leave a temporary file behind.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
-import math
 import os
+import signal
 import stat
 import tempfile
 from collections.abc import Callable, Sequence
@@ -23,143 +30,12 @@ from typing import IO, Any
 
 import numpy as np
 
-__all__ = ["OutputBatch", "atomic_write", "csv_text", "read_csv", "write_csv"]
+from ._csv_reader import Table, TextColumnsError, read_csv, read_table, select_columns
+
+__all__ = ["OutputBatch", "Table", "TextColumnsError", "atomic_write", "check_output_path",
+           "csv_text", "read_csv", "read_table", "select_columns", "write_csv"]
 
 PathLike = str | os.PathLike
-
-
-def _read_error(exc: OSError, path: PathLike) -> OSError:
-    """The same kind of OSError with a one-line message naming the file."""
-    reason = exc.strerror or str(exc)
-    return type(exc)(f"cannot read {os.fspath(path)!s}: {reason}")
-
-
-def _parse_header(row: list[str], path: PathLike, line: int) -> list[str]:
-    names = [cell.strip() for cell in row]
-    for j, name in enumerate(names):
-        if not name:
-            raise ValueError(f"{path}, line {line}: column {j + 1} of the header has no name")
-    if all(_is_number(name) for name in names):
-        raise ValueError(
-            f"{path}, line {line}: no header row (the first line holds numbers); "
-            "add a first line with the column names"
-        )
-    seen: set[str] = set()
-    for name in names:
-        if name in seen:
-            raise ValueError(f"{path}, line {line}: column name {name!r} appears twice")
-        seen.add(name)
-    return names
-
-
-def _ragged(path: PathLike, line: int, n_cells: int, header: list[str]) -> str:
-    what = (f"no value for column {header[n_cells]!r}" if n_cells < len(header)
-            else f"extra cells after column {header[-1]!r}")
-    return (f"{path}, line {line}: {n_cells} cell{'s' if n_cells != 1 else ''} but the header "
-            f"has {len(header)} columns ({what})")
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-#: Cells that mean "missing" for ``read_csv(..., allow_missing=True)`` (besides
-#: empty cells and any spelling of NaN), compared case-insensitively.
-MISSING_TOKENS = frozenset({"na"})
-
-
-def _parse_cell(
-    cell: str, path: PathLike, line: int, column: str, allow_missing: bool = False
-) -> float:
-    where = f"{path}, line {line}, column {column!r}"
-    text = cell.strip()
-    if allow_missing and (not text or text.lower() in MISSING_TOKENS):
-        return math.nan
-    if not text:
-        raise ValueError(f"{where}: empty cell (missing values are not allowed)")
-    try:
-        if "_" in text:  # float() accepts "1_000"; a CSV cell should not
-            raise ValueError
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"{where}: non-numeric value {text!r}") from None
-    if allow_missing and math.isnan(value):
-        return math.nan
-    if not math.isfinite(value):
-        if allow_missing:
-            raise ValueError(f"{where}: {text!r} is not a finite number (inf is not allowed; "
-                             "empty cells, NA and NaN mark missing values)")
-        raise ValueError(f"{where}: {text!r} is not a finite number (NaN and inf are not allowed)")
-    return value
-
-
-def read_csv(path: PathLike, *, allow_missing: bool = False) -> tuple[np.ndarray, list[str]]:
-    """Read a numeric CSV file with a header row.
-
-    Parameters
-    ----------
-    path : str or path-like
-        A comma-separated UTF-8 file: one header line of distinct column names,
-        then one line per row, every cell a finite number.  Blank lines are
-        skipped; cells may be quoted and surrounded by spaces.
-    allow_missing : bool, default=False
-        Read empty cells, ``NA`` and ``NaN`` (any letter case) as missing
-        values, returned as NaN.  Infinities are still errors.
-
-    Returns
-    -------
-    X : ndarray of shape (n_rows, n_columns), float64
-    columns : list of str
-        The column names from the header.
-
-    Raises
-    ------
-    OSError
-        The file cannot be opened (the message names it).
-    ValueError
-        Naming the file, the 1-based line number and the column name: a
-        non-numeric or infinite cell, an empty or NaN cell (unless
-        ``allow_missing``); a row with the wrong number of cells; no header;
-        no data rows; not UTF-8 text.
-    """
-    try:
-        handle = open(path, encoding="utf-8-sig", newline="")
-    except OSError as exc:
-        raise _read_error(exc, path) from None
-    with handle:
-        reader = csv.reader(handle, skipinitialspace=True)
-        header: list[str] | None = None
-        rows: list[list[float]] = []
-        try:
-            for row in reader:
-                line = reader.line_num
-                if not row:
-                    continue
-                if header is None:
-                    header = _parse_header(row, path, line)
-                    continue
-                if len(row) != len(header):
-                    raise ValueError(_ragged(path, line, len(row), header))
-                cells = zip(row, header, strict=True)
-                rows.append([_parse_cell(cell, path, line, name, allow_missing)
-                             for cell, name in cells])
-        except UnicodeDecodeError as exc:
-            raise ValueError(
-                f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start})"
-            ) from None
-        except csv.Error as exc:
-            raise ValueError(f"{path}, line {reader.line_num}: malformed CSV ({exc})") from None
-        except OSError as exc:
-            raise _read_error(exc, path) from None
-    if header is None:
-        raise ValueError(f"{path}: the file is empty (expected a header row and data rows)")
-    if not rows:
-        raise ValueError(f"{path}: the file has a header but no data rows")
-    return np.array(rows, dtype=np.float64), header
 
 
 def _format_cell(value: Any) -> str:
@@ -203,26 +79,69 @@ def _write_error(exc: OSError, path: PathLike) -> OSError:
     return type(exc)(f"cannot write {os.fspath(path)!s}: {reason}")
 
 
-def _stage(path: PathLike, write: Callable[[IO[Any]], None], binary: bool) -> str:
-    """Write to a fresh temporary file next to ``path``; return the temporary's name."""
-    target = Path(path)
+_HELD_SIGNALS = frozenset(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """Hold back SIGINT, SIGTERM and SIGHUP (delivered when the block ends).
+
+    Keeps "create a temporary file and remember it" and "rename a batch into
+    place" indivisible for handlers that raise (Ctrl-C, the CLI's SIGTERM).
+    """
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - not POSIX
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_SIGNALS)
     try:
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+_KINDS = {stat.S_ISDIR: "a directory", stat.S_ISCHR: "a character device",
+          stat.S_ISBLK: "a block device", stat.S_ISFIFO: "a FIFO (named pipe)",
+          stat.S_ISSOCK: "a socket"}
+
+
+def check_output_path(path: PathLike) -> Path:
+    """The regular file that writing ``path`` replaces (or creates).
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    Path
+        ``path`` itself, or for a symbolic link the regular file it finally
+        names (so that the link is kept and its target replaced).
+
+    Raises
+    ------
+    OSError
+        ``path`` (or the file a link names) exists and is not a regular
+        file, or the link names nothing.
+    """
+    target = Path(path)
+    if os.path.islink(target):
+        resolved = Path(os.path.realpath(target))
+        if not resolved.exists():
+            raise OSError(f"cannot write {os.fspath(path)}: it is a symbolic link to "
+                          f"{resolved}, which does not exist")
+        target = resolved
+    try:
+        mode = os.stat(target).st_mode
+    except FileNotFoundError:
+        return target
     except OSError as exc:
         raise _write_error(exc, path) from None
-    try:
-        mode = "wb" if binary else "w"
-        kwargs = {} if binary else {"encoding": "utf-8", "newline": ""}
-        with os.fdopen(fd, mode, **kwargs) as handle:
-            write(handle)
-        os.chmod(tmp, _new_file_mode(target))
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise _write_error(exc, path) from None
-        raise
-    return tmp
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _KINDS.items() if test(mode)), "not a regular file")
+        raise OSError(f"cannot write {os.fspath(path)}: it is {kind}; emkit writes only "
+                      "regular files or new paths")
+    return target
 
 
 def _new_file_mode(target: Path) -> int:
@@ -252,7 +171,8 @@ def atomic_write(
     Parameters
     ----------
     path : str or path-like
-        Destination; it is replaced only once the new content is complete.
+        Destination: a new path or a regular file (a symbolic link is
+        followed); it is replaced only once the new content is complete.
     write : callable, str or bytes
         The content, or a function writing it to an open text (or binary) handle.
     binary : bool, default=False
@@ -262,6 +182,7 @@ def atomic_write(
     ------
     OSError
         With a message naming ``path``; no temporary or partial file is left.
+        Also when ``path`` is a directory, device, FIFO or socket.
     """
     with OutputBatch() as batch:
         batch.add(path, write, binary=binary)
@@ -283,7 +204,8 @@ class OutputBatch:
     """
 
     def __init__(self) -> None:
-        self._staged: list[tuple[str, Path]] = []
+        # (temporary, file it replaces, the path as given)
+        self._staged: list[tuple[str, Path, PathLike]] = []
 
     def add(
         self, path: PathLike, write: Callable[[IO[Any]], None] | str | bytes, *,
@@ -297,33 +219,61 @@ class OutputBatch:
             def write(handle: IO[Any]) -> None:
                 handle.write(content)
 
-        self._staged.append((_stage(path, write, binary), Path(path)))
+        target = check_output_path(path)
+        with _signals_held():
+            try:
+                fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
+                                           suffix=".tmp")
+            except OSError as exc:
+                raise _write_error(exc, path) from None
+            self._staged.append((tmp, target, path))
+        try:
+            mode = "wb" if binary else "w"
+            kwargs = {} if binary else {"encoding": "utf-8", "newline": ""}
+            with os.fdopen(fd, mode, **kwargs) as handle:
+                write(handle)
+            os.chmod(tmp, _new_file_mode(target))
+        except BaseException as exc:
+            with _signals_held():
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                self._staged.pop()
+            if isinstance(exc, OSError):
+                raise _write_error(exc, path) from None
+            raise
 
     def commit(self) -> list[Path]:
         """Rename every staged file into place; return the destinations."""
         done: list[Path] = []
-        try:
-            for tmp, target in self._staged:
-                try:
-                    os.replace(tmp, target)
-                except OSError as exc:
-                    raise _write_error(exc, target) from None
-                done.append(target)
-        except BaseException:
-            for target in done:
-                with contextlib.suppress(OSError):
-                    os.unlink(target)
-            self.discard()
-            raise
-        self._staged = []
+        with _signals_held():
+            try:
+                for _, _, path in self._staged:
+                    check_output_path(path)  # still a regular file or absent
+                for tmp, target, path in self._staged:
+                    try:
+                        os.replace(tmp, target)
+                    except OSError as exc:
+                        raise _write_error(exc, path) from None
+                    done.append(target)
+            except BaseException:
+                for target in done:
+                    with contextlib.suppress(OSError):
+                        os.unlink(target)
+                self._discard()
+                raise
+            self._staged = []
         return done
 
-    def discard(self) -> None:
-        """Delete the staged temporaries."""
-        for tmp, _ in self._staged:
+    def _discard(self) -> None:
+        for tmp, _, _ in self._staged:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
         self._staged = []
+
+    def discard(self) -> None:
+        """Delete the staged temporaries."""
+        with _signals_held():
+            self._discard()
 
     def __enter__(self) -> OutputBatch:
         return self
