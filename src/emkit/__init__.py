@@ -3,10 +3,12 @@
 from ._config import config_context, get_config, set_config
 from .models import (
     BernoulliMixture,
+    CategoricalMixture,
     GaussianMixture,
     GaussianMixtureImputer,
     KMeans,
     MixtureOutlierDetector,
+    PoissonMixture,
     SoftKMeans,
 )
 from .priors import GaussianPrior
@@ -16,12 +18,14 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BernoulliMixture",
+    "CategoricalMixture",
     "GaussianMixture",
     "GaussianMixtureImputer",
     "GaussianPrior",
     "KMeans",
     "MixtureOutlierDetector",
     "ModelSelection",
+    "PoissonMixture",
     "SoftKMeans",
     "__version__",
     "config_context",

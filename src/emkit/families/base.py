@@ -62,6 +62,17 @@ class ComponentFamily:
         """
         return X
 
+    def prepare(self, X: np.ndarray, sample_weight: np.ndarray) -> None:
+        """Data-dependent set-up, called once before EM on the data being fitted.
+
+        A family may compute settings that depend on the data (a prior centred
+        on the column means, say) and, from then on, cache per-chunk
+        quantities of X that do not depend on the parameters (such as a
+        log-factorial constant): during a fit the chunks of X never change.
+        Families used for inference only (``predict``) are never prepared and
+        cache nothing.  The default does nothing.
+        """
+
     def init_view(self, X: np.ndarray) -> np.ndarray:
         """A numeric, NaN-free view of X on which k-means can find a starting partition.
 

@@ -185,7 +185,12 @@ class BaseMixture(DensityMixin, BaseEstimator):
         return self.n_components + int(X.shape[1])
 
     def _prepare(self, model, X, source) -> None:
-        """Data-dependent set-up of the engine model before EM (priors, ...)."""
+        """Data-dependent set-up of the engine model before EM (priors, ...).
+
+        The default lets the family prepare itself
+        (:meth:`~emkit.families.base.ComponentFamily.prepare`).
+        """
+        model.family.prepare(source.X, source.sample_weight)
 
     def _check_family_parameters(self) -> None:
         """Checks of the estimator's own parameters (beyond the shared ones)."""
