@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
-from emkit import BernoulliMixture, CategoricalMixture, PoissonMixture
+from emkit import BernoulliMixture, CategoricalMixture, MixedMixture, PoissonMixture
 
 
 def binary_data(rng: np.random.Generator, n: int = 240) -> np.ndarray:
@@ -51,6 +51,21 @@ def count_data(rng: np.random.Generator, n: int = 240) -> np.ndarray:
     return rng.poisson(rates[rng.integers(3, size=n)]).astype(float)
 
 
+def mixed_data(rng: np.random.Generator, n: int = 240) -> np.ndarray:
+    """Columns 0-1 Gaussian, 2-3 categorical codes, 4 counts, from 3 latent classes."""
+    z = rng.integers(3, size=n)
+    means = np.array([[0.0, 0.0], [3.0, 1.0], [0.0, 4.0]])
+    gaussian = means[z] + rng.normal(size=(n, 2)) @ np.array([[1.0, 0.3], [0.0, 0.8]])
+    codes = categorical_data(rng, n)[:, :2]
+    codes[:, 0] = np.where(rng.random(n) < 0.7, z, codes[:, 0])
+    counts = rng.poisson(np.array([1.0, 4.0, 9.0])[z])
+    return np.column_stack([gaussian, codes, counts]).astype(float)
+
+
+MIXED_FAMILIES = [("size", "gaussian", [0, 1]), ("answers", "categorical", [2, 3]),
+                  ("visits", "poisson", [4])]
+
+
 @dataclass
 class Case:
     name: str
@@ -70,6 +85,8 @@ CASES = [
          categorical_data, ("weights_", "probabilities_")),
     Case("poisson", lambda **kw: PoissonMixture(3, random_state=0, **kw), count_data,
          ("weights_", "rates_")),
+    Case("mixed", lambda **kw: MixedMixture(3, families=MIXED_FAMILIES, random_state=0, **kw),
+         mixed_data, ("weights_", "parameters_")),
 ]
 
 

@@ -45,6 +45,12 @@ class ComponentFamily:
     allows_missing: bool = True
     #: The frozen dataclass holding the component parameters.
     params_type: type
+    #: Starting partitions from ``init_params`` are blended with uniform
+    #: responsibilities by this much: families whose maximum-likelihood M-step
+    #: can put probability exactly 0 on observed values (a level absent from a
+    #: cluster) set it, as EM never leaves such a zero.  ``labels_init`` is used
+    #: as given.
+    start_smoothing: float = 0.0
 
     def params_from_fields(self, **values: Any) -> Any:
         """Component parameters from their fields (families with derived fields,

@@ -78,6 +78,7 @@ class CategoricalFamily(ComponentFamily):
     name = "categorical"
     params_type = CategoricalParams
     #: Columns are labels that the estimator encodes to codes (categories_).
+    start_smoothing = 0.1
     encodes_categories = True
 
     def __init__(self, n_levels: Sequence[int], alpha: float = 0.0):

@@ -89,6 +89,7 @@ class PoissonFamily(ComponentFamily):
 
     name = "poisson"
     params_type = PoissonParams
+    start_smoothing = 0.1
 
     def __init__(self, alpha: float = 0.0, prior_mean=None):
         self.alpha = float(alpha)

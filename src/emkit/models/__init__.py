@@ -5,6 +5,7 @@ from .categorical import CategoricalMixture
 from .gaussian_mixture import GaussianMixture
 from .imputer import GaussianMixtureImputer
 from .kmeans import KMeans, SoftKMeans
+from .mixed import MixedMixture
 from .outlier import MixtureOutlierDetector
 from .poisson import PoissonMixture
 
@@ -14,6 +15,7 @@ __all__ = [
     "GaussianMixture",
     "GaussianMixtureImputer",
     "KMeans",
+    "MixedMixture",
     "MixtureOutlierDetector",
     "PoissonMixture",
     "SoftKMeans",

@@ -108,20 +108,52 @@ def column_values(column: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | Non
     else:
         values = np.asarray(column)
     missing = missing_mask(values)
-    if values.dtype == object and not missing.any():
-        values = _narrowed(values)
+    if values.dtype == object:
+        values = _narrowed(values, missing)
     return values, missing, declared
 
 
-def _narrowed(values: np.ndarray) -> np.ndarray:
-    """An object array of only strings or only (non-bool) numbers as a typed array."""
-    kinds = {type(v) for v in values}
-    if kinds and all(issubclass(t, str) for t in kinds):
+def _is_number(kind: type) -> bool:
+    return issubclass(kind, (int, float, np.integer, np.floating)) and not issubclass(
+        kind, (bool, np.bool_))
+
+
+def _narrowed(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    """An object array whose observed entries are all strings (no missing entry) or
+    all (non-bool) numbers as a typed array (float, NaN where missing)."""
+    kinds = {type(v) for v in values[~missing]}
+    if kinds and all(issubclass(t, str) for t in kinds) and not missing.any():
         return values.astype(str)
-    if kinds and all(issubclass(t, (int, float, np.integer, np.floating))
-                     and not issubclass(t, (bool, np.bool_)) for t in kinds):
-        return values.astype(np.float64)
+    if kinds and all(_is_number(t) for t in kinds):
+        out = np.full(values.shape, np.nan)
+        out[~missing] = values[~missing].astype(np.float64)
+        return out
     return values
+
+
+def is_numeric(column: Any) -> bool:
+    """Whether a column holds numbers (not bool, not a pandas categorical)."""
+    values, _, declared = column_values(column)
+    return declared is None and values.dtype.kind in "fiu"
+
+
+def numeric_column(column: Any, label: str) -> np.ndarray:
+    """A column as float64, NaN for a missing entry; a non-number is an error naming
+    its row."""
+    values, missing, declared = column_values(column)
+    if declared is not None or values.dtype.kind not in "fiub":
+        for row in np.flatnonzero(~missing):
+            value = values[row]
+            if not (_is_number(type(value)) or isinstance(value, (bool, np.bool_))):
+                raise ValueError(f"{label} has value {value!r} at row {row}, which is not a "
+                                 "number (this column's family needs numbers)")
+        out = np.full(values.shape, np.nan)
+        out[~missing] = values[~missing].astype(np.float64)
+        return out
+    out = values.astype(np.float64)
+    if missing.any():
+        out[missing] = np.nan
+    return out
 
 
 # ----------------------------------------------------------------- levels

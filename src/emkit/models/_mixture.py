@@ -331,6 +331,12 @@ class BaseMixture(DensityMixin, BaseEstimator):
         if source.labels is not None:
             resp = labelled_start(self._init_view(model, source), source.sample_weight,
                                   source.labels, resp, self.n_components, source.chunk_size)
+        smoothing = float(getattr(family, "start_smoothing", 0.0))
+        if smoothing and self.labels_init is None:
+            # a hard partition would give a discrete family's first M-step exact zeros
+            # (a level absent from a cluster), which maximum-likelihood EM never leaves
+            free = slice(None) if source.labels is None else source.labels < 0
+            resp[free] = (1.0 - smoothing) * resp[free] + smoothing / self.n_components
         start = model.params_from_responsibilities(source.X, source.sample_weight, resp,
                                                    source.chunk_size)
         components = start.components
