@@ -111,21 +111,27 @@ class PoissonFamily(ComponentFamily):
         X = np.asarray(X)
         if X.dtype.kind not in "fiub":
             raise ValueError(f"{what} must hold numbers (counts), got dtype {X.dtype}")
-        if X.dtype.kind != "f":
-            bad = X < 0
-        else:
+        if X.dtype.kind == "f":
             check_no_infinity(X, what, names)
-            with np.errstate(invalid="ignore"):
-                bad = (X < 0) | ((X != np.floor(X)) & ~np.isnan(X))
-        if bad.any():
-            row, col = first_cell(bad)
-            value = X[row, col]
-            problem = "negative" if value < 0 else "not an integer"
+        with np.errstate(invalid="ignore"):
+            negative = X < 0
+        if negative.any():
+            row, col = first_cell(negative)
             raise ValueError(
-                f"{what} has value {value.item()!r} at row {row}, {column_label(col, names)}: "
-                f"{problem}; a Poisson mixture needs non-negative integer counts "
-                "(NaN marks a missing value)"
+                f"Negative values in data: {what} has value {X[row, col].item()!r} at row "
+                f"{row}, {column_label(col, names)}; a Poisson mixture needs non-negative "
+                "integer counts (NaN marks a missing value)"
             )
+        if X.dtype.kind == "f":
+            with np.errstate(invalid="ignore"):
+                fractional = (X != np.floor(X)) & ~np.isnan(X)
+            if fractional.any():
+                row, col = first_cell(fractional)
+                raise ValueError(
+                    f"{what} has value {X[row, col].item()!r} at row {row}, "
+                    f"{column_label(col, names)}, which is not an integer; a Poisson mixture "
+                    "needs non-negative integer counts (NaN marks a missing value)"
+                )
         return X
 
     def prepare(self, X: np.ndarray, sample_weight: np.ndarray) -> None:

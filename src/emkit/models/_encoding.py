@@ -241,10 +241,11 @@ def encode_column(column: Any, categories: np.ndarray, label: str,
             codes[unknown] = MISSING
         else:
             row = int(np.flatnonzero(unknown)[0])
+            value = values[row].item() if hasattr(values[row], "item") else values[row]
             levels = categories.tolist()
             shown = levels if len(levels) <= 10 else [*levels[:10], "..."]
             raise ValueError(
-                f"{label} has level {values[row]!r} at row {row}, which is not one of its "
+                f"{label} has level {value!r} at row {row}, which is not one of its "
                 f"categories {shown} ({int(unknown.sum())} such entries); "
                 "use handle_unknown='missing' to treat unseen levels as missing values"
             )
