@@ -89,7 +89,9 @@ class CategoricalFamily(ComponentFamily):
         self.alpha = float(alpha)
         self.offsets = np.concatenate([[0], np.cumsum(levels)]).astype(np.intp)
         self.width = int(self.offsets[-1])
-        self._codes = ChunkCache()
+        self._indicators = ChunkCache()
+        #: Rows of the data being fitted (set by prepare; None outside a fit).
+        self.n_rows: int | None = None
 
     @property
     def has_prior(self) -> bool:
@@ -127,17 +129,16 @@ class CategoricalFamily(ComponentFamily):
         return X
 
     def prepare(self, X: np.ndarray, sample_weight: np.ndarray) -> None:
-        """Cache every chunk's table indices during the fit."""
-        self._codes.enable()
+        """During the fit: cache every chunk's indicator matrix (NumPy path) and size
+        the fit for the compiled kernel."""
+        self._indicators.enable()
+        self.n_rows = int(X.shape[0])
 
     def table_indices(self, X: np.ndarray) -> np.ndarray:
         """Row of the log-probability table each entry selects, (n, D) int32.
 
         ``offsets[j] + code``; a missing entry selects row ``width`` (zeros).
         """
-        return self._codes.get(X, self._table_indices)
-
-    def _table_indices(self, X: np.ndarray) -> np.ndarray:
         if X.dtype.kind == "f":
             missing = np.isnan(X)
             codes = np.where(missing, -1, X).astype(np.int32)
@@ -149,7 +150,11 @@ class CategoricalFamily(ComponentFamily):
         return out
 
     def indicator(self, X: np.ndarray) -> sp.csr_matrix:
-        """Sparse (n, width + 1) indicator of the selected table rows (one 1 per entry)."""
+        """Sparse (n, width + 1) indicator of the selected table rows (one 1 per entry);
+        during a fit, built once per chunk."""
+        return self._indicators.get(X, self._indicator)
+
+    def _indicator(self, X: np.ndarray) -> sp.csr_matrix:
         index = self.table_indices(X)
         n, D = index.shape
         return sp.csr_matrix(
@@ -199,6 +204,35 @@ class CategoricalFamily(ComponentFamily):
             for j, p in enumerate(params.probabilities):
                 table[self.offsets[j]:self.offsets[j + 1]] = np.log(p).T
         return table
+
+    def soft_e_step(self, params: CategoricalParams, log_weights: np.ndarray, X: np.ndarray,
+                    weights: np.ndarray):
+        """Fused soft E-step of a chunk with the compiled kernel, or None.
+
+        Returns ``(weighted objective sum, class counts (K,), statistics)``;
+        None (the generic path) outside a fit, when numba is not used
+        (:func:`emkit._kernels.use_numba`: off, missing, or a fit too small to
+        repay it), or for a chunk that is neither int32 nor float64 codes.
+        """
+        from .. import _kernels
+
+        K = self.n_components(params)
+        if self.n_rows is None or X.dtype not in (np.int32, np.float64) or X.ndim != 2:
+            return None
+        if not _kernels.use_numba(self.n_rows * K):
+            return None
+        from ._categorical_kernel import categorical_chunk
+
+        table_t = np.ascontiguousarray(self.log_table(params).T)
+        counts = np.zeros((self.width + 1, K))
+        row_objective = np.empty(X.shape[0])
+        total = categorical_chunk(
+            np.ascontiguousarray(X), self.offsets[:-1].astype(np.int64), self.width, table_t,
+            np.ascontiguousarray(log_weights, dtype=np.float64),
+            np.ascontiguousarray(weights, dtype=np.float64), counts, row_objective)
+        class_counts = counts.sum(axis=0) / len(self.n_levels)
+        stats = CategoricalStatistics(np.ascontiguousarray(counts[: self.width].T))
+        return total, class_counts, stats
 
     def log_prob(self, params: CategoricalParams, X: np.ndarray) -> np.ndarray:
         return np.asarray(self.indicator(X) @ self.log_table(params))

@@ -243,7 +243,8 @@ class MixedMixture(BaseMixture):
         if reset:
             groups = resolve_groups(self.families, table, self.remainder)
             categories = {
-                g.name: [learn_categories(table.column(j), table.label(j))
+                g.name: [learn_categories(table.column(j),
+                                          f"{table.label(j)} (group {g.name!r})")
                          for j in g.positions]
                 for g in groups if g.categorical
             }
