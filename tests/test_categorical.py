@@ -293,3 +293,44 @@ def test_sample_gives_levels_with_the_fitted_frequencies():
             p = lca.probabilities_[j][k]
             se = np.sqrt(p * (1 - p) / (labels == k).sum())
             assert np.all(np.abs(freq - p) <= 5 * se + 1e-12)
+
+
+def test_zero_weight_rows_are_absent_even_when_impossible():
+    """A row of weight 0 whose level no weighted row has: ML gives that level probability 0,
+    the row is impossible, and it must not turn the objective or statistics into NaN."""
+    rng = np.random.default_rng(5)
+    X = rng.integers(3, size=(120, 3))
+    X[7, 1] = 3  # a level only the zero-weight row has
+    w = np.ones(120)
+    w[7] = 0.0
+    labels = np.arange(120) % 2
+    with_row = fit_quietly(CategoricalMixture(2, labels_init=labels, tol=0.0, max_iter=100),
+                           X, sample_weight=w)
+    without = fit_quietly(CategoricalMixture(2, labels_init=np.delete(labels, 7), tol=0.0,
+                                             max_iter=100, categories=with_row.categories_),
+                          np.delete(X, 7, axis=0))
+    np.testing.assert_allclose(with_row.lower_bounds_, without.lower_bounds_, rtol=1e-12)
+    assert with_row.probabilities_[1][:, 3].max() == 0.0
+    assert with_row.score_samples(X[7:8])[0] == -np.inf
+
+
+def test_compiled_and_numpy_e_steps_give_the_same_fit():
+    pytest.importorskip("numba")
+    from emkit import config_context
+
+    rng = np.random.default_rng(6)
+    z = rng.integers(3, size=3000)
+    X = np.column_stack([np.where(rng.random(3000) < 0.7, (z + j) % 4, rng.integers(4, size=3000))
+                         for j in range(6)]).astype(float)
+    X[rng.random(X.shape) < 0.1] = np.nan
+    w = rng.integers(0, 3, size=3000).astype(float)
+    fits = {}
+    for kernels in ("numba", "numpy"):
+        with config_context(kernels=kernels):
+            fits[kernels] = fit_quietly(
+                CategoricalMixture(3, labels_init=np.arange(3000) % 3, tol=0.0, max_iter=30,
+                                   chunk_size=700), X, sample_weight=w)
+    np.testing.assert_allclose(fits["numba"].lower_bounds_, fits["numpy"].lower_bounds_,
+                               rtol=1e-12)
+    for a, b in zip(fits["numba"].probabilities_, fits["numpy"].probabilities_, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-15)

@@ -231,3 +231,17 @@ def test_bad_columns_are_named():
         MixedMixture(2, families=FAMILIES_SPEC).fit(frame.assign(smoker="no"))
     with pytest.raises(ValueError, match="remainder"):
         MixedMixture(2, families=FAMILIES_SPEC, remainder="passthrough").fit(frame)
+
+
+def test_bernoulli_group_and_warm_start_with_changed_families():
+    frame = table(9)
+    frame["smokes"] = (frame["smoker"] == "yes").astype(float)
+    spec = [("size", "gaussian", ["height", "weight"], {"covariance_type": "EEE"}),
+            ("binary", "bernoulli", ["smokes"])]
+    mm = MixedMixture(2, families=spec, random_state=0).fit(frame)
+    assert mm.parameters_["binary"]["probabilities"].shape == (2, 1)
+    assert mm.n_parameters() == 1 + (2 * 2 + 3) + 2 * 1
+    mm.set_params(warm_start=True, families=FAMILIES_SPEC)
+    with pytest.warns(UserWarning, match="warm_start ignored: the families changed"):
+        mm.fit(frame)
+    assert set(mm.parameters_) == {"size", "habits", "care"}

@@ -223,11 +223,11 @@ class CategoricalFamily(ComponentFamily):
             return None
         from ._categorical_kernel import categorical_chunk
 
-        table_t = np.ascontiguousarray(self.log_table(params).T)
+        table = self.log_table(params)
         counts = np.zeros((self.width + 1, K))
         row_objective = np.empty(X.shape[0])
         total = categorical_chunk(
-            np.ascontiguousarray(X), self.offsets[:-1].astype(np.int64), self.width, table_t,
+            np.ascontiguousarray(X), self.offsets[:-1].astype(np.int64), self.width, table,
             np.ascontiguousarray(log_weights, dtype=np.float64),
             np.ascontiguousarray(weights, dtype=np.float64), counts, row_objective)
         class_counts = counts.sum(axis=0) / len(self.n_levels)
