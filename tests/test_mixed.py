@@ -51,11 +51,11 @@ def test_one_gaussian_group_is_a_gaussian_mixture(covariance_type):
     X = np.array(table(1)[["height", "weight"]])
     X[::9, 0] = np.nan  # missing values: marginal densities, conditional moments
     labels = np.arange(X.shape[0]) % 2
-    gm = GaussianMixture(2, covariance_type=covariance_type, labels_init=labels, tol=1e-10,
-                         max_iter=500).fit(X)
+    gm = GaussianMixture(2, covariance_type=covariance_type, labels_init=labels, tol=1e-8,
+                         max_iter=5000).fit(X)
     mm = MixedMixture(2, families=[("g", "gaussian", [0, 1],
                                     {"covariance_type": covariance_type})],
-                      labels_init=labels, tol=1e-10, max_iter=500).fit(X)
+                      labels_init=labels, tol=1e-8, max_iter=5000).fit(X)
     assert mm.n_iter_ == gm.n_iter_
     np.testing.assert_allclose(mm.lower_bounds_, gm.lower_bounds_, rtol=1e-12)
     g = mm.parameters_["g"]
@@ -69,17 +69,17 @@ def test_one_gaussian_group_is_a_gaussian_mixture(covariance_type):
 def test_one_categorical_or_poisson_group_is_that_mixture():
     frame = table(2)
     labels = np.arange(len(frame)) % 2
-    lca = CategoricalMixture(2, labels_init=labels, alpha=0.5, tol=1e-10).fit(
+    lca = CategoricalMixture(2, labels_init=labels, alpha=0.5, tol=1e-10, max_iter=5000).fit(
         frame[["smoker", "diet"]])
     mm = MixedMixture(2, families=[("c", "categorical", ["smoker", "diet"], {"alpha": 0.5})],
-                      labels_init=labels, tol=1e-10).fit(frame)
+                      labels_init=labels, tol=1e-10, max_iter=5000).fit(frame)
     np.testing.assert_allclose(mm.lower_bounds_, lca.lower_bounds_, rtol=1e-12)
     for a, b in zip(mm.parameters_["c"]["probabilities"], lca.probabilities_, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-10)
     assert [list(c) for c in mm.categories_["c"]] == [list(c) for c in lca.categories_]
-    pm = PoissonMixture(2, labels_init=labels, tol=1e-10).fit(frame[["visits"]])
+    pm = PoissonMixture(2, labels_init=labels, tol=1e-10, max_iter=5000).fit(frame[["visits"]])
     mm = MixedMixture(2, families=[("p", "poisson", "visits")], labels_init=labels,
-                      tol=1e-10).fit(frame)
+                      tol=1e-10, max_iter=5000).fit(frame)
     np.testing.assert_allclose(mm.lower_bounds_, pm.lower_bounds_, rtol=1e-12)
     np.testing.assert_allclose(mm.parameters_["p"]["rates"], pm.rates_, rtol=1e-10)
 
