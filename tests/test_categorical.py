@@ -91,6 +91,37 @@ def test_converged_log_likelihood_is_at_least_stepmix_and_pomegranate(hec, hec_f
         assert ours - theirs < 1e-6 * abs(theirs), peer  # the same maximum
 
 
+def test_no_direct_improvement_on_haireyecolor(hec, hec_fits):
+    """L-BFGS on the weighted observed-data log-likelihood (softmax weights and level
+    logits) from emkit's two-class solution finds nothing better (a probability at 0 enters
+    as logit log(1e-300))."""
+    X = np.array(hec["X"])
+    freq = np.array(hec["freq"])
+    lca = hec_fits["2"]
+    levels = [len(c) for c in lca.categories_]
+    # emkit's probabilities are in sorted-label order: re-index the R codes to match
+    order = [np.array([list(c).index(label) for label in lv])
+             for c, lv in zip(lca.categories_, hec["levels"], strict=True)]
+    codes = np.column_stack([order[j][X[:, j]] for j in range(3)])
+
+    def negative_loglik(theta):
+        log_w = theta[:2] - logsumexp(theta[:2])
+        lp, start = log_w[None, :], 2
+        for j, L in enumerate(levels):
+            logits = theta[start:start + 2 * L].reshape(2, L)
+            lp = lp + (logits - logsumexp(logits, axis=1, keepdims=True)).T[codes[:, j]]
+            start += 2 * L
+        return -float(freq @ logsumexp(lp, axis=1))
+
+    theta0 = np.concatenate([np.log(lca.weights_)]
+                            + [np.log(np.clip(p, 1e-300, None)).ravel()
+                               for p in lca.probabilities_])
+    start = negative_loglik(theta0)
+    assert start == pytest.approx(-hec["fits"]["2"]["loglik"], rel=1e-12)
+    best = minimize(negative_loglik, theta0, method="L-BFGS-B").fun
+    assert best >= start - 1e-6 * abs(start)
+
+
 def test_counts_as_weights_equal_the_expanded_table(hec):
     """Cells weighted by their counts and the 592 individual rows follow the same EM path."""
     X, freq = hec_labels(hec), np.array(hec["freq"], dtype=int)
