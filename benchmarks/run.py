@@ -21,6 +21,9 @@ Cases (``--only`` takes these names; it may be repeated or comma-separated):
 * ``accel-d2``, ``accel-d10``  time to convergence (tol=1e-6) of emkit plain EM,
   emkit SQUAREM and scikit-learn, N=100,000, K=5, overlapping components
   (``acceleration.py``)
+* ``categorical-100k``, ``poisson-1M``  CategoricalMixture (N=100,000, 20 columns of
+  5 levels, K=10) and PoissonMixture (N=1,000,000, D=10, K=10) against pomegranate and
+  StepMix, seconds per EM iteration (``discrete.py``; peers skipped when not installed)
 
 Method.  Both libraries get the same seeded synthetic mixture and the same
 starting parameters (``weights_init``/``means_init``/``precisions_init`` from a
@@ -68,6 +71,8 @@ from threadpoolctl import threadpool_info
 import emkit
 from acceleration import NAMES as ACCELERATION_CASES
 from acceleration import acceleration_report
+from discrete import NAMES as DISCRETE_CASES
+from discrete import discrete_report
 from missing import NAME as MISSING_CASE
 from missing import missing_values_report
 from throughput import float32_report, kernels_report, throughput_report
@@ -477,7 +482,7 @@ def verdicts(results: Sequence[Result]) -> list[str]:
 
 # -------------------------------------------------------------------- main
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    names = [c.name for c in CASES] + [MISSING_CASE, *ACCELERATION_CASES]
+    names = [c.name for c in CASES] + [MISSING_CASE, *ACCELERATION_CASES, *DISCRETE_CASES]
     parser = argparse.ArgumentParser(
         description="Seconds per EM iteration, emkit vs scikit-learn (see module docstring).",
     )
@@ -541,6 +546,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print()
         for line in acceleration_report(accelerated, quick=args.quick, repeats=args.repeats,
                                         seed=args.seed):
+            print(line, flush=True)
+    # discrete mixtures vs pomegranate / StepMix (benchmarks/discrete.py)
+    discrete = [name for name in DISCRETE_CASES if not args.only or name in args.only]
+    if discrete:
+        print()
+        for line in discrete_report(discrete, quick=args.quick, repeats=args.repeats,
+                                    seed=args.seed):
             print(line, flush=True)
     print(f"\ntotal time {time.perf_counter() - start:.1f} s")
     return 0

@@ -24,14 +24,17 @@ __version__ = "0.1.0"
 _LAZY = {
     "BayesianGaussianMixture": "emkit.models.bayesian_mixture",
     "BernoulliMixture": "emkit.models.bernoulli",
+    "CategoricalMixture": "emkit.models.categorical",
     "GaussianMixture": "emkit.models.gaussian_mixture",
     "GaussianMixtureImputer": "emkit.models.imputer",
     "GaussianPrior": "emkit.priors",
     "KMeans": "emkit.models.kmeans",
     "MiniBatchKMeans": "emkit.models.kmeans",
+    "MixedMixture": "emkit.models.mixed",
     "MixtureOfExperts": "emkit.models.experts",
     "MixtureOutlierDetector": "emkit.models.outlier",
     "ModelSelection": "emkit.selection",
+    "PoissonMixture": "emkit.models.poisson",
     "ProbitRegression": "emkit.models.probit",
     "ProgressBar": "emkit.em.progress",
     "RegressionMixture": "emkit.models.regression_mixture",
@@ -50,13 +53,16 @@ if TYPE_CHECKING:  # type checkers and IDEs see ordinary imports (emkit ships py
     from .em.progress import ProgressBar as ProgressBar
     from .models.bayesian_mixture import BayesianGaussianMixture as BayesianGaussianMixture
     from .models.bernoulli import BernoulliMixture as BernoulliMixture
+    from .models.categorical import CategoricalMixture as CategoricalMixture
     from .models.experts import MixtureOfExperts as MixtureOfExperts
     from .models.gaussian_mixture import GaussianMixture as GaussianMixture
     from .models.imputer import GaussianMixtureImputer as GaussianMixtureImputer
     from .models.kmeans import KMeans as KMeans
     from .models.kmeans import MiniBatchKMeans as MiniBatchKMeans
     from .models.kmeans import SoftKMeans as SoftKMeans
+    from .models.mixed import MixedMixture as MixedMixture
     from .models.outlier import MixtureOutlierDetector as MixtureOutlierDetector
+    from .models.poisson import PoissonMixture as PoissonMixture
     from .models.probit import ProbitRegression as ProbitRegression
     from .models.regression_mixture import RegressionMixture as RegressionMixture
     from .priors import GaussianPrior as GaussianPrior

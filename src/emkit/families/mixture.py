@@ -85,6 +85,24 @@ class MixtureModel:
             out += np.log(params.weights)
         return out
 
+    def soft_e_step(self, params: MixtureParams, X, weights: np.ndarray):
+        """The family's fused soft E-step of a chunk (compiled kernels), or None.
+
+        A family may provide ``soft_e_step(components, log_weights, X, weights)``
+        returning ``(row objectives or their weighted sum, counts (K,),
+        statistics)`` or None; the engine then skips the (rows x K) arrays.
+        """
+        fused = getattr(self.family, "soft_e_step", None)
+        if fused is None:
+            return None
+        with np.errstate(divide="ignore"):
+            log_weights = np.log(params.weights)
+        out = fused(params.components, log_weights, X, weights)
+        if out is None:
+            return None
+        row_objective, counts, stats = out
+        return row_objective, MixtureStatistics(counts, stats)
+
     def statistics(self, params: MixtureParams, X, resp: np.ndarray) -> MixtureStatistics:
         """Counts and the family's statistics of a chunk (``resp`` includes row weights)."""
         return MixtureStatistics(resp.sum(axis=0, dtype=np.float64),

@@ -2,23 +2,29 @@
 
 from .bayesian_mixture import BayesianGaussianMixture
 from .bernoulli import BernoulliMixture
+from .categorical import CategoricalMixture
 from .experts import MixtureOfExperts
 from .gaussian_mixture import GaussianMixture
 from .imputer import GaussianMixtureImputer
 from .kmeans import KMeans, MiniBatchKMeans, SoftKMeans
+from .mixed import MixedMixture
 from .outlier import MixtureOutlierDetector
+from .poisson import PoissonMixture
 from .probit import ProbitRegression
 from .regression_mixture import RegressionMixture
 
 __all__ = [
     "BayesianGaussianMixture",
     "BernoulliMixture",
+    "CategoricalMixture",
     "GaussianMixture",
     "GaussianMixtureImputer",
     "KMeans",
     "MiniBatchKMeans",
+    "MixedMixture",
     "MixtureOfExperts",
     "MixtureOutlierDetector",
+    "PoissonMixture",
     "ProbitRegression",
     "RegressionMixture",
     "SoftKMeans",
