@@ -9,6 +9,7 @@ from emkit import (
     KMeans,
     MixtureOutlierDetector,
     SoftKMeans,
+    StudentTMixture,
 )
 
 # The check shuffles the weighted rows but not the repeated ones, so a *random*
@@ -49,6 +50,10 @@ BINARY_ONLY = {
 
 
 def expected_failed(estimator):
+    if isinstance(estimator, StudentTMixture):
+        return {"check_sample_weight_equivalence_on_dense_data": (
+            "random initialisation depends on row order; equivalence from identical "
+            "starting points is tested in test_families_common.py")}
     if isinstance(estimator, BernoulliMixture):
         return BINARY_ONLY
     return RANDOM_INIT_ORDER
@@ -67,6 +72,7 @@ def expected_failed(estimator):
         MixtureOutlierDetector(),
         MixtureOutlierDetector(n_components=2, covariance_type="diag", random_state=0),
         BernoulliMixture(n_components=2, random_state=0),
+        StudentTMixture(n_components=2, random_state=0),
     ],
     expected_failed_checks=expected_failed,
 )

@@ -8,6 +8,7 @@ from .models import (
     KMeans,
     MixtureOutlierDetector,
     SoftKMeans,
+    StudentTMixture,
 )
 from .priors import GaussianPrior
 from .selection import ModelSelection, select_model
@@ -23,6 +24,7 @@ __all__ = [
     "MixtureOutlierDetector",
     "ModelSelection",
     "SoftKMeans",
+    "StudentTMixture",
     "__version__",
     "config_context",
     "get_config",

@@ -5,6 +5,7 @@ from .gaussian_mixture import GaussianMixture
 from .imputer import GaussianMixtureImputer
 from .kmeans import KMeans, SoftKMeans
 from .outlier import MixtureOutlierDetector
+from .student_t import StudentTMixture
 
 __all__ = [
     "BernoulliMixture",
@@ -13,4 +14,5 @@ __all__ = [
     "KMeans",
     "MixtureOutlierDetector",
     "SoftKMeans",
+    "StudentTMixture",
 ]
