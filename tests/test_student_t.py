@@ -241,7 +241,7 @@ def test_large_fixed_dof_is_the_gaussian_mixture():
                 precisions_init=start.precisions_, tol=1e-12, max_iter=5000)
     with emkit.config_context(monotonic="raise"):
         gm = GaussianMixture(3, **init).fit(X)
-        tm = StudentTMixture(3, dof=1e8, **init).fit(X)
+        tm = StudentTMixture(3, dof=1e8, accelerate=None, **init).fit(X)  # EM as gm
     np.testing.assert_allclose(tm.means_, gm.means_, rtol=0, atol=1e-6)
     np.testing.assert_allclose(tm.covariances_, gm.covariances_, rtol=0, atol=1e-6)
     np.testing.assert_allclose(tm.weights_, gm.weights_, rtol=0, atol=1e-7)
@@ -283,6 +283,42 @@ def test_gross_outliers_barely_move_the_t_locations(seed):
     assert np.median(weights[:-30]) > 0.9
 
 
+def test_random_row_starts_find_the_robust_fit_and_the_gaussian_does_not():
+    """The documented usage with outliers: nearest-seed partitions of random rows, 5 starts."""
+    X, truth, _ = contaminated(2)
+    start = dict(init_params="random_from_data", n_init=5, random_state=0)
+    tm = StudentTMixture(3, **start).fit(X)
+    gm = GaussianMixture(3, tol=1e-6, max_iter=500, **start).fit(X)
+    assert location_error(tm.means_, truth) < 0.15
+    assert location_error(gm.means_, truth) > 3.0
+
+
+def test_corrupted_old_faithful_records_are_found_and_ignored():
+    """docs/student-t.md: 14 of Old Faithful's 272 records replaced by garbage."""
+    from emkit.datasets import load_faithful
+
+    X = np.asarray(load_faithful())
+    rng = np.random.default_rng(0)
+    bad = rng.choice(len(X), size=14, replace=False)
+    X_bad = X.copy()
+    X_bad[bad] = rng.uniform([0, 0], [30, 600], size=(14, 2))
+    start = dict(init_params="random_from_data", n_init=5, random_state=0)
+    clean = GaussianMixture(2, **start).fit(X)
+    gm = GaussianMixture(2, **start).fit(X_bad)
+    tm = StudentTMixture(2, **start).fit(X_bad)
+    order = np.argsort(clean.means_[:, 0])
+    t_order = np.argsort(tm.means_[:, 0])
+    np.testing.assert_allclose(tm.means_[t_order], clean.means_[order], atol=0.3)
+    assert np.abs(gm.means_).max() > 100  # a Gaussian component sits on the garbage
+    weights = tm.precision_weights(X_bad)
+    assert set(np.argsort(weights)[:14]) == set(bad)  # the 14 smallest weights
+    assert weights[bad].max() < 0.05 and np.median(np.delete(weights, bad)) > 0.95
+    kept = np.setdiff1d(np.arange(len(X)), bad)
+    same = clean.predict(X)[kept] == tm.predict(X_bad)[kept]
+    assert max(same.mean(), 1 - same.mean()) > 0.97
+    assert tm.bic(X_bad) < gm.bic(X_bad) - 100
+
+
 def test_a_heavy_tailed_start_escapes_the_outlier_component():
     """dof_init=4 (default) reaches the robust fit from a contaminated partition where
     a nearly Gaussian start (50) gets stuck with one component on the outliers."""
@@ -321,7 +357,7 @@ def test_every_structure_is_monotone_and_a_fixed_point(covariance_type):
         tm = StudentTMixture(3, covariance_type=covariance_type, random_state=0, tol=1e-10,
                              accelerate="squarem").fit(X)
         again = StudentTMixture(3, covariance_type=covariance_type, tol=1e-10, max_iter=1,
-                                warm_start=False, weights_init=tm.weights_,
+                                accelerate=None, weights_init=tm.weights_,
                                 means_init=tm.means_, precisions_init=tm.precisions_,
                                 dof_init=tm.degrees_of_freedom_)
         with warnings.catch_warnings():
@@ -367,18 +403,36 @@ def test_chunked_statistics_add_up_to_the_one_chunk_fit():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             fits.append(StudentTMixture(2, labels_init=z, tol=0.0, max_iter=40,
-                                        chunk_size=chunk_size).fit(X))
+                                        chunk_size=chunk_size, accelerate=None).fit(X))
     one, many = fits
     np.testing.assert_allclose(many.lower_bounds_, one.lower_bounds_, rtol=1e-13)
     for attr in ("weights_", "means_", "covariances_", "degrees_of_freedom_"):
         np.testing.assert_allclose(getattr(many, attr), getattr(one, attr), rtol=1e-11)
 
 
+def test_a_refilled_chunk_buffer_gets_its_own_missing_layout():
+    """A streamed source may reuse one buffer for other rows: the cached NaN layout
+    must follow the buffer's contents, not its address."""
+    family = StudentTFamily("full")
+    params = family.params_from_fields(means=np.zeros((2, 3)),
+                                       covariances=np.array([np.eye(3)] * 2), dof=4.0)
+    rng = np.random.default_rng(0)
+    buffer = rng.normal(size=(50, 3))
+    buffer[::3, 0] = np.nan
+    first = family.log_prob(params, buffer)
+    buffer[:] = rng.normal(size=(50, 3))
+    buffer[1::4, 2] = np.nan
+    refilled = family.log_prob(params, buffer)
+    fresh = StudentTFamily("full").log_prob(params, buffer.copy())
+    np.testing.assert_array_equal(refilled, fresh)
+    assert not np.array_equal(first, refilled)
+
+
 def test_squarem_with_per_component_dof_reaches_the_same_maximum():
     X, _ = t_clusters(12, n=300)
     with emkit.config_context(monotonic="raise"):
         plain = StudentTMixture(2, labels_init=np.arange(300) % 2, tol=1e-13,
-                                max_iter=5000).fit(X)
+                                max_iter=5000, accelerate=None).fit(X)
         fast = StudentTMixture(2, labels_init=np.arange(300) % 2, tol=1e-13, max_iter=5000,
                                accelerate="squarem").fit(X)
     assert fast.lower_bound_ == pytest.approx(plain.lower_bound_, rel=1e-11)
@@ -400,7 +454,8 @@ def test_compiled_kernels_match_the_numpy_path(covariance_type):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 fits[kernels] = StudentTMixture(3, covariance_type=covariance_type, tol=0,
-                                                max_iter=30, random_state=0).fit(X)
+                                                max_iter=30, random_state=0,
+                                                accelerate=None).fit(X)
     fast, ref = fits["numba"], fits["numpy"]
     np.testing.assert_allclose(fast.lower_bounds_, ref.lower_bounds_, rtol=1e-12)
     for attr in ("weights_", "means_", "covariances_", "degrees_of_freedom_"):

@@ -143,7 +143,7 @@ class _Evaluation:
 
     delta: np.ndarray  # (n, K) squared Mahalanobis distances of the observed parts
     n_observed: np.ndarray | None  # (n,) observed coordinates per row; None: complete
-    log_prob: np.ndarray  # (n, K)
+    log_prob: np.ndarray | None  # (n, K); handed to the caller by log_prob
     layout: MissingLayout | None
     completions: list | None
 
@@ -220,6 +220,14 @@ class StudentTFamily(ComponentFamily):
         self.__dict__.update(state)
         self._local = threading.local()
 
+    # --- data -----------------------------------------------------------------
+    def check_data(self, X: np.ndarray, what: str = "X") -> np.ndarray:
+        """Any real values; NaN marks a missing value, an infinity is an error naming it."""
+        from .._validation import check_finite
+
+        check_finite(X, what, allow_nan=True)
+        return X
+
     # --- parameters -----------------------------------------------------------
     def dof_values(self, n_components: int, values=None) -> np.ndarray:
         """Degrees of freedom (K,) from a scalar or (K,) value (default: the start)."""
@@ -249,11 +257,23 @@ class StudentTFamily(ComponentFamily):
         return (X.__array_interface__["data"][0], X.shape, X.strides)
 
     def _layout(self, X: np.ndarray) -> MissingLayout | None:
-        """The NaN layout of a chunk (cached: it is the same every iteration)."""
+        """The NaN layout of a chunk (None when complete).
+
+        Cached per chunk buffer and reused only while the chunk's NaN mask is
+        unchanged, so a source that refills one buffer with other rows (a
+        streamed file) never gets a stale layout.
+        """
+        missing = np.isnan(X)
+        if not missing.any():
+            return None
         key = self._chunk_key(X)
-        if key not in self._layouts:
-            self._layouts[key] = missing_layout(X)
-        return self._layouts[key]
+        mask = np.packbits(missing)
+        cached = self._layouts.get(key)
+        if cached is not None and np.array_equal(cached[0], mask):
+            return cached[1]
+        layout = missing_layout(X)
+        self._layouts[key] = (mask, layout)
+        return layout
 
     def _evaluate(self, params: StudentTParams, X: np.ndarray) -> _Evaluation:
         """Distances and log-densities of a chunk (NaN entries marginalised)."""
@@ -311,8 +331,9 @@ class StudentTFamily(ComponentFamily):
         :meth:`statistics`, which the engine calls next on the same chunk.
         """
         evaluation = self._evaluate(params, X)
+        out, evaluation.log_prob = evaluation.log_prob, None  # the caller may modify it
         self._local.last = (X, params, evaluation)
-        return evaluation.log_prob.copy()
+        return out
 
     def precision_weights(self, params: StudentTParams, X: np.ndarray) -> np.ndarray:
         """``E[u | x_i, z_i = k] = (nu_k + p_i) / (nu_k + delta_ik)``, shape (n, K).
