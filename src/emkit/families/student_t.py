@@ -50,28 +50,20 @@ import numpy as np
 from ..em.statistics import SufficientStatistics
 from ..exceptions import DegenerateComponentError
 from .base import ComponentFamily
-from .covariance import LOG_2PI, CovarianceStructure
-from .missing import (
-    MissingLayout,
-    complete_rows,
-    incomplete_values,
-    missing_layout,
-    missing_moments,
-)
+from .covariance import CovarianceStructure
+from .missing import MissingLayout, missing_layout, missing_moments
 from .mixture import MixtureModel, MixtureStatistics, empty_components
 from .structures import get_structure
+from .student_t_density import Evaluation, evaluate
 from .student_t_dof import (
     DEFAULT_DOF_BOUNDS,
     DEFAULT_DOF_INIT,
+    check_dof,
     check_dof_bounds,
     distance_terms,
     expected_log_gap,
-    log_normaliser,
     update_dof,
 )
-
-#: ``dof`` values that estimate the degrees of freedom.
-DOF_MODES = ("estimate", "shared")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,40 +127,6 @@ class StudentTStatistics(SufficientStatistics):
                 f"cannot add {other.structure.name!r} statistics to {self.structure.name!r} ones"
             )
         return other.recentered(self.centers)
-
-
-@dataclasses.dataclass
-class _Evaluation:
-    """One chunk under one parameter value: distances, log-densities, missing layout."""
-
-    delta: np.ndarray  # (n, K) squared Mahalanobis distances of the observed parts
-    n_observed: np.ndarray | None  # (n,) observed coordinates per row; None: complete
-    log_prob: np.ndarray | None  # (n, K); handed to the caller by log_prob
-    layout: MissingLayout | None
-    completions: list | None
-
-
-def check_dof(dof, n_components: int | None = None) -> tuple[str, np.ndarray | None]:
-    """Validate ``dof``: "estimate", "shared", or fixed positive value(s).
-
-    Returns (mode, fixed values or None); mode is "estimate", "shared" or "fixed".
-    """
-    if isinstance(dof, str):
-        if dof not in DOF_MODES:
-            raise ValueError(f"dof must be 'estimate', 'shared' or a positive number, got {dof!r}")
-        return dof, None
-    try:
-        values = np.asarray(dof, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError(f"dof must be 'estimate', 'shared' or a positive number, got {dof!r}"
-                         ) from None
-    if values.ndim > 1 or (values.ndim == 1 and n_components is not None
-                           and values.shape[0] != n_components):
-        raise ValueError(f"dof must be a number or one value per component "
-                         f"({n_components}), got shape {values.shape}")
-    if not (np.isfinite(values).all() and (values > 0).all()):
-        raise ValueError(f"dof must be > 0 (and finite), got {dof!r}")
-    return "fixed", values
 
 
 class StudentTFamily(ComponentFamily):
@@ -275,47 +233,11 @@ class StudentTFamily(ComponentFamily):
         self._layouts[key] = (mask, layout)
         return layout
 
-    def _evaluate(self, params: StudentTParams, X: np.ndarray) -> _Evaluation:
+    def _evaluate(self, params: StudentTParams, X: np.ndarray) -> Evaluation:
         """Distances and log-densities of a chunk (NaN entries marginalised)."""
-        structure = self.structure
-        means, chol, dof = params.means, params.precisions_cholesky, params.dof
-        K, D = means.shape
-        half_log_det = structure.log_det_cholesky(chol, K, D)  # -1/2 log|Sigma_k|
-        center = means.mean(axis=0)
-        layout = self._layout(X)
-        n = X.shape[0]
-        delta = np.empty((n, K))
-        out = np.empty((n, K))
-        rows = slice(None) if layout is None else layout.complete_rows
-        if layout is None or layout.complete_rows.size:
-            Xc = X[rows] - center
-            d = np.maximum(structure.mahalanobis(Xc, means - center, chol), 0.0)
-            delta[rows] = d
-            out[rows] = (log_normaliser(dof, D) + half_log_det
-                         - 0.5 * (dof + D) * np.log1p(d / dof))
-        if layout is None:
-            return _Evaluation(delta, None, out, None, None)
-        precisions = structure.full_precisions(chol, K, D)
-        values = incomplete_values(X, layout)
-        completions = [complete_rows(values, layout, means[k], precisions[k]) for k in range(K)]
-        p = D - values[1].sum(axis=1)
-        m = (D - p).astype(float)
-        d = np.stack([c.maha for c in completions], axis=1)
-        d = np.maximum(d, 0.0)
-        # -1/2 log|Sigma_OO| = -1/2 log|Sigma| - 1/2 log|Lambda_MM|
-        half_log_det_o = half_log_det + np.stack([c.correction for c in completions], axis=1)
-        half_log_det_o -= 0.5 * LOG_2PI * m[:, None]
-        part = log_normaliser(dof, p) + half_log_det_o - 0.5 * (dof + p[:, None]) * np.log1p(
-            d / dof)
-        part[layout.empty] = 0.0
-        inc = layout.incomplete_rows
-        delta[inc] = d
-        out[inc] = part
-        n_observed = np.full(n, float(D))
-        n_observed[inc] = p
-        return _Evaluation(delta, n_observed, out, layout, completions)
+        return evaluate(self.structure, params, X, self._layout(X))
 
-    def _evaluation(self, params: StudentTParams, X: np.ndarray) -> _Evaluation:
+    def _evaluation(self, params: StudentTParams, X: np.ndarray) -> Evaluation:
         """The evaluation ``log_prob`` left for this chunk and parameters, or a new one."""
         cached = getattr(self._local, "last", None)
         self._local.last = None

@@ -202,3 +202,30 @@ def check_dof_bounds(bounds) -> tuple[float, float]:
     if not (np.isfinite(low) and np.isfinite(high) and 0 < low < high):
         raise ValueError(f"dof_bounds must satisfy 0 < low < high (finite), got {bounds!r}")
     return low, high
+
+
+#: ``dof`` values that estimate the degrees of freedom.
+DOF_MODES = ("estimate", "shared")
+
+
+def check_dof(dof, n_components: int | None = None) -> tuple[str, np.ndarray | None]:
+    """Validate ``dof``: "estimate", "shared", or fixed positive value(s).
+
+    Returns (mode, fixed values or None); mode is "estimate", "shared" or "fixed".
+    """
+    if isinstance(dof, str):
+        if dof not in DOF_MODES:
+            raise ValueError(f"dof must be 'estimate', 'shared' or a positive number, got {dof!r}")
+        return dof, None
+    try:
+        values = np.asarray(dof, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"dof must be 'estimate', 'shared' or a positive number, got {dof!r}"
+                         ) from None
+    if values.ndim > 1 or (values.ndim == 1 and n_components is not None
+                           and values.shape[0] != n_components):
+        raise ValueError(f"dof must be a number or one value per component "
+                         f"({n_components}), got shape {values.shape}")
+    if not (np.isfinite(values).all() and (values > 0).all()):
+        raise ValueError(f"dof must be > 0 (and finite), got {dof!r}")
+    return "fixed", values

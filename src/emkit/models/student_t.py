@@ -8,8 +8,13 @@ from sklearn.utils.validation import check_is_fitted
 from .._validation import check_real
 from ..em.engine import soft_assignment
 from ..families.structures import get_structure
-from ..families.student_t import StudentTFamily, StudentTMixtureModel, check_dof
-from ..families.student_t_dof import DEFAULT_DOF_BOUNDS, DEFAULT_DOF_INIT, check_dof_bounds
+from ..families.student_t import StudentTFamily, StudentTMixtureModel
+from ..families.student_t_dof import (
+    DEFAULT_DOF_BOUNDS,
+    DEFAULT_DOF_INIT,
+    check_dof,
+    check_dof_bounds,
+)
 from ..families.student_t_fused import fused_applies
 from ._mixture import BaseMixture
 
