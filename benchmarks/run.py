@@ -24,6 +24,10 @@ Cases (``--only`` takes these names; it may be repeated or comma-separated):
 * ``categorical-100k``, ``poisson-1M``  CategoricalMixture (N=100,000, 20 columns of
   5 levels, K=10) and PoissonMixture (N=1,000,000, D=10, K=10) against pomegranate and
   StepMix, seconds per EM iteration (``discrete.py``; peers skipped when not installed)
+* ``studentt-full-100k``  emkit.StudentTMixture vs emkit.GaussianMixture, N=100,000,
+  D=10, K=5, full, s/it (target ratio <= 1.5); ``studentt-ecm-vs-ecme`` passes to
+  convergence of ECM, ECM + SQUAREM and a reference ECME; ``studentt-starts`` robust
+  fits per starting method with 5% gross outliers (``student_t.py``)
 
 Method.  Both libraries get the same seeded synthetic mixture and the same
 starting parameters (``weights_init``/``means_init``/``precisions_init`` from a
@@ -75,6 +79,11 @@ from discrete import NAMES as DISCRETE_CASES
 from discrete import discrete_report
 from missing import NAME as MISSING_CASE
 from missing import missing_values_report
+from student_t import CONVERGENCE_NAME as STUDENT_T_CONVERGENCE
+from student_t import NAME as STUDENT_T_CASE
+from student_t import NAMES as STUDENT_T_CASES
+from student_t import STARTS_NAME as STUDENT_T_STARTS
+from student_t import convergence_report, per_iteration_report, starts_report
 from throughput import float32_report, kernels_report, throughput_report
 
 #: Relative log-likelihood difference above which a case is flagged.
@@ -482,7 +491,8 @@ def verdicts(results: Sequence[Result]) -> list[str]:
 
 # -------------------------------------------------------------------- main
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    names = [c.name for c in CASES] + [MISSING_CASE, *ACCELERATION_CASES, *DISCRETE_CASES]
+    names = [c.name for c in CASES] + [MISSING_CASE, *ACCELERATION_CASES, *DISCRETE_CASES,
+                                         *STUDENT_T_CASES]
     parser = argparse.ArgumentParser(
         description="Seconds per EM iteration, emkit vs scikit-learn (see module docstring).",
     )
@@ -554,6 +564,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in discrete_report(discrete, quick=args.quick, repeats=args.repeats,
                                     seed=args.seed):
             print(line, flush=True)
+    # Student-t mixtures against emkit's Gaussian (benchmarks/student_t.py)
+    reports = {
+        STUDENT_T_CASE: lambda: per_iteration_report(quick=args.quick, repeats=args.repeats,
+                                                     seed=args.seed),
+        STUDENT_T_CONVERGENCE: lambda: convergence_report(quick=args.quick, seed=args.seed),
+        STUDENT_T_STARTS: lambda: starts_report(quick=args.quick, seed=args.seed),
+    }
+    for name, report in reports.items():
+        if not args.only or name in args.only:
+            print()
+            for line in report():
+                print(line, flush=True)
     print(f"\ntotal time {time.perf_counter() - start:.1f} s")
     return 0
 

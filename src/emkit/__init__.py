@@ -39,6 +39,7 @@ _LAZY = {
     "ProgressBar": "emkit.em.progress",
     "RegressionMixture": "emkit.models.regression_mixture",
     "SoftKMeans": "emkit.models.kmeans",
+    "StudentTMixture": "emkit.models.student_t",
     "select_model": "emkit.selection",
 }
 
@@ -65,6 +66,7 @@ if TYPE_CHECKING:  # type checkers and IDEs see ordinary imports (emkit ships py
     from .models.poisson import PoissonMixture as PoissonMixture
     from .models.probit import ProbitRegression as ProbitRegression
     from .models.regression_mixture import RegressionMixture as RegressionMixture
+    from .models.student_t import StudentTMixture as StudentTMixture
     from .priors import GaussianPrior as GaussianPrior
     from .selection import ModelSelection as ModelSelection
     from .selection import select_model as select_model

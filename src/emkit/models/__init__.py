@@ -12,6 +12,7 @@ from .outlier import MixtureOutlierDetector
 from .poisson import PoissonMixture
 from .probit import ProbitRegression
 from .regression_mixture import RegressionMixture
+from .student_t import StudentTMixture
 
 __all__ = [
     "BayesianGaussianMixture",
@@ -28,4 +29,5 @@ __all__ = [
     "ProbitRegression",
     "RegressionMixture",
     "SoftKMeans",
+    "StudentTMixture",
 ]
