@@ -436,3 +436,15 @@ def test_arrow_tables_with_nulls_and_integers(tmp_path):
         chunk_size=3).chunks()])
     np.testing.assert_array_equal(X, [[1, 0.5, 1], [np.nan, 1.5, 0], [3, np.nan, 1],
                                       [4, 2.0, np.nan]])
+
+
+def test_csv_header_with_spaces_and_tsv(data, tmp_path):
+    path = tmp_path / "s.csv"
+    rows = "\n".join(",".join(repr(float(v)) for v in row) for row in data[:50])
+    path.write_text("a, b ,c\n" + rows + "\n")
+    source = from_file(path, columns=["b"])
+    np.testing.assert_array_equal(np.vstack([X for X, _ in source.chunks()]), data[:50, [1]])
+    tsv = tmp_path / "t.tsv"
+    tsv.write_text("a\tb\tc\n" + rows.replace(",", "\t") + "\n")
+    np.testing.assert_array_equal(np.vstack([X for X, _ in from_file(tsv).chunks()]),
+                                  data[:50])

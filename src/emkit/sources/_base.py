@@ -53,9 +53,13 @@ def default_chunk_size(n_samples: int, row_width: int) -> int:
     return int(max(1, min(n_samples, max(256, rows))))
 
 
+#: Bytes of float64 per chunk in the pass before EM (it keeps few arrays per row).
+_SCAN_CHUNK_BYTES = 2 * 2**20
+
+
 def scan_chunk_size(n_features: int) -> int:
-    """Rows per chunk of the pass before EM (about 8 MB of float64 per chunk)."""
-    return int(max(8192, _CHUNK_BYTES // (8 * max(n_features, 1))))
+    """Rows per chunk of the pass before EM (about 2 MB of float64 per chunk)."""
+    return int(max(4096, _SCAN_CHUNK_BYTES // (8 * max(n_features, 1))))
 
 
 class Chunk(NamedTuple):

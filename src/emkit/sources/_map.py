@@ -85,7 +85,7 @@ class _Failure:
         self.error = error
 
 
-def read_ahead(items: Iterable, depth: int = 3) -> Iterator:
+def read_ahead(items: Iterable, depth: int = 2) -> Iterator:
     """Iterate ``items`` in a background thread, at most ``depth`` items ahead.
 
     The producer's exceptions are re-raised in the consumer, at the position

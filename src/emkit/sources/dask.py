@@ -393,7 +393,9 @@ def dask_from_file(path: str, kind: str, columns: Sequence | None, *, scheduler:
 
         ParquetSource(path, columns)  # schema checks from the metadata, before any work
         dd = require("dask.dataframe", "dask")
-        frame = dd.read_parquet(path, columns=None if columns is None else list(columns))
+        # partitions of about 64 MB: enough blocks to share among workers
+        frame = dd.read_parquet(path, columns=None if columns is None else list(columns),
+                                blocksize="64 MiB")
         return DaskSource(frame, columns, scheduler=scheduler, label=path)
     if kind == "csv":
         from .files import CSV_MISSING, CsvSource

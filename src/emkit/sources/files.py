@@ -212,26 +212,38 @@ class ParquetSource(_NamedSource):
         return int(sum(self._file_rows))
 
     def _batches(self, chunk_size: int):
+        """Row groups one at a time, converted in pieces that end on chunk boundaries.
+
+        Memory: one decoded row group plus a few chunks.
+        """
         pa = require("pyarrow")
         pq = require("pyarrow.parquet")
         names = self._read_columns()
-        batch_rows = max(chunk_size, 65536)
+        position = 0  # rows of the dataset before the current row group
         for file in self._files:
             row = 0
             with pq.ParquetFile(file) as reader:
                 try:
-                    batches = reader.iter_batches(batch_size=batch_rows, columns=names,
-                                                  use_threads=True)
-                    for batch in batches:
-                        yield _to_rows(batch, names, pa), file, row
-                        row += batch.num_rows
+                    for group in range(reader.num_row_groups):
+                        table = reader.read_row_group(group, columns=names, use_threads=True)
+                        offset = 0
+                        while offset < table.num_rows:
+                            take = min(chunk_size - (position + offset) % chunk_size,
+                                       table.num_rows - offset)
+                            rows = _to_rows(table.slice(offset, take), names, pa)
+                            yield rows, file, row + offset
+                            offset += take
+                        row += table.num_rows
+                        position += table.num_rows
+                        del table
                 except (pa.ArrowException, OSError) as error:
                     raise ValueError(f"{file}, row {row}: cannot read "
                                      f"({_first_line(error)})") from None
 
 
 def _to_rows(batch, names: list[str], pa) -> np.ndarray:
-    """A record batch's columns as one float64 (rows, columns) array; nulls are NaN."""
+    """A record batch's (or table's) columns as one float64 (rows, columns) array; nulls
+    are NaN."""
     out = np.empty((batch.num_rows, len(names)))
     for j, name in enumerate(names):
         column = batch.column(name)
@@ -324,7 +336,9 @@ class CsvSource(_NamedSource):
         try:
             reader = pa_csv.open_csv(
                 self._path,
-                read_options=pa_csv.ReadOptions(use_threads=False, block_size=self._block_size),
+                read_options=pa_csv.ReadOptions(
+                    use_threads=False, block_size=self._block_size,
+                    column_names=self.all_columns, skip_rows=1),  # names as the header check
                 parse_options=pa_csv.ParseOptions(delimiter=self._delimiter),
                 convert_options=convert)
             for batch in reader:
