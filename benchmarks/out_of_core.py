@@ -130,11 +130,17 @@ def _peak_rss_mb() -> float:
 
 
 def _warm_kernels() -> None:
-    """Load (or compile) the compiled kernels on tiny data, as any first fit would."""
+    """Load (or compile) the compiled kernels on tiny data, as any first large fit would."""
+    from sklearn.exceptions import ConvergenceWarning
+
     import emkit
+    from emkit._kernels import numba_available
 
     rng = np.random.default_rng(0)
-    emkit.GaussianMixture(2, max_iter=2).fit(rng.normal(size=(200, D)))
+    with warnings.catch_warnings(), emkit.config_context(
+            kernels="numba" if numba_available() else "numpy"):
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        emkit.GaussianMixture(2, max_iter=2).fit(rng.normal(size=(200, D)))
 
 
 def measure(mode: str, path: str, start: dict, a: int, b: int, workers: int) -> dict:

@@ -158,7 +158,7 @@ def test_distributed_workers_give_the_same_fit(cluster, messy, tmp_path):
     path = tmp_path / "x.parquet"
     pd.DataFrame(X, columns=["a", "b", "c"]).assign(w=weights).to_parquet(
         path, row_group_size=BLOCK)
-    source = from_file(path, scheduler=cluster.scheduler_address)
+    source = from_file(path, columns=["a", "b", "c"], scheduler=cluster.scheduler_address)
     try:
         on_cluster = GaussianMixture(3, random_state=0, tol=1e-4).fit(source, sample_weight="w")
     finally:

@@ -62,6 +62,10 @@ def scan_chunk_size(n_features: int) -> int:
     return int(max(4096, _SCAN_CHUNK_BYTES // (8 * max(n_features, 1))))
 
 
+#: ``configured()``'s default: keep the current setting.
+_KEEP: Any = object()
+
+
 class Chunk(NamedTuple):
     """Rows ``start .. start + len(X)`` of a source, checked."""
 
@@ -156,8 +160,8 @@ class Source:
         return f"{type(self).__name__}({self.label!r}, n_features={self.n_features})"
 
     # --------------------------------------------------------- configuration
-    def configured(self, *, check: ChunkCheck | None = None, sample_weight: Any = "keep",
-                   labels: Any = "keep", chunk_size: int | None = None) -> Source:
+    def configured(self, *, check: ChunkCheck | None = None, sample_weight: Any = _KEEP,
+                   labels: Any = _KEEP, chunk_size: int | None = None) -> Source:
         """A copy of this source with per-chunk checks, weights, labels or chunk size.
 
         Parameters
@@ -175,9 +179,9 @@ class Source:
         other = copy.copy(self)
         if check is not None:
             other._check = check
-        if not (isinstance(sample_weight, str) and sample_weight == "keep"):
+        if sample_weight is not _KEEP:
             other._weight_spec = other._resolve_extra(sample_weight, "sample_weight")
-        if not (isinstance(labels, str) and labels == "keep"):
+        if labels is not _KEEP:
             other._label_spec = other._resolve_extra(labels, "labels")
         if chunk_size is not None:
             other.chunk_size = int(chunk_size)

@@ -317,7 +317,10 @@ class DaskSource(Source):
         if self._blocks is None:
             lengths = self._lengths_known()
             starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-            blocks = self._data.to_delayed()
+            data = self._data
+            if self._frame:  # only the columns used are read (projection pushdown)
+                data = data[self._features + self._extra_columns()]
+            blocks = data.to_delayed()
             blocks = list(blocks.ravel()) if hasattr(blocks, "ravel") else list(blocks)
             weights = self._extra_blocks(self._weight_spec, "sample_weight")
             labels = self._extra_blocks(self._label_spec, "labels")
@@ -394,8 +397,7 @@ def dask_from_file(path: str, kind: str, columns: Sequence | None, *, scheduler:
         ParquetSource(path, columns)  # schema checks from the metadata, before any work
         dd = require("dask.dataframe", "dask")
         # partitions of about 64 MB: enough blocks to share among workers
-        frame = dd.read_parquet(path, columns=None if columns is None else list(columns),
-                                blocksize="64 MiB")
+        frame = dd.read_parquet(path, blocksize="64 MiB")
         return DaskSource(frame, columns, scheduler=scheduler, label=path)
     if kind == "csv":
         from .files import CSV_MISSING, CsvSource
