@@ -278,10 +278,13 @@ class Source:
         checked) one thread ahead for file sources.
         """
         chunks = self._chunks(chunk_size)
-        if self.read_ahead:
+        threads = effective_threads()
+        ahead = None
+        if self.read_ahead:  # a reader thread keeps the next chunk ready: queue less
             chunks = read_ahead(chunks)
+            ahead = threads + 1
         with blas_controller().limit(limits=1, user_api="blas"):
-            yield from ordered_map(function, chunks, effective_threads())
+            yield from ordered_map(function, chunks, threads, ahead)
 
     def map_reduce(self, function: Callable, combine: Callable = add_results,
                    chunk_size: int | None = None) -> Any:

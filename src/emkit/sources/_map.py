@@ -32,11 +32,14 @@ def thread_pool(n_threads: int) -> ThreadPoolExecutor:
         return _POOLS[n_threads]
 
 
-def ordered_map(function: Callable, items: Iterable, n_threads: int) -> Iterator:
-    """``map(function, items)`` on a thread pool, in order, at most 2 x n_threads ahead.
+def ordered_map(function: Callable, items: Iterable, n_threads: int,
+                ahead: int | None = None) -> Iterator:
+    """``map(function, items)`` on a thread pool, in order, at most ``ahead`` items
+    submitted (default 2 x n_threads).
 
     A single chunk (small data) runs inline, without the pool.
     """
+    ahead = 2 * n_threads if ahead is None else max(ahead, n_threads)
     items = iter(items)
     first = next(items, None)
     second = next(items, None) if first is not None else None
@@ -53,7 +56,7 @@ def ordered_map(function: Callable, items: Iterable, n_threads: int) -> Iterator
     try:
         for item in items:
             pending.append(pool.submit(function, item))
-            if len(pending) >= 2 * n_threads:
+            if len(pending) >= ahead:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
@@ -85,7 +88,7 @@ class _Failure:
         self.error = error
 
 
-def read_ahead(items: Iterable, depth: int = 2) -> Iterator:
+def read_ahead(items: Iterable, depth: int = 1) -> Iterator:
     """Iterate ``items`` in a background thread, at most ``depth`` items ahead.
 
     The producer's exceptions are re-raised in the consumer, at the position

@@ -81,7 +81,9 @@ class ScanStep:
             values = np.asarray(X, dtype=np.float64)
             mean = (w @ values) / weight
             centred = values - mean
-            scatter = (centred * w[:, None]).T @ centred
+            weighted = centred if np.all(w == 1.0) else centred * w[:, None]
+            scatter = weighted.T @ centred
+            del centred, weighted
         labelled = 0 if labels is None else int((labels >= 0).sum())
         rows = np.arange(start, start + m, dtype=np.int64)
         subsampled = m > self.cap

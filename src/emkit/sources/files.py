@@ -211,15 +211,21 @@ class ParquetSource(_NamedSource):
     def _known_rows(self) -> int:
         return int(sum(self._file_rows))
 
-    def _batches(self, chunk_size: int):
-        """Row groups one at a time, converted in pieces that end on chunk boundaries.
+    def _read(self, chunk_size: int):
+        """Chunks filled straight from the row groups (read one at a time).
 
-        Memory: one decoded row group plus a few chunks.
+        Each chunk is one array filled column by column from the row groups
+        it spans (no intermediate copies); memory is one decoded row group
+        plus the chunks in flight.
         """
         pa = require("pyarrow")
         pq = require("pyarrow.parquet")
         names = self._read_columns()
-        position = 0  # rows of the dataset before the current row group
+        total = self._known_rows()
+        start = 0
+        out = None
+        filled = 0
+        segments: list[Segment] = []
         for file in self._files:
             row = 0
             with pq.ParquetFile(file) as reader:
@@ -228,17 +234,36 @@ class ParquetSource(_NamedSource):
                         table = reader.read_row_group(group, columns=names, use_threads=True)
                         offset = 0
                         while offset < table.num_rows:
-                            take = min(chunk_size - (position + offset) % chunk_size,
-                                       table.num_rows - offset)
-                            rows = _to_rows(table.slice(offset, take), names, pa)
-                            yield rows, file, row + offset
+                            if out is None:
+                                out = np.empty((min(chunk_size, total - start), len(names)))
+                                filled, segments = 0, []
+                            take = min(out.shape[0] - filled, table.num_rows - offset)
+                            _fill(out[filled:filled + take], table.slice(offset, take), names,
+                                  pa)
+                            segments.append(Segment(filled, file, row + offset))
+                            filled += take
                             offset += take
+                            if filled == out.shape[0]:
+                                yield out, self._where(Where(tuple(segments))), start
+                                start += filled
+                                out = None
                         row += table.num_rows
-                        position += table.num_rows
                         del table
                 except (pa.ArrowException, OSError) as error:
                     raise ValueError(f"{file}, row {row}: cannot read "
                                      f"({_first_line(error)})") from None
+        if out is not None and filled:
+            raise ValueError(f"{self.label}: the files hold fewer rows than their metadata "
+                             f"says ({start + filled} of {total})")
+
+
+def _fill(out: np.ndarray, table, names: list[str], pa) -> None:
+    """Write a table's columns into ``out`` (rows, columns) as float64; nulls are NaN."""
+    for j, name in enumerate(names):
+        column = table.column(name)
+        if column.type != pa.float64():
+            column = column.cast(pa.float64())
+        out[:, j] = column.to_numpy()
 
 
 def _to_rows(batch, names: list[str], pa) -> np.ndarray:
