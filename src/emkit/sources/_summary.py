@@ -93,8 +93,7 @@ class ScanStep:
             X, w, rows = X[keep], w[keep], rows[keep]
             labels = None if labels is None else labels[keep]
         return Summary(m, start, weight, observed.astype(np.int64), labelled, mean, scatter,
-                       np.array(X), np.array(w), None if labels is None else np.array(labels),
-                       rows, subsampled)
+                       X, w, labels, rows, subsampled)
 
     def combine(self, a: Summary, b: Summary) -> Summary:
         """Merge the summaries of two adjacent runs of rows (``a`` before ``b``)."""
@@ -121,9 +120,14 @@ class ScanStep:
         def join(left, right):
             if left is None or right is None:
                 return None
-            if pick_a is not None:
-                left, right = left[pick_a], right[pick_b]
-            return np.concatenate([left, right])
+            if pick_a is None:
+                return np.concatenate([left, right])
+            # a full left sample is overwritten in place (it is not used again)
+            out = left if left.shape[0] == self.cap and left.flags.writeable and (
+                left.base is None) else np.empty((self.cap, *left.shape[1:]), left.dtype)
+            out[:pick_a.shape[0]] = left[pick_a]
+            out[pick_a.shape[0]:] = right[pick_b]
+            return out
 
         return Summary(a.n_rows + b.n_rows, a.first, weight, a.observed + b.observed,
                        a.labelled + b.labelled, mean, scatter, join(a.X, b.X),
