@@ -40,9 +40,9 @@ from ..em.accelerate import check_accelerate
 from ..em.engine import soft_assignment
 from ..families.mixture import MixtureModel, MixtureParams, check_weight_concentration
 from ..init import kmeans_plusplus, nearest_partition, one_hot, random_rows
-from ..sources import ChunkCheck, default_chunk_size, is_source
+from ..sources import ChunkCheck, is_source
 from ._base import fit_with_restarts, make_source, validate_X
-from ._sources import open_source, rows_of_sample, total_rows
+from ._sources import open_source, rows_of_sample, source_chunk_size, total_rows
 
 #: Starting partitions every mixture estimator offers.
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
@@ -339,8 +339,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
             model.kernel_work = source.n_samples * self.n_components
         if hasattr(model, "persistent_chunks"):
             model.persistent_chunks = False
-        chunk = self.chunk_size or default_chunk_size(source.n_samples,
-                                                       self._row_width(model, sample.X))
+        chunk = source_chunk_size(self.chunk_size, source, self._row_width(model, sample.X))
         source = source.configured(chunk_size=chunk)
         sample.chunk_size = chunk
         self._prepare(model, sample.X, source)

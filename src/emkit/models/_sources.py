@@ -15,7 +15,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..sources import ArraySource, ChunkCheck, Source, as_source, sample_rows
+from ..sources import ArraySource, ChunkCheck, Source, as_source, default_chunk_size, sample_rows
+
+#: Default chunks of a source read from files hold at most this many bytes of float64
+#: rows (several chunks are in flight while the E-step threads work): memory stays a
+#: few MB per chunk even where the E-step kernels would take larger chunks in memory.
+STREAM_CHUNK_BYTES = 2 * 2**20
+
+
+def source_chunk_size(chunk_size: int | None, source: Source, row_width: int) -> int:
+    """``chunk_size``, or the default for a source: the in-memory default, at most
+    :data:`STREAM_CHUNK_BYTES` of rows."""
+    if chunk_size is not None:
+        return int(chunk_size)
+    n = source.n_samples
+    rows = STREAM_CHUNK_BYTES // (8 * max(source.n_features, 1))
+    return min(default_chunk_size(n, row_width), max(4096, rows))
 
 
 def record_features(estimator, source: Source, reset: bool) -> None:

@@ -22,7 +22,7 @@ from ..init import (
 )
 from ..sources import ChunkCheck, default_chunk_size, is_source
 from ._base import fit_with_restarts, make_source, validate_X
-from ._sources import open_source
+from ._sources import open_source, source_chunk_size
 
 
 def _mean_feature_variance(source) -> float:
@@ -125,7 +125,8 @@ class _CentroidEstimator(BaseEstimator):
                 reset=True, rng=rng)
             n = source.n_samples
             check_enough_samples(n, self.n_clusters, "n_clusters")
-            chunk = self.chunk_size or default_chunk_size(n, self._row_width(n, source.n_features))
+            chunk = source_chunk_size(self.chunk_size, source,
+                                      self._row_width(n, source.n_features))
             source = source.configured(chunk_size=chunk)
             return source, sample.X, sample.sample_weight, source.mean_feature_variance()
         X = validate_X(self, X, reset=True)
