@@ -212,58 +212,58 @@ class ParquetSource(_NamedSource):
         return int(sum(self._file_rows))
 
     def _read(self, chunk_size: int):
-        """Chunks filled straight from the row groups (read one at a time).
+        """Chunks filled straight from the row groups, one column of one row group at a time.
 
-        Each chunk is one array filled column by column from the row groups
-        it spans (no intermediate copies); memory is one decoded row group
-        plus the chunks in flight.
+        The chunks a row group's rows land in are allocated first, then each
+        column of the row group is read and copied into them; memory is the
+        chunks of about one row group plus one decoded column.
         """
         pa = require("pyarrow")
         pq = require("pyarrow.parquet")
         names = self._read_columns()
         total = self._known_rows()
-        start = 0
-        out = None
-        filled = 0
-        segments: list[Segment] = []
+        start = 0  # first row of the chunk being filled
+        current: list = []  # [array, rows filled, segments] of the chunk being filled
         for file in self._files:
             row = 0
             with pq.ParquetFile(file) as reader:
                 try:
                     for group in range(reader.num_row_groups):
-                        table = reader.read_row_group(group, columns=names, use_threads=True)
+                        n = reader.metadata.row_group(group).num_rows
+                        pieces = []  # (chunk, rows filled before, offset in group, rows)
+                        chunks = []
                         offset = 0
-                        while offset < table.num_rows:
-                            if out is None:
-                                out = np.empty((min(chunk_size, total - start), len(names)))
-                                filled, segments = 0, []
-                            take = min(out.shape[0] - filled, table.num_rows - offset)
-                            _fill(out[filled:filled + take], table.slice(offset, take), names,
-                                  pa)
-                            segments.append(Segment(filled, file, row + offset))
-                            filled += take
+                        while offset < n:
+                            if not current:
+                                size = min(chunk_size, total - start - sum(
+                                    c[0].shape[0] for c in chunks))
+                                current = [np.empty((size, len(names))), 0, []]
+                            take = min(current[0].shape[0] - current[1], n - offset)
+                            pieces.append((current[0], current[1], offset, take))
+                            current[2].append(Segment(current[1], file, row + offset))
+                            current[1] += take
                             offset += take
-                            if filled == out.shape[0]:
-                                yield out, self._where(Where(tuple(segments))), start
-                                start += filled
-                                out = None
-                        row += table.num_rows
-                        del table
+                            if current[1] == current[0].shape[0]:
+                                chunks.append(current)
+                                current = []
+                        for j, name in enumerate(names):
+                            column = reader.read_row_group(group, columns=[name]).column(0)
+                            if column.type != pa.float64():
+                                column = column.cast(pa.float64())
+                            values = column.to_numpy()
+                            for array, before, at, take in pieces:
+                                array[before:before + take, j] = values[at:at + take]
+                            del column, values
+                        for array, _, segments in chunks:
+                            yield array, self._where(Where(tuple(segments))), start
+                            start += array.shape[0]
+                        row += n
                 except (pa.ArrowException, OSError) as error:
                     raise ValueError(f"{file}, row {row}: cannot read "
                                      f"({_first_line(error)})") from None
-        if out is not None and filled:
+        if current:
             raise ValueError(f"{self.label}: the files hold fewer rows than their metadata "
-                             f"says ({start + filled} of {total})")
-
-
-def _fill(out: np.ndarray, table, names: list[str], pa) -> None:
-    """Write a table's columns into ``out`` (rows, columns) as float64; nulls are NaN."""
-    for j, name in enumerate(names):
-        column = table.column(name)
-        if column.type != pa.float64():
-            column = column.cast(pa.float64())
-        out[:, j] = column.to_numpy()
+                             f"says ({start + current[1]} of {total})")
 
 
 def _to_rows(batch, names: list[str], pa) -> np.ndarray:
