@@ -125,19 +125,28 @@ def resolve_prior(
     sample_weight: np.ndarray,
     n_components: int,
     structure: CovarianceStructure,
+    moments: tuple[np.ndarray, np.ndarray, float] | None = None,
 ) -> ResolvedPrior:
     """Fill in the defaults from the data and compute the M-step's augmentation terms.
+
+    ``moments`` are the data's weighted means, covariance (``n - 1``
+    denominator) and total weight when X is not in memory (a source); X and
+    ``sample_weight`` are then not used.
 
     Raises
     ------
     ValueError
         Naming the hyperparameter that is invalid (shape, sign, not positive definite).
     """
-    K, D = n_components, X.shape[1]
+    if moments is None:
+        data_mean, data_cov = _data_moments(X, sample_weight)
+        n_rows = float(sample_weight.sum())
+    else:
+        data_mean, data_cov, n_rows = moments
+    K, D = n_components, data_mean.shape[0]
     shrinkage = _positive(prior.shrinkage, "shrinkage", strict=False)
     concentration = _positive(prior.weight_concentration, "weight_concentration", 1.0,
                               strict=False)
-    data_mean, data_cov = _data_moments(X, sample_weight)
     mean = data_mean if prior.mean is None else np.asarray(prior.mean, dtype=float)
     if mean.shape != (D,) or not np.isfinite(mean).all():
         raise ValueError(f"prior mean must be a finite array of shape ({D},), got "
@@ -147,7 +156,6 @@ def resolve_prior(
     factor = float(K) ** (-2.0 / D)
     if prior.scale is None:
         if family == "full":
-            n_rows = sample_weight.sum()
             scale = factor * (data_cov if n_rows > D else np.diag(np.diag(data_cov)))
         else:
             scale = factor * float(np.trace(data_cov)) / D

@@ -30,26 +30,28 @@ default stops when the mean objective changes by less than ``tol``) and
 (regularised) M-step may lower the mean objective; the monotonicity check then
 asserts the generalised-EM inequality ``objective(new) >= objective(old) - deficit``.
 
-Per iteration the engine streams the chunks of a source, turns each chunk's
-log joint into responsibilities (soft: logsumexp-normalised; hard: argmax),
-adds the chunk's statistics and objective, then calls the M-step.  Memory beyond
-the data is one chunk's (rows x K) arrays.
+Per iteration the engine asks the source to map the chunk E-step over its
+chunks (:meth:`emkit.sources.Source.map_reduce`): each chunk's log joint becomes
+responsibilities (soft: logsumexp-normalised; hard: argmax), and the chunks'
+statistics and objectives are added in a fixed order; then the M-step.  Where
+the chunks are computed (local threads, Dask workers) is the source's
+business.  Memory beyond the data is one chunk's (rows x K) arrays per thread.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import warnings
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
 from .._config import effective_threads, get_config
 from .._warnings import external_stacklevel
 from ..exceptions import MonotonicityError, MonotonicityWarning
+from ..sources._base import add_results
+from ..sources._map import blas_controller as _blas_controller
+from ..sources._map import ordered_map as _ordered_map
 
 #: Relative size of a decrease of the mean objective that counts as float noise.
 MONOTONE_RTOL = 1e-10
@@ -157,12 +159,18 @@ class EMResult:
 
 
 def _chunk_step(model, params, assignment: str, unweighted: bool):
-    """The E-step of one chunk: (weighted objective sum, weight sum, statistics)."""
+    """The E-step of one chunk: (weighted objective sum, weight sum, statistics).
+
+    A chunk is ``(X, weights)`` or ``(X, weights, labels, ...)``
+    (:class:`emkit.sources.Chunk`); the returned function is what a source maps
+    over its chunks (on a Dask worker too: it carries the model and parameters).
+    """
     assign = ASSIGNMENTS[assignment]
     fast = getattr(model, "hard_e_step" if assignment == "hard" else "soft_e_step", None)
 
     def step(chunk):
-        X, w, labels = chunk if len(chunk) == 3 else (*chunk, None)
+        X, w = chunk[0], chunk[1]
+        labels = chunk[2] if len(chunk) > 2 else None
         fused = fast(params, X, w) if fast is not None and labels is None else None
         if fused is not None:
             row_objective, stats = fused
@@ -195,56 +203,11 @@ def _chunk_step(model, params, assignment: str, unweighted: bool):
     return step
 
 
-_POOLS: dict[int, ThreadPoolExecutor] = {}
-
-
-def _pool(n_threads: int) -> ThreadPoolExecutor:
-    """A long-lived pool per thread count (creating one per E-step costs more than it saves)."""
-    if n_threads not in _POOLS:
-        _POOLS[n_threads] = ThreadPoolExecutor(max_workers=n_threads,
-                                               thread_name_prefix="emkit-estep")
-    return _POOLS[n_threads]
-
-
-def _ordered_map(function, items, n_threads: int):
-    """``map(function, items)`` on a thread pool, in order, at most 2 x n_threads ahead.
-
-    A single chunk (small data) runs inline, without the pool.
-    """
-    items = iter(items)
-    first = next(items, None)
-    second = next(items, None) if first is not None else None
-    if first is None:
-        return
-    if n_threads <= 1 or second is None:
-        yield function(first)
-        if second is not None:
-            yield function(second)
-            yield from map(function, items)
-        return
-    pool = _pool(n_threads)
-    pending: deque = deque([pool.submit(function, first), pool.submit(function, second)])
-    for item in items:
-        pending.append(pool.submit(function, item))
-        if len(pending) >= 2 * n_threads:
-            yield pending.popleft().result()
-    while pending:
-        yield pending.popleft().result()
-
-
-_CONTROLLER: list[ThreadpoolController] = []
-
-
-def _blas_controller() -> ThreadpoolController:
-    """One cached threadpoolctl controller.
-
-    ``threadpool_limits(...)`` rescans the process's loaded libraries on every
-    call (a few ms, more than a whole E-step on small data); the controller scans
-    once, on the first E-step, when numpy's and scipy's BLAS are loaded.
-    """
-    if not _CONTROLLER:
-        _CONTROLLER.append(ThreadpoolController())
-    return _CONTROLLER[0]
+def _legacy_chunks(source):
+    """Chunks of an object that only has ``chunks()`` / ``labelled_chunks()``."""
+    if getattr(source, "labels", None) is not None:
+        return source.labelled_chunks()
+    return source.chunks()
 
 
 def expectation(model, params, source, assignment: str = "soft"):
@@ -254,24 +217,25 @@ def expectation(model, params, source, assignment: str = "soft"):
     row, -1 when unknown) fixes the responsibilities of labelled rows to their
     component, and their objective is the joint log-density.
 
-    Chunks are processed by ``emkit.get_config()["n_threads"]`` threads with
-    single-threaded BLAS inside each (many small BLAS calls parallelise badly);
-    their statistics are added in chunk order, so the result does not depend on
-    the number of threads.
+    The source maps the chunk E-step over its chunks and adds the results in a
+    fixed order (:meth:`emkit.sources.Source.map_reduce`): locally on
+    ``emkit.get_config()["n_threads"]`` threads with single-threaded BLAS
+    inside each, statistics added in chunk order; on Dask per block on the
+    workers, added by a fixed tree over the blocks.  Either way the result
+    does not depend on the number of threads or workers.
     """
     step = _chunk_step(model, params, assignment, getattr(source, "unweighted", False))
-    stats = None
-    total = 0.0
-    weight = 0.0
-    with _blas_controller().limit(limits=1, user_api="blas"):
-        chunks = source.labelled_chunks() if getattr(source, "labels", None) is not None \
-            else source.chunks()
-        for chunk_total, chunk_weight, chunk_stats in _ordered_map(
-            step, chunks, effective_threads()
-        ):
-            stats = chunk_stats if stats is None else stats + chunk_stats
-            total += chunk_total
-            weight += chunk_weight
+    map_reduce = getattr(source, "map_reduce", None)
+    if map_reduce is not None:
+        result = map_reduce(step, add_results)
+    else:  # a minimal source: chunks() only
+        result = None
+        with _blas_controller().limit(limits=1, user_api="blas"):
+            for part in _ordered_map(step, _legacy_chunks(source), effective_threads()):
+                result = part if result is None else add_results(result, part)
+    if result is None:
+        raise ValueError("the source has no rows")
+    total, weight, stats = result
     log_prior = getattr(model, "log_prior", None)
     if log_prior is not None:  # MAP-EM: the objective is the log posterior
         total += log_prior(params)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+import weakref
 
 import numpy as np
 
@@ -148,6 +149,11 @@ class GaussianMixtureModel:
         # missing values: NaN layout per chunk, completions shared by E-step and statistics
         self._layout_cache: dict = {}
         self._completion_cache: dict = {}
+        #: Whether chunks are views of memory that lives through the fit (in-memory
+        #: sources), so per-chunk caches may be keyed by address; otherwise (chunks
+        #: read from files or Dask blocks) they are keyed by the chunk object and
+        #: dropped with it.
+        self.persistent_chunks = True
         #: Rows x components of the fit (None: unknown); lets ``kernels="auto"``
         #: keep small fits on the NumPy path.
         self.kernel_work: int | None = None
@@ -263,10 +269,34 @@ class GaussianMixtureModel:
     # --- missing values: per-chunk caches ----------------------------------------
     # The NaN layout of a chunk is the same every iteration, and the completions
     # computed for log_joint are reused by statistics (same chunk, same params).
-    # Chunks are identified by their data pointer and shape (sources yield views).
-    @staticmethod
-    def _chunk_key(X: np.ndarray) -> tuple:
-        return (X.__array_interface__["data"][0], X.shape, X.strides)
+    # In-memory chunks are identified by their data pointer and shape (sources
+    # yield views); chunks read anew each pass by the array object itself, and
+    # their entries go when the array does (another array may reuse the address).
+    def _chunk_key(self, X: np.ndarray) -> tuple:
+        if self.persistent_chunks:
+            return (X.__array_interface__["data"][0], X.shape, X.strides)
+        key = ("object", id(X))
+        if key not in self._chunk_refs:
+            def forget(_, key=key, refs=self._chunk_refs):
+                refs.pop(key, None)
+                self._layout_cache.pop(key, None)
+                self._completion_cache.pop(key, None)
+            self._chunk_refs[key] = weakref.ref(X, forget)
+        return key
+
+    @property
+    def _chunk_refs(self) -> dict:
+        refs = self.__dict__.get("_refs")
+        if refs is None:
+            refs = self.__dict__["_refs"] = {}
+        return refs
+
+    def __getstate__(self) -> dict:
+        # caches stay where they were made (a copy sent to a Dask worker starts empty)
+        state = dict(self.__dict__)
+        state.update(_layout_cache={}, _completion_cache={}, _fused_cache=(None, None))
+        state.pop("_refs", None)
+        return state
 
     def _layout(self, X: np.ndarray) -> MissingLayout | None:
         cache = self._layout_cache

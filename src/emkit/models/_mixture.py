@@ -46,8 +46,10 @@ from ..em.online import (
 )
 from ..families.mixture import MixtureModel, MixtureParams, check_weight_concentration
 from ..init import kmeans_plusplus, nearest_partition, one_hot, random_rows
+from ..sources import ChunkCheck, is_source
 from ._base import ReadableReprMixin, fit_with_restarts, make_source, validate_X
 from ._long_fits import LongFitMixin
+from ._sources import open_source, rows_of_sample, source_chunk_size, total_rows
 
 #: Starting partitions every mixture estimator offers.
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
@@ -254,17 +256,23 @@ class BaseMixture(ReadableReprMixin, LongFitMixin, DensityMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            NaN entries are missing values (marginalised in the E-step).
+        X : array-like of shape (n_samples, n_features), or a source
+            NaN entries are missing values (marginalised in the E-step).  A
+            :class:`~emkit.sources.Source` (``emkit.sources.from_file(path)``),
+            a ``numpy.memmap`` or a dask array / data frame is read chunk by
+            chunk, each chunk checked as it is read; the result is that of
+            the same rows in memory (:mod:`emkit.sources`).
         y : array-like of shape (n_samples,), optional
             Ignored unless ``semi_supervised=True``; then partially labelled data
             (semi-supervised EM): the known component of each row, -1 where
             unknown.  Labelled rows keep one-hot responsibilities and contribute
             their joint log-density log pi_y + log p(x | y) to the objective;
-            unlabelled rows contribute their marginal log p(x).
+            unlabelled rows contribute their marginal log p(x).  With a source,
+            also the name of a label column (empty cells: unknown).
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative row weights with count semantics (weight 2 = the row
-            twice, weight 0 = the row absent).
+            twice, weight 0 = the row absent).  With a source, also the name of
+            a weight column.
 
         Returns
         -------
@@ -275,6 +283,9 @@ class BaseMixture(ReadableReprMixin, LongFitMixin, DensityMixin, BaseEstimator):
 
     def fit_predict(self, X, y=None, sample_weight=None) -> np.ndarray:
         """Fit, then return the most probable component of every row of X."""
+        if is_source(X):
+            raise TypeError("fit_predict needs X in memory; with a source, fit(source) and "
+                            "then predict() rows in memory")
         return self._fit(X, sample_weight, y).predict(X)
 
     def _validate_batch(self, X, y, *, reset: bool):
@@ -296,6 +307,10 @@ class BaseMixture(ReadableReprMixin, LongFitMixin, DensityMixin, BaseEstimator):
         warm = self._warm()
         if not warm:
             self._stepwise = None
+        if is_source(X):
+            rng = check_random_state(self.random_state)
+            model, source, init_source = self._open_source(X, sample_weight, y, warm, rng)
+            return self._run(model, source, init_source, rng, warm, online_start)
         X, labels = self._validate_batch(X, y, reset=not warm)
         return self._fit_validated(X, sample_weight, labels, warm, online_start)
 
@@ -307,9 +322,13 @@ class BaseMixture(ReadableReprMixin, LongFitMixin, DensityMixin, BaseEstimator):
         model = self._engine_model_for(X)
         source = make_source(X, sample_weight, self.chunk_size, self._row_width(model, X))
         self._prepare(model, X, source)
-        self._prepared = self._export_prepared(model)
         source.labels = labels
         rng = check_random_state(self.random_state)
+        return self._run(model, source, source, rng, warm, online_start)
+
+    def _run(self, model, source, init_source, rng, warm: bool, online_start: bool):
+        """EM (restarts, schedule, monitor, checkpoints) from a prepared model and source."""
+        self._prepared = self._export_prepared(model)
         schedule = "batch" if online_start else self._option("schedule")
         runner = self._runner_name(schedule)
         resume = None
@@ -324,10 +343,10 @@ class BaseMixture(ReadableReprMixin, LongFitMixin, DensityMixin, BaseEstimator):
 
                 resume = RunState(0, current, [float(self.lower_bound_)], np.inf)
         else:
-            user = self._user_initial_values(X.shape[1])
+            user = self._user_initial_values(source.n_features)
 
             def starts():
-                return self._initial_params(model, source, rng, user)
+                return self._initial_params(model, init_source, rng, user)
             n_init = self.n_init
             if not online_start:
                 resume = self._read_checkpoint(source, runner)
@@ -435,13 +454,63 @@ class BaseMixture(ReadableReprMixin, LongFitMixin, DensityMixin, BaseEstimator):
         (a prior resolved from the first batch)."""
         return {"prior": model.prior} if getattr(model, "prior", None) is not None else {}
 
+    def _in_memory_source(self, X, sample_weight, y, warm: bool):
+        """Validate an in-memory X; the engine model and the source over X."""
+        X = self._validate_data(X, reset=not warm)
+        n_samples = _num_samples(X)
+        check_enough_samples(n_samples, self.n_components)
+        if isinstance(X, np.ndarray) and X.dtype.kind == "f":
+            check_observed_columns(X)
+        model = self._engine_model_for(X)
+        source = make_source(X, sample_weight, self.chunk_size, self._row_width(model, X))
+        self._prepare(model, X, source)
+        if self.semi_supervised:
+            self._require_labels(y)
+            source.labels = check_partial_labels(y, n_samples, self.n_components)
+        return model, source
+
+    def _require_labels(self, y) -> None:
+        if y is None:
+            raise ValueError("semi_supervised=True needs y: a component index per row, "
+                             "-1 for unlabelled rows")
+
+    def _chunk_check(self) -> ChunkCheck:
+        """What every chunk read from a source must satisfy (the family's support)."""
+        family = self._family()
+        return ChunkCheck(np.float64, allow_nan=family.allows_missing, check=family.check_data,
+                          n_components=self.n_components)
+
+    def _open_source(self, X, sample_weight, y, warm: bool, rng):
+        """X is a source: one pass for checks, moments and the initialisation sample.
+
+        Returns the engine model, the configured source and the sample that
+        initialisation works on (:mod:`emkit.models._sources`).
+        """
+        if self.semi_supervised:
+            self._require_labels(y)
+        source, sample = open_source(self, X, sample_weight,
+                                     y if self.semi_supervised else None,
+                                     check=self._chunk_check(), reset=not warm, rng=rng)
+        check_enough_samples(source.n_samples, self.n_components)
+        model = self._engine_model_for(sample.X)
+        if hasattr(model, "kernel_work"):
+            model.kernel_work = source.n_samples * self.n_components
+        if hasattr(model, "persistent_chunks"):
+            model.persistent_chunks = False
+        chunk = source_chunk_size(self.chunk_size, source, self._row_width(model, sample.X))
+        source = source.configured(chunk_size=chunk)
+        sample.chunk_size = chunk
+        self._prepare(model, sample.X, source)
+        return model, source, sample
+
     # ------------------------------------------------------------ starting values
     def _initial_responsibilities(self, model, source, rng) -> np.ndarray:
         """Starting responsibilities (n, K) from ``labels_init`` or ``init_params``."""
         K = self.n_components
         w = source.sample_weight
         if self.labels_init is not None:
-            return check_labels_init(self.labels_init, source.n_samples, K)
+            return rows_of_sample(check_labels_init(self.labels_init, total_rows(source), K),
+                                  source)
         if self.init_params == "random":
             resp = rng.uniform(size=(source.n_samples, K))
             return resp / resp.sum(axis=1, keepdims=True)

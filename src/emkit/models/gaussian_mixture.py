@@ -11,6 +11,7 @@ from ..families.gaussian import GaussianMixtureModel, GaussianParams
 from ..families.structures import get_structure
 from ..init import one_hot
 from ..priors import check_prior, resolve_prior
+from ..sources import ChunkCheck
 from ._base import validate_X
 from ._mixture import INIT_METHODS as MIXTURE_INIT_METHODS
 from ._mixture import BaseMixture, clone_with, labelled_start
@@ -392,13 +393,16 @@ class GaussianMixture(BaseMixture):
             model.objective_rtol = FLOAT32_OBJECTIVE_RTOL
         return model
 
+    def _chunk_check(self) -> ChunkCheck:
+        return ChunkCheck(self._dtype(), allow_nan=True, n_components=self.n_components)
+
     def _prepare(self, model, X, source) -> None:
         prior = check_prior(self.prior)
         if prior is not None:
-            if np.isnan(X).any():
+            if source.has_missing():
                 raise ValueError("prior is not supported with missing values (NaN) in X yet")
-            model.prior = resolve_prior(prior, X, source.sample_weight, self.n_components,
-                                        model.structure)
+            model.prior = resolve_prior(prior, X, None, self.n_components, model.structure,
+                                        moments=source.moments())
 
     def _row_width(self, model: GaussianMixtureModel, X: np.ndarray) -> int:
         """Floats of E-step work per row, which sets the default chunk size.

@@ -24,10 +24,17 @@ from ..families._numeric import (
     check_squared_scale,
 )
 from ..families.centroids import CentroidModel
-from ..init import kmeans_plusplus, nearest_partition, random_rows, squared_distances
-from ..sources import default_chunk_size
+from ..init import (
+    kmeans_plusplus,
+    nearest_center,
+    nearest_partition,
+    random_rows,
+    squared_distances,
+)
+from ..sources import ChunkCheck, default_chunk_size, is_source
 from ._base import ReadableReprMixin, fit_with_restarts, make_source, validate_X
 from ._long_fits import LongFitMixin
+from ._sources import open_source, source_chunk_size
 
 
 def _mean_feature_variance(source) -> float:
@@ -36,6 +43,21 @@ def _mean_feature_variance(source) -> float:
     mean = sum(w @ X for X, w in source.chunks()) / total
     squares = sum(w @ ((X - mean) ** 2) for X, w in source.chunks())
     return float(np.mean(squares / total))
+
+
+class _InertiaStep:
+    """Weighted sum of squared distances of a chunk's rows to their nearest centre."""
+
+    def __init__(self, centers: np.ndarray):
+        self.centers = centers
+
+    def __call__(self, chunk) -> tuple[float]:
+        distances = nearest_center(chunk[0], self.centers)[1]
+        return (float(chunk[1] @ distances),)
+
+
+def _streamed_inertia(source, centers: np.ndarray) -> float:
+    return float(source.map_reduce(_InertiaStep(centers))[0])
 
 
 def _check_init(init, n_clusters: int, n_features: int):
@@ -90,7 +112,7 @@ class _CentroidEstimator(ReadableReprMixin, LongFitMixin, BaseEstimator):
         self._accelerate()
         self._check_long_fit_parameters()
 
-    def _row_width(self, X) -> int:
+    def _row_width(self, n_samples: int, n_features: int) -> int:
         """Floats of E-step work per row, which sets the default chunk size.
 
         The generic path forms (rows x K) arrays; the compiled k-means kernel
@@ -98,41 +120,64 @@ class _CentroidEstimator(ReadableReprMixin, LongFitMixin, BaseEstimator):
         larger chunks.
         """
         fused = (self._hard and not self.semi_supervised
-                 and _kernels.use_numba(X.shape[0] * self.n_clusters))
-        return X.shape[1] + 2 if fused else max(self.n_clusters, X.shape[1])
+                 and _kernels.use_numba(n_samples * self.n_clusters))
+        return n_features + 2 if fused else max(self.n_clusters, n_features)
+
+    def _labels(self, y, n_samples: int | None):
+        if not self.semi_supervised:
+            return None
+        if y is None:
+            raise ValueError("semi_supervised=True needs y: a cluster index per row, "
+                             "-1 for unlabelled rows")
+        return y if n_samples is None else check_partial_labels(y, n_samples, self.n_clusters)
+
+    def _open(self, X, sample_weight, y, rng):
+        """(source, rows to seed from, their weights, mean feature variance or None)."""
+        if is_source(X):
+            source, sample = open_source(
+                self, X, sample_weight, self._labels(y, None),
+                check=ChunkCheck(np.float64, allow_nan=False, n_components=self.n_clusters),
+                reset=True, rng=rng)
+            n = source.n_samples
+            check_enough_samples(n, self.n_clusters, "n_clusters")
+            chunk = source_chunk_size(self.chunk_size, source,
+                                      self._row_width(n, source.n_features))
+            source = source.configured(chunk_size=chunk)
+            return source, sample.X, sample.sample_weight, source.mean_feature_variance()
+        X = validate_X(self, X, reset=True)
+        check_enough_samples(X.shape[0], self.n_clusters, "n_clusters")
+        source = make_source(X, sample_weight, self.chunk_size,
+                             self._row_width(X.shape[0], X.shape[1]))
+        source.labels = self._labels(y, X.shape[0])
+        return source, X, source.sample_weight, None
 
     def _fit(self, X, sample_weight, y=None, online_start: bool = False):
         self._check_parameters()
         self._stepwise = None
-        X = validate_X(self, X, reset=True)
-        check_enough_samples(X.shape[0], self.n_clusters, "n_clusters")
-        init = _check_init(self.init, self.n_clusters, X.shape[1])
-        source = make_source(X, sample_weight, self.chunk_size, self._row_width(X))
-        check_squared_scale(X, source.sample_weight, beta=self._beta())
-        if not self._hard:
-            check_resolution(X, self._beta())
-        if not isinstance(init, str):
-            check_points_in_range(X, init, source.sample_weight, "init",
-                                  beta=1.0 if self._hard else self._beta())
-        if self.semi_supervised:
-            if y is None:
-                raise ValueError("semi_supervised=True needs y: a cluster index per row, "
-                                 "-1 for unlabelled rows")
-            source.labels = check_partial_labels(y, X.shape[0], self.n_clusters)
         rng = check_random_state(self.random_state)
+        source, X_init, w, variance = self._open(X, sample_weight, y, rng)
+        init = _check_init(self.init, self.n_clusters, source.n_features)
+        if not is_source(X):
+            check_squared_scale(X_init, w, beta=self._beta())
+            if not self._hard:
+                check_resolution(X_init, self._beta())
+            if not isinstance(init, str):
+                check_points_in_range(X_init, init, w, "init",
+                                      beta=1.0 if self._hard else self._beta())
         model = CentroidModel(self._beta(), hard=self._hard)
-        model.kernel_work = X.shape[0] * self.n_clusters
-        w = source.sample_weight
+        model.kernel_work = source.n_samples * self.n_clusters
 
         def initial_centers():
             if not isinstance(init, str):
                 return init.copy()
             seeder = kmeans_plusplus if init == "k-means++" else random_rows
-            return seeder(X, self.n_clusters, sample_weight=w, random_state=rng)[0]
+            return seeder(X_init, self.n_clusters, sample_weight=w, random_state=rng)[0]
 
         schedule = "batch" if online_start else self._schedule
         if self._hard:
-            tol = self.tol * _mean_feature_variance(source)
+            if variance is None:
+                variance = _mean_feature_variance(source)
+            tol = self.tol * variance
 
             def final_objective(result):
                 return expectation(model, result.params, source, "hard")[1]
@@ -161,7 +206,7 @@ class _CentroidEstimator(ReadableReprMixin, LongFitMixin, BaseEstimator):
         if schedule == "stepwise":
             self._stepwise = getattr(result, "stepwise_state", None)
             self.n_steps_ = self._stepwise.n_steps if self._stepwise is not None else 0
-        return X, source
+        return (None if is_source(X) else X_init), source
 
     def _set_params(self, centers, model=None) -> None:
         self.cluster_centers_ = centers
@@ -188,7 +233,8 @@ class _CentroidEstimator(ReadableReprMixin, LongFitMixin, BaseEstimator):
             self._fit(X, sample_weight, y, online_start=True)
             self._stream_rows = 0
         X = validate_X(self, X, reset=False)
-        source = make_source(X, sample_weight, self.chunk_size, self._row_width(X))
+        source = make_source(X, sample_weight, self.chunk_size,
+                             self._row_width(X.shape[0], X.shape[1]))
         if self.semi_supervised and y is not None:
             source.labels = check_partial_labels(y, X.shape[0], self.n_clusters)
         model = CentroidModel(self._beta(), hard=self._hard)
@@ -321,13 +367,28 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, _C
         self.callback = callback
 
     def fit(self, X, y=None, sample_weight=None) -> KMeans:
-        """Cluster X; ``sample_weight`` has count semantics."""
+        """Cluster X; ``sample_weight`` has count semantics.
+
+        X may be a source (:mod:`emkit.sources`: a file, a memory map, a dask
+        collection; ``sample_weight`` and ``y`` may then name columns); the
+        centres and ``inertia_`` are those of the same rows in memory, and
+        ``labels_`` is not stored (it would hold one entry per row): use
+        :meth:`predict` on rows in memory.
+        """
         X, source = self._fit(X, sample_weight, y)
+        if X is None:
+            self.inertia_ = _streamed_inertia(source, self.cluster_centers_)
+            if hasattr(self, "labels_"):
+                del self.labels_
+            return self
         self.labels_, distances = self._nearest_validated(X)
         self.inertia_ = float(source.sample_weight @ distances)
         return self
 
     def fit_predict(self, X, y=None, sample_weight=None) -> np.ndarray:
+        if is_source(X):
+            raise TypeError("fit_predict needs X in memory; with a source, fit(source) and "
+                            "then predict() rows in memory")
         return self.fit(X, sample_weight=sample_weight).labels_
 
     @property
@@ -437,8 +498,12 @@ class SoftKMeans(ClusterMixin, _CentroidEstimator):
         return check_accelerate(self.accelerate)
 
     def fit(self, X, y=None, sample_weight=None) -> SoftKMeans:
-        """Fit the centres by soft EM."""
+        """Fit the centres by soft EM (X may be a source, as for :meth:`KMeans.fit`)."""
         X, _ = self._fit(X, sample_weight, y)
+        if X is None:
+            if hasattr(self, "labels_"):
+                del self.labels_
+            return self
         self.labels_ = self.predict(X)
         return self
 
