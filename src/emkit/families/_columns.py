@@ -62,8 +62,10 @@ class ChunkCache:
         self._entries: dict[tuple, tuple[np.ndarray, Any]] = {}
         self._lock = threading.Lock()
 
-    def enable(self) -> None:
-        self.enabled = True
+    def enable(self, on: bool = True) -> None:
+        """Start a fit: cache from now on (``on=False``: the chunks are read anew each
+        pass, so cache nothing)."""
+        self.enabled = bool(on)
         self._entries.clear()
 
     @staticmethod

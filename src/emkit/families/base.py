@@ -71,7 +71,8 @@ class ComponentFamily:
         """
         return X
 
-    def prepare(self, X: np.ndarray, sample_weight: np.ndarray) -> None:
+    def prepare(self, X: np.ndarray, sample_weight: np.ndarray, *,
+                cache_chunks: bool = True) -> None:
         """Data-dependent set-up, called once before EM on the data being fitted.
 
         A family may compute settings that depend on the data (a prior centred
@@ -79,7 +80,10 @@ class ComponentFamily:
         quantities of X that do not depend on the parameters (such as a
         log-factorial constant): during a fit the chunks of X never change.
         Families used for inference only (``predict``) are never prepared and
-        cache nothing.  The default does nothing.
+        cache nothing.  ``cache_chunks=False`` when the chunks are read anew
+        every pass (files, Dask): X is then the initialisation sample, and a
+        per-chunk cache would only grow, so the family must not keep one.
+        The default does nothing.
         """
 
     def init_view(self, X: np.ndarray) -> np.ndarray:

@@ -128,10 +128,11 @@ class CategoricalFamily(ComponentFamily):
             )
         return X
 
-    def prepare(self, X: np.ndarray, sample_weight: np.ndarray) -> None:
+    def prepare(self, X: np.ndarray, sample_weight: np.ndarray, *,
+                cache_chunks: bool = True) -> None:
         """During the fit: cache every chunk's indicator matrix (NumPy path) and size
         the fit for the compiled kernel."""
-        self._indicators.enable()
+        self._indicators.enable(cache_chunks)
         self.n_rows = int(X.shape[0])
 
     def table_indices(self, X: np.ndarray) -> np.ndarray:

@@ -63,9 +63,12 @@ class GaussianFamily(ComponentFamily):
         self._lock = threading.Lock()
         self._prepared = False
 
-    def prepare(self, X: np.ndarray, sample_weight: np.ndarray) -> None:
-        """Let the model keep its per-chunk missing-value layouts during the fit."""
+    def prepare(self, X: np.ndarray, sample_weight: np.ndarray, *,
+                cache_chunks: bool = True) -> None:
+        """Let the model keep its per-chunk missing-value layouts during the fit
+        (keyed by the chunk object, not its memory, when chunks are read anew)."""
         self._prepared = True
+        self.model.persistent_chunks = cache_chunks
 
     def _rows(self, X: np.ndarray) -> np.ndarray:
         """X as float64; outside a fit the model's per-chunk caches (keyed by the

@@ -134,9 +134,10 @@ class PoissonFamily(ComponentFamily):
                 )
         return X
 
-    def prepare(self, X: np.ndarray, sample_weight: np.ndarray) -> None:
+    def prepare(self, X: np.ndarray, sample_weight: np.ndarray, *,
+                cache_chunks: bool = True) -> None:
         """The prior's centre (weighted column means) and the per-chunk constant cache."""
-        self._constants.enable()
+        self._constants.enable(cache_chunks)
         if self.alpha > 0.0 and self.prior_mean is None:
             values, missing = split_missing(np.asarray(X, dtype=np.float64))
             observed = np.full(X.shape[1], sample_weight.sum()) if missing is None else \

@@ -152,9 +152,11 @@ class ProductFamily(ComponentFamily):
                 check(self._columns(X, part), label)
         return X
 
-    def prepare(self, X: np.ndarray, sample_weight: np.ndarray) -> None:
+    def prepare(self, X: np.ndarray, sample_weight: np.ndarray, *,
+                cache_chunks: bool = True) -> None:
         for part in self.parts:
-            part.family.prepare(self._columns(X, part), sample_weight)
+            part.family.prepare(self._columns(X, part), sample_weight,
+                                cache_chunks=cache_chunks)
 
     def init_view(self, X: np.ndarray) -> np.ndarray:
         """The groups' views side by side for k-means: every view column standardised,

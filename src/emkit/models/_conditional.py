@@ -127,7 +127,7 @@ class ConditionalMixture(RegressorMixin, BaseMixture):
                 response_scale=getattr(self, "_response_scale", 1.0))
         return GLM_FAMILIES[self.family](self._expert_design(), ridge=self.ridge)
 
-    def _prepare(self, model, Z, source) -> None:
+    def _prepare(self, model, Z, source, sample=None) -> None:
         Y = Z[:, self.n_features_in_:]
         self._response_scale = float(np.mean(np.var(Y, axis=0))) or 1.0
         model.family.response_scale = self._response_scale

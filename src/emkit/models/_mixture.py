@@ -197,13 +197,19 @@ class BaseMixture(ReadableReprMixin, LongFitMixin, DensityMixin, BaseEstimator):
         """Floats of E-step work per row (sets the default chunk size)."""
         return self.n_components + int(X.shape[1])
 
-    def _prepare(self, model, X, source) -> None:
+    def _prepare(self, model, X, source, sample=None) -> None:
         """Data-dependent set-up of the engine model before EM (priors, ...).
+
+        ``sample``: the initialisation sample when ``source`` is a file or Dask
+        source (X is then ``sample.X``); None when X is the data in memory.
 
         The default lets the family prepare itself
         (:meth:`~emkit.families.base.ComponentFamily.prepare`).
         """
-        model.family.prepare(source.X, source.sample_weight)
+        if sample is None:  # X is the data, in memory
+            model.family.prepare(X, source.sample_weight)
+        else:  # a file or Dask source: X is its initialisation sample, in memory
+            model.family.prepare(X, sample.sample_weight, cache_chunks=False)
 
     def _check_family_parameters(self) -> None:
         """Checks of the estimator's own parameters (beyond the shared ones)."""
@@ -500,7 +506,7 @@ class BaseMixture(ReadableReprMixin, LongFitMixin, DensityMixin, BaseEstimator):
         chunk = source_chunk_size(self.chunk_size, source, self._row_width(model, sample.X))
         source = source.configured(chunk_size=chunk)
         sample.chunk_size = chunk
-        self._prepare(model, sample.X, source)
+        self._prepare(model, sample.X, source, sample)
         return model, source, sample
 
     # ------------------------------------------------------------ starting values

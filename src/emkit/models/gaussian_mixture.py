@@ -396,7 +396,7 @@ class GaussianMixture(BaseMixture):
     def _chunk_check(self) -> ChunkCheck:
         return ChunkCheck(self._dtype(), allow_nan=True, n_components=self.n_components)
 
-    def _prepare(self, model, X, source) -> None:
+    def _prepare(self, model, X, source, sample=None) -> None:
         prior = check_prior(self.prior)
         if prior is not None:
             if source.has_missing():

@@ -327,7 +327,7 @@ class CsvSource(_NamedSource):
 
     def _header(self) -> list[str]:
         """The header line's names (read with the standard csv module, decompressed)."""
-        from ..io import _parse_header
+        from .._csv_reader import _parse_header
 
         pa = require("pyarrow")
         try:
