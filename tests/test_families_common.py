@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
-from emkit import BernoulliMixture
+from emkit import BernoulliMixture, CategoricalMixture, MixedMixture, PoissonMixture
 
 
 def binary_data(rng: np.random.Generator, n: int = 240) -> np.ndarray:
@@ -26,6 +26,44 @@ def binary_data(rng: np.random.Generator, n: int = 240) -> np.ndarray:
                   [0.5, 0.9, 0.9, 0.1, 0.1]])
     z = rng.integers(3, size=n)
     return (rng.random((n, 5)) < p[z]).astype(float)
+
+
+def categorical_data(rng: np.random.Generator, n: int = 240) -> np.ndarray:
+    """Integer codes of 6 columns with 3, 2, 4, 3, 2, 3 levels from 3 latent classes.
+
+    Every class prefers one level per column (probability 0.8, the rest
+    shared evenly), so the maximum-likelihood fit is interior and well
+    identified.
+    """
+    levels = (3, 2, 4, 3, 2, 3)
+    z = rng.integers(3, size=n)
+    X = np.empty((n, len(levels)), dtype=np.int64)
+    for j, L in enumerate(levels):
+        p = np.full((3, L), 0.2 / (L - 1))
+        p[np.arange(3), (np.arange(3) + j) % L] = 0.8
+        u = rng.random(n)
+        X[:, j] = (np.cumsum(p, axis=1)[z] < u[:, None]).sum(axis=1)
+    return X
+
+
+def count_data(rng: np.random.Generator, n: int = 240) -> np.ndarray:
+    rates = np.array([[0.5, 6.0, 2.0, 9.0], [5.0, 1.0, 2.0, 0.2], [3.0, 3.0, 12.0, 3.0]])
+    return rng.poisson(rates[rng.integers(3, size=n)]).astype(float)
+
+
+def mixed_data(rng: np.random.Generator, n: int = 240) -> np.ndarray:
+    """Columns 0-1 Gaussian, 2-3 categorical codes, 4 counts, from 3 latent classes."""
+    z = rng.integers(3, size=n)
+    means = np.array([[0.0, 0.0], [3.0, 1.0], [0.0, 4.0]])
+    gaussian = means[z] + rng.normal(size=(n, 2)) @ np.array([[1.0, 0.3], [0.0, 0.8]])
+    codes = categorical_data(rng, n)[:, :2]
+    codes[:, 0] = np.where(rng.random(n) < 0.7, z, codes[:, 0])
+    counts = rng.poisson(np.array([1.0, 4.0, 9.0])[z])
+    return np.column_stack([gaussian, codes, counts]).astype(float)
+
+
+MIXED_FAMILIES = [("size", "gaussian", [0, 1]), ("answers", "categorical", [2, 3]),
+                  ("visits", "poisson", [4])]
 
 
 @dataclass
@@ -43,6 +81,12 @@ class Case:
 CASES = [
     Case("bernoulli", lambda **kw: BernoulliMixture(3, random_state=0, **kw), binary_data,
          ("weights_", "probabilities_")),
+    Case("categorical", lambda **kw: CategoricalMixture(3, random_state=0, **kw),
+         categorical_data, ("weights_", "probabilities_")),
+    Case("poisson", lambda **kw: PoissonMixture(3, random_state=0, **kw), count_data,
+         ("weights_", "rates_")),
+    Case("mixed", lambda **kw: MixedMixture(3, families=MIXED_FAMILIES, random_state=0, **kw),
+         mixed_data, ("weights_", "parameters_")),
 ]
 
 
@@ -57,10 +101,21 @@ def case(request) -> Case:
     return request.param
 
 
+def flat_arrays(value) -> list[np.ndarray]:
+    """The arrays of a fitted attribute: itself, or those of a (nested) list or dict."""
+    if isinstance(value, dict):
+        return [a for key in sorted(value) for a in flat_arrays(value[key])]
+    if isinstance(value, (list, tuple)):
+        return [a for item in value for a in flat_arrays(item)]
+    return [np.asarray(value)]
+
+
 def assert_same_fit(a, b, attributes, rtol=1e-10):
     for attr in attributes:
-        np.testing.assert_allclose(getattr(a, attr), getattr(b, attr), rtol=rtol, atol=1e-12,
-                                   err_msg=attr)
+        left, right = flat_arrays(getattr(a, attr)), flat_arrays(getattr(b, attr))
+        assert len(left) == len(right), attr
+        for x, y in zip(left, right, strict=True):
+            np.testing.assert_allclose(x, y, rtol=rtol, atol=1e-12, err_msg=attr)
 
 
 def test_fit_returns_self_and_sets_the_fitted_state(case):

@@ -3,11 +3,14 @@
 from ._config import config_context, get_config, set_config
 from .models import (
     BernoulliMixture,
+    CategoricalMixture,
     GaussianMixture,
     GaussianMixtureImputer,
     KMeans,
+    MixedMixture,
     MixtureOfExperts,
     MixtureOutlierDetector,
+    PoissonMixture,
     ProbitRegression,
     RegressionMixture,
     SoftKMeans,
@@ -19,13 +22,16 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BernoulliMixture",
+    "CategoricalMixture",
     "GaussianMixture",
     "GaussianMixtureImputer",
     "GaussianPrior",
     "KMeans",
+    "MixedMixture",
     "MixtureOfExperts",
     "MixtureOutlierDetector",
     "ModelSelection",
+    "PoissonMixture",
     "ProbitRegression",
     "RegressionMixture",
     "SoftKMeans",

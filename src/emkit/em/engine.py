@@ -175,6 +175,13 @@ def _chunk_step(model, params, assignment: str, unweighted: bool):
                 resp[known] = 0.0
                 resp[known, labels[known]] = 1.0
             if not unweighted:
+                absent = w == 0.0
+                if absent.any():
+                    # a row of weight 0 is absent, even one impossible under every
+                    # component (its -inf objective and NaN responsibilities must not
+                    # reach the sums as 0 * inf = NaN)
+                    row_objective[absent] = 0.0
+                    resp[absent] = 0.0
                 resp *= w[:, None]
             stats = model.statistics(params, X, resp)
         if np.ndim(row_objective) == 0:  # a fused step's weighted sum

@@ -45,6 +45,12 @@ class ComponentFamily:
     allows_missing: bool = True
     #: The frozen dataclass holding the component parameters.
     params_type: type
+    #: Starting partitions from ``init_params`` are blended with uniform
+    #: responsibilities by this much: families whose maximum-likelihood M-step
+    #: can put probability exactly 0 on observed values (a level absent from a
+    #: cluster) set it, as EM never leaves such a zero.  ``labels_init`` is used
+    #: as given.
+    start_smoothing: float = 0.0
 
     def params_from_fields(self, **values: Any) -> Any:
         """Component parameters from their fields (families with derived fields,
@@ -61,6 +67,17 @@ class ComponentFamily:
         :attr:`allows_missing`.  The default accepts any finite number.
         """
         return X
+
+    def prepare(self, X: np.ndarray, sample_weight: np.ndarray) -> None:
+        """Data-dependent set-up, called once before EM on the data being fitted.
+
+        A family may compute settings that depend on the data (a prior centred
+        on the column means, say) and, from then on, cache per-chunk
+        quantities of X that do not depend on the parameters (such as a
+        log-factorial constant): during a fit the chunks of X never change.
+        Families used for inference only (``predict``) are never prepared and
+        cache nothing.  The default does nothing.
+        """
 
     def init_view(self, X: np.ndarray) -> np.ndarray:
         """A numeric, NaN-free view of X on which k-means can find a starting partition.

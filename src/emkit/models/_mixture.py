@@ -185,7 +185,12 @@ class BaseMixture(DensityMixin, BaseEstimator):
         return self.n_components + int(X.shape[1])
 
     def _prepare(self, model, X, source) -> None:
-        """Data-dependent set-up of the engine model before EM (priors, ...)."""
+        """Data-dependent set-up of the engine model before EM (priors, ...).
+
+        The default lets the family prepare itself
+        (:meth:`~emkit.families.base.ComponentFamily.prepare`).
+        """
+        model.family.prepare(source.X, source.sample_weight)
 
     def _check_family_parameters(self) -> None:
         """Checks of the estimator's own parameters (beyond the shared ones)."""
@@ -331,6 +336,12 @@ class BaseMixture(DensityMixin, BaseEstimator):
         if source.labels is not None:
             resp = labelled_start(self._init_view(model, source), source.sample_weight,
                                   source.labels, resp, self.n_components, source.chunk_size)
+        smoothing = float(getattr(family, "start_smoothing", 0.0))
+        if smoothing and self.labels_init is None:
+            # a hard partition would give a discrete family's first M-step exact zeros
+            # (a level absent from a cluster), which maximum-likelihood EM never leaves
+            free = slice(None) if source.labels is None else source.labels < 0
+            resp[free] = (1.0 - smoothing) * resp[free] + smoothing / self.n_components
         start = model.params_from_responsibilities(source.X, source.sample_weight, resp,
                                                    source.chunk_size)
         components = start.components

@@ -1,0 +1,265 @@
+"""CategoricalMixture: latent class analysis (a mixture of independent categorical variables)."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .._validation import check_option, check_real
+from ..families.categorical import CategoricalFamily
+from ._encoding import (
+    HANDLE_UNKNOWN,
+    Table,
+    check_categories,
+    decode_codes,
+    encode_column,
+    learn_categories,
+)
+from ._mixture import BaseMixture
+
+
+class CategoricalMixture(BaseMixture):
+    """Latent class analysis: a mixture of independent categorical variables, fitted by EM.
+
+    Each column is a categorical variable with its own levels (survey
+    answers, diagnoses, genotypes); given its latent class, a row's columns
+    are independent, and class k gives level l of column j probability
+    ``P_j[k, l]`` (poLCA, flexmix, StepMix's categorical measurement model).
+
+    Parameters
+    ----------
+    n_components : int, default=1
+        Number of latent classes K.
+    alpha : float, default=0.0
+        Pseudo-count of a symmetric Dirichlet(1 + alpha) prior on every class's
+        level probabilities (MAP-EM): ``P_j[k, l] = (n_kjl + alpha) / (n_kj +
+        L_j alpha)``.  0 is maximum likelihood, whose probabilities can be
+        exactly 0 (a level a class never shows); a row that is then
+        impossible under every class has ``score_samples = -inf`` and
+        :meth:`predict_proba` raises for it.  Any ``alpha > 0`` keeps every
+        probability positive.
+    categories : "auto" or list of array-like, default="auto"
+        The levels of every column (as scikit-learn's ``OneHotEncoder``).
+        "auto": a pandas categorical column's declared categories, otherwise
+        the sorted distinct values seen in ``fit``.  A list gives each
+        column's levels (at least two); a value outside them in ``fit`` is an
+        error.  Levels that never occur still count as parameters.
+    handle_unknown : {"error", "missing"}, default="error"
+        A level that is not in ``categories_`` when predicting or scoring:
+        "error" raises a ValueError naming the column, row and level;
+        "missing" treats the entry as a missing value (its column is then
+        left out of that row's log-density).
+    weight_concentration : float, default=1.0
+        Symmetric Dirichlet prior on the class weights (>= 1; 1 is flat).
+    tol : float, default=1e-6
+        EM stops when the mean objective (log-likelihood, or log posterior
+        with a prior, per unit row weight) changes by less than this.
+    max_iter : int, default=200
+        Maximum EM iterations per initialisation.
+    n_init : int, default=1
+        Initialisations; the one with the highest final objective is kept.
+    init_params : {"kmeans", "k-means++", "random", "random_from_data"}, default="kmeans"
+        Starting partition, found on the one-hot encoded rows (a random
+        projection of them to 64 columns when there are more levels in all):
+        k-means labels, the nearest-seed partition of k-means++ seeds or of
+        random rows, or random responsibilities.
+    weights_init : array-like of shape (n_components,), optional
+    probabilities_init : list of array-like, optional
+        Starting level probabilities: one (n_components, L_j) array per
+        column, in the order of ``categories_``; rows sum to 1.  Each starting
+        value overrides what ``init_params`` gives.
+    labels_init : array-like, optional
+        A starting partition: a class index per row, or responsibilities
+        (n_samples, n_components); EM starts with an M-step from it.
+    random_state : int, RandomState or None, default=None
+    warm_start : bool, default=False
+        Start the next ``fit`` from the current parameters (the data must then
+        use the fitted ``categories_``).
+    verbose : int, default=0
+    chunk_size : int or None, default=None
+        Rows per E-step chunk (None: a few MB of work arrays).
+    accelerate : {None, "squarem", "overrelax"}, default=None
+        EM acceleration (:mod:`emkit.em.accelerate`).
+    semi_supervised : bool, default=False
+        Read ``y`` in :meth:`fit` as partial class labels (-1 = unknown).
+
+    Attributes
+    ----------
+    categories_ : list of ndarray
+        The levels of every column, in the order of the probabilities.
+    weights_ : ndarray of shape (n_components,)
+    probabilities_ : list of ndarray
+        One (n_components, L_j) array per column: ``P_j[k, l]``, the
+        probability that class k gives column j its level
+        ``categories_[j][l]``.
+    converged_ : bool
+    n_iter_ : int
+    lower_bound_ : float
+        Mean objective of the parameters entering the last iteration.
+    lower_bounds_ : ndarray of shape (n_iter_,)
+        The mean objective at every iteration; never decreases.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when X had string column names.
+
+    Notes
+    -----
+    X may be a pandas DataFrame (strings, pandas categoricals, numbers or
+    objects per column) or any 2-D array of labels (strings, integers,
+    objects).  NaN, None and pandas NA mark missing values: their column is
+    left out of the row's log-density and statistics (exact under the
+    model's local independence).  A contingency table is fitted as its cells
+    with the counts as ``sample_weight``.
+
+    The number of free parameters is ``(K - 1) + K sum_j (L_j - 1)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emkit import CategoricalMixture
+    >>> rng = np.random.default_rng(0)
+    >>> z = rng.integers(2, size=600)
+    >>> answers = np.array([["yes", "no"], ["no", "yes"]])
+    >>> X = np.where(rng.random((600, 4)) < 0.85, answers[z][:, [0, 0, 1, 1]],
+    ...              answers[1 - z][:, [0, 0, 1, 1]])
+    >>> lca = CategoricalMixture(2, random_state=0).fit(X)
+    >>> lca.categories_[0]
+    array(['no', 'yes'], dtype='<U3')
+    >>> np.round(np.sort(lca.probabilities_[0][:, 1]), 1)
+    array([0.2, 0.9])
+    """
+
+    _component_attributes = {"probabilities": "probabilities_"}  # noqa: RUF012
+
+    def __init__(
+        self,
+        n_components: int = 1,
+        *,
+        alpha: float = 0.0,
+        categories="auto",
+        handle_unknown: str = "error",
+        weight_concentration: float = 1.0,
+        tol: float = 1e-6,
+        max_iter: int = 200,
+        n_init: int = 1,
+        init_params: str = "kmeans",
+        weights_init=None,
+        probabilities_init=None,
+        labels_init=None,
+        random_state=None,
+        warm_start: bool = False,
+        verbose: int = 0,
+        chunk_size: int | None = None,
+        accelerate: str | None = None,
+        semi_supervised: bool = False,
+    ):
+        self.n_components = n_components
+        self.alpha = alpha
+        self.categories = categories
+        self.handle_unknown = handle_unknown
+        self.weight_concentration = weight_concentration
+        self.tol = tol
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.probabilities_init = probabilities_init
+        self.labels_init = labels_init
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.chunk_size = chunk_size
+        self.accelerate = accelerate
+        self.semi_supervised = semi_supervised
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.input_tags.categorical = True
+        tags.input_tags.string = True
+        return tags
+
+    # ------------------------------------------------------------------ checks
+    def _check_family_parameters(self) -> None:
+        check_real(self.alpha, "alpha", 0.0)
+        check_option(self.handle_unknown, "handle_unknown", HANDLE_UNKNOWN)
+        if isinstance(self.categories, str) and self.categories != "auto":
+            raise ValueError(f"categories must be 'auto' or a list of level lists, got "
+                             f"{self.categories!r}")
+
+    def _family(self) -> CategoricalFamily:
+        check_is_fitted(self, "categories_")
+        return CategoricalFamily([len(c) for c in self.categories_],
+                                 alpha=check_real(self.alpha, "alpha", 0.0))
+
+    # ------------------------------------------------------------------ data
+    def _validate_data(self, X, *, reset: bool):
+        """Integer codes (n, D), -1 for a missing entry; learns ``categories_`` on reset."""
+        table = Table(X, min_samples=self._min_samples if reset else 1)
+        validate_data(self, X, reset=reset, skip_check_array=True)
+        if reset:
+            if isinstance(self.categories, str):
+                categories = [learn_categories(table.column(j), table.label(j))
+                              for j in range(table.n_columns)]
+            else:
+                categories = check_categories(self.categories, table.n_columns)
+            handle_unknown = "error"  # fitting data must use the categories
+        else:
+            categories = self.categories_
+            handle_unknown = self.handle_unknown
+        codes = np.empty((table.n_rows, table.n_columns), dtype=np.int32)
+        for j in range(table.n_columns):
+            codes[:, j] = encode_column(table.column(j), categories[j], table.label(j),
+                                        handle_unknown)
+        if reset:
+            self.categories_ = categories
+        observed = (codes >= 0).any(axis=0)
+        if reset and not observed.all():
+            raise ValueError(f"{table.label(int(np.argmin(observed)))} has no observed value "
+                             "(every entry is missing); drop the column")
+        return codes
+
+    def _user_initial_values(self, n_features: int) -> dict:
+        values = super()._user_initial_values(n_features)
+        if self.probabilities_init is not None:
+            given = self.probabilities_init
+            levels = [len(c) for c in self.categories_]
+            if len(given) != len(levels):
+                raise ValueError(f"probabilities_init must have one array per column "
+                                 f"({len(levels)}), got {len(given)}")
+            out = []
+            for j, (p, L) in enumerate(zip(given, levels, strict=True)):
+                p = np.asarray(p, dtype=float)
+                shape = (self.n_components, L)
+                if p.shape != shape:
+                    raise ValueError(f"probabilities_init[{j}] must have shape {shape}, "
+                                     f"got {p.shape}")
+                if not np.isfinite(p).all() or (p < 0).any() or not np.allclose(
+                        p.sum(axis=1), 1.0, rtol=0, atol=1e-6):
+                    raise ValueError(f"probabilities_init[{j}] must hold probabilities whose "
+                                     "rows sum to 1")
+                out.append(p / p.sum(axis=1, keepdims=True))
+            values["probabilities"] = out
+        return values
+
+    def _row_width(self, model, X) -> int:
+        return 3 * self.n_components + 2 * int(X.shape[1])
+
+    def _set_params(self, params, model) -> None:
+        self.weights_ = params.weights
+        self.probabilities_ = list(params.components.probabilities)
+
+    # ------------------------------------------------------------------ sampling
+    def sample(self, n_samples: int = 1, random_state=None):
+        """Draw rows from the fitted mixture.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+            Levels from ``categories_``: a float array when every column's
+            levels are numbers, else an object array.
+        y : ndarray of shape (n_samples,)
+            Class of each row (rows are grouped by class).
+        """
+        codes, labels = super().sample(n_samples, random_state)
+        return decode_codes(codes, self.categories_), labels
