@@ -1,6 +1,7 @@
 """emkit: latent-variable models fitted by Expectation-Maximization."""
 
 from ._config import config_context, get_config, set_config
+from .hmm import GMMHMM, HMM, BernoulliHMM, CategoricalHMM, GaussianHMM, PoissonHMM
 from .models import (
     BernoulliMixture,
     CategoricalMixture,
@@ -21,8 +22,13 @@ from .selection import ModelSelection, select_model
 __version__ = "0.1.0"
 
 __all__ = [
+    "GMMHMM",
+    "HMM",
+    "BernoulliHMM",
     "BernoulliMixture",
+    "CategoricalHMM",
     "CategoricalMixture",
+    "GaussianHMM",
     "GaussianMixture",
     "GaussianMixtureImputer",
     "GaussianPrior",
@@ -31,6 +37,7 @@ __all__ = [
     "MixtureOfExperts",
     "MixtureOutlierDetector",
     "ModelSelection",
+    "PoissonHMM",
     "PoissonMixture",
     "ProbitRegression",
     "RegressionMixture",
