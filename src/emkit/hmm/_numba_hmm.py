@@ -169,32 +169,46 @@ def forward_backward_log(log_b, offsets, which, log_startprob, log_transmat, seq
                          gamma, start_counts, trans_counts, occupancy, loglik):
     """Log-space forward-backward of the sequences ``which`` of a chunk.
 
-    Same outputs as :func:`forward_backward_scaled` (accumulators added to),
-    for sequences whose scaled pass was flagged; exact whatever the range of
-    the densities.
+    The scaled recursion carried out on logarithms: the log forward variables
+    are normalised at every step (``log c_t`` their log-sum-exp) and the
+    backward ones divided by the same scales, so every quantity stays of
+    moderate size (posteriors keep full relative precision on sequences of
+    any length) and no density can underflow.  Same outputs as
+    :func:`forward_backward_scaled` (accumulators added to).
     """
     K = log_startprob.shape[0]
     longest = 0
     for s in which:
         longest = max(longest, offsets[s + 1] - offsets[s])
     log_alpha = np.empty((longest, K))
+    log_scale = np.empty(longest)
     log_beta = np.empty(K)
+    new_beta = np.empty(K)
     nxt = np.empty(K)
     xi = np.empty((K, K))
     for s in which:
         lo = offsets[s]
         T = offsets[s + 1] - lo
-        for j in range(K):
-            log_alpha[0, j] = log_startprob[j] + log_b[lo, j]
-        for t in range(1, T):
+        total = 0.0
+        for t in range(T):
             for j in range(K):
-                acc = -np.inf
-                for i in range(K):
-                    acc = _logaddexp(acc, log_alpha[t - 1, i] + log_transmat[i, j])
+                if t == 0:
+                    acc = log_startprob[j]
+                else:
+                    acc = -np.inf
+                    for i in range(K):
+                        acc = _logaddexp(acc, log_alpha[t - 1, i] + log_transmat[i, j])
                 log_alpha[t, j] = acc + log_b[lo + t, j]
-        total = -np.inf
-        for j in range(K):
-            total = _logaddexp(total, log_alpha[T - 1, j])
+            c = -np.inf
+            for j in range(K):
+                c = _logaddexp(c, log_alpha[t, j])
+            if c == -np.inf:
+                total = -np.inf
+                break
+            log_scale[t] = c
+            total += c
+            for j in range(K):
+                log_alpha[t, j] -= c
         loglik[s] = total
         if total == -np.inf:
             for t in range(T):
@@ -206,21 +220,22 @@ def forward_backward_log(log_b, offsets, which, log_startprob, log_transmat, seq
             for j in range(K):
                 xi[i, j] = 0.0
         for j in range(K):
-            gamma[lo + T - 1, j] = math.exp(log_alpha[T - 1, j] - total)
+            gamma[lo + T - 1, j] = math.exp(log_alpha[T - 1, j])
         for t in range(T - 2, -1, -1):
             for j in range(K):
-                nxt[j] = log_b[lo + t + 1, j] + log_beta[j]
+                nxt[j] = log_b[lo + t + 1, j] + log_beta[j] - log_scale[t + 1]
             for i in range(K):
                 acc = -np.inf
-                base = log_alpha[t, i] - total
+                base = log_alpha[t, i]
                 for j in range(K):
                     v = log_transmat[i, j] + nxt[j]
                     acc = _logaddexp(acc, v)
                     if base + v > -np.inf:
                         xi[i, j] += math.exp(base + v)
-                log_beta[i] = acc
+                new_beta[i] = acc
             for i in range(K):
-                gamma[lo + t, i] = math.exp(log_alpha[t, i] + log_beta[i] - total)
+                log_beta[i] = new_beta[i]
+                gamma[lo + t, i] = math.exp(log_alpha[t, i] + log_beta[i])
         w = seq_weights[s]
         if w > 0.0:
             for i in range(K):

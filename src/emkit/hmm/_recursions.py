@@ -8,9 +8,10 @@ the forward variables are normalised at every step, so a sequence of any
 length costs O(T K^2) in probability space, with no underflow:
 ``log p(x) = sum_t (log c_t + m_t)``.  A sequence whose scales fall below
 :data:`SCALE_FLOOR` (or whose backward variables exceed
-:data:`BACKWARD_CEILING`) is run again in log space, which is exact whatever
-the densities' range (states the filter has all but ruled out that later
-explain the data far better, structural zeros).
+:data:`BACKWARD_CEILING`) is run again in log space (the same normalised recursion on
+logarithms), which is exact whatever the densities' range (states the filter
+has all but ruled out that later explain the data far better, structural
+zeros).
 
 The expected transition counts are ``A * sum_t alpha_t (x) u_{t+1}`` with
 ``u_{t+1} = b_{t+1} beta_{t+1} / c_{t+1}``, so no (T, K, K) array is formed:
@@ -28,7 +29,6 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from scipy.special import logsumexp
 
 from .. import _kernels
 from .._config import get_config
@@ -58,6 +58,15 @@ def log_probabilities(p: np.ndarray) -> np.ndarray:
     """``log p`` with ``log 0 = -inf`` (structural zeros), without warnings."""
     with np.errstate(divide="ignore"):
         return np.log(p)
+
+
+def _logsumexp(a: np.ndarray, axis: int | None = None) -> np.ndarray:
+    """log(sum(exp(a))) along ``axis`` (-inf when every entry is -inf); small and fast."""
+    top = np.max(a, axis=axis, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(divide="ignore"):
+        out = np.log(np.sum(np.exp(a - top), axis=axis, keepdims=True)) + top
+    return out.squeeze(axis) if axis is not None else out.reshape(())[()]
 
 
 @dataclasses.dataclass
@@ -172,30 +181,35 @@ def _scaled_sequence(log_b, lo, hi, startprob, transmat, weight, out: Posteriors
 
 
 def _log_sequence(log_b, lo, hi, log_start, log_trans, weight, out: Posteriors, s) -> None:
-    """NumPy log-space recursion of one sequence."""
+    """NumPy log-space recursion of one sequence (log forward variables normalised at
+    every step, backward ones divided by the same scales: no quantity grows with T)."""
     rows = log_b[lo:hi]
     T, K = rows.shape
     log_alpha = np.empty((T, K))
-    log_alpha[0] = log_start + rows[0]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        for t in range(1, T):
-            log_alpha[t] = logsumexp(log_alpha[t - 1][:, None] + log_trans, axis=0) + rows[t]
-        total = float(logsumexp(log_alpha[-1]))
-    out.loglik[s] = total
+    log_scale = np.empty(T)
     gamma = out.gamma[lo:hi]
-    if total == -np.inf:
-        gamma[:] = 0.0
-        return
-    log_beta = np.zeros(K)
-    xi = np.zeros((K, K))
-    gamma[T - 1] = np.exp(log_alpha[T - 1] - total)
     with np.errstate(invalid="ignore", divide="ignore"):
+        for t in range(T):
+            if t == 0:
+                log_alpha[0] = log_start + rows[0]
+            else:
+                log_alpha[t] = _logsumexp(log_alpha[t - 1][:, None] + log_trans,
+                                         axis=0) + rows[t]
+            log_scale[t] = _logsumexp(log_alpha[t])
+            if log_scale[t] == -np.inf:
+                out.loglik[s] = -np.inf
+                gamma[:] = 0.0
+                return
+            log_alpha[t] -= log_scale[t]
+        out.loglik[s] = float(log_scale.sum())
+        log_beta = np.zeros(K)
+        xi = np.zeros((K, K))
+        gamma[T - 1] = np.exp(log_alpha[T - 1])
         for t in range(T - 2, -1, -1):
-            nxt = rows[t + 1] + log_beta
-            terms = log_trans + nxt[None, :]
-            xi += np.exp(log_alpha[t][:, None] + terms - total)
-            log_beta = logsumexp(terms, axis=1)
-            gamma[t] = np.exp(log_alpha[t] + log_beta - total)
+            terms = log_trans + (rows[t + 1] + log_beta - log_scale[t + 1])[None, :]
+            xi += np.exp(log_alpha[t][:, None] + terms)
+            log_beta = _logsumexp(terms, axis=1)
+            gamma[t] = np.exp(log_alpha[t] + log_beta)
     if weight > 0.0:
         out.start += weight * gamma[0]
         out.transitions += weight * xi
