@@ -38,7 +38,7 @@ SCALE_FLOOR = 1e-250
 #: A backward variable above this sends the sequence to the log-space recursion.
 BACKWARD_CEILING = 1e250
 #: With kernels="auto", fits and predictions of at least this many rows compile.
-AUTO_MIN_ROWS = 20_000
+AUTO_MIN_ROWS = 1_000
 
 
 def use_compiled(n_rows: int | None) -> bool:
