@@ -238,7 +238,7 @@ def test_sample_follows_the_chain(gaussian_fit):
         rows = X[states == k]
         se = np.sqrt(np.diag(model.covariances_[k]) / rows.shape[0])
         assert np.all(np.abs(rows.mean(axis=0) - model.means_[k]) < 5 * se)
-    again, again_states = model.sample(100, random_state=0)
+    _again, again_states = model.sample(100, random_state=0)
     np.testing.assert_array_equal(again_states, states[:100])
     _, from_two = model.sample(5, random_state=1, currstate=2)
     assert from_two[0] == 2
