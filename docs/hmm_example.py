@@ -32,7 +32,8 @@ X[rng.random(z.size) < 0.03] = np.nan  # a few missing readings
 selection = select_n_states(GaussianHMM(random_state=0, n_init=3), X, lengths,
                             n_states=range(1, 6))
 print("BIC by number of states:",
-      {int(k): float(s) for k, s in zip(selection.n_states, selection.scores.round(1))})
+      {int(k): float(s) for k, s in zip(selection.n_states, selection.scores.round(1),
+                                        strict=True)})
 model = selection.best_estimator
 print("states:", model.n_components, " converged:", model.converged_,
       " iterations:", model.n_iter_)

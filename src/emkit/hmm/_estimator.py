@@ -137,10 +137,11 @@ class BaseHMM(BaseEstimator):
             raise ValueError(f"fixed must contain only {sorted(needs)}, got "
                              f"{sorted(map(str, unknown))}")
         for group in sorted(groups - {"emission"}):
-            given = getattr(self, needs[group], None)
-            if given is None:
-                given = getattr(emission, needs[group], None)
-            if given is None:
+            if group in emission.fixed_groups:
+                given = emission.given(group)
+            else:
+                given = getattr(self, needs[group], None) is not None
+            if not given:
                 raise ValueError(f"fixed contains {group!r} but {needs[group]} is not given: a "
                                  "fixed group is held at its starting value, so provide it")
         return groups

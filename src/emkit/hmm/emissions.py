@@ -84,6 +84,10 @@ class Emission:
         """Family fields given by the user (validated), by field name."""
         return {}
 
+    def given(self, group: str) -> bool:
+        """Whether the starting value of family-specific group ``group`` is given."""
+        return getattr(self, self.fixed_groups[group], None) is not None
+
     def configure_fixed(self, family: ComponentFamily, groups: frozenset) -> None:
         """Hold family-specific groups fixed (the default has none)."""
 
@@ -167,8 +171,8 @@ class GaussianEmission(Emission):
 
     init_names: ClassVar[dict[str, str]] = {"means": "means_init",
                                             "covariances": "precisions_init"}
-    fixed_groups: ClassVar[dict[str, str]] = {"means": "means_init",
-                                              "covariances": "precisions_init"}
+    fixed_groups: ClassVar[dict[str, str]] = {
+        "means": "means_init", "covariances": "precisions_init or covariances_init"}
 
     def __init__(self, covariance_type: str = "full", reg_covar: float = 1e-6,
                  means_init=None, precisions_init=None, covariances_init=None):
@@ -209,6 +213,11 @@ class GaussianEmission(Emission):
             values["precisions_cholesky"] = structure.precisions_cholesky(
                 values["covariances"], float(self.reg_covar))
         return values
+
+    def given(self, group: str) -> bool:
+        if group == "covariances":
+            return self.precisions_init is not None or self.covariances_init is not None
+        return super().given(group)
 
     def configure_fixed(self, family: GaussianFamily, groups: frozenset) -> None:
         family.model.fixed = frozenset(groups & {"means", "covariances"})

@@ -220,7 +220,7 @@ GaussianHMM.__doc__ = _doc(
         Shapes as :class:`emkit.GaussianMixture`'s for ``covariance_type``
         ("diag": (n_components, n_features), "full": (n_components,
         n_features, n_features), ...).""",
-    extra_fixed=', "means", "covariances" (precisions_init or covariances_init)')
+    extra_fixed=',\n        "means", "covariances"')
 
 
 class CategoricalHMM(_Common, BaseHMM):
