@@ -15,6 +15,7 @@ from emkit import (
     ProbitRegression,
     RegressionMixture,
     SoftKMeans,
+    StudentTMixture,
 )
 
 # The check shuffles the weighted rows but not the repeated ones, so a *random*
@@ -111,6 +112,10 @@ LEVELS_FROM_DATA = {
 
 
 def expected_failed(estimator):
+    if isinstance(estimator, StudentTMixture):
+        return {"check_sample_weight_equivalence_on_dense_data": (
+            "random initialisation depends on row order; equivalence from identical "
+            "starting points is tested in test_families_common.py")}
     if isinstance(estimator, BernoulliMixture):
         return BINARY_ONLY
     if isinstance(estimator, (RegressionMixture, MixtureOfExperts)):
@@ -146,6 +151,7 @@ def expected_failed(estimator):
         PoissonMixture(n_components=2, random_state=0),
         # families=None: the checks' numeric columns form one Gaussian group
         MixedMixture(n_components=2, random_state=0),
+        StudentTMixture(n_components=2, random_state=0),
     ],
     expected_failed_checks=expected_failed,
 )

@@ -18,7 +18,13 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
-from emkit import BernoulliMixture, CategoricalMixture, MixedMixture, PoissonMixture
+from emkit import (
+    BernoulliMixture,
+    CategoricalMixture,
+    MixedMixture,
+    PoissonMixture,
+    StudentTMixture,
+)
 
 
 def binary_data(rng: np.random.Generator, n: int = 240) -> np.ndarray:
@@ -66,6 +72,14 @@ MIXED_FAMILIES = [("size", "gaussian", [0, 1]), ("answers", "categorical", [2, 3
                   ("visits", "poisson", [4])]
 
 
+def heavy_tailed_data(rng: np.random.Generator, n: int = 240) -> np.ndarray:
+    """Three well-separated bivariate t clusters (2 degrees of freedom)."""
+    centers = np.array([[0.0, 0.0], [12.0, 2.0], [2.0, 14.0]])
+    z = rng.integers(3, size=n)
+    u = rng.gamma(1.0, 1.0, size=n)
+    return centers[z] + rng.normal(size=(n, 2)) / np.sqrt(u)[:, None]
+
+
 @dataclass
 class Case:
     name: str
@@ -73,6 +87,10 @@ class Case:
     data: Callable[[np.random.Generator], Any]
     #: Fitted attributes holding the component parameters (compared between fits).
     attributes: tuple[str, ...]
+    #: Whether fully labelled data give the maximum-likelihood estimate in one
+    #: M-step (False when rows have latent variables besides the label, as the
+    #: precision weights of Student-t components).
+    closed_form_when_labelled: bool = True
 
     def __str__(self) -> str:
         return self.name
@@ -87,6 +105,13 @@ CASES = [
          ("weights_", "rates_")),
     Case("mixed", lambda **kw: MixedMixture(3, families=MIXED_FAMILIES, random_state=0, **kw),
          mixed_data, ("weights_", "parameters_")),
+    # One shared nu: per-component nu is weakly identified on 80 rows per cluster and
+    # its ECM update converges linearly at a rate near 0.9, so plain EM stopped by
+    # the objective (tol=1e-13) is only ~1e-5 from the fixed point there; per-component
+    # estimation is tested against direct optimisation in tests/test_student_t.py.
+    Case("student_t", lambda **kw: StudentTMixture(3, dof="shared", random_state=0, **kw),
+         heavy_tailed_data, ("weights_", "means_", "covariances_", "degrees_of_freedom_"),
+         closed_form_when_labelled=False),
 ]
 
 
@@ -235,7 +260,7 @@ def test_semi_supervised_labels_fix_the_responsibilities(case):
     y = rng.integers(3, size=n)
     est = case.estimator(semi_supervised=True).fit(X, y)
     np.testing.assert_allclose(est.weights_, np.bincount(y, minlength=3) / n, rtol=1e-12)
-    assert est.n_iter_ <= 2
+    assert est.n_iter_ <= 2 if case.closed_form_when_labelled else est.converged_
     # some rows labelled: they keep their component, the objective is finite
     partial = np.where(np.arange(n) < 10, y, -1)
     est = case.estimator(semi_supervised=True).fit(X, partial)

@@ -15,6 +15,7 @@ from .models import (
     ProbitRegression,
     RegressionMixture,
     SoftKMeans,
+    StudentTMixture,
 )
 from .priors import GaussianPrior
 from .selection import ModelSelection, select_model
@@ -42,6 +43,7 @@ __all__ = [
     "ProbitRegression",
     "RegressionMixture",
     "SoftKMeans",
+    "StudentTMixture",
     "__version__",
     "config_context",
     "get_config",

@@ -154,14 +154,19 @@ def missing_moments(
     resp: np.ndarray,
     means: np.ndarray,
     centers: np.ndarray,
+    conditional_resp: np.ndarray | None = None,
 ):
     """Counts, first and full second moments about ``centers`` of the incomplete rows.
 
     ``resp`` (n_incomplete, K) already includes row weights; rows with nothing
     observed are skipped.  Returns counts (K,), first (K, D), second (K, D, D).
+    ``conditional_resp`` (default ``resp``) weights the conditional covariances
+    separately from the outer products (Student-t: ``r u`` for the outer
+    products, ``r`` for the covariances, since ``E[u C / u] = C``).
     """
     K, D = means.shape
     resp = np.where(layout.empty[:, None], 0.0, resp)
+    conditional = resp if conditional_resp is None else conditional_resp
     counts = resp.sum(axis=0)
     first = np.empty((K, D))
     second = np.empty((K, D, D))
@@ -171,7 +176,7 @@ def missing_moments(
         first[k] = r @ completed
         second[k] = (completed * r[:, None]).T @ completed
         for group, inverse in zip(layout.groups, c.conditional, strict=True):
-            weight = np.bincount(group.pattern_of_row, weights=r[group.local],
+            weight = np.bincount(group.pattern_of_row, weights=conditional[group.local, k],
                                  minlength=group.patterns.shape[0])
             idx = group.patterns
             np.add.at(second[k], (idx[:, :, None], idx[:, None, :]),

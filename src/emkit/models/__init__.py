@@ -11,6 +11,7 @@ from .outlier import MixtureOutlierDetector
 from .poisson import PoissonMixture
 from .probit import ProbitRegression
 from .regression_mixture import RegressionMixture
+from .student_t import StudentTMixture
 
 __all__ = [
     "BernoulliMixture",
@@ -25,4 +26,5 @@ __all__ = [
     "ProbitRegression",
     "RegressionMixture",
     "SoftKMeans",
+    "StudentTMixture",
 ]

@@ -1,0 +1,592 @@
+"""Multivariate Student-t components: robust clustering with mclust's 14 scale structures.
+
+Component k has location ``mu_k``, scale matrix ``Sigma_k`` (one of the
+covariance structures of :mod:`emkit.families.structures`) and degrees of
+freedom ``nu_k``:
+
+    log t(x) = log Gamma((nu + p)/2) - log Gamma(nu/2) - (p/2) log(nu pi)
+               - (1/2) log|Sigma| - (nu + p)/2 log(1 + delta / nu),
+
+``delta = (x - mu)' Sigma^-1 (x - mu)``, p the number of coordinates.  For
+nu > 2 the covariance is ``nu / (nu - 2) Sigma``.
+
+EM treats the component label z and a precision weight u per row as missing
+data (``x | u, z = k ~ N(mu_k, Sigma_k / u)``, ``u ~ Gamma(nu_k/2, nu_k/2)``).
+The E-step gives the responsibilities ``r_ik`` and ``u_ik = E[u | x_i, k] =
+(nu_k + p) / (nu_k + delta_ik)``; the M-step is
+
+* ``mu_k = sum_i r_ik u_ik x_i / sum_i r_ik u_ik``;
+* ``Sigma_k``: the Gaussian structured M-step of the structure (its
+  ``estimate``) applied to the *u-weighted* scatter
+  ``W_k = sum_i r_ik u_ik (x_i - mu_k)(x_i - mu_k)'`` with the counts
+  ``N_k = sum_i r_ik`` (Q has the Gaussian form ``-1/2 [N_k log|Sigma_k| +
+  tr(W_k Sigma_k^-1)]``, so every structure's M-step applies unchanged);
+* ``nu_k``: the root of a digamma equation in additive statistics
+  (:mod:`emkit.families.student_t_dof`), per component, shared, or fixed.
+
+Every step is an exact conditional maximiser of Q, so EM is monotone (with
+``reg_covar`` > 0 up to the same regularisation allowance as the Gaussian).
+
+Missing values (NaN)
+--------------------
+The marginal of the observed coordinates O is a t with the same nu, location
+``mu_O`` and scale ``Sigma_OO``; ``u | x_O`` depends on the observed distance
+and on ``p = |O|``.  Given u the missing coordinates are Gaussian with the
+conditional mean of :mod:`emkit.families.missing` (which does not depend on u)
+and covariance ``C / u``, so ``E[u x] = E[u] x_hat`` and ``E[u x x'] = E[u]
+x_hat x_hat' + C``: the u-weighted outer products plus the *unweighted*
+conditional covariance.  Rows with nothing observed carry no information and
+are left out of the component statistics (their log-density is 0).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from typing import Any
+
+import numpy as np
+
+from ..em.statistics import SufficientStatistics
+from ..exceptions import DegenerateComponentError
+from .base import ComponentFamily
+from .covariance import LOG_2PI, CovarianceStructure
+from .missing import (
+    MissingLayout,
+    complete_rows,
+    incomplete_values,
+    missing_layout,
+    missing_moments,
+)
+from .mixture import MixtureModel, MixtureStatistics, empty_components
+from .structures import get_structure
+from .student_t_dof import (
+    DEFAULT_DOF_BOUNDS,
+    DEFAULT_DOF_INIT,
+    check_dof_bounds,
+    distance_terms,
+    expected_log_gap,
+    log_normaliser,
+    update_dof,
+)
+
+#: ``dof`` values that estimate the degrees of freedom.
+DOF_MODES = ("estimate", "shared")
+
+
+@dataclasses.dataclass(frozen=True)
+class StudentTParams:
+    """Locations (K, D), scale matrices and their precision factors (the structure's
+    storage shapes, as ``GaussianParams``), degrees of freedom (K,)."""
+
+    means: np.ndarray
+    covariances: np.ndarray
+    precisions_cholesky: np.ndarray
+    dof: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True)
+class StudentTStatistics(SufficientStatistics):
+    """Expected sufficient statistics of t components.
+
+    Attributes
+    ----------
+    counts : ndarray (K,)
+        ``N_k = sum_i r_ik`` over rows with at least one observed value.
+    weighted_counts : ndarray (K,)
+        ``sum_i r_ik u_ik``.
+    first : ndarray (K, D)
+        ``sum_i r_ik u_ik (x_i - c_k)`` (conditional means for missing entries).
+    second : ndarray
+        ``sum_i r_ik [u_ik (x_i - c_k)(x_i - c_k)' + C_ik]`` in the structure's
+        second-moment shape (C: conditional covariance of missing entries).
+    dof_terms : ndarray (K,)
+        ``S_k = sum_i r_ik (E[log u_ik] - E[u_ik] + 1)`` (<= 0).
+    centers : ndarray (K, D)
+        The centres c_k (intensive).
+    structure : CovarianceStructure
+        The scale structure the second moments are for (intensive).
+    """
+
+    counts: np.ndarray
+    weighted_counts: np.ndarray
+    first: np.ndarray
+    second: np.ndarray
+    dof_terms: np.ndarray
+    centers: np.ndarray = dataclasses.field(metadata={"intensive": True})
+    structure: CovarianceStructure = dataclasses.field(metadata={"intensive": True})
+
+    def recentered(self, centers: np.ndarray) -> StudentTStatistics:
+        """The same statistics about other centres (exact)."""
+        delta = self.centers - centers
+        if not delta.any():
+            return self
+        return dataclasses.replace(
+            self,
+            first=self.first + self.weighted_counts[:, None] * delta,
+            second=self.structure.recenter_second(self.second, self.weighted_counts,
+                                                  self.first, delta),
+            centers=np.array(centers, dtype=float),
+        )
+
+    def aligned(self, other: StudentTStatistics) -> StudentTStatistics:
+        if other.structure.name != self.structure.name:
+            raise ValueError(
+                f"cannot add {other.structure.name!r} statistics to {self.structure.name!r} ones"
+            )
+        return other.recentered(self.centers)
+
+
+@dataclasses.dataclass
+class _Evaluation:
+    """One chunk under one parameter value: distances, log-densities, missing layout."""
+
+    delta: np.ndarray  # (n, K) squared Mahalanobis distances of the observed parts
+    n_observed: np.ndarray | None  # (n,) observed coordinates per row; None: complete
+    log_prob: np.ndarray  # (n, K)
+    layout: MissingLayout | None
+    completions: list | None
+
+
+def check_dof(dof, n_components: int | None = None) -> tuple[str, np.ndarray | None]:
+    """Validate ``dof``: "estimate", "shared", or fixed positive value(s).
+
+    Returns (mode, fixed values or None); mode is "estimate", "shared" or "fixed".
+    """
+    if isinstance(dof, str):
+        if dof not in DOF_MODES:
+            raise ValueError(f"dof must be 'estimate', 'shared' or a positive number, got {dof!r}")
+        return dof, None
+    try:
+        values = np.asarray(dof, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"dof must be 'estimate', 'shared' or a positive number, got {dof!r}"
+                         ) from None
+    if values.ndim > 1 or (values.ndim == 1 and n_components is not None
+                           and values.shape[0] != n_components):
+        raise ValueError(f"dof must be a number or one value per component "
+                         f"({n_components}), got shape {values.shape}")
+    if not (np.isfinite(values).all() and (values > 0).all()):
+        raise ValueError(f"dof must be > 0 (and finite), got {dof!r}")
+    return "fixed", values
+
+
+class StudentTFamily(ComponentFamily):
+    """Multivariate t components (see the module docstring).
+
+    Parameters
+    ----------
+    covariance_type : str, default="full"
+        Structure of the scale matrices: any name of
+        :func:`emkit.families.structures.get_structure` (mclust's 14 models,
+        "E"/"V" in one dimension, or scikit-learn's four names).
+    dof : "estimate", "shared", float or array of shape (K,), default="estimate"
+        Degrees of freedom estimated per component, estimated as one value
+        shared by all components, or fixed.
+    dof_init : float or array of shape (K,), default=4.0
+        Starting value of estimated degrees of freedom.
+    dof_bounds : (float, float), default=(0.1, 200.0)
+        Estimated degrees of freedom stay within these bounds.
+    reg_covar : float, default=1e-6
+        Added to the diagonal of every scale matrix in the M-step.
+    """
+
+    name = "student_t"
+    params_type = StudentTParams
+
+    def __init__(self, covariance_type: str = "full", dof: Any = "estimate",
+                 dof_init: Any = DEFAULT_DOF_INIT,
+                 dof_bounds: tuple[float, float] = DEFAULT_DOF_BOUNDS, reg_covar: float = 1e-6):
+        self.structure = get_structure(covariance_type)
+        self.dof_mode, self.fixed_dof = check_dof(dof)
+        self.dof_bounds = check_dof_bounds(dof_bounds)
+        self.dof_init = np.asarray(dof_init, dtype=float)
+        self.reg_covar = float(reg_covar)
+        #: Rows x components of the fit (None: unknown); lets ``kernels="auto"``
+        #: keep small fits on the NumPy path.
+        self.kernel_work: int | None = None
+        self._layouts: dict = {}
+        self._local = threading.local()
+        self._fused_cache: tuple = (None, None, None)
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_local"] = None
+        state["_layouts"] = {}
+        state["_fused_cache"] = (None, None, None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._local = threading.local()
+
+    # --- parameters -----------------------------------------------------------
+    def dof_values(self, n_components: int, values=None) -> np.ndarray:
+        """Degrees of freedom (K,) from a scalar or (K,) value (default: the start)."""
+        if self.dof_mode == "fixed":
+            values = self.fixed_dof
+        elif values is None:
+            values = self.dof_init
+        return np.broadcast_to(np.asarray(values, dtype=float), (n_components,)).copy()
+
+    def params_from_fields(self, **values: Any) -> StudentTParams:
+        means = np.asarray(values["means"], dtype=float)
+        K = means.shape[0]
+        covariances = np.asarray(values["covariances"], dtype=float)
+        chol = values.get("precisions_cholesky")
+        if chol is None:
+            chol = self.structure.precisions_cholesky(covariances, self.reg_covar)
+        return StudentTParams(means, covariances, np.asarray(chol, dtype=float),
+                              self.dof_values(K, values.get("dof")))
+
+    def n_estimated_dof(self, n_components: int) -> int:
+        """Free degrees-of-freedom parameters: K, 1 (shared) or 0 (fixed)."""
+        return {"estimate": n_components, "shared": 1, "fixed": 0}[self.dof_mode]
+
+    # --- per-chunk evaluation -----------------------------------------------------
+    @staticmethod
+    def _chunk_key(X: np.ndarray) -> tuple:
+        return (X.__array_interface__["data"][0], X.shape, X.strides)
+
+    def _layout(self, X: np.ndarray) -> MissingLayout | None:
+        """The NaN layout of a chunk (cached: it is the same every iteration)."""
+        key = self._chunk_key(X)
+        if key not in self._layouts:
+            self._layouts[key] = missing_layout(X)
+        return self._layouts[key]
+
+    def _evaluate(self, params: StudentTParams, X: np.ndarray) -> _Evaluation:
+        """Distances and log-densities of a chunk (NaN entries marginalised)."""
+        structure = self.structure
+        means, chol, dof = params.means, params.precisions_cholesky, params.dof
+        K, D = means.shape
+        half_log_det = structure.log_det_cholesky(chol, K, D)  # -1/2 log|Sigma_k|
+        center = means.mean(axis=0)
+        layout = self._layout(X)
+        n = X.shape[0]
+        delta = np.empty((n, K))
+        out = np.empty((n, K))
+        rows = slice(None) if layout is None else layout.complete_rows
+        if layout is None or layout.complete_rows.size:
+            Xc = X[rows] - center
+            d = np.maximum(structure.mahalanobis(Xc, means - center, chol), 0.0)
+            delta[rows] = d
+            out[rows] = (log_normaliser(dof, D) + half_log_det
+                         - 0.5 * (dof + D) * np.log1p(d / dof))
+        if layout is None:
+            return _Evaluation(delta, None, out, None, None)
+        precisions = structure.full_precisions(chol, K, D)
+        values = incomplete_values(X, layout)
+        completions = [complete_rows(values, layout, means[k], precisions[k]) for k in range(K)]
+        p = D - values[1].sum(axis=1)
+        m = (D - p).astype(float)
+        d = np.stack([c.maha for c in completions], axis=1)
+        d = np.maximum(d, 0.0)
+        # -1/2 log|Sigma_OO| = -1/2 log|Sigma| - 1/2 log|Lambda_MM|
+        half_log_det_o = half_log_det + np.stack([c.correction for c in completions], axis=1)
+        half_log_det_o -= 0.5 * LOG_2PI * m[:, None]
+        part = log_normaliser(dof, p) + half_log_det_o - 0.5 * (dof + p[:, None]) * np.log1p(
+            d / dof)
+        part[layout.empty] = 0.0
+        inc = layout.incomplete_rows
+        delta[inc] = d
+        out[inc] = part
+        n_observed = np.full(n, float(D))
+        n_observed[inc] = p
+        return _Evaluation(delta, n_observed, out, layout, completions)
+
+    def _evaluation(self, params: StudentTParams, X: np.ndarray) -> _Evaluation:
+        """The evaluation ``log_prob`` left for this chunk and parameters, or a new one."""
+        cached = getattr(self._local, "last", None)
+        self._local.last = None
+        if cached is not None and cached[0] is X and cached[1] is params:
+            return cached[2]
+        return self._evaluate(params, X)
+
+    # --- the E-step -----------------------------------------------------------------
+    def log_prob(self, params: StudentTParams, X: np.ndarray) -> np.ndarray:
+        """``log t(x_O | mu_kO, Sigma_kOO, nu_k)`` per row and component, shape (n, K).
+
+        The chunk's distances are kept (one chunk per thread) for
+        :meth:`statistics`, which the engine calls next on the same chunk.
+        """
+        evaluation = self._evaluate(params, X)
+        self._local.last = (X, params, evaluation)
+        return evaluation.log_prob.copy()
+
+    def precision_weights(self, params: StudentTParams, X: np.ndarray) -> np.ndarray:
+        """``E[u | x_i, z_i = k] = (nu_k + p_i) / (nu_k + delta_ik)``, shape (n, K).
+
+        Rows with nothing observed get 1 (the prior mean of u).
+        """
+        evaluation = self._evaluate(params, X)
+        p = float(params.means.shape[1]) if evaluation.n_observed is None \
+            else evaluation.n_observed
+        return distance_terms(params.dof, p, evaluation.delta)[0]
+
+    def statistics(self, params: StudentTParams | None, X: np.ndarray, resp: np.ndarray
+                   ) -> StudentTStatistics:
+        """u-weighted moments, counts and the nu statistic of a chunk (``resp`` weighted)."""
+        if params is None:
+            return self._initial_statistics(X, resp)
+        structure = self.structure
+        K, D = params.means.shape
+        evaluation = self._evaluation(params, X)
+        centers = self.centers(params.means)
+        layout = evaluation.layout
+        p = float(D) if evaluation.n_observed is None else evaluation.n_observed
+        u, log_terms = distance_terms(params.dof, p, evaluation.delta)
+        weighted = resp * u
+        if self.dof_mode == "fixed":
+            dof_terms = np.zeros(K)
+        else:
+            gap = expected_log_gap(params.dof, p)
+            terms = resp * (log_terms + gap)
+            if layout is not None:
+                terms[layout.incomplete_rows[layout.empty]] = 0.0
+            dof_terms = terms.sum(axis=0)
+        if layout is None:
+            first, second = structure.moments(X, weighted, centers)
+            return StudentTStatistics(resp.sum(axis=0), weighted.sum(axis=0), first, second,
+                                      dof_terms, centers, structure)
+        inc = layout.incomplete_rows
+        kept = np.where(layout.empty[:, None], 0.0, resp[inc])
+        counts = kept.sum(axis=0)
+        weighted_counts, first, second_full = missing_moments(
+            evaluation.completions, layout, weighted[inc], params.means, centers,
+            conditional_resp=resp[inc])
+        second = structure.reduce_second(second_full)
+        rows = layout.complete_rows
+        if rows.size:
+            f, s = structure.moments(X[rows], weighted[rows], centers)
+            first, second = first + f, second + s
+            counts = counts + resp[rows].sum(axis=0)
+            weighted_counts = weighted_counts + weighted[rows].sum(axis=0)
+        return StudentTStatistics(counts, weighted_counts, first, second, dof_terms, centers,
+                                  structure)
+
+    def centers(self, means: np.ndarray) -> np.ndarray:
+        """Centres of the moments: each location, or their average for pooled structures."""
+        if self.structure.per_component_centers:
+            return np.array(means, dtype=float)
+        return np.broadcast_to(means.mean(axis=0), means.shape).copy()
+
+    def _initial_statistics(self, X: np.ndarray, resp: np.ndarray) -> StudentTStatistics:
+        """Statistics before any parameters (u = 1: Gaussian moments of the partition).
+
+        A missing entry is filled with its column's weighted mean over the
+        chunk's observed rows (mean imputation, for the starting values only;
+        :class:`StudentTMixtureModel` fills them from all rows beforehand, so
+        that the start does not depend on the chunking).
+        """
+        K, D = resp.shape[1], X.shape[1]
+        missing = np.isnan(X)
+        row_weight = resp.sum(axis=1)
+        if missing.any():
+            observed = np.where(missing, 0.0, X)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                fill = (row_weight @ observed) / (row_weight @ ~missing)
+            X = np.where(missing, np.where(np.isfinite(fill), fill, 0.0), X)
+        counts = resp.sum(axis=0)
+        overall = (row_weight @ X) / row_weight.sum() if row_weight.sum() > 0 else X.mean(0)
+        if self.structure.per_component_centers:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                centers = (resp.T @ X) / counts[:, None]
+            centers[~(counts > 0)] = overall
+        else:
+            centers = np.broadcast_to(overall, (K, D)).copy()
+        first, second = self.structure.moments(X, resp, centers)
+        return StudentTStatistics(counts, counts.copy(), first, second, np.zeros(K), centers,
+                                  self.structure)
+
+    # --- the M-step -----------------------------------------------------------------
+    def _scale_moments(self, stats: StudentTStatistics, params: StudentTParams | None):
+        """(locations, empty mask, counts with empties as 1, u-weighted scatter).
+
+        The scatter about the new locations is in the structure's second-moment
+        shape; an empty component enters it as one pseudo-row at its previous
+        scale (as in the Gaussian M-step), so shared structures stay defined.
+        """
+        counts, weighted = stats.counts, stats.weighted_counts
+        K, D = stats.first.shape
+        empty = empty_components(counts) if counts.sum() > 0 else np.ones(K, dtype=bool)
+        safe = np.where(empty, 1.0, counts)
+        safe_weighted = np.where(empty | ~(weighted > 0), 1.0, weighted)
+        first = np.where(empty[:, None], 0.0, stats.first)
+        means = stats.centers + first / safe_weighted[:, None]
+        scatter = self.structure.scatter(safe_weighted, first, stats.second)
+        if empty.any() and params is not None:
+            previous = np.zeros((K, D, D))
+            for k in np.flatnonzero(empty):
+                previous[k] = self.structure.component_covariance(params.covariances, k, D)
+            scatter = scatter + self.structure.reduce_second(previous)
+        return means, empty, safe, scatter
+
+    def maximize(self, stats: StudentTStatistics, params: StudentTParams | None = None
+                 ) -> StudentTParams:
+        """Locations, structured scales (Gaussian M-step on u-weighted moments) and nu.
+
+        Raises
+        ------
+        DegenerateComponentError
+            A scale matrix is not positive definite (names the component).
+        """
+        structure = self.structure
+        means, empty, safe, scatter = self._scale_moments(stats, params)
+        K, D = means.shape
+        previous = None if params is None else params.covariances
+        with np.errstate(all="ignore"):
+            try:
+                covariances = structure.estimate(safe, np.zeros((K, D)), scatter,
+                                                 self.reg_covar, previous)
+            except np.linalg.LinAlgError:
+                covariances = np.full(structure.shape(K, D), np.nan)
+        if params is not None and empty.any():
+            means[empty] = params.means[empty]
+            if not structure.shares_covariance:
+                covariances[empty] = params.covariances[empty]
+        chol = structure.precisions_cholesky(covariances, self.reg_covar)
+        if params is None or self.dof_mode == "fixed":
+            dof = self.dof_values(K)
+        else:
+            dof = update_dof(stats.counts, stats.dof_terms, params.dof, empty,
+                             self.dof_mode == "shared", self.dof_bounds)
+        return StudentTParams(means, covariances, chol, dof)
+
+    def step_deficit(self, stats: StudentTStatistics, new_params: StudentTParams,
+                     params: StudentTParams | None) -> float:
+        """How far the regularised scale M-step may fall short of the exact one (in Q).
+
+        The scale part of Q has the Gaussian form, so this is the Gaussian
+        allowance (:meth:`GaussianMixtureModel.step_deficit`) evaluated on the
+        u-weighted scatter; 0 when ``reg_covar`` is 0.
+        """
+        if self.reg_covar == 0.0:
+            return 0.0
+        D = new_params.means.shape[1]
+        if self.structure.exact_deficit:
+            return self.structure.regularization_deficit(stats.counts, new_params.covariances,
+                                                         self.reg_covar, D)
+        if params is None:
+            return np.inf
+        _, _, safe, scatter = self._scale_moments(stats, params)
+        return self.structure.deficit_from_moments(
+            safe, np.zeros_like(new_params.means), scatter, new_params.covariances,
+            params.covariances, self.reg_covar)
+
+    # --- the rest -------------------------------------------------------------------
+    def n_parameters(self, params: StudentTParams) -> int:
+        K, D = params.means.shape
+        return K * D + self.structure.n_parameters(K, D) + self.n_estimated_dof(K)
+
+    def sample(self, params: StudentTParams, labels: np.ndarray, rng: np.random.Generator
+               ) -> np.ndarray:
+        """``x = mu_k + L_k z / sqrt(u)``, ``z ~ N(0, I)``, ``u ~ Gamma(nu_k/2, rate nu_k/2)``."""
+        K, D = params.means.shape
+        X = np.empty((labels.shape[0], D))
+        for k in range(K):
+            rows = np.flatnonzero(labels == k)
+            if not rows.size:
+                continue
+            lower = np.linalg.cholesky(
+                self.structure.component_covariance(params.covariances, k, D))
+            z = rng.standard_normal((rows.size, D))
+            u = rng.gamma(params.dof[k] / 2, 2.0 / params.dof[k], size=rows.size)
+            X[rows] = params.means[k] + (z @ lower.T) / np.sqrt(u)[:, None]
+        return X
+
+    def to_vector(self, params: StudentTParams) -> np.ndarray:
+        """Locations, scales (storage shape) and log degrees of freedom."""
+        return np.concatenate([np.ravel(params.means), np.ravel(params.covariances),
+                               np.log(params.dof)]).astype(float, copy=False)
+
+    def vector_size(self, like: StudentTParams) -> int:
+        return int(like.means.size + np.size(like.covariances) + like.dof.size)
+
+    def from_vector(self, vector: np.ndarray, like: StudentTParams) -> StudentTParams | None:
+        """Parameters from :meth:`to_vector`, or None when not valid.
+
+        Structured scales leaving their model are projected back onto it (as
+        ``GaussianMixtureModel.from_vector``); degrees of freedom are clipped to
+        ``dof_bounds`` (held when fixed; averaged in log when shared).
+        """
+        vector = np.asarray(vector, dtype=float)
+        n_means, cov_shape = like.means.size, np.shape(like.covariances)
+        n_cov = int(np.prod(cov_shape))
+        if vector.shape != (self.vector_size(like),):
+            raise ValueError(f"parameter vector must have shape ({self.vector_size(like)},), "
+                             f"got {vector.shape}")
+        if not np.isfinite(vector).all():
+            return None
+        means = vector[:n_means].reshape(like.means.shape).copy()
+        covariances = vector[n_means:n_means + n_cov].reshape(cov_shape).copy()
+        log_dof = vector[n_means + n_cov:]
+        if self.dof_mode == "fixed":
+            dof = like.dof
+        else:
+            if self.dof_mode == "shared":
+                log_dof = np.full(log_dof.shape, log_dof.mean())
+            dof = np.clip(np.exp(log_dof), *self.dof_bounds)
+        if np.array_equal(covariances, like.covariances):
+            return StudentTParams(means, covariances, like.precisions_cholesky, dof)
+        try:
+            if not self.structure.affine:
+                self.structure.precisions_cholesky(covariances, self.reg_covar)
+                with np.errstate(all="ignore"):
+                    covariances = self.structure.project(covariances, np.ones(like.dof.size))
+                if not np.isfinite(covariances).all():
+                    return None
+            chol = self.structure.precisions_cholesky(covariances, self.reg_covar)
+        except (DegenerateComponentError, np.linalg.LinAlgError):
+            return None
+        return StudentTParams(means, covariances, chol, dof)
+
+    # --- fused E-step (compiled kernels) --------------------------------------------
+    def fused_e_step(self, params: StudentTParams, weights: np.ndarray, X: np.ndarray,
+                     row_weights: np.ndarray):
+        """(row log-likelihoods, counts, statistics) of a complete chunk in one compiled
+        pass, or None (kernels off, missing values, too many features, no kernel)."""
+        from .student_t_fused import fused_applies, fused_form, t_e_step
+
+        K, D = params.means.shape
+        if not fused_applies(self.structure, D, self.kernel_work) or \
+                self._layout(X) is not None:
+            return None
+        cached = self._fused_cache
+        if cached[0] is params and cached[1] is weights:
+            form = cached[2]
+        else:
+            form = fused_form(self.structure, params, weights, self.centers(params.means))
+            self._fused_cache = (params, weights, form)
+        row_objective, counts, weighted_counts, first, second, log_terms = t_e_step(
+            form, X, row_weights)
+        if self.dof_mode == "fixed":
+            dof_terms = np.zeros(K)
+        else:
+            dof_terms = log_terms + counts * expected_log_gap(params.dof, D)
+        stats = StudentTStatistics(counts, weighted_counts, first, second, dof_terms,
+                                   form.stat_centers, self.structure)
+        return row_objective, counts, stats
+
+
+class StudentTMixtureModel(MixtureModel):
+    """:class:`MixtureModel` of t components, with the family's fused E-step."""
+
+    def params_from_responsibilities(self, X, sample_weight, resp, chunk_size):
+        """The starting M-step (unit precision weights), missing entries filled with
+        the weighted column means of all rows, so the start does not depend on the
+        chunking."""
+        missing = np.isnan(X)
+        if missing.any():
+            observed = np.where(missing, 0.0, X)
+            means = (sample_weight @ observed) / (sample_weight @ ~missing)
+            X = np.where(missing, means, X)
+        return super().params_from_responsibilities(X, sample_weight, resp, chunk_size)
+
+    def soft_e_step(self, params, X: np.ndarray, row_weights: np.ndarray):
+        """Fused soft E-step of a complete chunk (compiled kernels), or None."""
+        result = self.family.fused_e_step(params.components, params.weights, X, row_weights)
+        if result is None:
+            return None
+        row_objective, counts, stats = result
+        return row_objective, MixtureStatistics(counts, stats)
