@@ -1,7 +1,15 @@
 """emkit: latent-variable models fitted by Expectation-Maximization."""
 
 from ._config import config_context, get_config, set_config
-from .hmm import GMMHMM, HMM, BernoulliHMM, CategoricalHMM, GaussianHMM, PoissonHMM
+from .hmm import (
+    GMMHMM,
+    HMM,
+    BernoulliHMM,
+    CategoricalHMM,
+    GaussianHMM,
+    PoissonHMM,
+    StudentTHMM,
+)
 from .models import (
     BernoulliMixture,
     CategoricalMixture,
@@ -43,6 +51,7 @@ __all__ = [
     "ProbitRegression",
     "RegressionMixture",
     "SoftKMeans",
+    "StudentTHMM",
     "StudentTMixture",
     "__version__",
     "config_context",

@@ -7,7 +7,15 @@ model is :class:`~emkit.hmm.model.HiddenMarkovModel`; sequences reach it as
 chunks of a :class:`~emkit.hmm.sources.SequenceSource`.
 """
 
-from .estimators import GMMHMM, HMM, BernoulliHMM, CategoricalHMM, GaussianHMM, PoissonHMM
+from .estimators import (
+    GMMHMM,
+    HMM,
+    BernoulliHMM,
+    CategoricalHMM,
+    GaussianHMM,
+    PoissonHMM,
+    StudentTHMM,
+)
 from .model import HiddenMarkovModel, HMMParams
 from .selection import select_n_states
 from .sources import SequenceSource
@@ -22,5 +30,6 @@ __all__ = [
     "HiddenMarkovModel",
     "PoissonHMM",
     "SequenceSource",
+    "StudentTHMM",
     "select_n_states",
 ]

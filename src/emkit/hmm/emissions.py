@@ -27,6 +27,7 @@ from ..families.mixture_family import MixtureFamily, MixtureFamilyParams
 from ..families.poisson import PoissonFamily
 from ..families.registry import get_family
 from ..families.structures import get_structure
+from ..families.student_t import StudentTFamily
 from ..models._base import validate_X
 from ..models._encoding import (
     HANDLE_UNKNOWN,
@@ -421,6 +422,55 @@ class GMMEmission(Emission):
         return MixtureFamilyParams(estimator.weights_, components)
 
 
+class StudentTEmission(GaussianEmission):
+    """Multivariate t emissions (any covariance model; degrees of freedom estimated per
+    state, shared, or fixed): robust to outlying rows."""
+
+    def __init__(self, covariance_type: str = "full", dof="estimate", dof_init=4.0,
+                 dof_bounds=(0.1, 200.0), reg_covar: float = 1e-6, means_init=None,
+                 precisions_init=None, covariances_init=None):
+        super().__init__(covariance_type, reg_covar, means_init, precisions_init,
+                         covariances_init)
+        self.dof = dof
+        self.dof_init = dof_init
+        self.dof_bounds = dof_bounds
+
+    def family(self, estimator, n_features: int) -> StudentTFamily:
+        self.check()
+        return StudentTFamily(self.covariance_type, self.dof, self.dof_init, self.dof_bounds,
+                              float(self.reg_covar))
+
+    def configure_fixed(self, family, groups: frozenset) -> None:
+        if groups & {"means", "covariances"}:
+            raise ValueError("fixed 'means' / 'covariances' are not available for Student-t "
+                             "emissions; fix 'emission' (all of them) instead")
+
+    def n_fixed_parameters(self, family, params, groups: frozenset) -> int:
+        return 0
+
+    def start(self, family, X, sample_weight, resp, rng, chunk_size):
+        """The starting M-step (unit precision weights) with missing entries filled by the
+        weighted column means (as :class:`emkit.StudentTMixture`)."""
+        missing = np.isnan(X)
+        if missing.any():
+            observed = np.where(missing, 0.0, X)
+            means = (sample_weight @ observed) / (sample_weight @ ~missing)
+            X = np.where(missing, means, X)
+        return super().start(family, X, sample_weight, resp, rng, chunk_size)
+
+    def export(self, estimator, params) -> None:
+        estimator.means_ = params.means
+        estimator.covariances_ = params.covariances
+        estimator.precisions_cholesky_ = params.precisions_cholesky
+        estimator.degrees_of_freedom_ = params.dof
+
+    def restore(self, estimator, family: StudentTFamily):
+        return family.params_from_fields(
+            means=estimator.means_, covariances=estimator.covariances_,
+            precisions_cholesky=estimator.precisions_cholesky_,
+            dof=estimator.degrees_of_freedom_)
+
+
 #: Emission names HMM(emission=...) accepts besides the family registry's.
 EMISSIONS: dict[str, type[Emission]] = {
     "gaussian": GaussianEmission,
@@ -428,6 +478,7 @@ EMISSIONS: dict[str, type[Emission]] = {
     "poisson": PoissonEmission,
     "bernoulli": BernoulliEmission,
     "gmm": GMMEmission,
+    "student_t": StudentTEmission,
 }
 
 

@@ -18,6 +18,7 @@ from .emissions import (
     GaussianEmission,
     GMMEmission,
     PoissonEmission,
+    StudentTEmission,
     make_emission,
 )
 
@@ -394,3 +395,53 @@ GMMHMM.__doc__ = _doc(
     :class:`~emkit.families.mixture_family.MixtureFamily` over the Gaussian
     family, so the states' mixtures share the covariance machinery (all
     covariance models, missing values).""")
+
+
+class StudentTHMM(_Common, BaseHMM):
+    def __init__(self, n_components: int = 1, *, covariance_type: str = "full",
+                 dof="estimate", dof_init=4.0, dof_bounds=(0.1, 200.0),
+                 reg_covar: float = 1e-6, means_init=None, precisions_init=None,
+                 covariances_init=None, startprob_prior=1.0, transmat_prior=1.0,
+                 sticky: float = 0.0, transmat_mask=None, startprob_init=None,
+                 transmat_init=None, fixed=(), tol: float = 1e-6, max_iter: int = 100,
+                 n_init: int = 1, init_params: str = "kmeans", random_state=None,
+                 warm_start: bool = False, verbose: int = 0, chunk_size: int | None = None,
+                 accelerate: str | None = None, semi_supervised: bool = False,
+                 algorithm: str = "viterbi"):
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.dof = dof
+        self.dof_init = dof_init
+        self.dof_bounds = dof_bounds
+        self.reg_covar = reg_covar
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+        self.covariances_init = covariances_init
+        self._set_common(locals())
+
+    def _emission(self) -> Emission:
+        return StudentTEmission(self.covariance_type, self.dof, self.dof_init,
+                                self.dof_bounds, self.reg_covar, self.means_init,
+                                self.precisions_init, self.covariances_init)
+
+
+StudentTHMM.__doc__ = _doc(
+    "Hidden Markov model with multivariate t emissions (robust to outlying rows).",
+    """
+    covariance_type : str, default="full"
+        Structure of the state scale matrices, as :class:`GaussianHMM`.
+    dof : "estimate", "shared", float or array-like of shape (n_components,), \
+default="estimate"
+        Degrees of freedom estimated per state, shared by all states, or fixed
+        (as :class:`emkit.StudentTMixture`).
+    dof_init : float or array-like, default=4.0
+    dof_bounds : (float, float), default=(0.1, 200.0)
+    reg_covar : float, default=1e-6
+    means_init : array-like of shape (n_components, n_features), optional
+    precisions_init, covariances_init : array-like, optional
+        Starting scale precisions or scale matrices (one of them).""",
+    """
+    means_ : ndarray of shape (n_components, n_features)
+    covariances_, precisions_cholesky_ : ndarray
+        Scale matrices (shapes as :class:`GaussianHMM`'s covariances).
+    degrees_of_freedom_ : ndarray of shape (n_components,)""")
