@@ -87,6 +87,15 @@ class MixtureFamily(ComponentFamily):
         self._lock = threading.Lock()
         self._prepared = False
 
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.update(_cache={}, _cache_params=None, _lock=None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     @property
     def has_prior(self) -> bool:
         return self.weight_concentration != 1.0 or bool(getattr(self.family, "has_prior",
