@@ -323,6 +323,26 @@ def test_select_n_states_by_bic():
     assert result.best_estimator.n_components == 3
 
 
+def test_results_do_not_depend_on_threads_and_clone_and_pickle_work():
+    import pickle
+
+    from sklearn.base import clone
+
+    import emkit
+
+    X, _, lengths = poisson_data(17, lengths=(400, 3, 250, 1, 600))
+    fits = []
+    for n_threads in (1, 2):
+        with emkit.config_context(n_threads=n_threads):
+            fits.append(PoissonHMM(3, random_state=0, chunk_size=300).fit(X, lengths))
+    np.testing.assert_array_equal(fits[0].lower_bounds_, fits[1].lower_bounds_)
+    np.testing.assert_array_equal(fits[0].rates_, fits[1].rates_)
+    again = clone(fits[0]).fit(X, lengths)
+    np.testing.assert_array_equal(again.transmat_, fits[0].transmat_)
+    restored = pickle.loads(pickle.dumps(fits[0]))
+    np.testing.assert_array_equal(restored.predict(X, lengths), fits[0].predict(X, lengths))
+
+
 def test_sequence_source_packs_whole_sequences():
     X = np.arange(30.0)[:, None]
     source = SequenceSource(X, np.array([5, 12, 3, 4, 6]), None, chunk_size=10)
