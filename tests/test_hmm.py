@@ -249,7 +249,7 @@ def test_sample_follows_the_chain(gaussian_fit):
 def test_compiled_fit_matches_numpy(accelerate):
     pytest.importorskip("numba")
     rng = np.random.default_rng(5)
-    lengths = [300, 1, 120, 80]
+    lengths = [300, 1, 120, 80, 5, 17, 60, 33, 2]  # >= 8: the NumPy path's lockstep
     z = simulate_states(rng, np.ones(3) / 3, np.full((3, 3), 0.1) + 0.7 * np.eye(3), lengths)
     X = rng.poisson(np.array([1.0, 4.0, 9.0])[z])[:, None].astype(float)
     y = np.full(z.size, -1)
@@ -259,7 +259,7 @@ def test_compiled_fit_matches_numpy(accelerate):
         with emkit.config_context(kernels=kernels):
             fits.append(PoissonHMM(3, random_state=0, semi_supervised=True, tol=1e-9,
                                    accelerate=accelerate).fit(
-                X, lengths, y=y, sample_weight=[1.0, 2.0, 0.5, 1.0]))
+                X, lengths, y=y, sample_weight=[1.0, 2.0, 0.5, 1.0, 0.0, 1.0, 3.0, 1.0, 1.0]))
     fast, slow = fits
     assert fast.n_iter_ == slow.n_iter_
     np.testing.assert_allclose(fast.lower_bounds_, slow.lower_bounds_, rtol=1e-10)

@@ -21,6 +21,14 @@ def _implementations():
 IMPLEMENTATIONS = _implementations()
 
 
+@pytest.fixture(params=["per-sequence", "lockstep"])
+def numpy_layout(request, monkeypatch):
+    """The NumPy path runs a chunk's sequences one by one or in lockstep."""
+    threshold = 1 if request.param == "lockstep" else 10**9
+    monkeypatch.setattr(R, "LOCKSTEP_MIN_SEQUENCES", threshold)
+    return request.param
+
+
 def brute_force(log_b, startprob, transmat):
     """Every path of one sequence: log p(x), posteriors, expected transitions, best path."""
     T, K = log_b.shape
@@ -53,7 +61,7 @@ def _problem(seed, K=3, lengths=(1, 4, 5, 2, 3)):
 
 @pytest.mark.parametrize("compiled", IMPLEMENTATIONS)
 @pytest.mark.parametrize("structural", [False, True])
-def test_forward_backward_equals_enumeration(compiled, structural):
+def test_forward_backward_equals_enumeration(numpy_layout, compiled, structural):
     log_b, offsets, startprob, transmat = _problem(0)
     if structural:  # a left-right chain starting in state 0, and a row state 2 cannot emit
         transmat = np.triu(transmat + 0.1)
@@ -90,7 +98,7 @@ def test_viterbi_equals_enumeration(compiled):
 
 
 @pytest.mark.parametrize("compiled", IMPLEMENTATIONS)
-def test_impossible_sequence(compiled):
+def test_impossible_sequence(numpy_layout, compiled):
     """A row no state can emit, or transitions that cannot reach it: log p(x) = -inf,
     zero posteriors, nothing counted, no path."""
     log_b, offsets, startprob, transmat = _problem(2, lengths=(3, 4))
@@ -112,7 +120,7 @@ def test_impossible_sequence(compiled):
 
 
 @pytest.mark.parametrize("compiled", IMPLEMENTATIONS)
-def test_log_space_fallback(compiled):
+def test_log_space_fallback(numpy_layout, compiled):
     """The filter sits in a state that cannot leave while another explains a row far
     better: the scaled recursion's scale underflows to 0 and the sequence is rerun in log
     space, which gives the exact answer."""
@@ -129,7 +137,7 @@ def test_log_space_fallback(compiled):
 
 
 @pytest.mark.parametrize("compiled", IMPLEMENTATIONS)
-def test_forced_log_space_matches_scaled(compiled, monkeypatch):
+def test_forced_log_space_matches_scaled(numpy_layout, compiled, monkeypatch):
     """Sending every sequence to the log-space recursion changes nothing but rounding."""
     log_b, offsets, startprob, transmat = _problem(3, lengths=(5, 9, 1, 30))
     weights = np.array([1.0, 0.5, 2.0, 1.0])
@@ -175,7 +183,7 @@ def test_long_sequence_has_no_underflow(compiled, monkeypatch):
 
 
 @pytest.mark.skipif(len(IMPLEMENTATIONS) < 2, reason="numba is not installed")
-def test_compiled_matches_numpy():
+def test_compiled_matches_numpy(numpy_layout):
     log_b, offsets, startprob, transmat = _problem(5, K=4, lengths=(50, 1, 200, 17))
     weights = np.array([1.0, 3.0, 0.25, 0.0])
     fast = R.forward_backward(log_b, offsets, startprob, transmat, weights, True)

@@ -37,6 +37,9 @@ from .._config import get_config
 SCALE_FLOOR = 1e-250
 #: A backward variable above this sends the sequence to the log-space recursion.
 BACKWARD_CEILING = 1e250
+#: The NumPy path runs the sequences of a chunk in lockstep from this many sequences
+#: (a lockstep step costs a few times a single sequence's step).
+LOCKSTEP_MIN_SEQUENCES = 8
 #: With kernels="auto", fits and predictions of at least this many rows compile.
 AUTO_MIN_ROWS = 1_000
 
@@ -122,6 +125,8 @@ def forward_backward(log_b: np.ndarray, offsets: np.ndarray, startprob: np.ndarr
         _compiled().forward_backward_scaled(
             log_b, offsets, startprob, transmat, seq_weights, SCALE_FLOOR, BACKWARD_CEILING,
             out.gamma, out.start, out.transitions, out.occupancy, out.loglik, redo)
+    elif S >= LOCKSTEP_MIN_SEQUENCES:
+        redo = _scaled_lockstep(log_b, offsets, startprob, transmat, seq_weights, out)
     else:
         for s in range(S):
             redo[s] = not _scaled_sequence(log_b, offsets[s], offsets[s + 1], startprob,
@@ -138,6 +143,80 @@ def forward_backward(log_b: np.ndarray, offsets: np.ndarray, startprob: np.ndarr
                 _log_sequence(log_b, offsets[s], offsets[s + 1], log_start, log_trans,
                               seq_weights[s], out, s)
     return out
+
+
+def _scaled_lockstep(log_b, offsets, startprob, transmat, seq_weights,
+                     out: Posteriors) -> np.ndarray:
+    """NumPy scaled recursion of all sequences of a chunk at once.
+
+    The sequences advance in lockstep (longest first, so the sequences still
+    running at step t are a prefix), so a step costs a few NumPy calls on
+    (running sequences, K) arrays whatever their number, and the expected
+    transitions are one matrix product over all rows.  Returns the mask of
+    sequences to rerun in log space (they are not counted here).
+    """
+    n, K = log_b.shape
+    lengths = np.diff(offsets)
+    S = lengths.shape[0]
+    top = log_b.max(axis=1)
+    finite = np.isfinite(top)
+    possible = np.logical_and.reduceat(finite, offsets[:-1])
+    b = np.exp(log_b - np.where(finite, top, 0.0)[:, None])
+    order = np.argsort(-lengths, kind="stable")
+    sorted_lengths = lengths[order]
+    first = offsets[:-1][order]
+    # sequences still running at every step (a prefix of the length order)
+    running = np.searchsorted(-sorted_lengths, -np.arange(sorted_lengths[0]), side="left")
+    alpha = np.empty((n, K))
+    scale = np.ones(n)
+    flagged = np.zeros(S, dtype=bool)  # in the length order
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        for t in range(running.shape[0]):
+            m = running[t]
+            rows = first[:m] + t
+            a = startprob * b[rows] if t == 0 else (alpha[rows - 1] @ transmat) * b[rows]
+            c = a.sum(axis=1)
+            low = ~(c >= SCALE_FLOOR)
+            if low.any():
+                flagged[:m] |= low
+                c[low] = 1.0
+            scale[rows] = c
+            alpha[rows] = a / c[:, None]
+        u = np.zeros((n, K))
+        beta = np.ones((S, K))
+        gamma = out.gamma
+        for t in range(running.shape[0] - 1, -1, -1):
+            m = running[t]
+            rows = first[:m] + t
+            going = np.flatnonzero(sorted_lengths[:m] > t + 1)  # sequences going on after t
+            if going.size:
+                nxt = rows[going] + 1
+                u[nxt] = b[nxt] * beta[going] / scale[nxt][:, None]
+                beta[going] = u[nxt] @ transmat.T
+                high = ~(beta[going].max(axis=1) <= BACKWARD_CEILING)
+                if high.any():
+                    flagged[going[high]] = True
+                    beta[going[high]] = 1.0
+            g = alpha[rows] * beta[:m]
+            gamma[rows] = g / g.sum(axis=1, keepdims=True)
+    redo = np.zeros(S, dtype=bool)
+    redo[order] = flagged
+    redo &= possible
+    out.loglik[:] = np.add.reduceat(np.log(scale) + np.where(finite, top, 0.0), offsets[:-1])
+    out.loglik[~possible] = -np.inf
+    for s in np.flatnonzero(~possible):
+        gamma[offsets[s]:offsets[s + 1]] = 0.0
+    used = np.where(possible & ~redo, seq_weights, 0.0)
+    row_weight = np.repeat(used, lengths)
+    inside = np.ones(n, dtype=bool)
+    inside[offsets[1:] - 1] = False  # the last row of every sequence has no successor
+    pairs = np.flatnonzero(inside & (row_weight > 0))
+    if pairs.size:
+        out.transitions += transmat * ((alpha[pairs] * row_weight[pairs, None]).T
+                                       @ u[pairs + 1])
+    out.start += used @ gamma[offsets[:-1]]
+    out.occupancy += row_weight @ gamma
+    return redo
 
 
 def _scaled_sequence(log_b, lo, hi, startprob, transmat, weight, out: Posteriors, s) -> bool:
