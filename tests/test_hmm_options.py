@@ -276,8 +276,8 @@ def test_student_t_emissions():
     rng = np.random.default_rng(16)
     heavy = np.array([[-3.0, 0.0], [3.0, 0.0], [0.0, 4.0]])[z] + rng.standard_t(
         2.0, size=(z.size, 2))
-    robust = StudentTHMM(3, random_state=0, n_init=2).fit(heavy, lengths)
-    plain = GaussianHMM(3, random_state=0, n_init=2).fit(heavy, lengths)
+    robust = StudentTHMM(3, random_state=0).fit(heavy, lengths)
+    plain = GaussianHMM(3, random_state=0).fit(heavy, lengths)
     assert robust.score(heavy, lengths) > plain.score(heavy, lengths) + 100
     np.testing.assert_allclose(robust.degrees_of_freedom_, 2.0, atol=0.7)
     assert robust.n_parameters() == 2 + 6 + 6 + 9 + 3
@@ -288,7 +288,7 @@ def test_student_t_emissions():
                    for p in __import__("itertools").permutations(range(3)))
 
     assert accuracy(robust) > accuracy(plain)
-    generic = HMM(3, emission="student_t", random_state=0, n_init=2).fit(heavy, lengths)
+    generic = HMM(3, emission="student_t", random_state=0).fit(heavy, lengths)
     np.testing.assert_array_equal(generic.means_, robust.means_)
 
 
