@@ -16,13 +16,16 @@ is fitted with ``a`` and ``a + b`` iterations; time per iteration is
 ``(T(a+b) - T(a)) / b`` (validation and initialisation cancel out), median over the
 repeats; the fits of a repeat are interleaved so that all see the same machine noise.
 After ``a + b`` iterations emkit's and hmmlearn's log-likelihoods must agree (``obj rel
-diff``).  hmmlearn is timed three ways: its defaults (``implementation="log"``, the
-machine's BLAS threads), the same on one BLAS thread (its many small triangular solves
-run faster so on a busy machine), and ``implementation="scaling"`` on one BLAS thread;
-the verdict divides by the fastest of the three.  pomegranate (PyTorch, float32 by
-default, also fits end probabilities) is timed the same way when it is importable; its
-figure is informational.  ``peak dRSS`` is the growth of the process's peak resident set
-during emkit's ``a + b`` fit: memory beyond the data is O(chunk x K).
+diff``).  hmmlearn runs on one BLAS thread (its many small triangular solves run
+several times faster so than on the machine's two threads on a busy machine; in quick
+mode the default threads are timed too), with its default ``implementation="log"``
+and with ``implementation="scaling"``; the verdict divides emkit's time (default
+threads) by the faster of the two.  emkit on one E-step thread is shown for a per-core
+comparison.  pomegranate (PyTorch, float32 by default, also fits end probabilities;
+on one torch thread, its default two being ~40x slower on a busy 2-core machine) is
+timed the same way when it is importable; its figure is informational.  ``peak dRSS``
+is the growth of the process's peak resident set during emkit's ``a + b`` fit: memory
+beyond the data is O(chunk x K).
 """
 
 from __future__ import annotations
@@ -162,16 +165,28 @@ def pomegranate_fit(problem: dict, n_iter: int) -> float:
     model = DenseHMM(dists, edges=s["transmat"], starts=s["startprob"],
                      ends=np.ones(K, dtype=np.float32),
                      max_iter=n_iter, tol=0.0)
-    model.fit(data)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # on a busy 2-core machine its default threads are ~40x slower
+    try:
+        model.fit(data)
+    finally:
+        torch.set_num_threads(threads)
     return float("nan")
 
 
 def _one_blas_thread(function: Callable[[], float]) -> float:
-    """hmmlearn's many small triangular solves run faster on one BLAS thread on a busy
-    machine; this variant is timed too, and the verdict uses the fastest hmmlearn."""
+    """hmmlearn on one BLAS thread: its many small triangular solves (Gaussian
+    log-densities per sequence and state) run several times faster so than on the
+    machine's threads when the machine is busy."""
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1, user_api="blas"):
+        return function()
+
+
+def _one_emkit_thread(function: Callable[[], float]) -> float:
+    """emkit with one E-step thread (a per-core comparison with hmmlearn)."""
+    with emkit.config_context(n_threads=1):
         return function()
 
 
@@ -213,19 +228,28 @@ def _peak_rss_growth(function: Callable[[], Any]) -> float | None:
     return (after - before) / 1024.0
 
 
-def run(name: str, *, quick: bool, repeats: int, seed: int) -> list[str]:
-    """Report lines of one case."""
+def run(name: str, *, quick: bool, repeats: int, seed: int,
+        default_threads: bool | None = None) -> list[str]:
+    """Report lines of one case.
+
+    ``default_threads`` also times hmmlearn on the machine's BLAS threads (default: in
+    quick mode only; at full size it takes many minutes on a busy machine).
+    """
+    if default_threads is None:
+        default_threads = quick
     n_sequences, length = (20, 1000) if quick else (100, 10_000)
     a, b = 1, 2
     make = gaussian_problem if name == "hmm-gauss-full-1M" else categorical_problem
     problem = make(n_sequences, length, seed)
     libraries: dict[str, Callable[[int], float]] = {
         "emkit": lambda n: emkit_fit(problem, n),
-        "hmmlearn": lambda n: hmmlearn_fit(problem, n),
-        "hmmlearn-blas1": lambda n: _one_blas_thread(lambda: hmmlearn_fit(problem, n)),
+        "emkit-1thread": lambda n: _one_emkit_thread(lambda: emkit_fit(problem, n)),
+        "hmmlearn": lambda n: _one_blas_thread(lambda: hmmlearn_fit(problem, n)),
         "hmmlearn-scaling": lambda n: _one_blas_thread(
             lambda: hmmlearn_fit(problem, n, "scaling")),
     }
+    if default_threads:
+        libraries["hmmlearn-blas-default"] = lambda n: hmmlearn_fit(problem, n)
     if pomegranate_available():
         libraries["pomegranate"] = lambda n: pomegranate_fit(problem, n)
     per_iter: dict[str, list[float]] = {lib: [] for lib in libraries}
@@ -255,8 +279,9 @@ def run(name: str, *, quick: bool, repeats: int, seed: int) -> list[str]:
     lines = [f"{name}: N={n:,} in {n_sequences} sequences, K={problem['K']}, D={D}, {what}; "
              f"iterations {a} -> {a + b}, {repeats} repeat(s)"]
     for lib in libraries:
-        extra = "" if lib != "pomegranate" else "  (float32, informational)"
-        lines.append(f"  {lib:<17s} {median[lib]:8.3f} s/it  ratio emkit/{lib} "
+        extra = {"pomegranate": "  (float32, 1 torch thread, informational)",
+                 "emkit-1thread": "  (one E-step thread)"}.get(lib, "")
+        lines.append(f"  {lib:<21s} {median[lib]:8.3f} s/it  ratio emkit/{lib} "
                      f"{median['emkit'] / median[lib]:6.3f}{extra}")
     flag = " !" if rel > OBJECTIVE_RTOL else ""
     lines.append(f"  log-likelihood emkit {objectives['emkit']:.10g}, hmmlearn "
