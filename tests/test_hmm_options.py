@@ -205,6 +205,12 @@ def test_warm_start_continues():
     first = model.lower_bounds_[-1]
     model.set_params(max_iter=50).fit(X, lengths)
     assert model.lower_bounds_[0] >= first
+    Y, _, lengths = gaussian_data(10)
+    gauss = GaussianHMM(3, random_state=0, max_iter=3, warm_start=True).fit(Y, lengths)
+    with pytest.warns(UserWarning, match=r"warm_start ignored: the fitted covariances have "
+                                         r"shape \(3, 2, 2\), not \(3, 2\)"):
+        gauss.set_params(covariance_type="diag").fit(Y, lengths)
+    assert gauss.covariances_.shape == (3, 2)
 
 
 # ------------------------------------------------------------------ emissions

@@ -189,10 +189,20 @@ class BaseHMM(BaseEstimator):
     def _warm(self) -> bool:
         if not (self.warm_start and hasattr(self, "transmat_")):
             return False
+        reason = None
         if self.transmat_.shape[0] != self.n_components:
-            warnings.warn(f"warm_start ignored: the fitted model has {self.transmat_.shape[0]} "
-                          f"states but n_components={self.n_components}; fitting from a new "
-                          "start", UserWarning, stacklevel=3)
+            reason = (f"the fitted model has {self.transmat_.shape[0]} states but "
+                      f"n_components={self.n_components}")
+        else:
+            emission = self._emission()
+            try:
+                family = emission.family(self, self.n_features_in_)
+                reason = emission.fitted_mismatch(self, family, self._params(family).emission)
+            except (ValueError, AttributeError, KeyError, IndexError) as exc:
+                reason = f"the fitted emission parameters do not fit the settings ({exc})"
+        if reason is not None:
+            warnings.warn(f"warm_start ignored: {reason}; fitting from a new start",
+                          UserWarning, stacklevel=3)
             return False
         return True
 

@@ -115,6 +115,10 @@ class Emission:
         return family.maximize(stats)
 
     # --- fitted attributes ----------------------------------------------------
+    def fitted_mismatch(self, estimator, family, params) -> str | None:
+        """Why fitted parameters do not suit the current settings (None: they do)."""
+        return None
+
     def export(self, estimator, params) -> None:
         """Store fitted emission parameters as ``<field>_`` attributes."""
         for field in dataclasses.fields(params):
@@ -222,6 +226,15 @@ class GaussianEmission(Emission):
 
     def configure_fixed(self, family: GaussianFamily, groups: frozenset) -> None:
         family.model.fixed = frozenset(groups & {"means", "covariances"})
+
+    def fitted_mismatch(self, estimator, family, params) -> str | None:
+        components = getattr(params, "components", params)  # GMM: the inner Gaussians
+        K, D = components.means.shape
+        shape = family_structure(family).shape(K, D)
+        if np.shape(components.covariances) != shape:
+            return (f"the fitted covariances have shape {np.shape(components.covariances)}, "
+                    f"not {shape} as covariance_type={self.covariance_type!r} needs")
+        return None
 
     def n_fixed_parameters(self, family: GaussianFamily, params: GaussianComponents,
                            groups: frozenset) -> int:
@@ -353,6 +366,13 @@ class CategoricalEmission(Emission):
         return decode_codes(X, estimator.categories_)
 
 
+def family_structure(family):
+    """The covariance structure of a Gaussian-like family (or of a mixture family's inner
+    one)."""
+    inner = getattr(family, "family", family)
+    return inner.structure
+
+
 class GMMEmission(Emission):
     """A Gaussian mixture per state (:class:`~emkit.families.mixture_family.MixtureFamily`
     over :class:`~emkit.families.gaussian_family.GaussianFamily`)."""
@@ -406,6 +426,8 @@ class GMMEmission(Emission):
         if inner:
             values["components"] = inner
         return values
+
+    fitted_mismatch = GaussianEmission.fitted_mismatch
 
     def export(self, estimator, params: MixtureFamilyParams) -> None:
         K, M = params.weights.shape
