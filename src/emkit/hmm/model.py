@@ -44,6 +44,10 @@ from .sources import SequenceChunk
 
 #: Largest |sum - 1| of a probability vector that from_vector renormalises.
 SIMPLEX_ATOL = 1e-9
+#: The family evaluates a long chunk (one long sequence) in blocks of this many rows,
+#: so that its work arrays (e.g. (rows, K, D) for full Gaussians) stay bounded: memory
+#: beyond the data is O(chunk x K) for the recursions plus O(block x K x D).
+EMISSION_BLOCK_ROWS = 65_536
 #: Chain parameter groups ``fixed`` may hold (besides the family's).
 CHAIN_GROUPS = ("startprob", "transmat")
 
@@ -157,9 +161,21 @@ class HiddenMarkovModel:
         raise TypeError("a hidden Markov model has no per-row log joint: its E-step is "
                         "forward-backward over whole sequences (a SequenceSource's chunks)")
 
+    @staticmethod
+    def _blocks(n: int) -> list[slice]:
+        return [slice(start, min(start + EMISSION_BLOCK_ROWS, n))
+                for start in range(0, n, EMISSION_BLOCK_ROWS)] or [slice(0, 0)]
+
     def emission_log_prob(self, params: HMMParams, chunk: SequenceChunk) -> np.ndarray:
         """(n, K) emission log-densities of a chunk, restricted to any known states."""
-        log_b = np.asarray(self.family.log_prob(params.emission, chunk.X), dtype=np.float64)
+        X = chunk.X
+        blocks = self._blocks(X.shape[0])
+        if len(blocks) == 1:
+            log_b = np.asarray(self.family.log_prob(params.emission, X), dtype=np.float64)
+        else:
+            log_b = np.empty((X.shape[0], self.n_states))
+            for rows in blocks:
+                log_b[rows] = self.family.log_prob(params.emission, X[rows])
         if chunk.labels is not None:
             known = np.flatnonzero(chunk.labels >= 0)
             if known.size:
@@ -190,14 +206,16 @@ class HiddenMarkovModel:
         if impossible.size:
             self.impossible.append(impossible_message(chunk, int(impossible[0]),
                                                       "the current parameters"))
-            return -np.inf, HMMStatistics(post.start, post.transitions, post.occupancy,
-                                          self.family.statistics(params.emission, chunk.X,
-                                                                 post.gamma))
-        objective = float(chunk.weights[positive] @ post.loglik[positive])
+            post.gamma[:] = 0.0
+        objective = float(chunk.weights[positive] @ post.loglik[positive]) if \
+            not impossible.size else -np.inf
         resp = post.gamma
         if not np.all(chunk.weights == 1.0):
             resp *= w[:, None]
-        emission = self.family.statistics(params.emission, chunk.X, resp)
+        emission = None
+        for rows in self._blocks(chunk.X.shape[0]):
+            part = self.family.statistics(params.emission, chunk.X[rows], resp[rows])
+            emission = part if emission is None else emission + part
         return objective, HMMStatistics(post.start, post.transitions, post.occupancy, emission)
 
     def maximize(self, stats: HMMStatistics, params: HMMParams | None = None) -> HMMParams:
