@@ -18,6 +18,9 @@ Cases (``--only`` takes these names; it may be repeated or comma-separated):
 * ``kmeans-1M``, ``kmeans-1M-k100``  emkit.KMeans vs
   sklearn.cluster.KMeans(algorithm="lloyd"), N=1,000,000, D=10, K=20 / 100
 * ``gmm-missing-100k`` emkit with 20% missing values vs complete data (``missing.py``)
+* ``hmm-gauss-full-1M``, ``hmm-categorical-1M``  GaussianHMM (K=10, D=5, full) and
+  CategoricalHMM (K=20) on 1,000,000 rows in 100 sequences vs hmmlearn (and pomegranate
+  when installed), seconds per Baum-Welch iteration (``hmm_bench.py``)
 * ``accel-d2``, ``accel-d10``  time to convergence (tol=1e-6) of emkit plain EM,
   emkit SQUAREM and scikit-learn, N=100,000, K=5, overlapping components
   (``acceleration.py``)
@@ -77,6 +80,8 @@ from acceleration import NAMES as ACCELERATION_CASES
 from acceleration import acceleration_report
 from discrete import NAMES as DISCRETE_CASES
 from discrete import discrete_report
+from hmm_bench import NAMES as HMM_CASES
+from hmm_bench import hmm_report
 from missing import NAME as MISSING_CASE
 from missing import missing_values_report
 from student_t import CONVERGENCE_NAME as STUDENT_T_CONVERGENCE
@@ -492,7 +497,7 @@ def verdicts(results: Sequence[Result]) -> list[str]:
 # -------------------------------------------------------------------- main
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     names = [c.name for c in CASES] + [MISSING_CASE, *ACCELERATION_CASES, *DISCRETE_CASES,
-                                         *STUDENT_T_CASES]
+                                         *STUDENT_T_CASES, *HMM_CASES]
     parser = argparse.ArgumentParser(
         description="Seconds per EM iteration, emkit vs scikit-learn (see module docstring).",
     )
@@ -576,6 +581,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             print()
             for line in report():
                 print(line, flush=True)
+    # hidden Markov models vs hmmlearn (benchmarks/hmm_bench.py)
+    hmm_cases = [name for name in HMM_CASES if not args.only or name in args.only]
+    if hmm_cases:
+        print()
+        for line in hmm_report(hmm_cases, quick=args.quick, repeats=args.repeats,
+                               seed=args.seed):
+            print(line, flush=True)
     print(f"\ntotal time {time.perf_counter() - start:.1f} s")
     return 0
 

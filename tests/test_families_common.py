@@ -70,6 +70,8 @@ def mixed_data(rng: np.random.Generator, n: int = 240) -> np.ndarray:
 
 MIXED_FAMILIES = [("size", "gaussian", [0, 1]), ("answers", "categorical", [2, 3]),
                   ("visits", "poisson", [4])]
+
+
 def heavy_tailed_data(rng: np.random.Generator, n: int = 240) -> np.ndarray:
     """Three well-separated bivariate t clusters (2 degrees of freedom)."""
     centers = np.array([[0.0, 0.0], [12.0, 2.0], [2.0, 14.0]])

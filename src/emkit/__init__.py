@@ -23,22 +23,29 @@ __version__ = "0.1.0"
 # tests/test_lazy_imports.py checks that the two lists agree).
 _LAZY = {
     "BayesianGaussianMixture": "emkit.models.bayesian_mixture",
+    "BernoulliHMM": "emkit.hmm",
     "BernoulliMixture": "emkit.models.bernoulli",
+    "CategoricalHMM": "emkit.hmm",
     "CategoricalMixture": "emkit.models.categorical",
+    "GMMHMM": "emkit.hmm",
+    "GaussianHMM": "emkit.hmm",
     "GaussianMixture": "emkit.models.gaussian_mixture",
     "GaussianMixtureImputer": "emkit.models.imputer",
     "GaussianPrior": "emkit.priors",
+    "HMM": "emkit.hmm",
     "KMeans": "emkit.models.kmeans",
     "MiniBatchKMeans": "emkit.models.kmeans",
     "MixedMixture": "emkit.models.mixed",
     "MixtureOfExperts": "emkit.models.experts",
     "MixtureOutlierDetector": "emkit.models.outlier",
     "ModelSelection": "emkit.selection",
+    "PoissonHMM": "emkit.hmm",
     "PoissonMixture": "emkit.models.poisson",
     "ProbitRegression": "emkit.models.probit",
     "ProgressBar": "emkit.em.progress",
     "RegressionMixture": "emkit.models.regression_mixture",
     "SoftKMeans": "emkit.models.kmeans",
+    "StudentTHMM": "emkit.hmm",
     "StudentTMixture": "emkit.models.student_t",
     "select_model": "emkit.selection",
 }
@@ -47,11 +54,18 @@ _LAZY = {
 # an import statement, as before the imports became lazy.
 _SUBMODULES = frozenset({
     "datasets", "em", "exceptions", "families", "hierarchical", "init", "io", "models",
-    "persist", "plotting", "priors", "selection", "selection_generic", "sources",
+    "hmm", "persist", "plotting", "priors", "selection", "selection_generic", "sources",
 })
 
 if TYPE_CHECKING:  # type checkers and IDEs see ordinary imports (emkit ships py.typed)
     from .em.progress import ProgressBar as ProgressBar
+    from .hmm import GMMHMM as GMMHMM
+    from .hmm import HMM as HMM
+    from .hmm import BernoulliHMM as BernoulliHMM
+    from .hmm import CategoricalHMM as CategoricalHMM
+    from .hmm import GaussianHMM as GaussianHMM
+    from .hmm import PoissonHMM as PoissonHMM
+    from .hmm import StudentTHMM as StudentTHMM
     from .models.bayesian_mixture import BayesianGaussianMixture as BayesianGaussianMixture
     from .models.bernoulli import BernoulliMixture as BernoulliMixture
     from .models.categorical import CategoricalMixture as CategoricalMixture
