@@ -89,15 +89,33 @@ def _signals_held():
 
     Keeps "create a temporary file and remember it" and "rename a batch into
     place" indivisible for handlers that raise (Ctrl-C, the CLI's SIGTERM).
+    Blocking the signals in this thread is not enough: a thread started
+    earlier (BLAS, a reader) may receive them, and Python then runs the
+    handler in the main thread at once.  So, in the main thread, the handlers
+    are also swapped for one that only records the signal; the recorded
+    signals go to the previous handlers when the block ends.
     """
     if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - not POSIX
         yield
         return
+    import threading
+
+    pending: list[int] = []
+    handlers: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in _HELD_SIGNALS:
+            handler = signal.getsignal(signum)
+            if callable(handler):  # a Python handler (default_int_handler, the CLI's)
+                handlers[signum] = signal.signal(signum, lambda n, _f: pending.append(n))
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_SIGNALS)
     try:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+        for signum in dict.fromkeys(pending):
+            handlers[signum](signum, None)
 
 
 _KINDS = {stat.S_ISDIR: "a directory", stat.S_ISCHR: "a character device",

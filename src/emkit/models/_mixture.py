@@ -206,6 +206,9 @@ class BaseMixture(ReadableReprMixin, LongFitMixin, DensityMixin, BaseEstimator):
         The default lets the family prepare itself
         (:meth:`~emkit.families.base.ComponentFamily.prepare`).
         """
+        family = getattr(model, "family", None)
+        if family is None:  # an engine model without a component family (variational)
+            return
         if sample is None:  # X is the data, in memory
             model.family.prepare(X, source.sample_weight)
         else:  # a file or Dask source: X is its initialisation sample, in memory
