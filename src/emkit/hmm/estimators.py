@@ -94,7 +94,7 @@ _ATTRIBUTES_DOC = """
     lower_bound_ : float
         Log-likelihood per observation (log posterior with priors) of the
         parameters entering the last iteration.
-    lower_bounds_ : ndarray of shape (n_iter_,)
+    lower_bounds_ : ndarray of shape (``n_iter_``,)
         Its value at every iteration; never decreases.
     n_features_in_ : int"""
 

@@ -96,7 +96,7 @@ class CategoricalMixture(BaseMixture):
     n_iter_ : int
     lower_bound_ : float
         Mean objective of the parameters entering the last iteration.
-    lower_bounds_ : ndarray of shape (n_iter_,)
+    lower_bounds_ : ndarray of shape (``n_iter_``,)
         The mean objective at every iteration; never decreases.
     n_features_in_ : int
     feature_names_in_ : ndarray of str

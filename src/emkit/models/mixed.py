@@ -110,7 +110,7 @@ class MixedMixture(BaseMixture):
     n_iter_ : int
     lower_bound_ : float
         Mean objective of the parameters entering the last iteration.
-    lower_bounds_ : ndarray of shape (n_iter_,)
+    lower_bounds_ : ndarray of shape (``n_iter_``,)
         The mean objective at every iteration; never decreases.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
@@ -307,7 +307,7 @@ class MixedMixture(BaseMixture):
 
         Returns
         -------
-        X : ndarray or DataFrame of shape (n_samples, n_features_in_)
+        X : ndarray or DataFrame of shape (n_samples, ``n_features_in_``)
             A DataFrame when the model was fitted on one (categorical columns
             hold their levels); otherwise a float array, or an object array
             when some categorical levels are not numbers.  Columns in no

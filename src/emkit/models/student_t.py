@@ -110,7 +110,7 @@ default="estimate"
     n_iter_ : int
     lower_bound_ : float
         Mean log-likelihood per row of the parameters entering the last iteration.
-    lower_bounds_ : ndarray of shape (n_iter_,)
+    lower_bounds_ : ndarray of shape (``n_iter_``,)
         The mean log-likelihood at every iteration; never decreases.
     n_features_in_ : int
 

@@ -67,7 +67,7 @@ _KEEP: Any = object()
 
 
 class Chunk(NamedTuple):
-    """Rows ``start .. start + len(X)`` of a source, checked."""
+    """Rows ``start`` to ``start + len(X)`` of a source, checked."""
 
     X: Any
     weights: np.ndarray
