@@ -25,7 +25,13 @@ from typing import Any
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from . import _persist_estimators  # noqa: F401  (registers the built-in estimators)
+from . import (  # noqa: F401  (they register the built-in estimators)
+    _persist_conditional,
+    _persist_continuous,
+    _persist_discrete,
+    _persist_estimators,
+    _persist_hmm,
+)
 from ._persist_registry import (
     REGISTRY,
     EstimatorSchema,
@@ -34,7 +40,7 @@ from ._persist_registry import (
     register_estimator,
     register_param_type,
 )
-from ._persist_schema import ARRAY_KEYS, Context, short
+from ._persist_schema import ABSENT, ARRAY_KEYS, Context, MaybeAbsent, short
 from .exceptions import ModelFileError
 from .io import atomic_write
 
@@ -97,8 +103,11 @@ def model_to_dict(estimator) -> dict:
               for k, v in estimator.get_params(deep=False).items()}
     fitted: dict[str, Any] = {}
     for attr, spec in schema.fitted.items():
+        value = getattr(estimator, attr, ABSENT)
+        if value is ABSENT and not isinstance(spec, MaybeAbsent):
+            raise ValueError(f"cannot save {name}: it has no fitted attribute {attr!r}")
         try:
-            fitted[attr] = spec.encode(getattr(estimator, attr), attr, model_to_dict)
+            fitted[attr] = spec.encode(value, attr, model_to_dict)
         except (TypeError, ValueError, OverflowError) as exc:
             raise ValueError(f"cannot save {name}: {_one_line(exc)}") from None
     names = getattr(estimator, "feature_names_in_", None)
@@ -120,8 +129,21 @@ def model_to_dict(estimator) -> dict:
     return doc
 
 
+#: Parameters that steer a fitting run only and are never saved (written as null with a
+#: note): a callback is code, which a model file never holds; a checkpoint path names a
+#: file of the run that wrote it, which a loaded model must not resume or overwrite.
+RUN_ONLY_PARAMS = {
+    "callback": "callbacks are code, which a model file does not hold",
+    "checkpoint": "a checkpoint file belongs to the fitting run",
+}
+
+
 def _encode_param(schema: EstimatorSchema, name: str, value: Any, notes: list[str]) -> Any:
     """A parameter as its spec writes it, else as a plain JSON value (or null and a note)."""
+    if name in RUN_ONLY_PARAMS and value is not None:
+        notes.append(f"parameter {name} ({type(value).__name__}) saved as null: "
+                     f"{RUN_ONLY_PARAMS[name]}")
+        return None
     spec = schema.param_spec(name, schema.defaults().get(name))
     if spec is not None:
         try:
@@ -343,7 +365,8 @@ def _build(doc: Any, depth: int = 0):
             raise ModelFileError(f'"feature_names" has {len(names)} names but n_features_in_ '
                                  f"is {fitted['n_features_in_']}")
     for attr, value in fitted.items():
-        setattr(estimator, attr, value)
+        if value is not ABSENT:
+            setattr(estimator, attr, value)
     if names is not None:
         estimator.feature_names_in_ = np.asarray(names, dtype=object)
     if schema.restore is not None:
