@@ -134,7 +134,22 @@ class _Groups(Value):
         return out
 
     def encode(self, value, where, to_dict):
-        return super().encode([list(g) for g in value], where, to_dict)
+        return [[name, family, _plain_columns(columns, where),
+                 super(_Groups, self).encode(options, where, to_dict)]
+                for name, family, columns, options in value]
+
+
+def _plain_columns(columns, where: str):
+    """Column names or positions as plain JSON (a list stays a list of str / int)."""
+    def plain(column):
+        if isinstance(column, str):
+            return column
+        if isinstance(column, (int, np.integer)) and not isinstance(column, (bool, np.bool_)):
+            return int(column)
+        raise ValueError(f"{where}: a column must be a name or a position, got {column!r}")
+    if isinstance(columns, (list, tuple, np.ndarray)):
+        return [plain(c) for c in columns]
+    return plain(columns)
 
 
 def _group_names(ctx: Context) -> list[str]:
@@ -264,7 +279,9 @@ class _Families(Value):
     def encode(self, value, where, to_dict):
         if value is None:
             return None
-        return super().encode([list(item) for item in value], where, to_dict)
+        return [[*item[:2], _plain_columns(item[2], where),
+                 *(super(_Families, self).encode(option, where, to_dict) for option in item[3:])]
+                for item in value]
 
 
 register_estimator(

@@ -145,7 +145,7 @@ def _check_chain(estimator, f: dict) -> None:
     outside = np.argwhere((f["transmat_"] > 0) & ~structure["trans_allowed"])
     if outside.size:
         i, j = (int(v) for v in outside[0])
-        raise ModelFileError(f"transmat_[{i}, {j}] is {f['transmat_'][i, j]!r} but the "
+        raise ModelFileError(f"transmat_[{i}, {j}] is {float(f['transmat_'][i, j])!r} but the "
                              f"transition {i} -> {j} is a structural zero (transmat_mask or "
                              "transmat_init)")
     start = np.flatnonzero((f["startprob_"] > 0) & ~structure["start_allowed"])

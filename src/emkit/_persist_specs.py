@@ -22,6 +22,7 @@ from ._persist_schema import (
     INT64_MAX,
     INT64_MIN,
     Context,
+    ListOf,
     Spec,
     bad,
     decode_array,
@@ -235,7 +236,9 @@ class Switch(Spec):
         return self.cases[key].decode(value, where, ctx)
 
     def encode(self, value, where, to_dict):
-        for spec in self.cases.values():
+        # lists first: a list of arrays must not become one stacked array
+        order = sorted(self.cases.values(), key=lambda spec: not isinstance(spec, ListOf))
+        for spec in order:
             try:
                 return spec.encode(value, where, to_dict)
             except (TypeError, ValueError):
