@@ -393,3 +393,14 @@ def test_experts_with_named_gate_features(tmp_path):
     np.testing.assert_array_equal(loaded.predict(frame), model.predict(frame))
     np.testing.assert_array_equal(loaded.predict_proba_gate(frame),
                                   model.predict_proba_gate(frame))
+
+
+def test_hmm_with_a_family_object_is_refused_on_save():
+    from emkit.families.poisson import PoissonFamily
+    from emkit.hmm import HMM
+
+    X = np.random.default_rng(7).poisson(3, (60, 2))
+    model = HMM(2, emission=PoissonFamily(alpha=0.1), max_iter=5, random_state=0).fit(X)
+    with pytest.raises(ValueError, match=r"cannot save HMM: parameter emission is not a "
+                                         r"string: .*give HMM\(emission=<name>"):
+        model_to_dict(model)

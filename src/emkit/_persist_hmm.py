@@ -30,7 +30,7 @@ from ._persist_shared import (
     covariance_shape,
     present,
 )
-from ._persist_specs import Switch, Value
+from ._persist_specs import Exact, Switch, Value
 from .exceptions import ModelFileError
 from .hmm import (
     GMMHMM,
@@ -226,7 +226,9 @@ register_estimator(
     HMM,
     required=("n_components", "emission", "emission_options"),
     fitted={**CHAIN_ATTRS, **ALL_EMISSION_ATTRS, **EM_ATTRS},
-    params={**CHAIN_PARAMS, "emission": Str(tuple(EMISSIONS)),
+    params={**CHAIN_PARAMS, "emission": Exact(Str(tuple(EMISSIONS)), why=(
+        "a model file names the emission; give HMM(emission=<name>, emission_options=...) "
+        "instead of a family object")),
             "emission_options": Value(mapping=True)},
     check_params=_check_hmm_params,
     check=_check_hmm,

@@ -30,7 +30,7 @@ from ._persist_schema import (
     short,
 )
 
-__all__ = ["DictOf", "Levels", "Switch", "Value"]
+__all__ = ["DictOf", "Exact", "Levels", "Switch", "Value"]
 
 
 def _is_int(value: Any) -> bool:
@@ -244,3 +244,26 @@ class Switch(Spec):
             except (TypeError, ValueError):
                 continue
         raise ValueError(f"{where} cannot be written ({type(value).__name__})")
+
+
+@dataclasses.dataclass(frozen=True)
+class Exact(Spec):
+    """A parameter that must be written by ``spec``: when it cannot be, saving fails
+    (instead of writing null and a note), e.g. an HMM's ``emission`` given as a family
+    object, without which the file would describe another model."""
+
+    spec: Spec
+    why: str = ""
+
+    @property
+    def scalar(self) -> bool:  # type: ignore[override]
+        return self.spec.scalar
+
+    def describe(self) -> str:
+        return self.spec.describe()
+
+    def decode(self, value, where, ctx):
+        return self.spec.decode(value, where, ctx)
+
+    def encode(self, value, where, to_dict):
+        return self.spec.encode(value, where, to_dict)

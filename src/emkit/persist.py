@@ -25,11 +25,15 @@ from typing import Any
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from . import (  # noqa: F401  (they register the built-in estimators)
+# they register the built-in estimators (GaussianMixture's module first: the registry's
+# order is the order of "known: ..." in error messages)
+from . import _persist_estimators  # noqa: F401
+
+# isort: split
+from . import (  # noqa: F401
     _persist_conditional,
     _persist_continuous,
     _persist_discrete,
-    _persist_estimators,
     _persist_hmm,
 )
 from ._persist_registry import (
@@ -41,6 +45,7 @@ from ._persist_registry import (
     register_param_type,
 )
 from ._persist_schema import ABSENT, ARRAY_KEYS, Context, MaybeAbsent, short
+from ._persist_specs import Exact
 from .exceptions import ModelFileError
 from .io import atomic_write
 
@@ -148,8 +153,10 @@ def _encode_param(schema: EstimatorSchema, name: str, value: Any, notes: list[st
     if spec is not None:
         try:
             return spec.encode(value, f"parameter {name}", model_to_dict)
-        except (TypeError, ValueError, OverflowError):
-            pass
+        except (TypeError, ValueError, OverflowError) as exc:
+            if isinstance(spec, Exact):
+                raise ValueError(f"cannot save {schema.name}: {_one_line(exc)}"
+                                 f"{' (' + spec.why + ')' if spec.why else ''}") from None
     return encode_param(name, value, notes, model_to_dict)
 
 

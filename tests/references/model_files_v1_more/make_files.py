@@ -16,9 +16,9 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from tests._persist_cases import cases
 
 from emkit.persist import save_model
-from tests._persist_cases import cases
 
 HERE = Path(__file__).parent
 ROWS = 30
