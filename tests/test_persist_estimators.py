@@ -23,6 +23,7 @@ from emkit import (
     MiniBatchKMeans,
     MixedMixture,
     MixtureOfExperts,
+    PoissonMixture,
 )
 from emkit.em.progress import ProgressBar
 from emkit.exceptions import ModelFileError
@@ -306,6 +307,15 @@ def test_kmeans_fitted_from_a_source_saves_without_labels(tmp_path):
     np.testing.assert_array_equal(load_model(tmp_path / "m.json").predict(X), model.predict(X))
 
 
+def test_optional_attributes_may_be_left_out(documents):
+    doc = copy.deepcopy(documents["poisson"])
+    assert doc["fitted"].pop("n_steps_") is None
+    assert not hasattr(model_from_dict(doc), "n_steps_")
+    doc["fitted"].pop("rates_")
+    with pytest.raises(ModelFileError, match="missing fitted attribute 'rates_'"):
+        model_from_dict(doc, "m.json")
+
+
 def test_stepwise_fit_keeps_n_steps(tmp_path):
     X = (np.random.default_rng(3).random((300, 4)) < 0.3).astype(float)
     model = BernoulliMixture(2, schedule="stepwise", batch_size=50, alpha=1.0,
@@ -314,6 +324,23 @@ def test_stepwise_fit_keeps_n_steps(tmp_path):
     loaded = load_model(tmp_path / "m.json")
     assert loaded.n_steps_ == model.n_steps_ > 0
     np.testing.assert_array_equal(loaded.score_samples(X), model.score_samples(X))
+    counts = np.random.default_rng(4).poisson(2.0, (90, 2))
+    online = PoissonMixture(2, random_state=0)
+    for batch in np.array_split(counts, 3):
+        online.partial_fit(batch)
+    save_model(online, tmp_path / "online.json")
+    loaded = load_model(tmp_path / "online.json")
+    assert loaded.n_steps_ == online.n_steps_ == 3
+    np.testing.assert_array_equal(loaded.predict_proba(counts), online.predict_proba(counts))
+
+
+def test_categorical_starting_values_round_trip():
+    table = np.array([["a", "x"], ["b", "y"], ["a", "y"], ["b", "x"]] * 10)
+    for init in ([np.array([[0.9, 0.1], [0.2, 0.8]])] * 2,  # a list of (K, L_j) arrays
+                 np.array([[[0.9, 0.1], [0.2, 0.8]]] * 2)):  # one (D, K, L) array
+        model = CategoricalMixture(2, probabilities_init=init, max_iter=3).fit(table)
+        loaded = model_from_dict(json.loads(json.dumps(model_to_dict(model))))
+        np.testing.assert_array_equal(np.asarray(loaded.probabilities_init), np.asarray(init))
 
 
 # ------------------------------------------------------------------ labels of any type
@@ -395,6 +422,7 @@ def test_experts_with_named_gate_features(tmp_path):
                                   model.predict_proba_gate(frame))
 
 
+@pytest.mark.filterwarnings("ignore:Best performing initialization did not converge")
 def test_hmm_with_a_family_object_is_refused_on_save():
     from emkit.families.poisson import PoissonFamily
     from emkit.hmm import HMM

@@ -14,7 +14,14 @@ import numpy as np
 
 from ._persist_registry import register_estimator
 from ._persist_schema import ABSENT, Array, Bool, Float, Int, MaybeAbsent
-from ._persist_shared import EM_ATTRS, FEATURES, N_FEATURES, check_shape, check_weights
+from ._persist_shared import (
+    EM_ATTRS,
+    FEATURES,
+    N_FEATURES,
+    N_STEPS,
+    check_shape,
+    check_weights,
+)
 from ._persist_specs import Levels, Value
 from ._validation import check_int, check_real
 from .em.accelerate import check_accelerate
@@ -78,7 +85,7 @@ register_estimator(
     RegressionMixture,
     required=("n_components", "family", "fit_intercept"),
     fitted={"weights_": Array(shape=("n_components",), min=0.0), **REGRESSIONS,
-            **EM_ATTRS},
+            **EM_ATTRS, **N_STEPS},
     check=_check_regression_mixture,
     restore=_restore_conditional,
 )

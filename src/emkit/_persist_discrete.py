@@ -16,6 +16,7 @@ from ._persist_schema import (
     Array,
     Context,
     ListOf,
+    OneOf,
     Optional,
 )
 from ._persist_shared import (
@@ -36,6 +37,8 @@ from .models import BernoulliMixture, CategoricalMixture, MixedMixture, PoissonM
 from .models._groups import Group
 
 WEIGHTS = {"weights_": Array(shape=("n_components",), min=0.0)}
+#: Categorical starting values: one (K, L_j) array per column (one array if all L_j agree).
+PROBABILITIES_INIT = Optional(OneOf(ListOf(Array(ndim=2)), Array(ndim=3)))
 #: A categorical column's learned levels (at least two, distinct).
 LEVELS = Levels(min_length=2)
 
@@ -66,7 +69,7 @@ register_estimator(
 register_estimator(
     PoissonMixture,
     required=("n_components",),
-    fitted={**WEIGHTS, "rates_": Array(shape=K_D, min=0.0), **EM_ATTRS},
+    fitted={**WEIGHTS, "rates_": Array(shape=K_D, min=0.0), **EM_ATTRS, **N_STEPS},
     check=_check_weights_only,
 )
 
@@ -92,10 +95,11 @@ register_estimator(
         "probabilities_": ListOf(Array(shape=_level_shape, min=0.0, max=1.0),
                                  length=FEATURES),
         **EM_ATTRS,
+        **N_STEPS,
     },
     params={
         "categories": Value(),  # "auto" or a list of level lists
-        "probabilities_init": Optional(ListOf(Array(ndim=2))),
+        "probabilities_init": PROBABILITIES_INIT,
     },
     check=_check_categorical,
     restore=_restore_categories,
@@ -293,6 +297,7 @@ register_estimator(
         "categories_": DictOf(ListOf(LEVELS), keys=_categorical_names),
         "parameters_": DictOf(DictOf(Value()), keys=_group_names),
         **EM_ATTRS,
+        **N_STEPS,
     },
     params={"families": _Families()},
     check=_check_mixed,

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ._persist_discrete import LEVELS, check_level_probabilities
+from ._persist_discrete import LEVELS, PROBABILITIES_INIT, check_level_probabilities
 from ._persist_registry import register_estimator
 from ._persist_schema import Array, Context, ListOf, MaybeAbsent, Spec, Str
 from ._persist_shared import (
@@ -202,7 +202,9 @@ for _cls, _kind in KINDS.items():
         _cls,
         required=("n_components", *REQUIRED[_kind]),
         fitted={**CHAIN_ATTRS, **EMISSION_ATTRS[_kind], **EM_ATTRS},
-        params={**CHAIN_PARAMS, **({"categories": Value()} if _kind == "categorical" else {})},
+        params={**CHAIN_PARAMS, **({"categories": Value(),
+                                    "probabilities_init": PROBABILITIES_INIT}
+                                   if _kind == "categorical" else {})},
         check_params=_check_hmm_params,
         check=_check_hmm,
         restore=_restore_hmm,

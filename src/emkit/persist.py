@@ -413,8 +413,8 @@ def _decode_fitted(schema: EstimatorSchema, estimator, raw: dict, ctx: Context) 
     for key in raw:
         if key not in schema.fitted:
             raise ModelFileError(f"unknown fitted attribute {short(key)} for {schema.name}")
-    for attr in schema.fitted:
-        if attr not in raw:
+    for attr, spec in schema.fitted.items():
+        if attr not in raw and not isinstance(spec, MaybeAbsent):  # those may be left out
             raise ModelFileError(f"missing fitted attribute {attr!r}")
     # Scalars first (they are the dimensions of the arrays); the parameters are
     # checked once n_features_in_ and the other scalars are known.
@@ -426,7 +426,7 @@ def _decode_fitted(schema: EstimatorSchema, estimator, raw: dict, ctx: Context) 
         if not spec.scalar and not checked:
             _check_params(schema, estimator, ctx)
             checked = True
-        fitted[attr] = spec.decode(raw[attr], f"fitted attribute {attr!r}", ctx)
+        fitted[attr] = spec.decode(raw.get(attr), f"fitted attribute {attr!r}", ctx)
         ctx.values[attr] = fitted[attr]
     if not checked:
         _check_params(schema, estimator, ctx)
