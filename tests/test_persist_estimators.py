@@ -334,6 +334,7 @@ def test_stepwise_fit_keeps_n_steps(tmp_path):
     np.testing.assert_array_equal(loaded.predict_proba(counts), online.predict_proba(counts))
 
 
+@pytest.mark.filterwarnings("ignore:Best performing initialization did not converge")
 def test_categorical_starting_values_round_trip():
     table = np.array([["a", "x"], ["b", "y"], ["a", "y"], ["b", "x"]] * 10)
     for init in ([np.array([[0.9, 0.1], [0.2, 0.8]])] * 2,  # a list of (K, L_j) arrays

@@ -1,8 +1,11 @@
-"""The saveable estimators: one :func:`register_estimator` call each.
+"""The saveable Gaussian and k-means estimators and the mixture wrappers: one
+:func:`register_estimator` call each.
 
-To make a new estimator saveable, add its registration here (its fitted
-attributes with their specs, the parameters a file must give, and a check of
-the relations between fields).  The specs are in :mod:`emkit._persist_schema`,
+The other estimators are registered by kind in ``_persist_continuous``,
+``_persist_discrete``, ``_persist_conditional`` and ``_persist_hmm``.  To make a
+new estimator saveable, add its registration to the module of its kind (its
+fitted attributes with their specs, the parameters a file must give, and a
+check of the relations between fields).  The specs are in :mod:`emkit._persist_schema`,
 the registry in :mod:`emkit._persist_registry`, the file format in
 ``docs/model-format.md``.
 """

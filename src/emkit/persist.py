@@ -194,10 +194,13 @@ def save_model(estimator, path: str | os.PathLike) -> None:
 
     Parameters
     ----------
-    estimator : GaussianMixture, KMeans, SoftKMeans, MixtureOutlierDetector, \
-GaussianMixtureImputer or another registered estimator
-        A fitted estimator.  Estimators wrapping a fitted mixture are saved
-        with their ``mixture_`` as a nested model document.
+    estimator : a fitted emkit estimator
+        Any mixture, clusterer, conditional model or HMM of emkit (the list is
+        in ``docs/model-format.md``) or another registered estimator.
+        Estimators wrapping a fitted mixture are saved with their ``mixture_``
+        as a nested model document.  ``callback`` and ``checkpoint`` are saved
+        as null (a line in the file's ``notes`` says so): they steer a fitting
+        run, not what the model computes.
     path : str or path-like
         Destination: a new file or an existing regular file.  Written
         atomically: on any error the previous file (if any) is untouched and
