@@ -27,6 +27,17 @@ The E-step gives the responsibilities ``r_ik`` and ``u_ik = E[u | x_i, k] =
 Every step is an exact conditional maximiser of Q, so EM is monotone (with
 ``reg_covar`` > 0 up to the same regularisation allowance as the Gaussian).
 
+Online EM
+---------
+Every statistic is a sum over rows and the M-step reads nothing else (ECM,
+not ECME: see :mod:`emkit.families.student_t_dof`), so stepwise EM and
+``partial_fit`` work on running statistics.  Incremental EM also needs its
+free energy from statistics: Q is linear in them (``sum r E[log u]`` is
+``S + sum r E[u] - N``), and the statistics carry the entropy of the per-row
+latent variables (u, and missing entries given u), so that
+:meth:`StudentTFamily.expected_log_prob` plus the entropy of the labels is
+the exact log-likelihood at the E-step's parameters.
+
 Missing values (NaN)
 --------------------
 The marginal of the observed coordinates O is a t with the same nu, location
