@@ -448,3 +448,88 @@ def test_csv_header_with_spaces_and_tsv(data, tmp_path):
     tsv.write_text("a\tb\tc\n" + rows.replace(",", "\t") + "\n")
     np.testing.assert_array_equal(np.vstack([X for X, _ in from_file(tsv).chunks()]),
                                   data[:50])
+
+
+# ------------------------------------------------------- discrete families
+def discrete_data(rng: np.random.Generator, n: int = 3000) -> tuple[np.ndarray, np.ndarray]:
+    """Counts (4 columns) and integer codes (5 columns, 2 to 4 levels) from 3 classes."""
+    z = rng.integers(3, size=n)
+    rates = np.array([[0.5, 6.0, 2.0, 9.0], [5.0, 1.0, 2.0, 0.2], [3.0, 3.0, 12.0, 3.0]])
+    counts = rng.poisson(rates[z]).astype(float)
+    codes = np.empty((n, 5), dtype=np.int64)
+    for j, L in enumerate((3, 2, 4, 3, 2)):
+        p = np.full((3, L), 0.2 / (L - 1))
+        p[np.arange(3), (np.arange(3) + j) % L] = 0.8
+        codes[:, j] = (np.cumsum(p, axis=1)[z] < rng.random(n)[:, None]).sum(axis=1)
+    return counts, codes
+
+
+def recording_families(estimator) -> list:
+    """Make ``estimator`` keep every family it builds (to inspect their caches)."""
+    built, make = [], estimator._family
+
+    def family():
+        built.append(make())
+        return built[-1]
+    estimator._family = family
+    return built
+
+
+def chunk_caches(family) -> list:
+    from emkit.families._columns import ChunkCache
+
+    return [value for value in vars(family).values() if isinstance(value, ChunkCache)]
+
+
+@pytest.mark.parametrize("name", ["poisson", "categorical"])
+def test_discrete_mixtures_from_an_npy_file_equal_the_in_memory_fit(name, tmp_path):
+    """The file is read in 6 chunks every pass: the fit is the in-memory fit (sums in
+    the same chunk order), and the family's per-chunk caches stay empty (a chunk read
+    anew is a new array: a cache keyed by it would only grow)."""
+    counts, codes = discrete_data(np.random.default_rng(0))
+    X = counts if name == "poisson" else codes
+    cls = emkit.PoissonMixture if name == "poisson" else emkit.CategoricalMixture
+    attribute = "rates_" if name == "poisson" else "probabilities_"
+    path = os.path.join(tmp_path, "x.npy")
+    np.save(path, X)
+    common = dict(random_state=0, tol=1e-10, max_iter=500, chunk_size=500)
+    memory = cls(3, **common)
+    in_memory = recording_families(memory)
+    memory.fit(X)
+    fitted = cls(3, **common)
+    from_npy = recording_families(fitted)
+    fitted.fit(from_file(path))
+    assert fitted.n_iter_ == memory.n_iter_
+    np.testing.assert_allclose(fitted.weights_, memory.weights_, rtol=0, atol=1e-12)
+    got_all, want_all = getattr(fitted, attribute), getattr(memory, attribute)
+    if name == "poisson":
+        got_all, want_all = [got_all], [want_all]
+    for got, want in zip(got_all, want_all, strict=True):
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(fitted.lower_bounds_, memory.lower_bounds_, rtol=1e-13)
+    if name == "categorical":
+        for levels, want in zip(fitted.categories_, memory.categories_, strict=True):
+            np.testing.assert_array_equal(levels, want)
+    # the in-memory fit kept its chunks' data-only values; the file fit kept none
+    assert any(cache._entries for family in in_memory for cache in chunk_caches(family))
+    assert from_npy and all(chunk_caches(family) for family in from_npy)
+    assert not any(cache._entries for family in from_npy for cache in chunk_caches(family))
+    np.testing.assert_allclose(fitted.score_samples(X), memory.score_samples(X), rtol=1e-12)
+
+
+def test_categorical_mixture_from_a_file_with_given_levels_and_a_bad_code(tmp_path):
+    _, codes = discrete_data(np.random.default_rng(1), 600)
+    path = os.path.join(tmp_path, "x.npy")
+    np.save(path, codes.astype(float))
+    levels = [list(range(L)) for L in (3, 2, 4, 3, 2)]
+    levels[1] = [0, 1, 7]  # a level the data never show still counts
+    given = emkit.CategoricalMixture(3, categories=levels, random_state=0).fit(
+        from_file(path))
+    assert given.probabilities_[1].shape == (3, 3)
+    np.testing.assert_array_equal(given.probabilities_[1][:, 2], 0.0)
+    bad = codes.astype(float)
+    bad[417, 2] = 9.0
+    np.save(path, bad)
+    with pytest.raises(ValueError, match=r"x\.npy.*column 2 has level 9\.0 at row 417"):
+        emkit.CategoricalMixture(3, categories=[list(range(L)) for L in (3, 2, 4, 3, 2)]
+                                 ).fit(from_file(path))

@@ -113,6 +113,24 @@ class GaussianStatistics(SufficientStatistics):
         return other.recentered(self.centers)
 
 
+def expected_quadratic(structure: CovarianceStructure, precisions_cholesky: np.ndarray,
+                       second: np.ndarray, n_components: int, n_features: int) -> float:
+    """``sum_k tr(Sigma_k^-1 W_k)`` for second moments ``W`` about the means.
+
+    ``second`` is in the structure's second-moment shape (pooled (D, D) for
+    tied, (K, D, D) full, (K, D) diagonal).  The quadratic part of the
+    expected complete-data log-likelihood of Gaussian (and, with u-weighted
+    moments, Student-t) components.
+    """
+    if isinstance(structure, Tied):  # pooled (D, D) moments, one precision
+        return float(np.sum(structure.precisions(precisions_cholesky) * second))
+    precisions = structure.full_precisions(precisions_cholesky, n_components, n_features)
+    if second.ndim == 3:
+        return float(np.einsum("kij,kij->", precisions, second))
+    # diagonal moments (K, D) of diagonal or spherical models
+    return float(np.sum(np.einsum("kii->ki", precisions) * second))
+
+
 class GaussianMixtureModel:
     """The Gaussian mixture as seen by the EM engine.
 
@@ -487,16 +505,8 @@ class GaussianMixtureModel:
         log_det = self.structure.log_det_cholesky(params.precisions_cholesky, K, D)
         per_count = np.where(counts > 0, counts * (log_weights + log_det - 0.5 * D * LOG_2PI),
                              0.0)
-        second = about.second
-        if isinstance(self.structure, Tied):  # pooled (D, D) moments, one precision
-            quadratic = float(np.sum(self.structure.precisions(params.precisions_cholesky)
-                                     * second))
-        else:
-            precisions = self.structure.full_precisions(params.precisions_cholesky, K, D)
-            if second.ndim == 3:
-                quadratic = float(np.einsum("kij,kij->", precisions, second))
-            else:  # diagonal moments (K, D) of diagonal or spherical models
-                quadratic = float(np.sum(np.einsum("kii->ki", precisions) * second))
+        quadratic = expected_quadratic(self.structure, params.precisions_cholesky,
+                                       about.second, K, D)
         return float(per_count.sum()) - 0.5 * quadratic
 
     def log_prior(self, params: GaussianParams) -> float:

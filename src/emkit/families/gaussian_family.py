@@ -159,6 +159,22 @@ class GaussianFamily(ComponentFamily):
             stats, self._gaussian(new_params), None if params is None else self._gaussian(params))
         return float(per_weight) * float(stats.counts.sum())
 
+    def expected_log_prob(self, params: GaussianComponents, stats: GaussianStatistics
+                          ) -> float:
+        """``sum_i sum_k r_ik E[log N(x_i | mu_k, Sigma_k)]`` from the moments alone.
+
+        The wrapped model's :meth:`~GaussianMixtureModel.expected_log_joint` (what
+        :class:`emkit.GaussianMixture`'s incremental EM uses) less its uniform
+        weights' ``sum_k n_k log(1/K)``.  With missing entries the moments hold
+        conditional expectations, so this is the expected complete-data term;
+        the entropy of the missing values given the observed ones is not
+        included (incremental EM keeps it in each block's constant).
+        """
+        wrapped = self._gaussian(params)
+        K = wrapped.weights.shape[0]
+        q = self.model.expected_log_joint(wrapped, stats)
+        return float(q + np.log(K) * float(stats.counts.sum()))
+
     # --- the rest -----------------------------------------------------------
     def n_parameters(self, params: GaussianComponents) -> int:
         K, D = params.means.shape

@@ -199,6 +199,24 @@ class ProductFamily(ComponentFamily):
             part.family.maximize(s, theta)
             for part, s, theta in zip(self.parts, stats.parts, thetas, strict=True)))
 
+    def expected_log_prob(self, params: ProductParams, stats: ProductStatistics) -> float:
+        """Sum of the groups' ``expected_log_prob`` (log-densities add across groups).
+
+        Raises
+        ------
+        TypeError
+            When a group's family has no ``expected_log_prob`` (naming it).
+        """
+        total = 0.0
+        for part, theta, s in zip(self.parts, params.parts, stats.parts, strict=True):
+            q = getattr(part.family, "expected_log_prob", None)
+            if q is None:
+                raise TypeError(
+                    f"group {part.name!r}: {type(part.family).__name__} has no "
+                    "expected_log_prob(params, stats), which incremental EM needs")
+            total += float(q(theta, s))
+        return total
+
     def log_prior(self, params: ProductParams) -> float:
         return float(sum(part.family.log_prior(theta)
                          for part, theta in zip(self.parts, params.parts, strict=True)))

@@ -27,6 +27,17 @@ The E-step gives the responsibilities ``r_ik`` and ``u_ik = E[u | x_i, k] =
 Every step is an exact conditional maximiser of Q, so EM is monotone (with
 ``reg_covar`` > 0 up to the same regularisation allowance as the Gaussian).
 
+Online EM
+---------
+Every statistic is a sum over rows and the M-step reads nothing else (ECM,
+not ECME: see :mod:`emkit.families.student_t_dof`), so stepwise EM and
+``partial_fit`` work on running statistics.  Incremental EM also needs its
+free energy from statistics: Q is linear in them (``sum r E[log u]`` is
+``S + sum r E[u] - N``), and the statistics carry the entropy of the per-row
+latent variables (u, and missing entries given u), so that
+:meth:`StudentTFamily.expected_log_prob` plus the entropy of the labels is
+the exact log-likelihood at the E-step's parameters.
+
 Missing values (NaN)
 --------------------
 The marginal of the observed coordinates O is a t with the same nu, location
@@ -46,6 +57,7 @@ import threading
 from typing import Any
 
 import numpy as np
+from scipy.special import digamma, gammaln
 
 from ..em.statistics import SufficientStatistics
 from ..exceptions import DegenerateComponentError
@@ -94,6 +106,13 @@ class StudentTStatistics(SufficientStatistics):
         second-moment shape (C: conditional covariance of missing entries).
     dof_terms : ndarray (K,)
         ``S_k = sum_i r_ik (E[log u_ik] - E[u_ik] + 1)`` (<= 0).
+    entropy : ndarray (K,)
+        ``sum_i r_ik H_ik``, the entropy of the per-row latent variables given
+        the row and component under the E-step's posterior: the precision
+        weight u (a Gamma) and, for missing entries, their conditional
+        Gaussian given u.  Not used by the M-step; carried so that
+        :meth:`StudentTFamily.expected_log_prob` is the exact
+        ``sum_i r_ik log t(x_i | k)`` at the E-step's parameters.
     centers : ndarray (K, D)
         The centres c_k (intensive).
     structure : CovarianceStructure
@@ -105,6 +124,7 @@ class StudentTStatistics(SufficientStatistics):
     first: np.ndarray
     second: np.ndarray
     dof_terms: np.ndarray
+    entropy: np.ndarray
     centers: np.ndarray = dataclasses.field(metadata={"intensive": True})
     structure: CovarianceStructure = dataclasses.field(metadata={"intensive": True})
 
@@ -273,25 +293,24 @@ class StudentTFamily(ComponentFamily):
         if params is None:
             return self._initial_statistics(X, resp)
         structure = self.structure
-        K, D = params.means.shape
+        D = params.means.shape[1]
         evaluation = self._evaluation(params, X)
         centers = self.centers(params.means)
         layout = evaluation.layout
         p = float(D) if evaluation.n_observed is None else evaluation.n_observed
         u, log_terms = distance_terms(params.dof, p, evaluation.delta)
         weighted = resp * u
-        if self.dof_mode == "fixed":
-            dof_terms = np.zeros(K)
-        else:
-            gap = expected_log_gap(params.dof, p)
-            terms = resp * (log_terms + gap)
-            if layout is not None:
-                terms[layout.incomplete_rows[layout.empty]] = 0.0
-            dof_terms = terms.sum(axis=0)
+        # E[log u] - E[u] + 1 per row (computed for fixed nu too: Q and the entropy need it)
+        log_gap = log_terms + expected_log_gap(params.dof, p)
+        entropy = latent_entropy(params.dof, p, log_gap + u - 1.0, evaluation)
+        if layout is not None:
+            log_gap[layout.incomplete_rows[layout.empty]] = 0.0
+        dof_terms = (resp * log_gap).sum(axis=0)
+        entropy = (resp * entropy).sum(axis=0)
         if layout is None:
             first, second = structure.moments(X, weighted, centers)
             return StudentTStatistics(resp.sum(axis=0), weighted.sum(axis=0), first, second,
-                                      dof_terms, centers, structure)
+                                      dof_terms, entropy, centers, structure)
         inc = layout.incomplete_rows
         kept = np.where(layout.empty[:, None], 0.0, resp[inc])
         counts = kept.sum(axis=0)
@@ -305,8 +324,8 @@ class StudentTFamily(ComponentFamily):
             first, second = first + f, second + s
             counts = counts + resp[rows].sum(axis=0)
             weighted_counts = weighted_counts + weighted[rows].sum(axis=0)
-        return StudentTStatistics(counts, weighted_counts, first, second, dof_terms, centers,
-                                  structure)
+        return StudentTStatistics(counts, weighted_counts, first, second, dof_terms, entropy,
+                                  centers, structure)
 
     def centers(self, means: np.ndarray) -> np.ndarray:
         """Centres of the moments: each location, or their average for pooled structures."""
@@ -339,8 +358,8 @@ class StudentTFamily(ComponentFamily):
         else:
             centers = np.broadcast_to(overall, (K, D)).copy()
         first, second = self.structure.moments(X, resp, centers)
-        return StudentTStatistics(counts, counts.copy(), first, second, np.zeros(K), centers,
-                                  self.structure)
+        return StudentTStatistics(counts, counts.copy(), first, second, np.zeros(K),
+                                  np.zeros(K), centers, self.structure)
 
     # --- the M-step -----------------------------------------------------------------
     def _scale_moments(self, stats: StudentTStatistics, params: StudentTParams | None):
@@ -395,6 +414,45 @@ class StudentTFamily(ComponentFamily):
             dof = update_dof(stats.counts, stats.dof_terms, params.dof, empty,
                              self.dof_mode == "shared", self.dof_bounds)
         return StudentTParams(means, covariances, chol, dof)
+
+    def expected_log_prob(self, params: StudentTParams, stats: StudentTStatistics) -> float:
+        """``sum_i sum_k r_ik log t(x_i | k)`` from the statistics, as an evidence bound.
+
+        With the precision weights u (and missing entries) as latent data, ``log
+        t(x | k) = E_q[log p(x, u | k)] + H(q)`` when q is the posterior of u given
+        the row at the parameters: the ELBO is tight.  Both parts come from
+        additive statistics: with ``N``, ``U = sum r E[u]``, ``L = sum r E[log u]
+        = S + U - N`` and the u-weighted scatter ``W`` about the locations,
+
+            E_q log p = N [-D/2 log 2 pi - 1/2 log|Sigma| + nu/2 log(nu/2)
+                           - log Gamma(nu/2)] + (D/2 + nu/2 - 1) L - nu/2 U
+                        - 1/2 tr(Sigma^-1 W),
+
+        and ``H(q)`` is the ``entropy`` statistic.  At the parameters of the
+        E-step that made ``stats`` this equals the summed weighted
+        log-densities; at other parameters it is the expected complete-data
+        log-likelihood (Q) plus a constant, which the ECM M-step maximises, so
+        incremental EM's free energy is exact and monotone.
+        """
+        from .covariance import LOG_2PI
+        from .gaussian import expected_quadratic
+
+        K, D = params.means.shape
+        about = stats.recentered(np.asarray(params.means, dtype=float))
+        counts, weighted = about.counts, about.weighted_counts
+        log_u = about.dof_terms + weighted - counts
+        nu = params.dof
+        half_log_det = self.structure.log_det_cholesky(params.precisions_cholesky, K, D)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            per_count = (-0.5 * D * LOG_2PI + half_log_det + 0.5 * nu * np.log(nu / 2)
+                         - gammaln(nu / 2))
+        live = counts > 0
+        value = (np.where(live, counts * per_count, 0.0)
+                 + np.where(live, (0.5 * D + 0.5 * nu - 1.0) * log_u - 0.5 * nu * weighted,
+                            0.0))
+        quadratic = expected_quadratic(self.structure, params.precisions_cholesky,
+                                       about.second, K, D)
+        return float(value.sum() - 0.5 * quadratic + about.entropy.sum())
 
     def step_deficit(self, stats: StudentTStatistics, new_params: StudentTParams,
                      params: StudentTParams | None) -> float:
@@ -491,7 +549,7 @@ class StudentTFamily(ComponentFamily):
         pass, or None (kernels off, missing values, too many features, no kernel)."""
         from .student_t_fused import fused_applies, fused_form, t_e_step
 
-        K, D = params.means.shape
+        D = params.means.shape[1]
         if not fused_applies(self.structure, D, self.kernel_work) or \
                 self._layout(X) is not None:
             return None
@@ -503,13 +561,44 @@ class StudentTFamily(ComponentFamily):
             self._fused_cache = (params, weights, form)
         row_objective, counts, weighted_counts, first, second, log_terms = t_e_step(
             form, X, row_weights)
-        if self.dof_mode == "fixed":
-            dof_terms = np.zeros(K)
-        else:
-            dof_terms = log_terms + counts * expected_log_gap(params.dof, D)
-        stats = StudentTStatistics(counts, weighted_counts, first, second, dof_terms,
+        dof_terms = log_terms + counts * expected_log_gap(params.dof, D)
+        # complete rows: sum_i r_ik H_ik = N_k h(a_k) + sum_i r_ik E[log u_ik]
+        entropy = counts * gamma_entropy_part((params.dof + D) / 2) + (
+            dof_terms + weighted_counts - counts)
+        stats = StudentTStatistics(counts, weighted_counts, first, second, dof_terms, entropy,
                                    form.stat_centers, self.structure)
         return row_objective, counts, stats
+
+
+def gamma_entropy_part(shape: np.ndarray) -> np.ndarray:
+    """``a + log Gamma(a) - a psi(a)``: the entropy of a Gamma(a, rate b) is this plus
+    ``E[log u] = psi(a) - log b``."""
+    return shape + gammaln(shape) - shape * digamma(shape)
+
+
+def latent_entropy(dof: np.ndarray, n_observed, expected_log_u: np.ndarray,
+                   evaluation: Evaluation) -> np.ndarray:
+    """Entropy of a row's latent variables given the row and component, (n, K).
+
+    ``u | x ~ Gamma(a, b)`` with ``a = (nu + p) / 2``: ``H = h(a) + E[log u]``
+    (:func:`gamma_entropy_part`).  The m missing entries of a row are, given u,
+    Gaussian with covariance ``C / u`` (C: the conditional covariance, whose
+    ``1/2 log|2 pi C|`` is the completion's correction), adding
+    ``m/2 + 1/2 log|2 pi C| - m/2 E[log u]``.  Rows with nothing observed get 0.
+    """
+    p = np.asarray(n_observed, dtype=float)
+    shape = (dof + p[:, None]) / 2 if p.ndim else (dof + p) / 2
+    out = gamma_entropy_part(shape) + expected_log_u
+    layout = evaluation.layout
+    if layout is None:
+        return out
+    inc = layout.incomplete_rows
+    D = evaluation.completions[0].residual.shape[1]
+    m = (D - p[inc])[:, None]
+    corrections = np.stack([c.correction for c in evaluation.completions], axis=1)
+    out[inc] += corrections + 0.5 * m * (1.0 - expected_log_u[inc])
+    out[inc[layout.empty]] = 0.0
+    return out
 
 
 class StudentTMixtureModel(MixtureModel):

@@ -204,15 +204,16 @@ class BaseMixture(ReadableReprMixin, LongFitMixin, DensityMixin, BaseEstimator):
         source (X is then ``sample.X``); None when X is the data in memory.
 
         The default lets the family prepare itself
-        (:meth:`~emkit.families.base.ComponentFamily.prepare`).
+        (:meth:`~emkit.families.base.ComponentFamily.prepare`); engine models
+        without a family (the variational Gaussian model) need nothing.
         """
         family = getattr(model, "family", None)
-        if family is None:  # an engine model without a component family (variational)
+        if family is None:
             return
         if sample is None:  # X is the data, in memory
-            model.family.prepare(X, source.sample_weight)
+            family.prepare(X, source.sample_weight)
         else:  # a file or Dask source: X is its initialisation sample, in memory
-            model.family.prepare(X, sample.sample_weight, cache_chunks=False)
+            family.prepare(X, sample.sample_weight, cache_chunks=False)
 
     def _check_family_parameters(self) -> None:
         """Checks of the estimator's own parameters (beyond the shared ones)."""

@@ -82,6 +82,16 @@ class CategoricalMixture(BaseMixture):
         EM acceleration (:mod:`emkit.em.accelerate`).
     semi_supervised : bool, default=False
         Read ``y`` in :meth:`fit` as partial class labels (-1 = unknown).
+    schedule, batch_size, learning_decay
+        How :meth:`fit` runs EM ("batch", "incremental", "stepwise") and the
+        online schedules' block size and step decay, as
+        :class:`~emkit.GaussianMixture`; :meth:`partial_fit` is stepwise EM.
+        Every batch of :meth:`partial_fit` is encoded with ``categories_``
+        (learnt from the first batch unless ``categories`` gives them), so
+        declare ``categories`` when later batches may show new levels.
+    verbose_interval, callback, checkpoint, checkpoint_interval
+        Progress lines, per-iteration callbacks (which may stop the fit) and
+        resumable checkpoints, as :class:`~emkit.GaussianMixture`.
 
     Attributes
     ----------
@@ -110,6 +120,13 @@ class CategoricalMixture(BaseMixture):
     left out of the row's log-density and statistics (exact under the
     model's local independence).  A contingency table is fitted as its cells
     with the counts as ``sample_weight``.
+
+    ``fit`` also reads a source (:mod:`emkit.sources`: ``.npy``, CSV,
+    Parquet, Zarr, HDF5, Dask) of numeric levels, such as integer codes, NaN
+    for missing: ``categories="auto"`` then takes one extra pass to find every
+    column's distinct values (given ``categories`` must be numbers), and the
+    fit equals the in-memory fit of the same numbers (``categories_`` then
+    holds floats).
 
     The number of free parameters is ``(K - 1) + K sum_j (L_j - 1)``.
 
@@ -152,6 +169,13 @@ class CategoricalMixture(BaseMixture):
         chunk_size: int | None = None,
         accelerate: str | None = None,
         semi_supervised: bool = False,
+        schedule: str = "batch",
+        batch_size: int | None = None,
+        learning_decay: float = 0.7,
+        verbose_interval: int = 1,
+        callback=None,
+        checkpoint=None,
+        checkpoint_interval: int = 10,
     ):
         self.n_components = n_components
         self.alpha = alpha
@@ -171,6 +195,13 @@ class CategoricalMixture(BaseMixture):
         self.chunk_size = chunk_size
         self.accelerate = accelerate
         self.semi_supervised = semi_supervised
+        self.schedule = schedule
+        self.batch_size = batch_size
+        self.learning_decay = learning_decay
+        self.verbose_interval = verbose_interval
+        self.callback = callback
+        self.checkpoint = checkpoint
+        self.checkpoint_interval = checkpoint_interval
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -218,6 +249,64 @@ class CategoricalMixture(BaseMixture):
             raise ValueError(f"{table.label(int(np.argmin(observed)))} has no observed value "
                              "(every entry is missing); drop the column")
         return codes
+
+    # ------------------------------------------------------------------ sources
+    def _open_source(self, X, sample_weight, y, warm: bool, rng):
+        """A source (file, memory map, Dask): ``categories_`` first, then the shared pass.
+
+        A source's chunks are numbers (float64, NaN: missing), so its levels
+        are numbers too: the given ``categories`` or, with "auto", the sorted
+        distinct observed values of every column, found in one extra pass
+        (the in-memory rule, so the fit equals the in-memory fit).  Every
+        chunk is then encoded to codes by the chunk check.
+        """
+        if not warm:
+            self.categories_ = self._source_categories(X, sample_weight)
+        return super()._open_source(X, sample_weight, y, warm, rng)
+
+    def _source_categories(self, X, sample_weight) -> list[np.ndarray]:
+        from ..sources import ChunkCheck, as_source
+
+        source = as_source(X).configured(check=ChunkCheck(np.float64, allow_nan=True),
+                                         sample_weight=sample_weight)
+        D = source.n_features
+        names = source.feature_names
+
+        def label(j: int) -> str:
+            return f"{source.label}: column {names[j]!r}" if names else \
+                f"{source.label}: column {j}"
+
+        if not isinstance(self.categories, str):
+            categories = check_categories(self.categories, D)
+            for j, levels in enumerate(categories):
+                if levels.dtype.kind not in "fiu":
+                    raise ValueError(f"categories[{j}] must hold numbers: {source.label} "
+                                     f"holds numbers, got {levels.tolist()!r}")
+            return [levels.astype(np.float64) for levels in categories]
+        seen: list[list[np.ndarray]] = [[] for _ in range(D)]
+        for chunk in source.chunks():
+            values = chunk[0]
+            for j in range(D):
+                column = values[:, j]
+                seen[j].append(np.unique(column[~np.isnan(column)]))
+        return [learn_categories(np.concatenate(seen[j]) if seen[j] else np.empty(0),
+                                 label(j)) for j in range(D)]
+
+    def _chunk_check(self):
+        """Every chunk of a source: encoded to codes with ``categories_`` (an unknown
+        level is an error naming file, row and column)."""
+        from ..sources import ChunkCheck
+
+        categories = self.categories_
+
+        def encode(X: np.ndarray, what: str) -> np.ndarray:
+            codes = np.empty(X.shape, dtype=np.int32)
+            for j in range(X.shape[1]):
+                codes[:, j] = encode_column(X[:, j], categories[j], f"column {j}")
+            return codes
+
+        return ChunkCheck(np.float64, allow_nan=True, check=encode,
+                          n_components=self.n_components)
 
     def _user_initial_values(self, n_features: int) -> dict:
         values = super()._user_initial_values(n_features)

@@ -91,6 +91,13 @@ class MixedMixture(BaseMixture):
         EM acceleration (:mod:`emkit.em.accelerate`).
     semi_supervised : bool, default=False
         Read ``y`` in :meth:`fit` as partial class labels (-1 = unknown).
+    schedule, batch_size, learning_decay
+        How :meth:`fit` runs EM ("batch", "incremental", "stepwise") and the
+        online schedules' block size and step decay, as
+        :class:`~emkit.GaussianMixture`; :meth:`partial_fit` is stepwise EM.
+    verbose_interval, callback, checkpoint, checkpoint_interval
+        Progress lines, per-iteration callbacks (which may stop the fit) and
+        resumable checkpoints, as :class:`~emkit.GaussianMixture`.
 
     Attributes
     ----------
@@ -166,6 +173,13 @@ class MixedMixture(BaseMixture):
         chunk_size: int | None = None,
         accelerate: str | None = None,
         semi_supervised: bool = False,
+        schedule: str = "batch",
+        batch_size: int | None = None,
+        learning_decay: float = 0.7,
+        verbose_interval: int = 1,
+        callback=None,
+        checkpoint=None,
+        checkpoint_interval: int = 10,
     ):
         self.n_components = n_components
         self.families = families
@@ -184,6 +198,13 @@ class MixedMixture(BaseMixture):
         self.chunk_size = chunk_size
         self.accelerate = accelerate
         self.semi_supervised = semi_supervised
+        self.schedule = schedule
+        self.batch_size = batch_size
+        self.learning_decay = learning_decay
+        self.verbose_interval = verbose_interval
+        self.callback = callback
+        self.checkpoint = checkpoint
+        self.checkpoint_interval = checkpoint_interval
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -89,6 +89,15 @@ default="estimate"
         steps rather than EM-map evaluations).
     semi_supervised : bool, default=False
         Read ``y`` in :meth:`fit` as partial component labels (-1 = unknown).
+    schedule, batch_size, learning_decay
+        How :meth:`fit` runs EM ("batch", "incremental", "stepwise") and the
+        online schedules' block size and step decay, as
+        :class:`~emkit.GaussianMixture`; :meth:`partial_fit` is stepwise EM.
+        The online schedules need ``accelerate=None`` (SQUAREM, the default,
+        accelerates batch EM only).
+    verbose_interval, callback, checkpoint, checkpoint_interval
+        Progress lines, per-iteration callbacks (which may stop the fit) and
+        resumable checkpoints, as :class:`~emkit.GaussianMixture`.
 
     Attributes
     ----------
@@ -193,6 +202,13 @@ default="estimate"
         chunk_size: int | None = None,
         accelerate: str | None = "squarem",
         semi_supervised: bool = False,
+        schedule: str = "batch",
+        batch_size: int | None = None,
+        learning_decay: float = 0.7,
+        verbose_interval: int = 1,
+        callback=None,
+        checkpoint=None,
+        checkpoint_interval: int = 10,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -215,6 +231,13 @@ default="estimate"
         self.chunk_size = chunk_size
         self.accelerate = accelerate
         self.semi_supervised = semi_supervised
+        self.schedule = schedule
+        self.batch_size = batch_size
+        self.learning_decay = learning_decay
+        self.verbose_interval = verbose_interval
+        self.callback = callback
+        self.checkpoint = checkpoint
+        self.checkpoint_interval = checkpoint_interval
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
