@@ -82,6 +82,9 @@ class CategoricalMixture(BaseMixture):
         EM acceleration (:mod:`emkit.em.accelerate`).
     semi_supervised : bool, default=False
         Read ``y`` in :meth:`fit` as partial class labels (-1 = unknown).
+    assignment, annealing
+        EM variants (classification EM "hard", stochastic EM "stochastic",
+        deterministic annealing), as :class:`~emkit.GaussianMixture`.
 
     Attributes
     ----------
@@ -152,6 +155,8 @@ class CategoricalMixture(BaseMixture):
         chunk_size: int | None = None,
         accelerate: str | None = None,
         semi_supervised: bool = False,
+        assignment: str = "soft",
+        annealing=None,
     ):
         self.n_components = n_components
         self.alpha = alpha
@@ -171,6 +176,8 @@ class CategoricalMixture(BaseMixture):
         self.chunk_size = chunk_size
         self.accelerate = accelerate
         self.semi_supervised = semi_supervised
+        self.assignment = assignment
+        self.annealing = annealing
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -64,6 +64,9 @@ class PoissonMixture(BaseMixture):
         EM acceleration (:mod:`emkit.em.accelerate`).
     semi_supervised : bool, default=False
         Read ``y`` in :meth:`fit` as partial component labels (-1 = unknown).
+    assignment, annealing
+        EM variants (classification EM "hard", stochastic EM "stochastic",
+        deterministic annealing), as :class:`~emkit.GaussianMixture`.
 
     Attributes
     ----------
@@ -123,6 +126,8 @@ class PoissonMixture(BaseMixture):
         chunk_size: int | None = None,
         accelerate: str | None = None,
         semi_supervised: bool = False,
+        assignment: str = "soft",
+        annealing=None,
     ):
         self.n_components = n_components
         self.alpha = alpha
@@ -140,6 +145,8 @@ class PoissonMixture(BaseMixture):
         self.chunk_size = chunk_size
         self.accelerate = accelerate
         self.semi_supervised = semi_supervised
+        self.assignment = assignment
+        self.annealing = annealing
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

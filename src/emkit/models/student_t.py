@@ -89,6 +89,9 @@ default="estimate"
         steps rather than EM-map evaluations).
     semi_supervised : bool, default=False
         Read ``y`` in :meth:`fit` as partial component labels (-1 = unknown).
+    assignment, annealing
+        EM variants (classification EM "hard", stochastic EM "stochastic",
+        deterministic annealing), as :class:`~emkit.GaussianMixture`.
 
     Attributes
     ----------
@@ -193,6 +196,8 @@ default="estimate"
         chunk_size: int | None = None,
         accelerate: str | None = "squarem",
         semi_supervised: bool = False,
+        assignment: str = "soft",
+        annealing=None,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -215,6 +220,8 @@ default="estimate"
         self.chunk_size = chunk_size
         self.accelerate = accelerate
         self.semi_supervised = semi_supervised
+        self.assignment = assignment
+        self.annealing = annealing
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
