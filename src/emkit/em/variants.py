@@ -65,17 +65,22 @@ class Annealing:
 
     Parameters
     ----------
-    beta0 : float, default=0.1
-        Inverse temperature of the first level, in (0, 1).
-    growth : float, default=1.5
+    beta0 : float, default=0.5
+        Inverse temperature of the first level, in (0, 1).  Small values
+        merge components: for Gaussian components with estimated covariances,
+        ``p(x | k) ** beta`` is a Gaussian with covariance ``Sigma_k / beta``, so
+        at low ``beta`` every component is pulled to the same mean and
+        covariance (a fixed point of EM that plain EM at ``beta = 1`` does not
+        leave); see ``docs/variants.md`` for the measured effect.
+    growth : float, default=1.2
         Factor > 1 between consecutive levels.
     n_iter : int, default=50
         Largest number of EM iterations per level (a level also ends when its
         annealed free energy changes by less than ``tol``).
     """
 
-    beta0: float = 0.1
-    growth: float = 1.5
+    beta0: float = 0.5
+    growth: float = 1.2
     n_iter: int = 50
 
     def betas(self) -> list[float]:

@@ -183,10 +183,12 @@ class GaussianMixture(BaseMixture):
         ``beta0`` growing by ``growth`` while below 1, at most ``n_iter``
         iterations each, then plain EM to convergence (``max_iter``; with
         ``accelerate``, accelerated).  True uses
-        ``{"beta0": 0.1, "growth": 1.5, "n_iter": 50}``; a dict sets some of
-        them.  Each level never decreases its annealed free energy (checked);
-        ``lower_bounds_`` holds it for the levels' iterations, then the
-        log-likelihood; ``phases_`` describes the phases.
+        ``{"beta0": 0.5, "growth": 1.2, "n_iter": 50}``; a dict sets some of
+        them (a small ``beta0`` merges Gaussian components whose covariances
+        are estimated: see ``docs/variants.md``).  Each level never
+        decreases its annealed free energy (checked); ``lower_bounds_`` holds
+        it for the levels' iterations, then the log-likelihood; ``phases_``
+        describes the phases.
 
     Attributes
     ----------
