@@ -5,6 +5,7 @@ annealing level's free energy, the classification log-likelihood) raises if
 it decreases.
 """
 
+import itertools
 import json
 import pathlib
 import warnings
@@ -345,3 +346,24 @@ def test_refit_without_variant_drops_phases(X):
     assert hasattr(est, "phases_")
     est.set_params(annealing=None).fit(X)
     assert not hasattr(est, "phases_")
+
+
+def test_strict_mode_checks_the_free_energy_not_the_log_likelihood(X):
+    """At low beta the components merge: the log-likelihood falls along the levels while
+    each level's F_beta rises, and F_beta itself drops when beta rises; strict mode
+    (conftest) accepts the run because it checks F_beta within each level only."""
+    logliks = []
+
+    def record(info):
+        logliks.append((info.iteration, info.estimator_view().score(X)))
+
+    est = GaussianMixture(3, tol=1e-10, max_iter=500, random_state=0, callback=record,
+                          annealing={"beta0": 0.1, "growth": 2.0, "n_iter": 40}).fit(X)
+    n_anneal = sum(p["n_iter"] for p in est.phases_[:-1])
+    anneal = np.array([value for iteration, value in logliks if iteration <= n_anneal])
+    assert np.diff(anneal).min() < -1e-3  # the log-likelihood decreased during the levels
+    phases = est.phases_
+    drops = [b["objective_history"][0] - a["objective_history"][-1]
+             for a, b in itertools.pairwise(phases)]
+    assert min(drops) < -1e-3  # F_beta fell at a change of beta: the reference was reset
+    assert [it for it, _ in logliks] == list(range(1, est.n_iter_ + 1))
