@@ -273,7 +273,7 @@ def _chunk_step(model, params, assignment, unweighted: bool, iteration: int = 0)
     def step(chunk):
         X, w = chunk[0], chunk[1]
         labels = chunk[2] if len(chunk) > 2 else None
-        start = int(chunk[3]) if len(chunk) > 3 else 0
+        start = int(chunk[3]) if len(chunk) > 3 and chunk[3] is not None else 0
         fused = fast(params, X, w) if fast is not None and labels is None else None
         if fused is not None:
             row_objective, stats = fused

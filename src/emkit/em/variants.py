@@ -207,9 +207,9 @@ class _Schedule:
             last = index == len(plan) - 1
             watch = None if monitor is None else _PhaseMonitor(monitor, len(history),
                                                                list(history), last)
-            if verbose and monitor is None:
+            if verbose:
                 beta = getattr(assignment, "beta", 1.0)
-                print(f" phase {name} (beta={beta:.4g})")
+                print(f" phase {name} (beta={beta:.4g})", flush=True)
             if last and self.accelerate is not None:
                 result = get_runner(self.accelerate)(
                     model, params, source, tol=tol, max_iter=phase_max_iter,
