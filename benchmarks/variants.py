@@ -40,7 +40,7 @@ METHODS = {
     "DAEM beta0=0.5 x1.2 (default)": {"annealing": True},
     "DAEM beta0=0.1 x1.5": {"annealing": {"beta0": 0.1, "growth": 1.5}},
     "DAEM beta0=0.8 x1.05": {"annealing": {"beta0": 0.8, "growth": 1.05, "n_iter": 20}},
-    "SEM (100) then EM": {"assignment": "stochastic", "max_iter": 100},
+    "SEM (100) then EM": {"assignment": "stochastic", "stochastic_iter": 100},
 }
 
 
@@ -60,8 +60,6 @@ def make_data(seed: int = 0) -> np.ndarray:
 
 def fit(X: np.ndarray, start: int, options: dict) -> tuple[float, int, float]:
     settings = {"max_iter": 2000, **options}
-    if "max_iter" in options and options.get("assignment") == "stochastic":
-        settings["max_iter"] = options["max_iter"]  # SEM iterations = EM cap
     model = GaussianMixture(K, covariance_type="full", tol=TOL, reg_covar=1e-6,
                             init_params="random_from_data", random_state=start, **settings)
     t0 = time.perf_counter()

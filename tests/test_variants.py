@@ -287,8 +287,8 @@ def test_cem_runs_on_mixed_and_student_t_mixtures():
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_sem_is_reproducible_with_the_seed_and_independent_of_chunking(X):
     def fit(seed, chunk_size=None):
-        return GaussianMixture(3, assignment="stochastic", max_iter=40, tol=1e-10,
-                               random_state=seed, chunk_size=chunk_size).fit(X)
+        return GaussianMixture(3, assignment="stochastic", stochastic_iter=40, max_iter=40,
+                               tol=1e-10, random_state=seed, chunk_size=chunk_size).fit(X)
 
     a, b, c = fit(0), fit(0), fit(1)
     assert a.phases_[0]["name"] == "stochastic" and a.phases_[0]["n_iter"] == 40
@@ -303,8 +303,9 @@ def test_sem_is_reproducible_with_the_seed_and_independent_of_chunking(X):
 
 
 def test_sem_finishes_with_plain_em_from_its_best_iterate(X):
-    est = GaussianMixture(3, assignment="stochastic", max_iter=500, tol=1e-10,
-                          random_state=0).fit(X)
+    est = GaussianMixture(3, assignment="stochastic", stochastic_iter=60, max_iter=2000,
+                          tol=1e-10, random_state=0).fit(X)
+    assert est.phases_[0]["n_iter"] == 60
     sem, em = est.phases_
     # EM starts from the best SEM iterate: its first objective is SEM's best
     assert em["objective_history"][0] == pytest.approx(sem["objective_history"].max(),
@@ -326,6 +327,7 @@ def test_sem_finishes_with_plain_em_from_its_best_iterate(X):
     ({"annealing": True, "assignment": "hard"},
      "annealing tempers the soft E-step"),
     ({"assignment": "fuzzy"}, r"assignment must be one of \['soft', 'hard', 'stochastic'\]"),
+    ({"assignment": "stochastic", "stochastic_iter": 0}, "stochastic_iter"),
 ])
 def test_invalid_combinations_are_refused(params, message):
     X = make_blobs(n_per=(20, 20), dim=2)

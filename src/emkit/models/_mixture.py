@@ -154,7 +154,8 @@ class BaseMixture(ReadableReprMixin, LongFitMixin, VariantMixin, DensityMixin, B
     online EM and long-fit controls, ``schedule``, ``batch_size``,
     ``learning_decay``, ``verbose_interval``, ``callback``, ``checkpoint``
     and ``checkpoint_interval``; and, for the EM variants
-    (:mod:`emkit.models._variants`), ``assignment`` and ``annealing`` (see
+    (:mod:`emkit.models._variants`), ``assignment``, ``annealing`` and
+    ``stochastic_iter`` (see
     :class:`~emkit.GaussianMixture`; an estimator without them gets their
     defaults).
     """

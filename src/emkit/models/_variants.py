@@ -2,7 +2,8 @@
 
 :class:`VariantMixin` reads the estimator parameters ``assignment``
 ("soft": EM; "hard": classification EM; "stochastic": stochastic EM, then EM)
-and ``annealing`` (deterministic annealing, :mod:`emkit.em.variants`),
+``annealing`` (deterministic annealing, :mod:`emkit.em.variants`) and
+``stochastic_iter`` (the stochastic EM iterations before EM),
 checks how they combine with the other options and gives the fit the
 engine's assignment or schedule.  An estimator whose ``__init__`` lacks them
 fits by plain EM.
@@ -14,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .._validation import check_int
 from ..em.variants import (
     AnnealingSchedule,
     StochasticSchedule,
@@ -22,7 +24,7 @@ from ..em.variants import (
 )
 
 #: Defaults of the variant parameters (for estimators that lack them).
-VARIANT_DEFAULTS = {"assignment": "soft", "annealing": None}
+VARIANT_DEFAULTS = {"assignment": "soft", "annealing": None, "stochastic_iter": 100}
 
 
 class StochasticSeeds(StochasticSchedule):
@@ -51,6 +53,7 @@ class VariantMixin:
     def _check_variant_parameters(self) -> None:
         assignment = check_assignment(self._variant("assignment"))
         annealing = check_annealing(self._variant("annealing"))
+        check_int(self._variant("stochastic_iter"), "stochastic_iter", 1)
         if not self._uses_variant():
             return
         what = (f"assignment={assignment!r}" if annealing is None
@@ -86,5 +89,5 @@ class VariantMixin:
         if annealing is not None:
             return AnnealingSchedule(annealing, accelerate), None
         if assignment == "stochastic":
-            return StochasticSeeds(rng, self.max_iter, accelerate), None
+            return StochasticSeeds(rng, self._variant("stochastic_iter"), accelerate), None
         return assignment, accelerate

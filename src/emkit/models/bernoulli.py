@@ -69,7 +69,7 @@ class BernoulliMixture(BaseMixture):
     verbose_interval, callback, checkpoint, checkpoint_interval
         Progress lines, per-iteration callbacks (which may stop the fit) and
         resumable checkpoints, as :class:`~emkit.GaussianMixture`.
-    assignment, annealing
+    assignment, annealing, stochastic_iter
         EM variants (classification EM "hard", stochastic EM "stochastic",
         deterministic annealing), as :class:`~emkit.GaussianMixture`.
 
@@ -134,6 +134,7 @@ class BernoulliMixture(BaseMixture):
         checkpoint_interval: int = 10,
         assignment: str = "soft",
         annealing=None,
+        stochastic_iter: int = 100,
     ):
         self.n_components = n_components
         self.alpha = alpha
@@ -160,6 +161,7 @@ class BernoulliMixture(BaseMixture):
         self.checkpoint_interval = checkpoint_interval
         self.assignment = assignment
         self.annealing = annealing
+        self.stochastic_iter = stochastic_iter
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -82,7 +82,7 @@ class CategoricalMixture(BaseMixture):
         EM acceleration (:mod:`emkit.em.accelerate`).
     semi_supervised : bool, default=False
         Read ``y`` in :meth:`fit` as partial class labels (-1 = unknown).
-    assignment, annealing
+    assignment, annealing, stochastic_iter
         EM variants (classification EM "hard", stochastic EM "stochastic",
         deterministic annealing), as :class:`~emkit.GaussianMixture`.
 
@@ -157,6 +157,7 @@ class CategoricalMixture(BaseMixture):
         semi_supervised: bool = False,
         assignment: str = "soft",
         annealing=None,
+        stochastic_iter: int = 100,
     ):
         self.n_components = n_components
         self.alpha = alpha
@@ -178,6 +179,7 @@ class CategoricalMixture(BaseMixture):
         self.semi_supervised = semi_supervised
         self.assignment = assignment
         self.annealing = annealing
+        self.stochastic_iter = stochastic_iter
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

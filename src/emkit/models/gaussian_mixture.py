@@ -173,10 +173,11 @@ class GaussianMixture(BaseMixture):
         component, which maximises the classification log-likelihood
         ``sum_i log pi_z_i p(x_i | z_i)`` (``lower_bounds_`` is that, per row,
         non-decreasing; not the log-likelihood); "stochastic" is stochastic
-        EM: ``max_iter`` iterations drawing each row's component from its
-        posterior (seeded by ``random_state``), then plain EM from the
-        iterate with the highest log-likelihood, so the fit ends at a fixed
-        point of EM.  ``accelerate`` does not apply to "hard".
+        EM: ``stochastic_iter`` iterations drawing each row's component from
+        its posterior (seeded by ``random_state``), then plain EM (at most
+        ``max_iter`` iterations) from the iterate with the highest
+        log-likelihood, so the fit ends at a fixed point of EM.
+        ``accelerate`` does not apply to "hard".
     annealing : None, True, dict or Annealing, default=None
         Deterministic annealing EM (Ueda & Nakano 1998): levels of tempered
         E-steps ``r_ik ∝ (pi_k p(x_i | k)) ** beta`` with ``beta`` from
@@ -189,6 +190,8 @@ class GaussianMixture(BaseMixture):
         decreases its annealed free energy (checked); ``lower_bounds_`` holds
         it for the levels' iterations, then the log-likelihood; ``phases_``
         describes the phases.
+    stochastic_iter : int, default=100
+        Stochastic EM iterations before plain EM (``assignment="stochastic"``).
 
     Attributes
     ----------
@@ -273,6 +276,7 @@ class GaussianMixture(BaseMixture):
         checkpoint_interval: int = 10,
         assignment: str = "soft",
         annealing=None,
+        stochastic_iter: int = 100,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -303,6 +307,7 @@ class GaussianMixture(BaseMixture):
         self.checkpoint_interval = checkpoint_interval
         self.assignment = assignment
         self.annealing = annealing
+        self.stochastic_iter = stochastic_iter
 
     _init_methods = INIT_METHODS
 

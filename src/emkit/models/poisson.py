@@ -64,7 +64,7 @@ class PoissonMixture(BaseMixture):
         EM acceleration (:mod:`emkit.em.accelerate`).
     semi_supervised : bool, default=False
         Read ``y`` in :meth:`fit` as partial component labels (-1 = unknown).
-    assignment, annealing
+    assignment, annealing, stochastic_iter
         EM variants (classification EM "hard", stochastic EM "stochastic",
         deterministic annealing), as :class:`~emkit.GaussianMixture`.
 
@@ -128,6 +128,7 @@ class PoissonMixture(BaseMixture):
         semi_supervised: bool = False,
         assignment: str = "soft",
         annealing=None,
+        stochastic_iter: int = 100,
     ):
         self.n_components = n_components
         self.alpha = alpha
@@ -147,6 +148,7 @@ class PoissonMixture(BaseMixture):
         self.semi_supervised = semi_supervised
         self.assignment = assignment
         self.annealing = annealing
+        self.stochastic_iter = stochastic_iter
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -89,7 +89,7 @@ default="estimate"
         steps rather than EM-map evaluations).
     semi_supervised : bool, default=False
         Read ``y`` in :meth:`fit` as partial component labels (-1 = unknown).
-    assignment, annealing
+    assignment, annealing, stochastic_iter
         EM variants (classification EM "hard", stochastic EM "stochastic",
         deterministic annealing), as :class:`~emkit.GaussianMixture`.
 
@@ -198,6 +198,7 @@ default="estimate"
         semi_supervised: bool = False,
         assignment: str = "soft",
         annealing=None,
+        stochastic_iter: int = 100,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -222,6 +223,7 @@ default="estimate"
         self.semi_supervised = semi_supervised
         self.assignment = assignment
         self.annealing = annealing
+        self.stochastic_iter = stochastic_iter
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
