@@ -106,6 +106,101 @@ def hard_assignment(
 ASSIGNMENTS = {"soft": soft_assignment, "hard": hard_assignment}
 
 
+@dataclasses.dataclass(frozen=True)
+class Tempered:
+    """Soft assignment at inverse temperature ``beta`` (deterministic annealing).
+
+    Responsibilities ``r_ik`` proportional to ``p(x_i, z_i = k) ** beta`` and
+    per-row objective ``(1 / beta) log sum_k p(x_i, z_i = k) ** beta``: EM
+    with this E-step never decreases the annealed free energy
+    ``F_beta(theta) = sum_i w_i (1 / beta) log sum_k p(x_i, k | theta) ** beta``
+    (Ueda & Nakano 1998), the maximum over q of
+    ``E_q log p(x, z | theta) + H(q) / beta``.  ``beta = 1`` is plain EM.
+    """
+
+    beta: float
+
+    #: The reported objective never decreases under EM with this assignment.
+    monotone = True
+    #: Whether the objective-change rule may stop the run.
+    converges = True
+
+    def at(self, iteration: int) -> Tempered:
+        return self
+
+    def __call__(self, log_joint: np.ndarray, overwrite: bool = False, start: int = 0
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        beta = self.beta
+        scaled = log_joint if overwrite else log_joint.copy()
+        scaled *= beta
+        log_norm, resp = soft_assignment(scaled, overwrite=True)
+        log_norm /= beta
+        return log_norm, resp
+
+
+def row_uniforms(seed: int, iteration: int, start: int, n_rows: int) -> np.ndarray:
+    """Uniforms in [0, 1) for rows ``start .. start + n_rows`` of ``iteration``'s draw.
+
+    A counter-based stream (Philox keyed by ``(seed, iteration)``, advanced to
+    the row): row i gets the same number whatever the chunking, the threads
+    or the Dask workers.
+    """
+    bits = np.random.Philox(key=[int(seed) % 2**64, int(iteration) % 2**64])
+    bits.advance(start // 4)  # one Philox counter step gives 4 64-bit words
+    skip = start % 4
+    raw = bits.random_raw(skip + n_rows)[skip:]
+    return (raw >> np.uint64(11)).astype(np.float64) * (1.0 / 2.0**53)
+
+
+@dataclasses.dataclass(frozen=True)
+class Stochastic:
+    """Stochastic assignment (the S-step of SEM, Celeux & Diebolt 1985).
+
+    Each row's component is drawn from its posterior ``p(z | x, theta)``; the
+    statistics are those of the drawn one-hot partition.  The per-row
+    objective is the log-likelihood ``log p(x_i | theta)`` of the parameters
+    entering the iteration, which is *not* monotone along SEM: the engine
+    neither checks it nor stops on it.  ``seed`` and the iteration number fix
+    the draws (:func:`row_uniforms`).
+    """
+
+    seed: int
+    iteration: int = 0
+
+    monotone = False
+    converges = False
+
+    def at(self, iteration: int) -> Stochastic:
+        return dataclasses.replace(self, iteration=iteration)
+
+    def __call__(self, log_joint: np.ndarray, overwrite: bool = False, start: int = 0
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        log_norm, resp = soft_assignment(log_joint, overwrite=overwrite)
+        u = row_uniforms(self.seed, self.iteration, start, resp.shape[0])
+        cumulative = np.cumsum(resp, axis=1)
+        labels = np.minimum((cumulative < u[:, None] * cumulative[:, -1:]).sum(axis=1),
+                            resp.shape[1] - 1)
+        resp[...] = 0.0
+        resp[np.arange(resp.shape[0]), labels] = 1.0
+        return log_norm, resp
+
+
+def _resolve_assignment(assignment, iteration: int = 0):
+    """(chunk assignment function, its fast-path hook name or None) of ``assignment``.
+
+    ``assignment`` is "soft", "hard", or an object with ``at(iteration)``
+    (:class:`Tempered`, :class:`Stochastic`); those take the generic path.
+    """
+    if isinstance(assignment, str):
+        function = ASSIGNMENTS[assignment]
+        return (lambda log_joint, overwrite=False, start=0:
+                function(log_joint, overwrite=overwrite)), \
+            ("hard_e_step" if assignment == "hard" else "soft_e_step")
+    if isinstance(assignment, Tempered) and assignment.beta == 1.0:
+        return _resolve_assignment("soft")
+    return assignment.at(iteration), None
+
+
 @dataclasses.dataclass
 class EMResult:
     """Outcome of one EM run.
@@ -146,6 +241,13 @@ class EMResult:
     n_e_steps: int | None = None
     n_fallbacks: int = 0
     stopped: bool = False
+    #: Runs whose objective is not monotone (stochastic EM): the parameters with
+    #: the highest objective met (they entered an iteration) and that objective.
+    best_params: Any = None
+    best_objective: float = -np.inf
+    #: Runs of several phases (:mod:`emkit.em.variants`): one
+    #: :class:`~emkit.em.variants.Phase` per phase, in order.
+    phases: list | None = None
 
     def __post_init__(self) -> None:
         if self.n_em_evaluations is None:
@@ -158,19 +260,20 @@ class EMResult:
         return float(self.objective_history[-1]) if self.objective_history.size else -np.inf
 
 
-def _chunk_step(model, params, assignment: str, unweighted: bool):
+def _chunk_step(model, params, assignment, unweighted: bool, iteration: int = 0):
     """The E-step of one chunk: (weighted objective sum, weight sum, statistics).
 
-    A chunk is ``(X, weights)`` or ``(X, weights, labels, ...)``
+    A chunk is ``(X, weights)`` or ``(X, weights, labels, start)``
     (:class:`emkit.sources.Chunk`); the returned function is what a source maps
     over its chunks (on a Dask worker too: it carries the model and parameters).
     """
-    assign = ASSIGNMENTS[assignment]
-    fast = getattr(model, "hard_e_step" if assignment == "hard" else "soft_e_step", None)
+    assign, hook = _resolve_assignment(assignment, iteration)
+    fast = None if hook is None else getattr(model, hook, None)
 
     def step(chunk):
         X, w = chunk[0], chunk[1]
         labels = chunk[2] if len(chunk) > 2 else None
+        start = int(chunk[3]) if len(chunk) > 3 and chunk[3] is not None else 0
         fused = fast(params, X, w) if fast is not None and labels is None else None
         if fused is not None:
             row_objective, stats = fused
@@ -181,7 +284,7 @@ def _chunk_step(model, params, assignment: str, unweighted: bool):
                 # labelled rows: their component is observed, so their objective is
                 # the joint log pi_y + log p(x | y) and their responsibility one-hot
                 joint = log_joint[known, labels[known]]
-            row_objective, resp = assign(log_joint, overwrite=True)
+            row_objective, resp = assign(log_joint, overwrite=True, start=start)
             if known is not None and known.size:
                 row_objective[known] = joint
                 resp[known] = 0.0
@@ -210,8 +313,11 @@ def _legacy_chunks(source):
     return source.chunks()
 
 
-def expectation(model, params, source, assignment: str = "soft"):
+def expectation(model, params, source, assignment="soft", iteration: int = 0):
     """One E-step over all chunks: summed statistics and mean objective.
+
+    ``assignment``: "soft" (EM), "hard" (classification EM) or an assignment
+    object (:class:`Tempered`, :class:`Stochastic`, drawn for ``iteration``).
 
     A source with ``labels`` (partially labelled data: a component index per
     row, -1 when unknown) fixes the responsibilities of labelled rows to their
@@ -224,7 +330,8 @@ def expectation(model, params, source, assignment: str = "soft"):
     workers, added by a fixed tree over the blocks.  Either way the result
     does not depend on the number of threads or workers.
     """
-    step = _chunk_step(model, params, assignment, getattr(source, "unweighted", False))
+    step = _chunk_step(model, params, assignment, getattr(source, "unweighted", False),
+                       iteration)
     map_reduce = getattr(source, "map_reduce", None)
     if map_reduce is not None:
         result = map_reduce(step, add_results)
@@ -346,7 +453,7 @@ def run_em(
     *,
     tol: float,
     max_iter: int,
-    assignment: str = "soft",
+    assignment="soft",
     verbose: int = 0,
     monitor=None,
     resume=None,
@@ -366,8 +473,13 @@ def run_em(
         absolute change of the mean objective is below ``tol``).
     max_iter : int
         Maximum number of E/M iterations (0 returns ``params`` unchanged).
-    assignment : {"soft", "hard"}
-        Soft responsibilities (EM) or hard assignments (classification EM).
+    assignment : {"soft", "hard"}, Tempered, Stochastic or a schedule
+        Soft responsibilities (EM), hard assignments (classification EM), an
+        assignment object of this module (tempered E-step; stochastic
+        S-step, whose objective is neither checked nor used to stop, the run
+        then also reports its best iterate), or a schedule of several phases
+        (:mod:`emkit.em.variants`: deterministic annealing, SEM then EM),
+        which runs each phase with this function.
     verbose : int
         Print the objective every iteration when > 0 (and no ``monitor``).
     monitor : object, optional
@@ -388,6 +500,15 @@ def run_em(
     """
     from .checkpoint import RunState
 
+    if hasattr(assignment, "run_phases"):  # a schedule of phases, each run by run_em
+        if resume is not None:
+            raise ValueError("a run of several phases (annealing, stochastic EM) cannot "
+                             "be resumed from a checkpoint")
+        return assignment.run_phases(model, params, source, tol=tol, max_iter=max_iter,
+                                     verbose=verbose, monitor=monitor)
+    monotone = getattr(assignment, "monotone", True)
+    stops = getattr(assignment, "converges", True)
+    best_params, best_objective = None, -np.inf
     converged_rule = getattr(model, "converged", _default_converged)
     step_deficit = getattr(model, "step_deficit", None)
     history: list[float] = []
@@ -406,16 +527,20 @@ def run_em(
     if resume is not None and resume.converged:
         return EMResult(params, np.asarray(history, dtype=float), True, n_iter)
     for n_iter in range(len(history) + 1, max_iter + 1):
-        stats, objective = expectation(model, params, source, assignment)
+        stats, objective = expectation(model, params, source, assignment, n_iter)
         check_finite_objective(objective)
         history.append(objective)
-        check_monotone(previous, objective, n_iter, allowance, objective_rtol(model))
+        if monotone:
+            check_monotone(previous, objective, n_iter, allowance, objective_rtol(model))
+        elif objective > best_objective:
+            best_params, best_objective = params, objective
         new_params = m_step(model, stats, params, source)
         if step_deficit is not None:
             allowance = step_deficit(stats, new_params, params)
         if verbose and monitor is None:
             print(f"  iteration {n_iter:4d}  objective {objective: .10g}")
-        converged = bool(converged_rule(params, new_params, objective - previous, tol))
+        converged = stops and bool(converged_rule(params, new_params, objective - previous,
+                                                  tol))
         params = new_params
         previous = objective
         if monitor is not None and monitor.iteration(
@@ -426,7 +551,7 @@ def run_em(
         if converged:
             break
     result = EMResult(params, np.asarray(history, dtype=float), converged, n_iter,
-                      stopped=stopped)
+                      stopped=stopped, best_params=best_params, best_objective=best_objective)
     if monitor is not None:
         monitor.end(result, RunState(n_iter, params, history, allowance, converged=converged))
     return result

@@ -50,6 +50,7 @@ from ..sources import ChunkCheck, is_source
 from ._base import ReadableReprMixin, fit_with_restarts, make_source, validate_X
 from ._long_fits import LongFitMixin
 from ._sources import open_source, rows_of_sample, source_chunk_size, total_rows
+from ._variants import VariantMixin
 
 #: Starting partitions every mixture estimator offers.
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
@@ -143,7 +144,7 @@ def random_generator(random_state) -> np.random.Generator:
     return np.random.default_rng(random_state)
 
 
-class BaseMixture(ReadableReprMixin, LongFitMixin, DensityMixin, BaseEstimator):
+class BaseMixture(ReadableReprMixin, LongFitMixin, VariantMixin, DensityMixin, BaseEstimator):
     """Shared behaviour of the mixture estimators (not used directly).
 
     Subclasses define ``__init__`` with at least ``n_components``, ``tol``,
@@ -152,8 +153,11 @@ class BaseMixture(ReadableReprMixin, LongFitMixin, DensityMixin, BaseEstimator):
     ``chunk_size``, ``accelerate`` and ``semi_supervised``; and, to expose
     online EM and long-fit controls, ``schedule``, ``batch_size``,
     ``learning_decay``, ``verbose_interval``, ``callback``, ``checkpoint``
-    and ``checkpoint_interval`` (see :class:`~emkit.GaussianMixture`; an
-    estimator without them gets their defaults).
+    and ``checkpoint_interval``; and, for the EM variants
+    (:mod:`emkit.models._variants`), ``assignment``, ``annealing`` and
+    ``stochastic_iter`` (see
+    :class:`~emkit.GaussianMixture`; an estimator without them gets their
+    defaults).
     """
 
     #: ``init_params`` values this estimator accepts.
@@ -239,6 +243,7 @@ class BaseMixture(ReadableReprMixin, LongFitMixin, DensityMixin, BaseEstimator):
             raise ValueError(f"accelerate={self.accelerate!r} applies to schedule='batch' "
                              f"only, not to schedule={schedule!r}")
         self._check_long_fit_parameters()
+        self._check_variant_parameters()
         self._check_family_parameters()
 
     def _fitted_matches(self) -> str | None:
@@ -361,6 +366,10 @@ class BaseMixture(ReadableReprMixin, LongFitMixin, DensityMixin, BaseEstimator):
             if not online_start:
                 resume = self._read_checkpoint(source, runner)
         monitor = None if online_start else self._monitor(source, runner, n_init, model)
+        assignment, accelerate = "soft", self.accelerate
+        if not online_start and self._uses_variant():
+            assignment, accelerate = self._variant_run(rng)
+            resume = None  # a warm start's lower_bound_ is another objective's
         options = {}
         if schedule != "batch":
             options["batch_size"] = self._option("batch_size") or DEFAULT_BATCH_SIZE
@@ -369,7 +378,8 @@ class BaseMixture(ReadableReprMixin, LongFitMixin, DensityMixin, BaseEstimator):
             options["seed"] = int(rng.randint(np.iinfo(np.int32).max))
         result = fit_with_restarts(
             model, starts, source, n_init=n_init, tol=self.tol, max_iter=self.max_iter,
-            verbose=self.verbose, accelerate=self.accelerate, schedule=schedule,
+            assignment=assignment, verbose=self.verbose, accelerate=accelerate,
+            schedule=schedule,
             schedule_options=options, monitor=monitor, resume=resume,
         )
         self._set_params(result.params, model)
@@ -378,6 +388,10 @@ class BaseMixture(ReadableReprMixin, LongFitMixin, DensityMixin, BaseEstimator):
         self.lower_bounds_ = result.objective_history
         self.lower_bound_ = result.objective
         self._last_runner = runner
+        if result.phases is not None:
+            self.phases_ = [phase.as_dict() for phase in result.phases]
+        elif hasattr(self, "phases_"):
+            del self.phases_
         if schedule == "stepwise":
             self._stepwise = getattr(result, "stepwise_state", None)
             self.n_steps_ = self._stepwise.n_steps if self._stepwise is not None else 0
@@ -423,6 +437,9 @@ class BaseMixture(ReadableReprMixin, LongFitMixin, DensityMixin, BaseEstimator):
         :func:`emkit.persist.save_model` between batches).
         """
         self._check_parameters()
+        if self._uses_variant():
+            raise ValueError("partial_fit runs stepwise EM with soft assignments; "
+                             "assignment and annealing apply to fit only")
         decay = check_learning_decay(self._option("learning_decay"))
         first = not hasattr(self, "converged_")
         X, labels = self._validate_batch(X, y, reset=first)

@@ -69,6 +69,9 @@ class BernoulliMixture(BaseMixture):
     verbose_interval, callback, checkpoint, checkpoint_interval
         Progress lines, per-iteration callbacks (which may stop the fit) and
         resumable checkpoints, as :class:`~emkit.GaussianMixture`.
+    assignment, annealing, stochastic_iter
+        EM variants (classification EM "hard", stochastic EM "stochastic",
+        deterministic annealing), as :class:`~emkit.GaussianMixture`.
 
     Attributes
     ----------
@@ -129,6 +132,9 @@ class BernoulliMixture(BaseMixture):
         callback=None,
         checkpoint=None,
         checkpoint_interval: int = 10,
+        assignment: str = "soft",
+        annealing=None,
+        stochastic_iter: int = 100,
     ):
         self.n_components = n_components
         self.alpha = alpha
@@ -153,6 +159,9 @@ class BernoulliMixture(BaseMixture):
         self.callback = callback
         self.checkpoint = checkpoint
         self.checkpoint_interval = checkpoint_interval
+        self.assignment = assignment
+        self.annealing = annealing
+        self.stochastic_iter = stochastic_iter
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

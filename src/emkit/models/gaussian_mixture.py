@@ -166,6 +166,32 @@ class GaussianMixture(BaseMixture):
         parameters are float64.  The fitted log-likelihood then typically
         agrees with the float64 fit to ~1e-6 relative; ``score_samples`` and
         ``predict_proba`` are computed in the same precision.
+    assignment : {"soft", "hard", "stochastic"}, default="soft"
+        The E-step (:mod:`emkit.em.variants`, ``docs/variants.md``): "soft" is
+        EM (maximises the log-likelihood); "hard" is classification EM
+        (Celeux & Govaert 1992): each row goes to its most probable
+        component, which maximises the classification log-likelihood
+        ``sum_i log pi_z_i p(x_i | z_i)`` (``lower_bounds_`` is that, per row,
+        non-decreasing; not the log-likelihood); "stochastic" is stochastic
+        EM: ``stochastic_iter`` iterations drawing each row's component from
+        its posterior (seeded by ``random_state``), then plain EM (at most
+        ``max_iter`` iterations) from the iterate with the highest
+        log-likelihood, so the fit ends at a fixed point of EM.
+        ``accelerate`` does not apply to "hard".
+    annealing : None, True, dict or Annealing, default=None
+        Deterministic annealing EM (Ueda & Nakano 1998): levels of tempered
+        E-steps ``r_ik ∝ (pi_k p(x_i | k)) ** beta`` with ``beta`` from
+        ``beta0`` growing by ``growth`` while below 1, at most ``n_iter``
+        iterations each, then plain EM to convergence (``max_iter``; with
+        ``accelerate``, accelerated).  True uses
+        ``{"beta0": 0.5, "growth": 1.2, "n_iter": 50}``; a dict sets some of
+        them (a small ``beta0`` merges Gaussian components whose covariances
+        are estimated: see ``docs/variants.md``).  Each level never
+        decreases its annealed free energy (checked); ``lower_bounds_`` holds
+        it for the levels' iterations, then the log-likelihood; ``phases_``
+        describes the phases.
+    stochastic_iter : int, default=100
+        Stochastic EM iterations before plain EM (``assignment="stochastic"``).
 
     Attributes
     ----------
@@ -191,6 +217,11 @@ class GaussianMixture(BaseMixture):
         monotone).
     n_steps_ : int
         After :meth:`partial_fit` or a "stepwise" fit: mini-batches folded in.
+    phases_ : list of dict
+        Only after a fit with ``annealing`` or ``assignment="stochastic"``:
+        each phase's ``name`` ("anneal", "stochastic", "em"), ``beta``,
+        ``n_iter``, ``converged`` and ``objective_history`` (their iterations
+        together are ``n_iter_`` and ``lower_bounds_``).
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when X had string column names.
@@ -243,6 +274,9 @@ class GaussianMixture(BaseMixture):
         callback=None,
         checkpoint=None,
         checkpoint_interval: int = 10,
+        assignment: str = "soft",
+        annealing=None,
+        stochastic_iter: int = 100,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -271,6 +305,9 @@ class GaussianMixture(BaseMixture):
         self.callback = callback
         self.checkpoint = checkpoint
         self.checkpoint_interval = checkpoint_interval
+        self.assignment = assignment
+        self.annealing = annealing
+        self.stochastic_iter = stochastic_iter
 
     _init_methods = INIT_METHODS
 
