@@ -233,7 +233,10 @@ def _fit_and_save(args: argparse.Namespace, model, data: Data):
     except CommandError:
         raise
     except ValueError as exc:
-        raise CommandError(explain(exc, args.data)) from None
+        message = explain(exc, args.data)
+        if data.target is not None and message.startswith("y "):
+            message = f"{args.data}, target column {data.target!r}{message[1:]}"
+        raise CommandError(message) from None
     return log_density, labels, summary, document
 
 
