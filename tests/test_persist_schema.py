@@ -49,8 +49,23 @@ def test_files_written_by_emkit_0_1_0_still_load_and_predict_exactly(tmp_path, X
     save_model(model, tmp_path / "again.json")
     again = json.loads((tmp_path / "again.json").read_text())
     old = json.loads((V1 / f"{name}.json").read_text())
-    assert again["fitted"] == old["fitted"]
-    assert again["params"] == old["params"]
+    assert_same_model(again, old)
+
+
+def assert_same_model(again: dict, old: dict) -> None:
+    """The same document, except parameters added since (written with their defaults)."""
+    added = again["fitted"].keys() - old["fitted"].keys()  # optional attributes added since
+    assert again["fitted"].keys() >= old["fitted"].keys()
+    assert all(again["fitted"][key] is None for key in added), added
+    for key, value in old["fitted"].items():
+        if isinstance(value, dict) and "format" in value:  # a nested model document
+            assert_same_model(again["fitted"][key], value)
+        else:
+            assert again["fitted"][key] == value, key
+    assert {k: again["params"][k] for k in old["params"]} == old["params"]
+    defaults = REGISTRY[again["estimator"]].cls().get_params()
+    for key in again["params"].keys() - old["params"].keys():
+        assert again["params"][key] == defaults[key], key
 
 
 def test_old_file_with_feature_names_and_prior(X):

@@ -1,8 +1,11 @@
-"""The saveable estimators: one :func:`register_estimator` call each.
+"""The saveable Gaussian and k-means estimators and the mixture wrappers: one
+:func:`register_estimator` call each.
 
-To make a new estimator saveable, add its registration here (its fitted
-attributes with their specs, the parameters a file must give, and a check of
-the relations between fields).  The specs are in :mod:`emkit._persist_schema`,
+The other estimators are registered by kind in ``_persist_continuous``,
+``_persist_discrete``, ``_persist_conditional`` and ``_persist_hmm``.  To make a
+new estimator saveable, add its registration to the module of its kind (its
+fitted attributes with their specs, the parameters a file must give, and a
+check of the relations between fields).  The specs are in :mod:`emkit._persist_schema`,
 the registry in :mod:`emkit._persist_registry`, the file format in
 ``docs/model-format.md``.
 """
@@ -13,18 +16,20 @@ import numpy as np
 
 from ._persist_registry import register_estimator, register_param_type
 from ._persist_schema import (
+    ABSENT,
     Array,
     Bool,
     Context,
     Float,
     Int,
+    MaybeAbsent,
     Model,
     OneOf,
     Optional,
     Str,
 )
+from ._persist_shared import FEATURES, K_D, N_FEATURES, check_covariances
 from .exceptions import ModelFileError
-from .families.covariance import Diagonal, Tied
 from .families.structures import get_structure
 from .models import (
     GaussianMixture,
@@ -40,10 +45,6 @@ from .models.outlier import _check_contamination, _check_threshold
 from .priors import GaussianPrior, _positive, _user_scale
 
 # ------------------------------------------------------------------ shared pieces
-K_D = ("n_components", "n_features_in_")
-N_FEATURES = Int(min=1)
-FEATURES = "n_features_in_"
-
 register_param_type(GaussianPrior, {
     "shrinkage": Float(min=0.0),
     "mean": Optional(Array(ndim=1)),
@@ -97,42 +98,8 @@ def _check_gaussian(estimator: GaussianMixture, f: dict) -> None:
     w = f["weights_"]
     if abs(w.sum() - 1.0) > 1e-6:
         raise ModelFileError(f"weights_ sum to {w.sum():.10g}, not 1")
-    _check_covariances(estimator.covariance_type, f["covariances_"], f["precisions_"],
+    check_covariances(estimator.covariance_type, f["covariances_"], f["precisions_"],
                        f["precisions_cholesky_"])
-
-
-def _check_covariances(ct: str, cov: np.ndarray, prec: np.ndarray, chol: np.ndarray) -> None:
-    """The three covariance arrays must be positive definite and describe the same matrices."""
-    structure = get_structure(ct)
-    if isinstance(structure, Diagonal):  # diagonal or spherical storage
-        for attr, arr in (("covariances_", cov), ("precisions_cholesky_", chol)):
-            if not (arr > 0).all():
-                raise ModelFileError(f"{attr} must be positive ({ct} covariance)")
-        if not np.allclose(prec, chol**2, rtol=1e-9, atol=0):
-            raise ModelFileError("precisions_ does not match precisions_cholesky_")
-        if not np.allclose(cov * prec, 1.0, rtol=0, atol=1e-8):
-            raise ModelFileError("covariances_ is not the inverse of precisions_")
-        return
-    tied = isinstance(structure, Tied)
-    if tied:
-        cov, prec, chol = cov[None], prec[None], chol[None]
-    for k, (c, p, P) in enumerate(zip(cov, prec, chol, strict=True)):
-        who = "" if tied else f" of component {k}"
-        with np.errstate(all="ignore"):
-            eig = np.linalg.eigvalsh(c)
-        if not np.allclose(c, c.T, rtol=1e-10, atol=0) or not eig[0] > 0:
-            raise ModelFileError(f"covariances_{who} is not symmetric positive definite")
-        scale = np.abs(P).max()
-        if (np.diag(P) <= 0).any() or np.abs(np.tril(P, -1)).max() > 1e-12 * scale:
-            raise ModelFileError(f"precisions_cholesky_{who} is not upper triangular with a "
-                                 "positive diagonal")
-        with np.errstate(all="ignore"):
-            product_ok = np.allclose(p, P @ P.T, rtol=1e-9, atol=1e-12 * scale**2)
-            inverse_error = np.abs(c @ p - np.eye(len(c))).max()
-        if not product_ok:
-            raise ModelFileError(f"precisions_{who} does not match precisions_cholesky_")
-        if not inverse_error <= 1e-6 * eig[-1] / eig[0]:
-            raise ModelFileError(f"covariances_{who} is not the inverse of precisions_")
 
 
 def _restore_gaussian(estimator: GaussianMixture) -> None:
@@ -178,13 +145,14 @@ def _check_centroid_params(estimator, ctx: Context) -> None:
 
 def _check_labels(estimator, f: dict) -> None:
     labels, K = f["labels_"], estimator.n_clusters
-    if labels.size and (labels.min() < 0 or labels.max() >= K):
+    if labels is not ABSENT and labels.size and (labels.min() < 0 or labels.max() >= K):
         raise ModelFileError(f"fitted attribute 'labels_' holds labels outside 0..{K - 1}")
 
 
 CENTROID_ATTRS = {
     "cluster_centers_": Array(shape=("n_clusters", FEATURES)),
-    "labels_": Array("int64", ndim=1),
+    # absent after fitting a file source (labels_ would hold one entry per row)
+    "labels_": MaybeAbsent(Array("int64", ndim=1)),
     "n_iter_": Int(min=0),
     "converged_": Bool(),
     "objective_history_": Array(shape=("n_iter_",)),

@@ -24,9 +24,11 @@ from ._persist_schema import (
     Bool,
     Context,
     Int,
+    Null,
     OneOf,
     Optional,
     Spec,
+    Str,
     bad,
     decode_array,
     encode_array,
@@ -128,6 +130,9 @@ COMMON_PARAMS: dict[str, Spec] = {
     "verbose": OneOf(Bool(), Int(0)),
     "chunk_size": Optional(Int(1)),
     "n_jobs": Optional(Int(None)),
+    # never written (see emkit.persist.RUN_ONLY_PARAMS); a file may name a checkpoint path
+    "callback": Null("callbacks are not saved in model files"),
+    "checkpoint": Optional(Str()),
 }
 
 

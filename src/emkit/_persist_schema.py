@@ -46,7 +46,9 @@ __all__ = [
     "Float",
     "Int",
     "ListOf",
+    "MaybeAbsent",
     "Model",
+    "Null",
     "OneOf",
     "Optional",
     "Spec",
@@ -217,6 +219,27 @@ class Bool(Spec):
 
 
 @dataclasses.dataclass(frozen=True)
+class Null(Spec):
+    """Always ``null`` (a parameter that is never saved; ``why`` says so in the error)."""
+
+    why: str = ""
+    scalar = True
+
+    def describe(self) -> str:
+        return "null"
+
+    def decode(self, value, where, ctx):
+        if value is not None:
+            raise bad(where, f"must be null ({self.why}), got {short(value)}")
+        return None
+
+    def encode(self, value, where, to_dict):
+        if value is not None:
+            raise ValueError(f"{where} cannot be written ({self.why})")
+        return None
+
+
+@dataclasses.dataclass(frozen=True)
 class Str(Spec):
     """A string, optionally one of ``options``."""
 
@@ -384,6 +407,8 @@ class ListOf(Spec):
         return [self.item.decode(v, f"{where}[{i}]", ctx.at(i)) for i, v in enumerate(value)]
 
     def encode(self, value, where, to_dict):
+        if not isinstance(value, (list, tuple)):  # an array is not a list of arrays
+            raise TypeError(f"{where} is not a list: {type(value).__name__}")
         return [self.item.encode(v, f"{where}[{i}]", to_dict) for i, v in enumerate(value)]
 
 
@@ -405,6 +430,43 @@ class Optional(Spec):
 
     def encode(self, value, where, to_dict):
         return None if value is None else self.spec.encode(value, where, to_dict)
+
+
+class _Absent:
+    """The value of a :class:`MaybeAbsent` attribute that the estimator does not have."""
+
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+
+#: Stands for a fitted attribute the estimator lacks (written as null, not set when read).
+ABSENT = _Absent()
+
+
+@dataclasses.dataclass(frozen=True)
+class MaybeAbsent(Spec):
+    """A fitted attribute that a fitted estimator may lack (``null`` in the file).
+
+    E.g. ``labels_`` of a KMeans fitted from a file source, ``n_steps_`` of a
+    mixture fitted without the stepwise schedule, the emission parameters of an
+    ``HMM`` that its emission does not have.  Read back, ``null`` leaves the
+    attribute unset (:data:`ABSENT` in the decoded values).
+    """
+
+    spec: Spec
+
+    @property
+    def scalar(self) -> bool:  # type: ignore[override]
+        return self.spec.scalar
+
+    def describe(self) -> str:
+        return f"null or {self.spec.describe()}"
+
+    def decode(self, value, where, ctx):
+        return ABSENT if value is None else self.spec.decode(value, where, ctx)
+
+    def encode(self, value, where, to_dict):
+        return None if value is ABSENT else self.spec.encode(value, where, to_dict)
 
 
 class OneOf(Spec):

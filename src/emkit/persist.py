@@ -25,7 +25,17 @@ from typing import Any
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from . import _persist_estimators  # noqa: F401  (registers the built-in estimators)
+# they register the built-in estimators (GaussianMixture's module first: the registry's
+# order is the order of "known: ..." in error messages)
+from . import _persist_estimators  # noqa: F401
+
+# isort: split
+from . import (  # noqa: F401
+    _persist_conditional,
+    _persist_continuous,
+    _persist_discrete,
+    _persist_hmm,
+)
 from ._persist_registry import (
     REGISTRY,
     EstimatorSchema,
@@ -34,7 +44,8 @@ from ._persist_registry import (
     register_estimator,
     register_param_type,
 )
-from ._persist_schema import ARRAY_KEYS, Context, short
+from ._persist_schema import ABSENT, ARRAY_KEYS, Context, MaybeAbsent, short
+from ._persist_specs import Exact
 from .exceptions import ModelFileError
 from .io import atomic_write
 
@@ -97,8 +108,11 @@ def model_to_dict(estimator) -> dict:
               for k, v in estimator.get_params(deep=False).items()}
     fitted: dict[str, Any] = {}
     for attr, spec in schema.fitted.items():
+        value = getattr(estimator, attr, ABSENT)
+        if value is ABSENT and not isinstance(spec, MaybeAbsent):
+            raise ValueError(f"cannot save {name}: it has no fitted attribute {attr!r}")
         try:
-            fitted[attr] = spec.encode(getattr(estimator, attr), attr, model_to_dict)
+            fitted[attr] = spec.encode(value, attr, model_to_dict)
         except (TypeError, ValueError, OverflowError) as exc:
             raise ValueError(f"cannot save {name}: {_one_line(exc)}") from None
     names = getattr(estimator, "feature_names_in_", None)
@@ -120,14 +134,29 @@ def model_to_dict(estimator) -> dict:
     return doc
 
 
+#: Parameters that steer a fitting run only and are never saved (written as null with a
+#: note): a callback is code, which a model file never holds; a checkpoint path names a
+#: file of the run that wrote it, which a loaded model must not resume or overwrite.
+RUN_ONLY_PARAMS = {
+    "callback": "callbacks are code, which a model file does not hold",
+    "checkpoint": "a checkpoint file belongs to the fitting run",
+}
+
+
 def _encode_param(schema: EstimatorSchema, name: str, value: Any, notes: list[str]) -> Any:
     """A parameter as its spec writes it, else as a plain JSON value (or null and a note)."""
+    if name in RUN_ONLY_PARAMS and value is not None:
+        notes.append(f"parameter {name} ({type(value).__name__}) saved as null: "
+                     f"{RUN_ONLY_PARAMS[name]}")
+        return None
     spec = schema.param_spec(name, schema.defaults().get(name))
     if spec is not None:
         try:
             return spec.encode(value, f"parameter {name}", model_to_dict)
-        except (TypeError, ValueError, OverflowError):
-            pass
+        except (TypeError, ValueError, OverflowError) as exc:
+            if isinstance(spec, Exact):
+                raise ValueError(f"cannot save {schema.name}: {_one_line(exc)}"
+                                 f"{' (' + spec.why + ')' if spec.why else ''}") from None
     return encode_param(name, value, notes, model_to_dict)
 
 
@@ -165,10 +194,13 @@ def save_model(estimator, path: str | os.PathLike) -> None:
 
     Parameters
     ----------
-    estimator : GaussianMixture, KMeans, SoftKMeans, MixtureOutlierDetector, \
-GaussianMixtureImputer or another registered estimator
-        A fitted estimator.  Estimators wrapping a fitted mixture are saved
-        with their ``mixture_`` as a nested model document.
+    estimator : a fitted emkit estimator
+        Any mixture, clusterer, conditional model or HMM of emkit (the list is
+        in ``docs/model-format.md``) or another registered estimator.
+        Estimators wrapping a fitted mixture are saved with their ``mixture_``
+        as a nested model document.  ``callback`` and ``checkpoint`` are saved
+        as null (a line in the file's ``notes`` says so): they steer a fitting
+        run, not what the model computes.
     path : str or path-like
         Destination: a new file or an existing regular file.  Written
         atomically: on any error the previous file (if any) is untouched and
@@ -343,7 +375,8 @@ def _build(doc: Any, depth: int = 0):
             raise ModelFileError(f'"feature_names" has {len(names)} names but n_features_in_ '
                                  f"is {fitted['n_features_in_']}")
     for attr, value in fitted.items():
-        setattr(estimator, attr, value)
+        if value is not ABSENT:
+            setattr(estimator, attr, value)
     if names is not None:
         estimator.feature_names_in_ = np.asarray(names, dtype=object)
     if schema.restore is not None:
@@ -383,8 +416,8 @@ def _decode_fitted(schema: EstimatorSchema, estimator, raw: dict, ctx: Context) 
     for key in raw:
         if key not in schema.fitted:
             raise ModelFileError(f"unknown fitted attribute {short(key)} for {schema.name}")
-    for attr in schema.fitted:
-        if attr not in raw:
+    for attr, spec in schema.fitted.items():
+        if attr not in raw and not isinstance(spec, MaybeAbsent):  # those may be left out
             raise ModelFileError(f"missing fitted attribute {attr!r}")
     # Scalars first (they are the dimensions of the arrays); the parameters are
     # checked once n_features_in_ and the other scalars are known.
@@ -396,7 +429,7 @@ def _decode_fitted(schema: EstimatorSchema, estimator, raw: dict, ctx: Context) 
         if not spec.scalar and not checked:
             _check_params(schema, estimator, ctx)
             checked = True
-        fitted[attr] = spec.decode(raw[attr], f"fitted attribute {attr!r}", ctx)
+        fitted[attr] = spec.decode(raw.get(attr), f"fitted attribute {attr!r}", ctx)
         ctx.values[attr] = fitted[attr]
     if not checked:
         _check_params(schema, estimator, ctx)

@@ -229,6 +229,10 @@ degrees_of_freedom_prior_, covariance_prior_
     def _init_view(self, model, source) -> np.ndarray:
         return source.X
 
+    def _prepare(self, model, X, source, sample=None) -> None:
+        """Nothing to prepare: the prior is resolved from X in :meth:`_engine_model_for`
+        (the variational model has no component family to prepare)."""
+
     def _row_width(self, model, X) -> int:
         return model.structure.work_width(self.n_components, X.shape[1])
 
