@@ -135,7 +135,8 @@ def test_bernoulli(binary, here, capsys):
     np.testing.assert_array_equal(scores[:, 1], log_p < np.log(0.01))
     # a cell outside {0, 1}: one line naming the file, row and column
     write_csv(here / "bad.csv", ["q1", "q2", "q3", "q4"], [[0, 1, 1, 0], [1, 2, 0, 0]])
-    assert_failed(run_main(capsys, "predict", "m.json", "bad.csv"), "bad.csv")
+    assert_failed(run_main(capsys, "predict", "m.json", "bad.csv"),
+                  "bad.csv, data row 2, column 'q2': has value 2.0")
 
 
 def test_poisson(counts, here, capsys):
@@ -151,7 +152,7 @@ def test_poisson(counts, here, capsys):
     np.testing.assert_allclose(scores[:, 0], reference.score_samples(counts), rtol=1e-12)
     write_csv(here / "bad.csv", ["calls", "visits"], [[1, 2], [-1, 0]])
     assert_failed(run_main(capsys, "fit", "bad.csv", "--k", 1, "--family", "poisson", "--out",
-                           "x.json"), "bad.csv")
+                           "x.json"), "bad.csv, data row 2, column 'calls': has value -1.0")
 
 
 def test_categorical_reads_text_cells(answers, here, capsys):
@@ -178,7 +179,8 @@ def test_categorical_reads_text_cells(answers, here, capsys):
     np.testing.assert_allclose(proba, reference.predict_proba(answers), rtol=1e-10)
     # a level the model never saw: one line naming it
     write_csv(here / "new.csv", ["smoker", "opinion", "colour"], [["yes", "agree", "green"]])
-    assert_failed(run_main(capsys, "predict", "m.json", "new.csv"), "new.csv", "'green'")
+    assert_failed(run_main(capsys, "predict", "m.json", "new.csv"),
+                  "new.csv, data row 1, column 'colour': has level 'green'")
     # without --family categorical, text columns are refused with the hint
     assert_failed(run_main(capsys, "fit", "answers.csv", "--k", 2, "--out", "x.json",
                            "--drop", "person"), "--family categorical")
@@ -192,16 +194,17 @@ def test_student_t(here, capsys):
     reference = StudentTMixture(2, covariance_type="diag", random_state=0).fit(X)
     check_report(out, reference, X)
     assert "covariance      diag" in out
-    assert "dof             " + ", ".join(f"{v:.4g}" for v in reference.dof_) in out
+    assert "dof             " + ", ".join(
+        f"{v:.4g}" for v in reference.degrees_of_freedom_) in out
     np.testing.assert_allclose(load_model(here / "m.json").means_, reference.means_,
                                rtol=1e-10)
     fit(capsys, "heavy.csv", "--k", 2, "--family", "student-t", "--dof", 5)
     fixed = StudentTMixture(2, dof=5.0, random_state=0).fit(X)
     model = load_model(here / "m.json")
-    np.testing.assert_allclose(model.dof_, [5.0, 5.0])
+    np.testing.assert_allclose(model.degrees_of_freedom_, [5.0, 5.0])
     np.testing.assert_allclose(model.means_, fixed.means_, rtol=1e-10)
     fit(capsys, "heavy.csv", "--k", 2, "--family", "student-t", "--dof", "shared")
-    shared = load_model(here / "m.json").dof_
+    shared = load_model(here / "m.json").degrees_of_freedom_
     assert shared[0] == shared[1]
 
 

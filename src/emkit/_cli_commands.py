@@ -30,6 +30,7 @@ from ._cli_common import (
     density_text,
     explain,
     keyed,
+    locate,
     one_line,
 )
 from ._cli_data import Data, load, per_row, read_memory
@@ -387,7 +388,7 @@ def cmd_predict(args: argparse.Namespace) -> Outcome:
             try:
                 header, rows, n = _predictions(model, data, args.proba)
             except ValueError as exc:
-                raise CommandError(explain(exc, args.data)) from None
+                raise CommandError(locate(exc, args.data, data.columns)) from None
     finally:
         data.close()
     text = csv_text(*keyed(data.ids, data.id_column, header, rows))
@@ -467,7 +468,7 @@ def cmd_score(args: argparse.Namespace) -> Outcome:
                 log_density = (model.score_samples(data.X, data.y) if data.y is not None
                                else _in_rows(data, model.score_samples))
             except ValueError as exc:
-                raise CommandError(explain(exc, args.data)) from None
+                raise CommandError(locate(exc, args.data, data.columns)) from None
     finally:
         data.close()
     check_finite(log_density, "log-density", data.ids, args.data)

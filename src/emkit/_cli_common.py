@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -82,6 +83,40 @@ def explain(exc: BaseException, data: str | None = None) -> str:
     if data is not None and message.startswith("X "):
         return f"{data}{message[1:]}"
     return message
+
+
+#: Library messages about one cell or row of X: "X has value 2.0 at row 3, column 1",
+#: "X contains NaN at row 3, column 1", "column 2 has level 'x' at row 0" (0-based).
+_CELL_MESSAGES = (
+    re.compile(r"\bX (?P<what>has \w+ .+?|contains .+?) at row (?P<row>\d+), "
+               r"column (?P<col>\d+)"),
+    re.compile(r"\bcolumn (?P<col>\d+) (?P<what>has \w+ .+?) at row (?P<row>\d+)"),
+)
+_ROW = re.compile(r"\bat row (\d+)")
+
+
+def shift_rows(message: str, start: int) -> str:
+    """A library message about rows of a chunk, with rows counted from the data's start."""
+    return _ROW.sub(lambda m: f"at row {int(m[1]) + start}", message, count=1)
+
+
+def locate(exc: BaseException | str, data: str, columns: list[str] | None) -> str:
+    """A library error about the data: a cell named by the file, the data row (1-based)
+    and the column name; an option named (:func:`explain`); else the file in front."""
+    message = one_line(exc)
+    for pattern in _CELL_MESSAGES:
+        found = pattern.search(message)
+        if found:
+            j = int(found["col"])
+            column = (repr(columns[j]) if columns is not None and j < len(columns)
+                      else str(j + 1))
+            where = f"{data}, data row {int(found['row']) + 1}, column {column}"
+            return (message[:found.start()] + f"{where}: {found['what']}"
+                    + message[found.end():])
+    message = explain(message, data)
+    if data in message or message.startswith("--"):
+        return message
+    return f"{data}: {message}"
 
 
 def check_outputs(inputs: Sequence[str], outputs: Sequence[str | None]) -> list[str]:

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ._cli_common import SELECTION_OPTIONS, CommandError, one_line
+from ._cli_common import SELECTION_OPTIONS, CommandError, one_line, shift_rows
 from .io import TextColumnsError, read_table, select_columns
 
 #: Suffixes (after a .gz/.bz2 compression suffix, any file is streamed) read by emkit.sources.
@@ -201,7 +201,10 @@ def load(args: argparse.Namespace, path: str, *, training: bool, text: bool = Fa
 
 
 def _apply(function: Callable, chunk) -> np.ndarray:
-    return function(chunk.X)
+    try:
+        return function(chunk.X)
+    except ValueError as exc:  # rows of the chunk -> rows of the data
+        raise ValueError(shift_rows(str(exc), chunk.start)) from None
 
 
 def per_row(source, function: Callable) -> np.ndarray:

@@ -29,6 +29,7 @@ from ._cli_common import (
     density_rule,
     explain,
     keyed,
+    locate,
     one_line,
 )
 from ._cli_data import Data, load, per_row
@@ -170,7 +171,7 @@ def _summary(model, data: Data, log_density: np.ndarray) -> list[tuple[str, str]
         lines.append(("covariance", str(mixture.covariance_type)))
     if data.target is not None:
         lines.append(("family", str(mixture.family)))
-    dof = getattr(mixture, "dof_", None)
+    dof = getattr(mixture, "degrees_of_freedom_", None)
     if dof is not None:
         lines.append(("dof", ", ".join(f"{v:.4g}" for v in np.atleast_1d(dof))))
     lines += [
@@ -233,10 +234,10 @@ def _fit_and_save(args: argparse.Namespace, model, data: Data):
     except CommandError:
         raise
     except ValueError as exc:
-        message = explain(exc, args.data)
+        message = one_line(exc)
         if data.target is not None and message.startswith("y "):
             message = f"{args.data}, target column {data.target!r}{message[1:]}"
-        raise CommandError(message) from None
+        raise CommandError(locate(message, args.data, data.columns)) from None
     return log_density, labels, summary, document
 
 
