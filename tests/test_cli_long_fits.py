@@ -6,7 +6,12 @@ fit of the same data and seed.
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
 import warnings
 
 import numpy as np
@@ -14,11 +19,12 @@ import pytest
 
 from emkit import GaussianMixture
 from emkit.cli import main
+from emkit.em.checkpoint import read_checkpoint
 from emkit.exceptions import ConvergenceWarning
 from emkit.persist import load_model
 
 from .conftest import make_blobs
-from .test_cli import snapshot
+from .test_cli import ENV, snapshot
 
 NAMES_WARNING = "ignore:X does not have valid feature names"
 pytestmark = pytest.mark.filterwarnings(NAMES_WARNING)
@@ -171,3 +177,37 @@ def test_schedules_equal_the_library(blobs, capsys, tmp_path, options, params):
     assert model.get_params()["schedule"] == params["schedule"]
     loglik = float(re.search(r"log-likelihood\s+(-?[\d.]+)", out)[1])
     assert loglik == pytest.approx(reference.score_samples(blobs).sum(), abs=1e-4)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name != "posix", reason="POSIX signals")
+def test_ctrl_c_keeps_the_checkpoint_and_rerunning_with_resume_finishes(tmp_path):
+    """A fit interrupted by Ctrl-C exits 130 with no model file but keeps its checkpoint;
+    the same command with --resume continues it to the uninterrupted fit's result."""
+    X = make_blobs((4000, 3000, 3000), dim=2, spread=1.0)
+    lines = ["a,b"] + [f"{u!r},{v!r}" for u, v in X.tolist()]
+    (tmp_path / "data.csv").write_text("\n".join(lines) + "\n")
+    args = ["fit", "data.csv", "--k", "3", "--random-state", "0", "--tol", "0", "--out",
+            "m.json", "--checkpoint", "ck.json", "--checkpoint-interval", "1", "--resume"]
+    proc = subprocess.Popen([sys.executable, "-m", "emkit", *args, "--max-iter", "100000"],
+                            cwd=tmp_path, env=ENV, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "ck.json").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    time.sleep(0.3)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert (proc.returncode, out, err) == (130, "", "emkit: interrupted\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.json", "data.csv"]
+    done = read_checkpoint(tmp_path / "ck.json")[1].iteration
+    assert done >= 1
+    total = done + 4
+    result = subprocess.run([sys.executable, "-m", "emkit", *args, "--max-iter", str(total)],
+                            cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "resumed from the checkpoint ck.json" in result.stdout
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reference = GaussianMixture(3, random_state=0, tol=0, max_iter=total).fit(X)
+    assert_same_model(tmp_path / "m.json", reference)

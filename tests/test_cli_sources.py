@@ -139,6 +139,8 @@ def test_predict_and_score_on_files_read_in_chunks(files, capsys, tmp_path):
      ["data.parquet", "row"]),
     (["fit", "data.weird", "--k", 2, "--out", "x.json", "--stream"], ["data.weird", "suffix"]),
     (["fit", "data.parquet", "--k", 2, "--out", "data.parquet"], ["input"]),
+    (["select", "data.parquet"], ["data.parquet", "`emkit select` reads a plain CSV"]),
+    (["impute", "data.npy", "--out", "x.csv"], ["data.npy", "`emkit impute` reads a plain"]),
 ])
 def test_bad_files_read_in_chunks(files, capsys, tmp_path, args, words):
     (tmp_path / "data.weird").write_text("a,b\n1,2\n")

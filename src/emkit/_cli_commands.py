@@ -33,7 +33,7 @@ from ._cli_common import (
     locate,
     one_line,
 )
-from ._cli_data import Data, load, per_row, read_memory
+from ._cli_data import Data, load, per_row, read_memory, require_csv
 from ._cli_fit import cmd_fit
 from .io import csv_text
 
@@ -252,6 +252,7 @@ def cmd_select(args: argparse.Namespace) -> Outcome:
 
     out = Outcome()
     check_outputs([args.data], [args.plot, args.out])
+    require_csv(args.data, "select")
     components = _parse_components(args.components)
     models = _parse_models(args.models)
     if args.plot is not None:
@@ -406,6 +407,7 @@ def cmd_impute(args: argparse.Namespace) -> Outcome:
 
     out = Outcome()
     check_outputs([args.data], [args.out])
+    require_csv(args.data, "impute")
     table = read_memory(args, args.data, training=True)
     X, columns = table.X, table.columns
     missing = np.isnan(X)

@@ -120,6 +120,13 @@ def _selector(args: argparse.Namespace, path: str, target: str | None = None) ->
     return select
 
 
+def require_csv(path: str, command: str) -> None:
+    """Commands that read plain CSV files only (select, impute) refuse other file types."""
+    if streamed_by_name(path):
+        raise CommandError(f"{path}: `emkit {command}` reads a plain CSV file in memory; "
+                           "files of this type are read by `emkit fit`, `predict` and `score`")
+
+
 def read_memory(args: argparse.Namespace, path: str, *, training: bool, text: bool = False,
                 target: str | None = None) -> Data:
     """A CSV file read in memory with the columns chosen by --columns, --drop, --id-column.
