@@ -211,7 +211,13 @@ def _fit_and_save(args: argparse.Namespace, model, data: Data):
                else contextlib.nullcontext())
     try:
         with verbose:  # progress lines go to stderr; stdout is the report
-            log_density, labelling = _fit(model, data)
+            try:
+                log_density, labelling = _fit(model, data)
+            except BaseException:
+                if model.get_params().get("callback"):  # end the bar's line before the error
+                    with contextlib.suppress(Exception):
+                        print(file=sys.stderr, flush=True)
+                raise
         warnings.filterwarnings("ignore", message=NAMES_WARNING)  # arrays of named data
         check_finite(log_density, "log-density", data.ids, args.data)
         labels = labelling() if args.labels else None
