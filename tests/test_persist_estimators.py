@@ -243,6 +243,44 @@ def test_edited_files_raise_named_errors(documents, name, edit, expected):
     assert expected in message
 
 
+HOSTILE = [None, -1, 2.5, "x", True, [], {}, [[1]], ["a", 1], {"a": 1}, [None],
+           {"dtype": "float64", "shape": [1], "data": [0.0]},
+           {"dtype": "int64", "shape": [2, 2], "data": [1, 2, 3, 4]},
+           {"dtype": "float64", "shape": [], "data": [-1.0]}, 10**30]
+
+
+def _field_paths(doc: dict) -> list[tuple]:
+    """Every parameter and fitted attribute, and the entries of lists and objects in them."""
+    paths = [("params", k) for k in doc["params"]]
+    for key, value in doc["fitted"].items():
+        paths.append(("fitted", key))
+        if isinstance(value, list):
+            paths += [("fitted", key, i) for i in range(len(value))]
+        elif isinstance(value, dict) and "data" not in value:
+            for inner, item in value.items():
+                paths.append(("fitted", key, inner))
+                if isinstance(item, dict):
+                    paths += [("fitted", key, inner, k) for k in item]
+    return paths
+
+
+@pytest.mark.parametrize("name", sorted(cases()))
+def test_any_value_in_any_field_gives_a_model_file_error(documents, name):
+    """A hostile value anywhere loads (if legal) or raises one ModelFileError: never
+    another exception."""
+    for path in _field_paths(documents[name]):
+        for value in HOSTILE:
+            doc = copy.deepcopy(documents[name])
+            node = doc
+            for key in path[:-1]:
+                node = node[key]
+            node[path[-1]] = value
+            try:
+                model_from_dict(doc, "m.json")
+            except ModelFileError as exc:
+                assert "\n" not in str(exc)
+
+
 # ------------------------------------------------------------------ run-only parameters
 @pytest.mark.filterwarnings("ignore:Best performing initialization did not converge")
 def test_callback_and_checkpoint_are_saved_as_null_with_notes(tmp_path):

@@ -239,13 +239,13 @@ def _check_mixed(estimator: MixedMixture, f: dict) -> None:
         if levels is not None and len(levels) != len(columns):
             raise ModelFileError(f"fitted attribute 'categories_'[{name!r}] has {len(levels)} "
                                  f"columns, expected {len(columns)}")
-        _check_part(name, family, options, f["parameters_"][name], K, len(columns), levels)
         try:  # the group's family accepts its options (as when fitting)
             extra = {"n_levels": [len(c) for c in levels]} if levels is not None else {}
             FAMILIES[family](**options, **extra)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, AttributeError, KeyError) as exc:
             raise ModelFileError(f"fitted attribute 'groups_': group {name!r} ({family}): "
-                                 f"{exc}") from None
+                                 f"{' '.join(str(exc).split())}") from None
+        _check_part(name, family, options, f["parameters_"][name], K, len(columns), levels)
 
 
 def _restore_mixed(estimator: MixedMixture) -> None:

@@ -79,7 +79,11 @@ def _states_x_mix(ctx: Context) -> int:
 
 
 def _level_shape(ctx: Context) -> tuple[int, ...]:
-    return (ctx.dim("n_components"), len(ctx.values["categories_"][ctx.index]))
+    levels = ctx.values["categories_"]
+    if not isinstance(levels, list):  # null: absent
+        raise ModelFileError("fitted attribute 'categories_' is missing (emission="
+                             "'categorical')")
+    return (ctx.dim("n_components"), len(levels[ctx.index]))
 
 
 GAUSSIAN_COVARIANCES = _covariances(_states)
