@@ -173,3 +173,17 @@ def test_fit_on_a_dask_cluster_equals_the_local_fit(files, capsys, tmp_path):
                                "--dask-scheduler", cluster.scheduler_address, "--columns",
                                "zz"), "--columns", "'zz'")
     assert not (tmp_path / "x.json").exists()
+
+
+def test_an_unreachable_dask_scheduler_is_one_line(files, capsys, tmp_path, monkeypatch):
+    pytest.importorskip("distributed")
+    import dask
+
+    monkeypatch.setitem(dask.config.config, "distributed", {
+        **dask.config.config.get("distributed", {}),
+        "comm": {**dask.config.config["distributed"]["comm"],
+                 "timeouts": {"connect": "1s", "tcp": "1s"}}})
+    assert_failed(run_main(capsys, "fit", "data.parquet", "--k", 2, "--out", "x.json",
+                           "--dask-scheduler", "tcp://127.0.0.1:1"),
+                  "--dask-scheduler tcp://127.0.0.1:1", "connect")
+    assert not (tmp_path / "x.json").exists()

@@ -264,12 +264,20 @@ def cmd_fit(args: argparse.Namespace) -> Outcome:
     params = _parameters(args, cls)
     text = cls.__name__ == "CategoricalMixture"
     resumed = args.resume and os.path.exists(args.checkpoint)
-    data = load(args, args.data, training=True, text=text, target=args.target)
     try:
-        with warnings.catch_warnings():
-            log_density, labels, summary, document = _fit_and_save(args, cls(**params), data)
-    finally:
-        data.close()
+        data = load(args, args.data, training=True, text=text, target=args.target)
+        try:
+            with warnings.catch_warnings():
+                log_density, labels, summary, document = _fit_and_save(args, cls(**params),
+                                                                       data)
+        finally:
+            data.close()
+    except OSError as exc:
+        if args.dask_scheduler is None or isinstance(exc, FileNotFoundError):
+            raise
+        # distributed reports an unreachable scheduler as an OSError (the client connects
+        # on first use)
+        raise CommandError(f"--dask-scheduler {args.dask_scheduler}: {one_line(exc)}") from None
     n = log_density.shape[0]
     out.write(args.out, document)
     if labels is not None:
