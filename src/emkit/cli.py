@@ -1,8 +1,12 @@
 """The ``emkit`` command: ``demo``, ``fit``, ``select``, ``predict``, ``impute``, ``score``.
 
-The command only does input and output; the modelling is the public API
-(:class:`~emkit.GaussianMixture`, :mod:`emkit.persist`, :mod:`emkit.plotting`)
-and the subcommands are in :mod:`emkit._cli_commands`.
+The command only does input and output; the modelling is the public API (the
+estimators, :mod:`emkit.sources`, :mod:`emkit.persist`, :mod:`emkit.plotting`).
+This module runs a command (signals, staged outputs, exit statuses); the parser
+is in :mod:`emkit._cli_parser`, ``fit`` in :mod:`emkit._cli_fit`, the other
+subcommands in :mod:`emkit._cli_commands`, the data readers in
+:mod:`emkit._cli_data` and what they share in :mod:`emkit._cli_common`
+(user guide: docs/cli.md).
 
 The contract, for every subcommand:
 
@@ -18,7 +22,9 @@ The contract, for every subcommand:
 * a bug: ``emkit: internal error: ...`` (one line), exit status 70
   (``EMKIT_TRACEBACK=1`` shows the traceback instead).
 
-Input files are never modified.
+Input files are never modified.  The one file written while a command runs is
+``fit --checkpoint FILE`` (by the library, atomically): it is kept when the fit
+is interrupted, so that ``--resume`` can continue it.
 """
 
 from __future__ import annotations
