@@ -221,18 +221,27 @@ VALUES = {
     "--columns": ["eruptions", "waiting", "1", "2", "eruptions,waiting", "2,1", "3", "id"],
     "--drop": ["eruptions", "waiting", "1", "2", "3", "eruptions,waiting"],
     "--id-column": ["eruptions", "waiting", "1", "2", "3"],
+    "--family": ["gaussian", "bernoulli", "categorical", "poisson", "student-t"],
+    "--alpha": ["0", "0.5", "1", "-1"],
+    "--dof": ["estimate", "shared", "3", "0.01", "-1", "1e300"],
+    "--schedule": ["batch", "incremental", "stepwise", "fast"],
+    "--batch-size": ["1", "7", "50", "1000"],
+    "--learning-decay": ["0.5", "0.51", "0.7", "1", "1.5"],
+    "--target": ["eruptions", "waiting", "1", "3", "id"],
 }
 OPTIONS = {
     "fit": ["--k", "--covariance", "--n-init", "--random-state", "--max-iter", "--tol",
             "--reg-covar", "--contamination", "--threshold", "--columns", "--drop",
-            "--id-column"],
+            "--id-column", "--family", "--alpha", "--dof", "--schedule", "--batch-size",
+            "--learning-decay", "--target"],
     "select": ["--components", "--models", "--criterion", "--top", "--convention", "--init",
                "--n-init", "--random-state", "--max-iter", "--tol", "--reg-covar", "--columns",
                "--drop"],
     "impute": ["--k", "--covariance", "--n-init", "--random-state", "--columns", "--drop",
                "--id-column"],
-    "score": ["--threshold", "--contamination", "--columns", "--drop", "--id-column"],
-    "predict": ["--columns", "--drop", "--id-column"],
+    "score": ["--threshold", "--contamination", "--columns", "--drop", "--id-column",
+              "--target"],
+    "predict": ["--columns", "--drop", "--id-column", "--target"],
 }
 
 

@@ -218,8 +218,8 @@ BAD_INPUT = {
     "score: nan threshold": (mixture_and_data, [*SCORE, "--threshold", "nan"],
                              ["--threshold", "nan"]),
     "score: imputer model": (imputer_and_data, SCORE,
-                             ["GaussianMixtureImputer", "GaussianMixture or a "
-                              "MixtureOutlierDetector"]),
+                             ["GaussianMixtureImputer", "score needs a mixture",
+                              "or a MixtureOutlierDetector"]),
     "score: wrong columns": (detector_and_data("x,y\n1,2\n"), SCORE,
                              ["data.csv", "['x', 'y']", "['vibration', 'heat']"]),
     "score: output is model": (detector_and_data("vibration,heat\n1,2\n"),

@@ -1,17 +1,15 @@
-"""The ``emkit`` subcommands: ``demo``, ``fit``, ``select``, ``predict``, ``impute``, ``score``.
+"""The ``emkit`` subcommands ``demo``, ``select``, ``predict``, ``impute`` and ``score``.
 
-Each command reads its inputs, calls the public API and returns an
-:class:`Outcome`: the files to write and the text for stdout and stderr.
-It writes nothing itself: :func:`emkit.cli.main` stages the files, prints
-the text, and renames the files into place only when all of that
-succeeded, so a failed command leaves no output behind.
+``fit`` is in :mod:`emkit._cli_fit`, what the commands share in
+:mod:`emkit._cli_common` and the data readers in :mod:`emkit._cli_data`.
+Each command returns an :class:`~emkit._cli_common.Outcome` and writes
+nothing itself (see :mod:`emkit._cli_common`).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import math
 import os
 import sys
@@ -21,190 +19,35 @@ from typing import Any
 
 import numpy as np
 
-from .io import Table, TextColumnsError, check_output_path, csv_text, read_table, select_columns
+from ._cli_common import (
+    NAMES_WARNING,
+    CommandError,
+    Outcome,
+    check_columns,
+    check_finite,
+    check_outputs,
+    density_rule,
+    density_text,
+    explain,
+    keyed,
+    locate,
+    one_line,
+)
+from ._cli_data import Data, load, per_row, read_memory, require_csv
+from ._cli_fit import cmd_fit
+from .io import csv_text
+
+__all__ = ["Outcome", "cmd_demo", "cmd_fit", "cmd_impute", "cmd_predict", "cmd_score",
+           "cmd_select", "density_text", "explain", "one_line"]
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 DEMO_KS = range(1, 7)
 DEMO_N_INIT = 10
 DEMO_TOL = 1e-6
 DEMO_SEED = 0
-# Library parameter -> the option that sets it (for error messages).
-OPTIONS = {
-    "n_components": "--k",
-    "covariance_type": "--covariance",
-    "n_init": "--n-init",
-    "random_state": "--random-state",
-    "max_iter": "--max-iter",
-    "tol": "--tol",
-    "reg_covar": "--reg-covar",
-    "contamination": "--contamination",
-    "threshold": "--threshold",
-    "n_jobs": "--n-jobs",
-    "init": "--init",
-    "criterion": "--criterion",
-    "top": "--top",
-}
-# Column-selection errors of emkit.io.select_columns start with these.
-SELECTION_OPTIONS = {"columns": "--columns", "drop": "--drop", "id_column": "--id-column"}
 # select names some library parameters differently
 SELECT_OPTIONS = {"n_components": "--components", "covariance_type": "--models",
                   "covariance_types": "--models"}
-NAMES_WARNING = "X does not have valid feature names"
-
-
-class CommandError(ValueError):
-    """An input problem found by the command itself (reported like library errors)."""
-
-
-@dataclasses.dataclass
-class Outcome:
-    """What a command produced: files to write, text for stdout and for stderr."""
-
-    files: list[tuple[str, str | bytes]] = dataclasses.field(default_factory=list)
-    directories: list[str] = dataclasses.field(default_factory=list)
-    stdout: list[str] = dataclasses.field(default_factory=list)
-    stderr: list[str] = dataclasses.field(default_factory=list)
-
-    def say(self, *lines: str) -> None:
-        self.stdout.extend(f"{line}\n" for line in lines)
-
-    def write(self, path: str, content: str | bytes) -> None:
-        self.files.append((path, content))
-
-
-def one_line(message: Any) -> str:
-    return " ".join(str(message).split())
-
-
-def explain(exc: BaseException, data: str | None = None) -> str:
-    """A library message with the command-line option (and data file) it concerns."""
-    message = one_line(exc)
-    for param, option in OPTIONS.items():
-        if message.startswith(f"{param} "):
-            return f"{option}: {message}"
-    if data is not None and message.startswith("X "):
-        return f"{data}{message[1:]}"
-    return message
-
-
-def check_outputs(inputs: Sequence[str], outputs: Sequence[str | None]) -> list[str]:
-    """Refuse, before any work, outputs that would overwrite an input or each other,
-    or that are not regular files or new paths."""
-    given = [o for o in outputs if o is not None]
-    real = [os.path.realpath(o) for o in given]
-    for path, resolved in zip(given, real, strict=True):
-        for source in inputs:
-            if resolved == os.path.realpath(source):
-                raise CommandError(f"output {path} is the input file {source}; "
-                                   "choose another name (inputs are never modified)")
-        check_output_path(path)
-    if len(set(real)) != len(real):
-        raise CommandError(f"the same output file is given twice: {given}")
-    return given
-
-
-# ------------------------------------------------------------------ reading tables
-def _tokens(values: list[str] | None, option: str) -> list[str] | None:
-    """``--columns a,b --columns 3`` as ["a", "b", "3"]."""
-    if values is None:
-        return None
-    tokens = []
-    for value in values:
-        for token in value.split(","):
-            if not token.strip():
-                raise CommandError(f"{option}: empty column name in {value!r} (give names or "
-                                   "1-based column numbers separated by commas)")
-            tokens.append(token.strip())
-    return tokens
-
-
-def read_data(args: argparse.Namespace, path: str, *, training: bool) -> Table:
-    """The data file with the columns chosen by --columns, --drop and --id-column.
-
-    NaN (empty cells, NA, NaN) marks a missing value; to fit, every column
-    needs an observed value.
-    """
-    columns = _tokens(getattr(args, "columns", None), "--columns")
-    drop = _tokens(getattr(args, "drop", None), "--drop")
-    id_column = getattr(args, "id_column", None)
-
-    def select(header: list[str]):
-        try:
-            return select_columns(header, columns, drop, id_column)
-        except ValueError as exc:
-            name, _, rest = str(exc).partition(": ")
-            raise CommandError(f"{SELECTION_OPTIONS.get(name, name)}: {path}: {rest}") from None
-
-    try:
-        table = read_table(path, allow_missing=True, select=select)
-    except TextColumnsError as exc:
-        names = ",".join(exc.columns)
-        if len(exc.columns) == 1 and id_column is None and exc.columns[0] == exc.header[0]:
-            hint = (f"a text column? leave it out with --drop {names}, or keep it as row ids "
-                    f"with --id-column {names}")
-        elif len(exc.columns) == 1:
-            hint = f"a text column? leave it out with --drop {names}"
-        else:
-            hint = f"text columns? leave them out with --drop {names}"
-        raise CommandError(f"{one_line(exc)}; {hint}") from None
-    if training:
-        for name, column in zip(table.columns, np.isnan(table.X).T, strict=True):
-            if column.all():
-                raise CommandError(f"{path}: column {name!r} has no observed value (every "
-                                   f"cell is missing); leave it out with --drop {name}")
-    return table
-
-
-def keyed(table: Table, header: list[str], rows: Any) -> tuple[list[str], Any]:
-    """Prefix the id column, when there is one, to an output table."""
-    if table.ids is None:
-        return header, rows
-    rows = rows.tolist() if isinstance(rows, np.ndarray) else rows
-    return [table.id_column, *header], [[i, *row] for i, row in
-                                        zip(table.ids, rows, strict=True)]
-
-
-def check_finite(values: np.ndarray, what: str, table: Table, data: str) -> None:
-    """Refuse to write NaN or inf results (name the first row, and its id)."""
-    values = np.asarray(values, dtype=float)
-    bad = ~np.isfinite(values.reshape(values.shape[0], -1)).all(axis=1)
-    if bad.any():
-        row = int(np.argmax(bad))
-        ident = "" if table.ids is None else f" (id {table.ids[row]!r})"
-        raise CommandError(f"{data}, row {row + 1}{ident}: the model gives a non-finite {what} "
-                           f"({int(bad.sum())} rows in all; values beyond the float64 range?)")
-
-
-def _check_columns(model, columns: list[str], data: str, model_path: str) -> None:
-    names = getattr(model, "feature_names_in_", None)
-    if names is not None:
-        names = [str(x) for x in names]
-        if columns != names:
-            how = "in a different order than" if sorted(columns) == sorted(names) else "but"
-            hint = (f"; choose them with --columns {','.join(names)}"
-                    if set(names) <= set(columns) and "," not in "".join(names) else "")
-            raise CommandError(f"{data}: columns {columns} {how} the model {model_path} "
-                               f"expects {names}{hint}")
-    elif len(columns) != model.n_features_in_:
-        raise CommandError(f"{data} has {len(columns)} columns but the model {model_path} "
-                           f"expects {model.n_features_in_}")
-
-
-def density_text(log_p: float) -> str:
-    """``exp(log_p)`` in ``%.4g`` style, also beyond the float64 range (no overflow)."""
-    if -700.0 < log_p < 700.0:
-        return f"{math.exp(log_p):.4g}"
-    log10 = log_p / math.log(10.0)
-    exponent = math.floor(log10)
-    mantissa = 10.0 ** (log10 - exponent)
-    if float(f"{mantissa:.4g}") >= 10.0:
-        mantissa, exponent = mantissa / 10.0, exponent + 1
-    return f"{mantissa:.4g}e{exponent:+d}"
-
-
-def density_rule(offset: float) -> str:
-    """``log p(x) < offset`` with the density threshold itself."""
-    return f"log p(x) < {offset:.4f}, i.e. p(x) < {density_text(offset)}"
 
 
 # ------------------------------------------------------------------ demo
@@ -302,7 +145,7 @@ def cmd_demo(args: argparse.Namespace) -> Outcome:
     return out
 
 
-# ------------------------------------------------------------------- fit
+# ------------------------------------------------------------------ options
 def _given(args: argparse.Namespace, *names: str) -> dict[str, Any]:
     """The library parameters set by command-line options (None: not given)."""
     values = {
@@ -317,67 +160,6 @@ def _given(args: argparse.Namespace, *names: str) -> dict[str, Any]:
         "threshold": getattr(args, "threshold", None),
     }
     return {k: values[k] for k in names if values[k] is not None}
-
-
-def cmd_fit(args: argparse.Namespace) -> Outcome:
-    from .models import GaussianMixture, MixtureOutlierDetector
-    from .models.outlier import _check_contamination, _check_threshold
-    from .persist import model_to_json
-
-    out = Outcome()
-    check_outputs([args.data], [args.out, args.labels])
-    detect = args.contamination is not None or args.threshold is not None
-    mixture_params = ("n_components", "covariance_type", "n_init", "random_state",
-                      "max_iter", "tol", "reg_covar")
-    if detect:
-        # Check these before reading the data (cheap, and clearer).
-        try:
-            _check_threshold(args.threshold)
-            if args.contamination is not None:
-                _check_contamination(args.contamination)
-        except ValueError as exc:
-            raise CommandError(explain(exc)) from None
-    table = read_data(args, args.data, training=True)
-    X, columns = table.X, table.columns
-    if detect:
-        model: Any = MixtureOutlierDetector(
-            **_given(args, *mixture_params, "contamination", "threshold"))
-    else:
-        model = GaussianMixture(**_given(args, *mixture_params))
-    try:
-        model.fit(X)
-        mixture = model.mixture_ if detect else model
-        log_density = mixture.score_samples(X)
-        check_finite(log_density, "log-density", table, args.data)
-        labels = mixture.predict(X) if args.labels else None
-        n = X.shape[0]
-        summary = [
-            ("K", str(mixture.n_components)),
-            ("covariance", mixture.covariance_type),
-            ("log-likelihood", f"{log_density.sum():.4f}"),
-            ("BIC", f"{mixture.bic(X):.4f}"),
-            ("converged", "yes" if mixture.converged_ else "no"),
-            ("iterations", str(mixture.n_iter_)),
-        ]
-        if detect:
-            flagged = int((model.predict(X) == -1).sum())
-            summary += [("outlier rule", density_rule(model.offset_)),
-                        ("flagged", f"{flagged} of {n} training rows")]
-        # Record the CSV header (after predicting on the unnamed array), so that
-        # `emkit predict` can check the columns of its input.
-        model.feature_names_in_ = np.asarray(columns, dtype=object)
-        out.write(args.out, model_to_json(model))
-    except ValueError as exc:
-        raise CommandError(explain(exc, args.data)) from None
-    if labels is not None:
-        out.write(args.labels, csv_text(*keyed(table, ["label"], labels[:, None])))
-    out.say(f"{type(model).__name__} fitted to {args.data} ({n} rows; "
-            f"columns {', '.join(columns)})")
-    out.say(*(f"  {key:<15} {value}" for key, value in summary))
-    out.say(f"wrote model to {args.out}")
-    if labels is not None:
-        out.say(f"wrote {n} labels to {args.labels}")
-    return out
 
 
 # ---------------------------------------------------------------- select
@@ -470,13 +252,14 @@ def cmd_select(args: argparse.Namespace) -> Outcome:
 
     out = Outcome()
     check_outputs([args.data], [args.plot, args.out])
+    require_csv(args.data, "select")
     components = _parse_components(args.components)
     models = _parse_models(args.models)
     if args.plot is not None:
         from .plotting import _matplotlib
 
         _matplotlib()  # fail before the fits when matplotlib is missing
-    table = read_data(args, args.data, training=True)
+    table = read_memory(args, args.data, training=True)
     X, columns = table.X, table.columns
     options = {k: v for k, v in {"init": args.init, "n_init": args.n_init,
                                  "random_state": args.random_state, "max_iter": args.max_iter,
@@ -511,6 +294,78 @@ def cmd_select(args: argparse.Namespace) -> Outcome:
 
 
 # --------------------------------------------------------------- predict
+def reads_text(model) -> bool:
+    """Whether the model takes text (categorical) columns."""
+    try:
+        return bool(model.__sklearn_tags__().input_tags.string)
+    except AttributeError:
+        return False
+
+
+def is_regression(model) -> bool:
+    """A mixture of regressions (p(y | x)): its data are features and a --target column."""
+    return hasattr(model, "predict_regime")
+
+
+def load_for(args: argparse.Namespace, model, *, needs_target: bool = False) -> Data:
+    """The data file for a saved model: text for a categorical model, the --target column
+    for a mixture of regressions; columns checked against the model's."""
+    target = getattr(args, "target", None)
+    if target is not None and not is_regression(model):
+        raise CommandError(f"--target: the {type(model).__name__} in {args.model} is not a "
+                           "mixture of regressions; leave out --target")
+    if needs_target and target is None:
+        raise CommandError(f"--target COL: the {type(model).__name__} in {args.model} models "
+                           "a response given the features: name the response column")
+    data = load(args, args.data, training=False, text=reads_text(model), target=target)
+    try:
+        check_columns(model, data.columns, args.data, args.model)
+        if data.columns is None and data.source.n_features != model.n_features_in_:
+            raise CommandError(f"{args.data} has {data.source.n_features} columns but the "
+                               f"model {args.model} expects {model.n_features_in_}")
+    except BaseException:
+        data.close()
+        raise
+    return data
+
+
+def _in_rows(data: Data, function) -> np.ndarray:
+    """``function`` of the rows (of every chunk, for data read in chunks)."""
+    if data.streamed:
+        return per_row(data.source, function)
+    return function(data.X)
+
+
+def _predictions(model, data: Data, proba: bool) -> tuple[list[str], Any, int]:
+    """(header, rows, number of rows) of predict's output."""
+    if is_regression(model):
+        prediction = _in_rows(data, model.predict)
+        check_finite(prediction, "prediction", data.ids, data.path)
+        if data.y is None:
+            return ["prediction"], prediction[:, None], prediction.shape[0]
+        labels = model.predict_regime(data.X, data.y)
+        header, rows = ["label", "prediction"], [[int(a), float(b)] for a, b in
+                                                zip(labels, prediction, strict=True)]
+        if proba:
+            p = model.predict_proba(data.X, data.y)
+            check_finite(p, "probability", data.ids, data.path)
+            header += [f"p{k}" for k in range(p.shape[1])]
+            rows = [[*row, *q] for row, q in zip(rows, p.tolist(), strict=True)]
+        return header, rows, len(rows)
+    labels = _in_rows(data, model.predict)
+    scores = getattr(model, "score_samples", None) or getattr(model, "transform", None)
+    if scores is not None:
+        check_finite(_in_rows(data, scores),
+                     "log-density" if hasattr(model, "score_samples") else "distance",
+                     data.ids, data.path)
+    if not proba:
+        return ["label"], labels[:, None], labels.shape[0]
+    p = _in_rows(data, model.predict_proba)
+    check_finite(p, "probability", data.ids, data.path)
+    rows = [[int(label), *q] for label, q in zip(labels, p.tolist(), strict=True)]
+    return ["label", *(f"p{k}" for k in range(p.shape[1]))], rows, len(rows)
+
+
 def cmd_predict(args: argparse.Namespace) -> Outcome:
     from .persist import load_model
 
@@ -523,33 +378,26 @@ def cmd_predict(args: argparse.Namespace) -> Outcome:
     if args.proba and not hasattr(model, "predict_proba"):
         raise CommandError(f"--proba: the {type(model).__name__} in {args.model} has no "
                            "probabilities")
-    table = read_data(args, args.data, training=False)
-    _check_columns(model, table.columns, args.data, args.model)
-    with warnings.catch_warnings():
-        # The columns were checked above; the array just has no names attached.
-        warnings.filterwarnings("ignore", message=NAMES_WARNING)
-        try:
-            labels = model.predict(table.X)
-            proba = model.predict_proba(table.X) if hasattr(model, "predict_proba") else None
-            check = (model.score_samples(table.X) if hasattr(model, "score_samples")
-                     else model.transform(table.X) if hasattr(model, "transform") else labels)
-        except ValueError as exc:
-            raise CommandError(explain(exc, args.data)) from None
-    check_finite(check, "log-density" if hasattr(model, "score_samples") else "distance",
-                 table, args.data)
-    if proba is not None:
-        check_finite(proba, "probability", table, args.data)
-    header = ["label"]
-    rows: Any = labels[:, None]
-    if args.proba:
-        header += [f"p{k}" for k in range(proba.shape[1])]
-        rows = [[int(label), *p] for label, p in zip(labels, proba.tolist(), strict=True)]
-    text = csv_text(*keyed(table, header, rows))
+    if args.proba and is_regression(model) and args.target is None:
+        raise CommandError(f"--proba: the regime probabilities of the {type(model).__name__} "
+                           f"in {args.model} need the response: give --target COL")
+    data = load_for(args, model)
+    try:
+        with warnings.catch_warnings():
+            # The columns were checked above; the array just has no names attached.
+            warnings.filterwarnings("ignore", message=NAMES_WARNING)
+            try:
+                header, rows, n = _predictions(model, data, args.proba)
+            except ValueError as exc:
+                raise CommandError(locate(exc, args.data, data.columns)) from None
+    finally:
+        data.close()
+    text = csv_text(*keyed(data.ids, data.id_column, header, rows))
     if args.out is None:
         out.stdout.append(text)
     else:
         out.write(args.out, text)
-        out.say(f"wrote {len(labels)} predictions to {args.out}")
+        out.say(f"wrote {n} predictions to {args.out}")
     return out
 
 
@@ -559,7 +407,8 @@ def cmd_impute(args: argparse.Namespace) -> Outcome:
 
     out = Outcome()
     check_outputs([args.data], [args.out])
-    table = read_data(args, args.data, training=True)
+    require_csv(args.data, "impute")
+    table = read_memory(args, args.data, training=True)
     X, columns = table.X, table.columns
     missing = np.isnan(X)
     model = GaussianMixtureImputer(
@@ -569,8 +418,8 @@ def cmd_impute(args: argparse.Namespace) -> Outcome:
         filled = model.fit_transform(X)
     except ValueError as exc:
         raise CommandError(explain(exc, args.data)) from None
-    check_finite(filled, "imputed value", table, args.data)
-    out.write(args.out, csv_text(*keyed(table, columns, filled)))
+    check_finite(filled, "imputed value", table.ids, args.data)
+    out.write(args.out, csv_text(*keyed(table.ids, table.id_column, columns, filled)))
     n = X.shape[0]
     how = ("draws from p(missing | observed)" if args.draw
            else "conditional means E[missing | observed]")
@@ -589,7 +438,8 @@ def cmd_impute(args: argparse.Namespace) -> Outcome:
 
 # ----------------------------------------------------------------- score
 def cmd_score(args: argparse.Namespace) -> Outcome:
-    from .models import GaussianMixture, MixtureOutlierDetector
+    from .models import MixtureOutlierDetector
+    from .models._mixture import BaseMixture
     from .models.outlier import _check_contamination, _check_threshold
     from .persist import load_model
 
@@ -603,24 +453,27 @@ def cmd_score(args: argparse.Namespace) -> Outcome:
         raise CommandError(explain(exc)) from None
     model = load_model(args.model)
     kind = type(model).__name__
-    if not isinstance(model, (GaussianMixture, MixtureOutlierDetector)):
-        raise CommandError(f"{args.model} holds a {kind}; score needs a GaussianMixture or a "
-                           "MixtureOutlierDetector (emkit fit ... --contamination C)")
-    if (isinstance(model, GaussianMixture) and args.threshold is None
+    if not isinstance(model, (BaseMixture, MixtureOutlierDetector)):
+        raise CommandError(f"{args.model} holds a {kind}; score needs a mixture (emkit fit) or "
+                           "a MixtureOutlierDetector (emkit fit ... --contamination C)")
+    if (not isinstance(model, MixtureOutlierDetector) and args.threshold is None
             and args.contamination is None):
-        raise CommandError(f"{args.model} holds a GaussianMixture: give --threshold EPS (flag "
+        raise CommandError(f"{args.model} holds a {kind}: give --threshold EPS (flag "
                            "rows with p(x) < EPS) or --contamination C (flag the fraction C "
                            "of the rows with the lowest density)")
-    table = read_data(args, args.data, training=False)
-    _check_columns(model, table.columns, args.data, args.model)
-    with warnings.catch_warnings():
-        # The columns were checked above; the array just has no names attached.
-        warnings.filterwarnings("ignore", message=NAMES_WARNING)
-        try:
-            log_density = model.score_samples(table.X)
-        except ValueError as exc:
-            raise CommandError(explain(exc, args.data)) from None
-    check_finite(log_density, "log-density", table, args.data)
+    data = load_for(args, model, needs_target=is_regression(model))
+    try:
+        with warnings.catch_warnings():
+            # The columns were checked above; the array just has no names attached.
+            warnings.filterwarnings("ignore", message=NAMES_WARNING)
+            try:
+                log_density = (model.score_samples(data.X, data.y) if data.y is not None
+                               else _in_rows(data, model.score_samples))
+            except ValueError as exc:
+                raise CommandError(locate(exc, args.data, data.columns)) from None
+    finally:
+        data.close()
+    check_finite(log_density, "log-density", data.ids, args.data)
     if args.threshold is not None:
         offset = math.log(args.threshold)
     elif args.contamination is not None:
@@ -629,7 +482,7 @@ def cmd_score(args: argparse.Namespace) -> Outcome:
         offset = model.offset_
     outlier = log_density < offset
     rows = [[float(v), int(o)] for v, o in zip(log_density, outlier, strict=True)]
-    text = csv_text(*keyed(table, ["log_density", "outlier"], rows))
+    text = csv_text(*keyed(data.ids, data.id_column, ["log_density", "outlier"], rows))
     message = (f"flagged {int(outlier.sum())} of {len(outlier)} rows of {args.data} as "
                f"outliers ({density_rule(offset)})")
     if args.out is None:

@@ -192,6 +192,7 @@ def read_table(
     allow_missing: bool = False,
     select: Selector | None = None,
     max_line_chars: int | None = None,
+    text: bool = False,
 ) -> Table:
     """Read a numeric CSV file with a header row, keeping only some columns.
 
@@ -211,6 +212,10 @@ def read_table(
         other columns are not parsed (they may hold text).
     max_line_chars : int, optional
         Longest line accepted (default: :data:`MAX_LINE_CHARS`, 16 Mi characters).
+    text : bool, default=False
+        Keep the cells as text (stripped strings; categorical data): X is then
+        an object array, with None for a missing cell (empty, ``NA`` or
+        ``NaN`` with ``allow_missing``; otherwise an empty cell is an error).
 
     Returns
     -------
@@ -239,7 +244,7 @@ def read_table(
         header: list[str] | None = None
         features: list[int] = []
         id_index: int | None = None
-        values = array.array("d")
+        values: array.array | list = [] if text else array.array("d")
         ids: list[str] = []
         first_line_of: dict[str, int] = {}
         numeric_seen: list[bool] = []
@@ -257,18 +262,12 @@ def read_table(
                     continue
                 if len(row) != len(header):
                     raise ValueError(_ragged(path, line, len(row), header))
-                parsed = []
-                for j in features:
-                    text = row[j].strip()
-                    value = _number(text, allow_missing)
-                    if value is None or not (math.isfinite(value) or (
-                            allow_missing and math.isnan(value))):
-                        _refuse_cell(path, line, header, features, row, numeric_seen, j,
-                                     allow_missing)
-                    if not math.isnan(value):
-                        numeric_seen[j] = True
-                    parsed.append(value)
-                values.extend(parsed)
+                if text:
+                    values.extend(_text_cells(row, features, path, line, header,
+                                              allow_missing))
+                else:
+                    values.extend(_numeric_cells(row, features, path, line, header,
+                                                 numeric_seen, allow_missing))
                 if id_index is not None:
                     ids.append(_row_id(row[id_index].strip(), path, line, header[id_index],
                                        first_line_of))
@@ -283,10 +282,44 @@ def read_table(
         raise ValueError(f"{path}: the file is empty (expected a header row and data rows)")
     if n_rows == 0:
         raise ValueError(f"{path}: the file has a header but no data rows")
-    X = np.frombuffer(values, dtype=np.float64).reshape(n_rows, len(features)).copy()
+    if text:
+        X = np.empty(n_rows * len(features), dtype=object)
+        X[:] = values
+        X = X.reshape(n_rows, len(features))
+    else:
+        X = np.frombuffer(values, dtype=np.float64).reshape(n_rows, len(features)).copy()
     return Table(X, [header[j] for j in features],
                  ids if id_index is not None else None,
                  header[id_index] if id_index is not None else None)
+
+
+def _numeric_cells(row: list[str], features: list[int], path: PathLike, line: int,
+                   header: list[str], numeric_seen: list[bool], allow_missing: bool
+                   ) -> list[float]:
+    """The selected cells of a row as numbers (NaN: missing); raises for a bad cell."""
+    parsed = []
+    for j in features:
+        value = _number(row[j].strip(), allow_missing)
+        if value is None or not (math.isfinite(value) or (allow_missing and math.isnan(value))):
+            _refuse_cell(path, line, header, features, row, numeric_seen, j, allow_missing)
+        if not math.isnan(value):
+            numeric_seen[j] = True
+        parsed.append(value)
+    return parsed
+
+
+def _text_cells(row: list[str], features: list[int], path: PathLike, line: int,
+                header: list[str], allow_missing: bool) -> list[str | None]:
+    """The selected cells of a row as text; None for a missing cell."""
+    cells: list[str | None] = []
+    for j in features:
+        cell = row[j].strip()
+        missing = not cell or cell.lower() in MISSING_TOKENS or cell.lower() == "nan"
+        if missing and not allow_missing:
+            raise ValueError(f"{path}, line {line}, column {header[j]!r}: empty cell (missing "
+                             "values are not allowed)")
+        cells.append(None if missing else cell)
+    return cells
 
 
 def _row_id(text: str, path: PathLike, line: int, column: str, first_line_of: dict) -> str:
