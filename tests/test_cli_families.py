@@ -139,6 +139,18 @@ def test_bernoulli(binary, here, capsys):
                   "bad.csv, data row 2, column 'q2': has value 2.0")
 
 
+def test_poisson_incremental_schedule_with_a_checkpoint(counts, here, capsys):
+    """The long-fit options reach every family that has them (here Poisson)."""
+    fit(capsys, "counts.csv", "--k", 2, "--family", "poisson", "--schedule", "incremental",
+        "--batch-size", 60, "--checkpoint", "ck.npz", "--no-progress")
+    reference = PoissonMixture(2, schedule="incremental", batch_size=60,
+                               random_state=0).fit(counts)
+    model = load_model(here / "m.json")
+    np.testing.assert_allclose(model.rates_, reference.rates_, rtol=1e-12)
+    assert model.n_iter_ == reference.n_iter_
+    assert (here / "ck.npz").exists()
+
+
 def test_poisson(counts, here, capsys):
     out = fit(capsys, "counts.csv", "--k", 2, "--family", "poisson", "--n-init", 2)
     reference = PoissonMixture(2, n_init=2, random_state=0).fit(counts)

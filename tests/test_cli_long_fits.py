@@ -111,11 +111,6 @@ def test_resume_refuses_a_checkpoint_of_other_data_or_options(blobs, capsys, tmp
     (["--schedule", "incremental", "--batch-size", 0], ["--batch-size"]),
     (["--schedule", "stepwise", "--learning-decay", 2], ["--learning-decay"]),
     (["--schedule", "stepwise", "--learning-decay", 0.5], ["--learning-decay"]),
-    (["--family", "poisson", "--schedule", "incremental"],
-     ["--schedule does not apply to --family poisson", "PoissonMixture"]),
-    (["--family", "student-t", "--checkpoint", "ck.json"],
-     ["--checkpoint does not apply to --family student-t"]),
-    (["--family", "poisson", "--progress"], ["--progress does not apply to --family poisson"]),
     (["--contamination", 0.1, "--schedule", "stepwise"],
      ["--schedule does not apply to an outlier detector"]),
 ])
