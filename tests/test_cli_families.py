@@ -15,6 +15,7 @@ import pytest
 from emkit import (
     BernoulliMixture,
     CategoricalMixture,
+    MixtureOfExperts,
     PoissonMixture,
     RegressionMixture,
     StudentTMixture,
@@ -272,6 +273,28 @@ def test_poisson_regression(here, capsys):
     assert "family          poisson" in out
     check_report(out, reference, x[:, None], y)
     np.testing.assert_allclose(load_model(here / "m.json").coef_, reference.coef_, rtol=1e-8)
+
+
+def test_mixture_of_experts(here, capsys):
+    """--gate: the regime probabilities depend on x (MixtureOfExperts), as the library."""
+    rng = np.random.default_rng(7)
+    x = rng.uniform(-3, 3, 300)
+    regime = (rng.random(300) < 1 / (1 + np.exp(-2 * x))).astype(int)
+    y = np.where(regime == 0, 1.0 + 2.0 * x, -1.0 - 0.5 * x) + 0.3 * rng.normal(size=300)
+    write_csv(here / "pairs.csv", ["x", "y"], [[repr(float(a)), repr(float(b))]
+                                         for a, b in zip(x, y, strict=True)])
+    out = fit(capsys, "pairs.csv", "--k", 2, "--target", "y", "--gate")
+    reference = MixtureOfExperts(2, random_state=0).fit(x[:, None], y)
+    check_report(out, reference, x[:, None], y)
+    model = load_model(here / "m.json")
+    assert isinstance(model, MixtureOfExperts)
+    np.testing.assert_allclose(model.coef_, reference.coef_, rtol=1e-8)
+    np.testing.assert_allclose(model.predict_proba_gate(x[:, None]),
+                               reference.predict_proba_gate(x[:, None]), rtol=1e-8)
+    code, out, err = run_main(capsys, "predict", "m.json", "pairs.csv", "--target", "y")
+    assert code == 0, err
+    assert_failed(run_main(capsys, "fit", "pairs.csv", "--k", 2, "--gate", "--out", "g.json"),
+                  "--gate needs --target")
 
 
 @pytest.mark.parametrize(("args", "words"), [

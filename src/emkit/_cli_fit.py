@@ -81,7 +81,10 @@ def _estimator_class(args: argparse.Namespace) -> type:
             option = "--contamination" if args.contamination is not None else "--threshold"
             raise CommandError(f"{option}: outlier detectors are Gaussian mixtures; leave "
                                "out --target")
-        return emkit.RegressionMixture
+        return emkit.MixtureOfExperts if args.gate else emkit.RegressionMixture
+    if args.gate:
+        raise CommandError("--gate needs --target COL (a mixture of experts models the "
+                           "response column given the others)")
     if args.regression_family is not None:
         raise CommandError("--regression-family needs --target COL (the response column)")
     family = args.family or "gaussian"
@@ -145,6 +148,8 @@ def _parameters(args: argparse.Namespace, cls: type) -> dict[str, Any]:
 def accepted_name(args: argparse.Namespace) -> str:
     """What the options fit, for messages: "--family poisson", "--target", ..."""
     if args.target is not None:
+        if args.gate:
+            return "--target with --gate (a mixture of experts)"
         return "--target (a mixture of regressions)"
     if args.contamination is not None or args.threshold is not None:
         return "an outlier detector"

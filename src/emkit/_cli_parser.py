@@ -130,6 +130,9 @@ def build_parser(cmd_demo, cmd_fit, cmd_select, cmd_predict, cmd_impute,
                        "default), 'shared' (one estimated value) or a fixed number")
     model.add_argument("--target", metavar="COL",
                        help="fit a mixture of regressions of this column on the others")
+    model.add_argument("--gate", action="store_true",
+                       help="with --target: a mixture of experts, whose regime probabilities "
+                       "depend on the inputs through a softmax gate (MixtureOfExperts)")
     model.add_argument("--regression-family", choices=("gaussian", "binomial", "poisson"),
                        help="with --target: the regression in each component (default: "
                        "gaussian; binomial: y in {0, 1}; poisson: counts)")
