@@ -70,8 +70,7 @@ class Outcome:
         self.files.append((path, content))
 
 
-def one_line(message: Any) -> str:
-    return " ".join(str(message).split())
+from ._cli_parser import one_line  # noqa: E402  (re-exported: one definition)
 
 
 def explain(exc: BaseException, data: str | None = None) -> str:

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import argparse
 
-from ._cli_common import one_line
+
+def one_line(message) -> str:
+    """A message on one line (whitespace runs folded)."""
+    return " ".join(str(message).split())
 
 COVARIANCE_HELP = ("an mclust model (EII, VII, EEI, VEI, EVI, VVI, EEE, VEE, EVE, VVE, EEV, "
                    "VEV, EVV, VVV; E or V for one column) or full, tied, diag, spherical "

@@ -37,20 +37,32 @@ import sys
 import threading
 import warnings
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from ._cli_commands import (
-    Outcome,
-    cmd_demo,
-    cmd_fit,
-    cmd_impute,
-    cmd_predict,
-    cmd_score,
-    cmd_select,
-    explain,
-    one_line,
-)
-from ._cli_parser import build_parser
+from ._cli_parser import build_parser, one_line
 from ._config import get_config
+
+# The commands (and NumPy with them) are imported when one runs, so that
+# `emkit --help` and usage errors answer at once.
+if TYPE_CHECKING:
+    from ._cli_common import Outcome
+
+
+def _command(name: str):
+    """The command ``name`` of :mod:`emkit._cli_commands`, imported when it runs."""
+    def run(*args, **kwargs):
+        from . import _cli_commands
+
+        return getattr(_cli_commands, name)(*args, **kwargs)
+
+    run.__name__ = name
+    return run
+
+
+def explain(exc: BaseException, data: str | None = None) -> str:
+    from ._cli_common import explain as explain_message
+
+    return explain_message(exc, data)
 
 __all__ = ["main"]
 
@@ -97,7 +109,8 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 def _parser():
     """The parser, each subcommand calling its handler (:mod:`emkit._cli_parser`)."""
-    return build_parser(cmd_demo, cmd_fit, cmd_select, cmd_predict, cmd_impute, cmd_score)
+    return build_parser(*(_command(f"cmd_{name}") for name in
+                          ("demo", "fit", "select", "predict", "impute", "score")))
 
 
 def _stop_workers() -> None:
