@@ -1,7 +1,7 @@
 # Entry points, each self-contained on a fresh machine (python3 with venv):
 #   make demo        creates .venv, installs emkit, fits Old Faithful, writes demo-output/
 #   make test        ruff and the whole test suite (the README's and CI's command)
-#   make test-quick  the tests not marked `slow` (a developer's inner loop, < 1 min)
+#   make test-quick  the tests not marked `slow` (a developer's inner loop, ~1.5 min on 2 cores)
 #   make docs        the documentation site, warnings as errors -> docs/_build/html
 #   make docs-check  make docs, then open it in headless Chromium (apt-get install chromium)
 #   make bench       benchmarks/run.py (speed against scikit-learn)

@@ -35,6 +35,8 @@ from hypothesis import strategies as st
 from emkit import GaussianMixture, KMeans, SoftKMeans, select_model
 from emkit.families.structures import MCLUST_MODELS, UNIVARIATE_MODELS
 
+pytestmark = pytest.mark.slow  # hypothesis fuzz of the API
+
 #: Seconds an example may take before it counts as a hang (generous: shared CI).
 HANG_SECONDS = 120
 #: Multiplies every test's number of examples: the long run outside CI is

@@ -27,7 +27,8 @@ from .conftest import make_blobs
 from .test_cli import ENV, snapshot
 
 NAMES_WARNING = "ignore:X does not have valid feature names"
-pytestmark = pytest.mark.filterwarnings(NAMES_WARNING)
+# slow: CLI fits to convergence, a subprocess interrupted
+pytestmark = [pytest.mark.filterwarnings(NAMES_WARNING), pytest.mark.slow]
 
 
 def run_main(capsys, *args):

@@ -25,6 +25,8 @@ from emkit.persist import load_model, save_model
 
 from .test_cli import ENV, faithful_csv, snapshot
 
+pytestmark = pytest.mark.slow  # subprocesses and signals
+
 
 def run_main(capsys, *args):
     code = cli.main([str(a) for a in args])

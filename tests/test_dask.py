@@ -23,6 +23,8 @@ from emkit.sources import DaskSource, from_file
 from ._toy_family import PoissonMixture, poisson_counts
 from .conftest import make_blobs
 
+pytestmark = pytest.mark.slow  # starts Dask LocalClusters
+
 BLOCK = 128
 
 

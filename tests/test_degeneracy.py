@@ -22,6 +22,8 @@ from emkit.families.structures import MCLUST_MODELS, get_structure
 
 from .conftest import make_blobs
 
+pytestmark = pytest.mark.slow  # many fits to degenerate data
+
 EPS = np.finfo(float).eps
 
 

@@ -23,7 +23,9 @@ from emkit.hmm.sources import SequenceSource
 
 from .test_hmm import enumerate_paths, reference_loglik, simulate_states
 
-pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+# slow: HMM fits per option
+pytestmark = [pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+              pytest.mark.slow]
 
 TRANSMAT = np.array([[0.85, 0.1, 0.05], [0.1, 0.8, 0.1], [0.05, 0.15, 0.8]])
 

@@ -31,6 +31,8 @@ from emkit.persist import load_model, model_from_dict, model_to_dict, save_model
 
 from ._persist_cases import cases, fitted_cases
 
+pytestmark = pytest.mark.slow  # every estimator fitted, saved, loaded and mutated
+
 
 @pytest.fixture(scope="module")
 def fitted():

@@ -34,6 +34,8 @@ from emkit.sources._summary import ScanStep
 from ._toy_family import PoissonMixture, poisson_counts
 from .conftest import make_blobs
 
+pytestmark = pytest.mark.slow  # files of every type written and fitted
+
 NAMES = ["a", "b", "c"]
 
 
