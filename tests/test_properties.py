@@ -29,7 +29,7 @@ def mixture_data(draw, scales=(1e-1, 1.0, 1e3), min_per_component=3):
     return X, n_components, seed
 
 
-SETTINGS = settings(max_examples=25, deadline=None,
+SETTINGS = settings(max_examples=25, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -136,7 +136,14 @@ def test_missing_values_objective_never_decreases(data, covariance_type, fractio
         return  # a column with nothing observed is rejected (tested elsewhere)
     gm = GaussianMixture(K, covariance_type=covariance_type, random_state=seed, tol=1e-10,
                          max_iter=40)
-    gm.fit(X)
+    try:
+        gm.fit(X)
+    except DegenerateComponentError:
+        # a component left with too few observed values collapses: the error is the
+        # contract, only where reg_covar is negligible against the data's variance
+        assert _regularisation_negligible(np.where(np.isnan(X), np.nanmean(X, axis=0), X),
+                                          gm.reg_covar)
+        return
     _check_fit(gm, X, K, exact=False)
 
 
