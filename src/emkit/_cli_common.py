@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ._cli_parser import one_line  # one definition, shared with the parser
 from .io import check_output_path
 
 # Library parameter -> the option that sets it (for error messages).
@@ -68,9 +69,6 @@ class Outcome:
 
     def write(self, path: str, content: str | bytes) -> None:
         self.files.append((path, content))
-
-
-from ._cli_parser import one_line  # noqa: E402  (re-exported: one definition)
 
 
 def explain(exc: BaseException, data: str | None = None) -> str:
