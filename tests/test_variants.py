@@ -369,3 +369,38 @@ def test_strict_mode_checks_the_free_energy_not_the_log_likelihood(X):
              for a, b in itertools.pairwise(phases)]
     assert min(drops) < -1e-3  # F_beta fell at a change of beta: the reference was reset
     assert [it for it, _ in logliks] == list(range(1, est.n_iter_ + 1))
+
+
+# ----------------------------------------------------------------- persistence
+@pytest.mark.parametrize("setting", [True, {"beta0": 0.3, "growth": 1.5}, Annealing(0.4, 1.3, 7)])
+def test_annealing_setting_is_saved_and_read_back(X, tmp_path, setting):
+    from emkit.persist import load_model, save_model
+
+    est = GaussianMixture(2, random_state=0, annealing=setting, max_iter=30).fit(X)
+    path = tmp_path / "m.json"
+    save_model(est, path)
+    document = json.loads(path.read_text())
+    saved = document["params"]["annealing"]
+    loaded = load_model(path)
+    expected = True if setting is True else check_annealing(setting)
+    assert loaded.annealing == expected
+    assert saved == (True if setting is True else {
+        "beta0": expected.beta0, "growth": expected.growth, "n_iter": expected.n_iter})
+    # the loaded estimator refits to the same parameters
+    np.testing.assert_allclose(loaded.fit(X).means_, est.means_, rtol=1e-12)
+
+
+@pytest.mark.parametrize("bad, what", [
+    ({"beta0": 1.5}, "beta0"), ({"growth": 0.5}, "growth"), ({"speed": 2}, "unknown"),
+    ("fast", "annealing")])
+def test_bad_annealing_in_a_model_file_is_named(X, tmp_path, bad, what):
+    from emkit.exceptions import ModelFileError
+    from emkit.persist import load_model, save_model
+
+    path = tmp_path / "m.json"
+    save_model(GaussianMixture(2, random_state=0, annealing=True, max_iter=30).fit(X), path)
+    document = json.loads(path.read_text())
+    document["params"]["annealing"] = bad
+    path.write_text(json.dumps(document))
+    with pytest.raises(ModelFileError, match=what):
+        load_model(path)

@@ -34,6 +34,7 @@ from ._persist_schema import (
     encode_array,
     short,
 )
+from ._persist_shared import AnnealingSpec
 
 __all__ = ["EstimatorSchema", "ParamType", "register_estimator", "register_param_type"]
 
@@ -133,6 +134,7 @@ COMMON_PARAMS: dict[str, Spec] = {
     # never written (see emkit.persist.RUN_ONLY_PARAMS); a file may name a checkpoint path
     "callback": Null("callbacks are not saved in model files"),
     "checkpoint": Optional(Str()),
+    "annealing": AnnealingSpec(),
 }
 
 

@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from ._persist_schema import ABSENT, Array, Bool, Context, Float, Int, MaybeAbsent
+from ._persist_schema import ABSENT, Array, Bool, Context, Float, Int, MaybeAbsent, Spec, bad, short
+from .em.variants import check_annealing
 from .exceptions import ModelFileError
 from .families.covariance import Diagonal, Tied
 from .families.structures import get_structure
@@ -120,3 +121,33 @@ def check_cholesky_pair(ct: str, cov: np.ndarray, chol: np.ndarray) -> None:
         prec = np.einsum("kij,klj->kil", P, P)
         prec = prec[0] if isinstance(structure, Tied) else prec
     check_covariances(ct, cov, prec, chol)
+
+
+class AnnealingSpec(Spec):
+    """The ``annealing`` parameter: ``null``, ``true`` or ``{"beta0", "growth", "n_iter"}``.
+
+    A dict or :class:`~emkit.em.variants.Annealing` is written as its three
+    checked settings and read back as an ``Annealing``; ``true`` (the
+    defaults) and ``false``/``null`` (off) are written as they are.
+    """
+
+    scalar = False
+
+    def describe(self) -> str:
+        return "null, a boolean or an object with beta0, growth and n_iter"
+
+    def encode(self, value: Any, where: str, to_dict) -> Any:
+        if value is None or isinstance(value, bool):
+            return value
+        settings = check_annealing(value, where)
+        return {"beta0": settings.beta0, "growth": settings.growth, "n_iter": settings.n_iter}
+
+    def decode(self, value: Any, where: str, ctx: Context) -> Any:
+        if value is None or isinstance(value, bool):
+            return value
+        if not isinstance(value, dict):
+            raise bad(where, f"must be {self.describe()}, got {short(value)}")
+        try:
+            return check_annealing(value, where)
+        except (TypeError, ValueError) as exc:
+            raise ModelFileError(str(exc)) from None
