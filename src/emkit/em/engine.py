@@ -41,6 +41,7 @@ business.  Memory beyond the data is one chunk's (rows x K) arrays per thread.
 from __future__ import annotations
 
 import dataclasses
+import operator
 import warnings
 from typing import Any
 
@@ -278,32 +279,45 @@ def _chunk_step(model, params, assignment, unweighted: bool, iteration: int = 0)
         if fused is not None:
             row_objective, stats = fused
         else:
-            log_joint = model.log_joint(params, X)
-            known = None if labels is None else np.flatnonzero(labels >= 0)
-            if known is not None and known.size:
-                # labelled rows: their component is observed, so their objective is
-                # the joint log pi_y + log p(x | y) and their responsibility one-hot
-                joint = log_joint[known, labels[known]]
-            row_objective, resp = assign(log_joint, overwrite=True, start=start)
-            if known is not None and known.size:
-                row_objective[known] = joint
-                resp[known] = 0.0
-                resp[known, labels[known]] = 1.0
-            if not unweighted:
-                absent = w == 0.0
-                if absent.any():
-                    # a row of weight 0 is absent, even one impossible under every
-                    # component (its -inf objective and NaN responsibilities must not
-                    # reach the sums as 0 * inf = NaN)
-                    row_objective[absent] = 0.0
-                    resp[absent] = 0.0
-                resp *= w[:, None]
+            row_objective, resp = chunk_responsibilities(
+                assign, model.log_joint(params, X), w, labels, start, unweighted)
             stats = model.statistics(params, X, resp)
         if np.ndim(row_objective) == 0:  # a fused step's weighted sum
             return float(row_objective), float(w.sum()), stats
         return float(w @ row_objective), float(w.sum()), stats
 
     return step
+
+
+def chunk_responsibilities(assign, log_joint: np.ndarray, w: np.ndarray,
+                           labels: np.ndarray | None, start: int, unweighted: bool
+                           ) -> tuple[np.ndarray, np.ndarray]:
+    """A chunk's per-row objective and row-weighted responsibilities (``log_joint`` is consumed).
+
+    ``assign`` is a resolved assignment (:func:`_resolve_assignment`); labelled
+    rows (``labels >= 0``) get one-hot responsibilities and the joint
+    log-density as objective; rows of weight 0 are absent.
+    """
+    known = None if labels is None else np.flatnonzero(labels >= 0)
+    if known is not None and known.size:
+        # labelled rows: their component is observed, so their objective is
+        # the joint log pi_y + log p(x | y) and their responsibility one-hot
+        joint = log_joint[known, labels[known]]
+    row_objective, resp = assign(log_joint, overwrite=True, start=start)
+    if known is not None and known.size:
+        row_objective[known] = joint
+        resp[known] = 0.0
+        resp[known, labels[known]] = 1.0
+    if not unweighted:
+        absent = w == 0.0
+        if absent.any():
+            # a row of weight 0 is absent, even one impossible under every
+            # component (its -inf objective and NaN responsibilities must not
+            # reach the sums as 0 * inf = NaN)
+            row_objective[absent] = 0.0
+            resp[absent] = 0.0
+        resp *= w[:, None]
+    return row_objective, resp
 
 
 def _legacy_chunks(source):
@@ -355,11 +369,17 @@ class DataPass:
     ``DataPass(source)(function)`` is ``sum(function(X, w) for X, w in chunks)``
     with the chunks processed like the E-step's (threads, single-threaded BLAS,
     results added in chunk order so they do not depend on the threads).
+    :meth:`weighted` sums ``function(X, r)`` with ``r`` the responsibilities the
+    E-step of this iteration gave (its ``assignment``: soft, hard, tempered,
+    stochastic; labelled rows one-hot), so an M-step refined on the data
+    maximises the same Q as the statistics it started from.
     ``n_passes`` counts the passes (a cost figure for the M-step).
     """
 
-    def __init__(self, source):
+    def __init__(self, source, assignment="soft", iteration: int = 0):
         self.source = source
+        self.assignment = assignment
+        self.iteration = iteration
         self.n_passes = 0
 
     def __call__(self, function):
@@ -368,6 +388,30 @@ class DataPass:
         with _blas_controller().limit(limits=1, user_api="blas"):
             for part in _ordered_map(lambda chunk: function(chunk[0], chunk[1]),
                                      self.source.chunks(), effective_threads()):
+                total = part if total is None else total + part
+        return total
+
+    def weighted(self, log_joint, function):
+        """``sum(function(X, r))`` over the chunks, ``r`` the E-step's row-weighted
+        responsibilities from ``log_joint(X)`` (the log joint at the parameters the
+        M-step starts from)."""
+        self.n_passes += 1
+        assign, _ = _resolve_assignment(self.assignment, self.iteration)
+        unweighted = getattr(self.source, "unweighted", False)
+
+        def step(chunk):
+            labels = chunk[2] if len(chunk) > 2 else None
+            start = int(chunk[3]) if len(chunk) > 3 and chunk[3] is not None else 0
+            resp = chunk_responsibilities(assign, log_joint(chunk[0]), chunk[1], labels,
+                                          start, unweighted)[1]
+            return function(chunk[0], resp)
+
+        map_reduce = getattr(self.source, "map_reduce", None)
+        if map_reduce is not None:
+            return map_reduce(step, operator.add)
+        total = None
+        with _blas_controller().limit(limits=1, user_api="blas"):
+            for part in _ordered_map(step, _legacy_chunks(self.source), effective_threads()):
                 total = part if total is None else total + part
         return total
 
@@ -392,12 +436,13 @@ def responsibility_pass(X, weighted: np.ndarray, chunk_size: int):
     return weighted_pass
 
 
-def m_step(model, stats, params, source):
-    """The model's M-step: ``maximize``, or ``data_maximize`` when the model needs the data."""
+def m_step(model, stats, params, source, assignment="soft", iteration: int = 0):
+    """The model's M-step: ``maximize``, or ``data_maximize`` when the model needs the data
+    (its passes see the responsibilities of ``assignment`` at ``iteration``)."""
     data_maximize = getattr(model, "data_maximize", None)
     if data_maximize is None:
         return model.maximize(stats, params)
-    return data_maximize(stats, params, DataPass(source))
+    return data_maximize(stats, params, DataPass(source, assignment, iteration))
 
 
 def check_finite_objective(objective: float) -> None:
@@ -534,7 +579,7 @@ def run_em(
             check_monotone(previous, objective, n_iter, allowance, objective_rtol(model))
         elif objective > best_objective:
             best_params, best_objective = params, objective
-        new_params = m_step(model, stats, params, source)
+        new_params = m_step(model, stats, params, source, assignment, n_iter)
         if step_deficit is not None:
             allowance = step_deficit(stats, new_params, params)
         if verbose and monitor is None:

@@ -125,13 +125,8 @@ class GatedMixtureModel:
 
     def data_maximize(self, stats: GatedStatistics, params: GatedParams, data_pass
                       ) -> GatedParams:
-        from ..em.engine import soft_assignment
-
         def weighted_pass(function):
-            def chunk(Z, w):
-                resp = soft_assignment(self.log_joint(params, Z), overwrite=True)[1]
-                return function(Z, resp * w[:, None])
-            return data_pass(chunk)
+            return data_pass.weighted(lambda X: self.log_joint(params, X), function)
 
         return self._exact_m_step(stats, params, weighted_pass)
 

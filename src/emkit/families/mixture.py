@@ -146,7 +146,8 @@ class MixtureModel:
         Families with a ``maximize_with_data(stats, params, weighted_pass)``
         method (GLM components: IRLS) get it: ``weighted_pass(function)`` sums
         ``function(X, r)`` over the chunks, with ``r`` the chunk's
-        row-weighted responsibilities recomputed at the E-step's parameters.
+        row-weighted responsibilities recomputed at the E-step's parameters
+        with the E-step's assignment (:meth:`emkit.em.engine.DataPass.weighted`).
         """
         if not hasattr(self.family, "maximize_with_data"):
             return None
@@ -159,12 +160,7 @@ class MixtureModel:
             return new
 
         def weighted_pass(function):
-            from ..em.engine import soft_assignment
-
-            def chunk(X, w):
-                resp = soft_assignment(self.log_joint(params, X), overwrite=True)[1]
-                return function(X, resp * w[:, None])
-            return data_pass(chunk)
+            return data_pass.weighted(lambda X: self.log_joint(params, X), function)
 
         components = self.family.maximize_with_data(stats.components, params.components,
                                                     weighted_pass)

@@ -63,6 +63,10 @@ class RegressionMixture(ConditionalMixture):
     verbose_interval, callback, checkpoint, checkpoint_interval
         Progress lines, per-iteration callbacks (which may stop the fit) and
         resumable checkpoints, as :class:`~emkit.GaussianMixture`.
+    assignment, annealing, stochastic_iter
+        EM variants (classification EM "hard", stochastic EM "stochastic",
+        deterministic annealing of the regime posterior), as
+        :class:`~emkit.GaussianMixture`.
 
     Attributes
     ----------
@@ -129,6 +133,9 @@ class RegressionMixture(ConditionalMixture):
         callback=None,
         checkpoint=None,
         checkpoint_interval: int = 10,
+        assignment: str = "soft",
+        annealing=None,
+        stochastic_iter: int = 100,
     ):
         self.n_components = n_components
         self.family = family
@@ -158,6 +165,9 @@ class RegressionMixture(ConditionalMixture):
         self.callback = callback
         self.checkpoint = checkpoint
         self.checkpoint_interval = checkpoint_interval
+        self.assignment = assignment
+        self.annealing = annealing
+        self.stochastic_iter = stochastic_iter
 
     # ------------------------------------------------------------------ family
     def _expert_design(self) -> Design:
