@@ -1,7 +1,7 @@
 # Entry points, each self-contained on a fresh machine (python3 with venv):
 #   make demo        creates .venv, installs emkit, fits Old Faithful, writes demo-output/
 #   make test        ruff and the whole test suite (the README's and CI's command)
-#   make test-quick  the tests not marked `slow` (a developer's inner loop, ~1.5 min on 2 cores)
+#   make test-quick  the tests not marked `slow` (a developer's inner loop, < 1 min on 2 cores)
 #   make docs        the documentation site, warnings as errors -> docs/_build/html
 #   make docs-check  make docs, then open it in headless Chromium (apt-get install chromium)
 #   make bench       benchmarks/run.py (speed against scikit-learn)
@@ -16,6 +16,10 @@ DOCS_STAMP = $(VENV)/.emkit-docs-installed
 # pytest-xdist workers for `make test` (0: one process)
 TEST_WORKERS ?= 2
 HTML    = docs/_build/html
+# Tests write bytecode caches (__pycache__, gitignored) even where the environment sets
+# PYTHONDONTWRITEBYTECODE: otherwise every run (and every xdist worker) recompiles emkit
+# and re-rewrites the asserts of every test module.
+PYTEST  = PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest
 
 .PHONY: demo test test-quick lint docs docs-check bench bench-import wheel clean
 
@@ -34,10 +38,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks docs
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
+	$(PYTEST) -q -n $(TEST_WORKERS)
 
 test-quick: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow" -n $(TEST_WORKERS)
+	$(PYTEST) -q -m "not slow" -n $(TEST_WORKERS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks docs

@@ -1,5 +1,6 @@
 """Test-suite wide settings: EM runs in strict mode (a decreasing objective raises)."""
 
+import ast
 import warnings
 
 import numpy as np
@@ -82,3 +83,28 @@ def pytest_collection_modifyitems(config, items):
         warnings.warn(pytest.PytestConfigWarning(
             f"tests/conftest.py SLOW_TESTS names tests that no longer exist: {stale}"),
             stacklevel=1)
+
+
+def _module_is_slow(path) -> bool:
+    """Whether a test file is slow as a whole (SLOW_MODULES, or a module-level
+    ``pytestmark`` with ``pytest.mark.slow``), read without importing it."""
+    if path.stem in SLOW_MODULES:
+        return True
+    text = path.read_text(encoding="utf-8")
+    if "pytestmark" not in text or "mark.slow" not in text:
+        return False
+    for node in ast.parse(text).body:
+        if (isinstance(node, ast.Assign)
+                and any(getattr(t, "id", None) == "pytestmark" for t in node.targets)):
+            return "mark.slow" in ast.unparse(node.value)
+    return False
+
+
+def pytest_ignore_collect(collection_path, config):
+    """`pytest -m "not slow"` (make test-quick) does not even import the slow modules:
+    importing them (Dask, R fixtures, hypothesis strategies) was a third of the
+    quick run's time."""
+    if (config.getoption("markexpr") == "not slow" and collection_path.suffix == ".py"
+            and collection_path.name.startswith("test_") and _module_is_slow(collection_path)):
+        return True
+    return None
