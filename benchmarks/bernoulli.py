@@ -5,6 +5,7 @@ Run from the repository root::
 
     .venv/bin/python benchmarks/bernoulli.py            # full sizes
     .venv/bin/python benchmarks/bernoulli.py --quick
+    .venv/bin/python benchmarks/run.py --only bernoulli-dense,bernoulli-sparse   # the same
 
 Cases
 
@@ -37,6 +38,9 @@ from threadpoolctl import threadpool_limits
 
 import emkit
 from emkit.exceptions import ConvergenceWarning
+
+#: The cases (also run by ``benchmarks/run.py --only bernoulli-dense,bernoulli-sparse``).
+NAMES = ("bernoulli-dense", "bernoulli-sparse")
 
 
 def image_like(n: int, d: int, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -162,7 +166,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--only", default="bernoulli-dense,bernoulli-sparse")
+    parser.add_argument("--only", default=",".join(NAMES))
     args = parser.parse_args(argv)
     only = set(args.only.split(","))
     if "bernoulli-dense" in only:

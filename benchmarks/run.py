@@ -78,6 +78,9 @@ from threadpoolctl import threadpool_info
 import emkit
 from acceleration import NAMES as ACCELERATION_CASES
 from acceleration import acceleration_report
+from bernoulli import NAMES as BERNOULLI_CASES
+from bernoulli import dense_report as bernoulli_dense_report
+from bernoulli import sparse_report as bernoulli_sparse_report
 from discrete import NAMES as DISCRETE_CASES
 from discrete import discrete_report
 from hmm_bench import NAMES as HMM_CASES
@@ -497,7 +500,7 @@ def verdicts(results: Sequence[Result]) -> list[str]:
 # -------------------------------------------------------------------- main
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     names = [c.name for c in CASES] + [MISSING_CASE, *ACCELERATION_CASES, *DISCRETE_CASES,
-                                         *STUDENT_T_CASES, *HMM_CASES]
+                                         *BERNOULLI_CASES, *STUDENT_T_CASES, *HMM_CASES]
     parser = argparse.ArgumentParser(
         description="Seconds per EM iteration, emkit vs scikit-learn (see module docstring).",
     )
@@ -569,6 +572,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in discrete_report(discrete, quick=args.quick, repeats=args.repeats,
                                     seed=args.seed):
             print(line, flush=True)
+    # Bernoulli mixtures vs pomegranate / StepMix, GEMM rate, sparse (benchmarks/bernoulli.py)
+    bernoulli_reports = dict(zip(BERNOULLI_CASES, (bernoulli_dense_report,
+                                                   bernoulli_sparse_report), strict=True))
+    for name, report in bernoulli_reports.items():
+        if not args.only or name in args.only:
+            print()
+            for line in report(args.quick, args.repeats):
+                print(line, flush=True)
     # Student-t mixtures against emkit's Gaussian (benchmarks/student_t.py)
     reports = {
         STUDENT_T_CASE: lambda: per_iteration_report(quick=args.quick, repeats=args.repeats,
