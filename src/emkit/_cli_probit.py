@@ -46,7 +46,7 @@ def _target_error(exc: ValueError, data: Data, path: str) -> CommandError:
     message = one_line(exc)
     if message.startswith("y "):
         message = f"{path}, target column {data.target!r}{message[1:]}"
-    elif "classification" in message or "class" in message.split(":")[0]:
+    elif message.startswith(("Unknown label type", "Only binary classification")):
         message = f"{path}, target column {data.target!r}: {message}"
     return CommandError(locate(message, path, data.columns))
 
