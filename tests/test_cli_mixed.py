@@ -91,7 +91,10 @@ def test_mixed_equals_the_library(people, tmp_path, capsys):
     np.testing.assert_allclose(scores[:, 0], reference.score_samples(people), rtol=1e-12)
     # predict checks the columns against the model's, and a number cell in a numeric group
     assert_failed(run_main(capsys, "predict", "m.json", "people.csv", "--drop", "person",
-                           "--columns", "weight,height,smoker,visits"), "different order")
+                           "--columns", "smoker,height,weight,visits"), "different order")
+    assert_failed(run_main(capsys, "predict", "m.json", "people.csv", "--columns",
+                           "height,weight,smoker"), "expects ['height', 'weight', 'smoker', "
+                  "'visits']")
     write_csv(tmp_path / "new.csv", ["height", "weight", "smoker", "visits"],
               [[170, 70, "no", 2], [171, "heavy", "yes", 1]])
     assert_failed(run_main(capsys, "predict", "m.json", "new.csv"),

@@ -331,9 +331,9 @@ def load_for(args: argparse.Namespace, model, *, needs_target: bool = False) -> 
                            "not a hidden Markov model; leave out --lengths-column")
     data = load(args, args.data, training=False, text=reads_text(model), target=target)
     try:
+        check_columns(model, data.columns, args.data, args.model)
         if is_mixed(model):  # the numeric groups' cells as numbers
             data.X = numeric_groups(data, model_spec(model))
-        check_columns(model, data.columns, args.data, args.model)
         if data.columns is None and data.source.n_features != model.n_features_in_:
             raise CommandError(f"{args.data} has {data.source.n_features} columns but the "
                                f"model {args.model} expects {model.n_features_in_}")

@@ -1,4 +1,6 @@
-"""``emkit fit``: a mixture of any family, a mixture of regressions or an outlier detector.
+"""``emkit fit``: a mixture of any family, a mixture of regressions or an outlier detector
+(``--hmm`` and ``--probit`` are handed to :mod:`emkit._cli_hmm` and
+:mod:`emkit._cli_probit`; ``--family mixed`` reads its groups with :mod:`emkit._cli_mixed`).
 
 The command maps its options to the estimator's parameters and calls the
 public API; an option the chosen estimator has no parameter for is an error

@@ -253,7 +253,10 @@ def build_parser(cmd_demo, cmd_fit, cmd_select, cmd_predict, cmd_impute,
     predict = sub.add_parser("predict", help="label the rows of a CSV file with a saved model",
                              description="Print (or write) the most probable component of "
                              "every row, as CSV with a 'label' column (a mixture of "
-                             "regressions: the prediction E[y | x], column 'prediction'). "
+                             "regressions: the prediction E[y | x], column 'prediction'; a "
+                             "probit regression: the predicted class, column 'prediction'; a "
+                             "hidden Markov model: the Viterbi state of every row, column "
+                             "'state', the sequences cut by --lengths-column). "
                              + FILES_HELP + ".")
     predict.add_argument("model", metavar="MODEL.json")
     predict.add_argument("data", metavar="DATA")
@@ -263,7 +266,8 @@ def build_parser(cmd_demo, cmd_fit, cmd_select, cmd_predict, cmd_impute,
     predict.add_argument("--target", metavar="COL",
                          help="a mixture of regressions: the response column (then also the "
                          "most probable regime of every row, and with --proba its "
-                         "probabilities)")
+                         "probabilities); a probit regression: the response column, left "
+                         "out of the inputs")
     predict.add_argument("--lengths-column", metavar="COL",
                          help="a hidden Markov model: the column of sequence ids (as in "
                          "`emkit fit --hmm`)")
@@ -295,15 +299,19 @@ def build_parser(cmd_demo, cmd_fit, cmd_select, cmd_predict, cmd_impute,
     impute.set_defaults(handler=cmd_impute)
 
     score = sub.add_parser(
-        "score", help="flag low-density rows (anomalies) of a CSV file",
+        "score", help="flag low-density rows (anomalies) of a CSV file; log-likelihoods of "
+        "the sequences (HMM) or rows (probit)",
         description="Write the log-density log p(x) of every row and whether it is an "
         "outlier, as CSV with columns log_density,outlier (1 = outlier). MODEL is a "
         "detector saved by `emkit fit ... --contamination C` or `--threshold EPS` (its "
         "threshold is used unless overridden here), or a mixture saved by `emkit fit` (any "
         "family; p(x) is then a probability for discrete families, and p(y | x) for a "
         "mixture of regressions), which then needs --threshold or --contamination. Without "
-        "--out the CSV goes to stdout and the count of flagged rows to stderr. "
-        + FILES_HELP + ".")
+        "--out the CSV goes to stdout and the count of flagged rows to stderr. A hidden "
+        "Markov model (fit --hmm) writes instead the log-likelihood of every sequence "
+        "(columns ID,rows,log_likelihood), a probit regression (fit --probit) the "
+        "log-likelihood log p(y | x) of every row (needs --target), and the total goes to "
+        "stderr; neither takes --threshold or --contamination. " + FILES_HELP + ".")
     score.add_argument("model", metavar="MODEL.json")
     score.add_argument("data", metavar="DATA")
     score.add_argument("--out", metavar="FLAGS.csv", help="write here instead of stdout")
@@ -314,8 +322,8 @@ def build_parser(cmd_demo, cmd_fit, cmd_select, cmd_predict, cmd_impute,
                       help="flag the fraction C (in (0, 0.5]) of the rows of DATA.csv with "
                       "the lowest density")
     score.add_argument("--target", metavar="COL",
-                       help="a mixture of regressions: the response column (scored: log p(y "
-                       "| x))")
+                       help="a mixture of regressions or a probit regression: the response "
+                       "column (scored: log p(y | x))")
     score.add_argument("--lengths-column", metavar="COL",
                        help="a hidden Markov model: the column of sequence ids (as in `emkit "
                        "fit --hmm`); the log-likelihood of every sequence is written")
