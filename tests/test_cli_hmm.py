@@ -203,3 +203,27 @@ def test_model_file_errors(sequences, tmp_path, capsys):
     assert_failed(run_main(capsys, "predict", "g.json", "seq.csv", "--columns", "x,y",
                            "--lengths-column", "run"),
                   "--lengths-column", "not a hidden Markov model")
+
+
+def test_errors_name_the_file_row_and_sequence(sequences, tmp_path, capsys):
+    write_csv(tmp_path / "neg.csv", ["run", "n"], [["a", 1], ["a", 2], ["b", 0], ["b", -3]])
+    assert_failed(run_main(capsys, "fit", "neg.csv", "--hmm", "--family", "poisson", "--k", 1,
+                           "--lengths-column", "run", "--out", "h.json"),
+                  "neg.csv, data row 4, column 'n': has value -3.0",
+                  "(row 2 of sequence 'b')")
+    assert_failed(run_main(capsys, "fit", "neg.csv", "--hmm", "--k", 5, "--lengths-column",
+                           "run", "--out", "h.json"),
+                  "neg.csv has 4 rows but n_components=5")
+
+
+def test_impossible_sequences_are_named_by_their_ids():
+    """The library's "sequence 1 (rows 3 to 5 of X)" becomes the id and the data rows."""
+    from emkit._cli_data import Data
+    from emkit._cli_hmm import Sequences, _error
+
+    seq = Sequences(Data("f.csv", ["x"]), np.array([3, 3]), ["first", "second"],
+                    ["first"] * 3 + ["second"] * 3, "run")
+    message = str(_error(ValueError("sequence 1 (rows 3 to 5 of X) has probability 0 under "
+                                    "the fitted model: ..."), seq, "f.csv"))
+    assert message == ("f.csv: sequence 'second' (data rows 4 to 6) has probability 0 under "
+                       "the fitted model: ...")

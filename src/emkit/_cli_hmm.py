@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import re
 import sys
 import warnings
 
@@ -41,6 +42,11 @@ HMM_FAMILIES = {
 }
 #: Largest number of states whose transition matrix the report prints.
 MAX_PRINTED_STATES = 12
+
+
+#: The library's ways of naming a sequence and its rows (0-based, in X).
+_ROW_OF_SEQUENCE = re.compile(r" ?\(row \d+ of X is row (\d+) of sequence (\d+)\)")
+_SEQUENCE_ROWS = re.compile(r"\bsequence (\d+) \(rows (\d+) to (\d+) of X\)")
 
 
 def is_hmm(model) -> bool:
@@ -98,6 +104,24 @@ def read_sequences(args: argparse.Namespace, path: str, *, training: bool,
                      select=lambda names: ([where], None)).X[:, 0].tolist()
     lengths, names = _runs(ids, path, header[where])
     return Sequences(data, lengths, names, ids, header[where])
+
+
+def _error(exc: ValueError, seq: Sequences, path: str) -> CommandError:
+    """A library error about the data, its sequences named by their ids and its rows
+    counted in the data file."""
+    def row_of(found: re.Match) -> str:
+        if seq.column is None:
+            return ""
+        return f" (row {int(found[1]) + 1} of sequence {seq.names[int(found[2])][:40]!r})"
+
+    def rows(found: re.Match) -> str:
+        name = seq.names[int(found[1])][:40] if seq.column else found[1]
+        return (f"sequence {name!r} (data rows {int(found[2]) + 1} to "
+                f"{int(found[3]) + 1})")
+
+    message = _ROW_OF_SEQUENCE.sub(row_of, one_line(exc))
+    message = _SEQUENCE_ROWS.sub(rows, message)
+    return CommandError(locate(message, path, seq.data.columns))
 
 
 def _table(seq: Sequences, header: list[str], rows: list[list]) -> str:
@@ -161,7 +185,7 @@ def fit_hmm(args: argparse.Namespace, cls: type, params: dict) -> Outcome:
             bic = model.bic(data.X, seq.lengths)
             states = model.predict(data.X, seq.lengths) if args.labels else None
     except ValueError as exc:
-        raise CommandError(locate(exc, args.data, data.columns)) from None
+        raise _error(exc, seq, args.data) from None
     if not np.isfinite(loglik):
         raise CommandError(f"{args.data}: the fitted model gives a non-finite log-likelihood "
                            f"({loglik})")
@@ -210,7 +234,7 @@ def predict_hmm(args: argparse.Namespace, model) -> Outcome:
             states = model.predict(X, seq.lengths)
             proba = model.predict_proba(X, seq.lengths) if args.proba else None
     except ValueError as exc:
-        raise CommandError(locate(exc, args.data, seq.data.columns)) from None
+        raise _error(exc, seq, args.data) from None
     header, rows = ["state"], [[int(s)] for s in states]
     if proba is not None:
         check_finite(proba, "probability", seq.data.ids, args.data)
@@ -239,7 +263,7 @@ def score_hmm(args: argparse.Namespace, model) -> Outcome:
             warnings.filterwarnings("ignore", message=NAMES_WARNING)
             loglik = model.score_sequences(seq.data.X, seq.lengths)
     except ValueError as exc:
-        raise CommandError(locate(exc, args.data, seq.data.columns)) from None
+        raise _error(exc, seq, args.data) from None
     bad = np.flatnonzero(~np.isfinite(loglik))
     if bad.size:
         s = int(bad[0])
