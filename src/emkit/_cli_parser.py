@@ -114,9 +114,11 @@ def build_parser(cmd_demo, cmd_fit, cmd_select, cmd_predict, cmd_impute,
         "outlier detector; with --hmm a hidden Markov model (the rows are sequences); with "
         "--probit a probit regression. " + FILES_HELP + ".")
     fit.add_argument("data", metavar="DATA")
-    fit.add_argument("--k", "--states", dest="k", type=int, metavar="K",
+    fit.add_argument("--k", type=int, metavar="K",
                      help="number of components (of states with --hmm; required except "
                      "with --probit)")
+    fit.add_argument("--states", dest="k", type=int, metavar="K",
+                     help="--hmm: number of states (the same as --k)")
     fit.add_argument("--out", "--output", dest="out", required=True, metavar="MODEL.json",
                      help="model file to write")
     fit.add_argument("--labels", metavar="LABELS.csv",
