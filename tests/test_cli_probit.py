@@ -112,5 +112,9 @@ def test_score_errors(admissions, tmp_path, capsys):
     assert_failed(run_main(capsys, "score", "p.json", "new.csv"), "--target COL")
     assert_failed(run_main(capsys, "fit", "new.csv", "--probit", "--target", "admit", "--out",
                            "q.json"), "new.csv, target column 'admit'", "exactly two classes")
+    write_csv(tmp_path / "text.csv", ["score", "admit"], [[0.1, "yes"], [0.2, "no"]])
+    assert_failed(run_main(capsys, "fit", "text.csv", "--probit", "--target", "2", "--out",
+                           "q.json"), "non-numeric value 'yes'",
+                  "the --target column 'admit' must hold numbers")
     assert_failed(run_main(capsys, "score", "p.json", "new.csv", "--target", "admit",
                            "--threshold", 0.1), "--threshold", "leave out")

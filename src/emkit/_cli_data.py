@@ -162,6 +162,11 @@ def read_memory(args: argparse.Namespace, path: str, *, training: bool, text: bo
         table = read_table(path, allow_missing=True, select=select, text=text)
     except TextColumnsError as exc:
         names = ",".join(exc.columns)
+        response = (exc.header[select_columns(exc.header, [target])[0][0]]
+                    if target is not None else None)
+        if response in exc.columns:
+            raise CommandError(f"{one_line(exc)}; the --target column {response!r} must hold "
+                               "numbers (--probit: code the two classes as 0 and 1)") from None
         if len(exc.columns) == 1 and id_column is None and exc.columns[0] == exc.header[0]:
             hint = (f"a text column? leave it out with --drop {names}, or keep it as row ids "
                     f"with --id-column {names}")
