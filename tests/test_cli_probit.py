@@ -71,6 +71,14 @@ def test_probit_equals_the_library(admissions, tmp_path, capsys):
     assert code == 0, err
     np.testing.assert_array_equal(np.loadtxt(out.splitlines()[1:]), reference.predict(X))
 
+    # a file read in chunks (the inputs only)
+    np.save(tmp_path / "inputs.npy", X)
+    code, out, err = run_main(capsys, "predict", "p.json", "inputs.npy", "--proba")
+    assert code == 0, err
+    values = np.loadtxt(out.splitlines()[1:], delimiter=",")
+    np.testing.assert_array_equal(values[:, 0], reference.predict(X))
+    np.testing.assert_allclose(values[:, 1:], reference.predict_proba(X), rtol=1e-12)
+
     # score: log p(y | x) of every row; the total and the accuracy on stderr
     code, out, err = run_main(capsys, "score", "p.json", "admit.csv", "--drop", "id",
                               "--target", "admit")

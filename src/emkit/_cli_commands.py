@@ -353,7 +353,7 @@ def _in_rows(data: Data, function) -> np.ndarray:
 def _predictions(model, data: Data, proba: bool) -> tuple[list[str], Any, int]:
     """(header, rows, number of rows) of predict's output."""
     if is_probit(model):
-        return predict_probit(model, data, proba)
+        return predict_probit(model, data, proba, _in_rows)
     if is_regression(model):
         prediction = _in_rows(data, model.predict)
         check_finite(prediction, "prediction", data.ids, data.path)

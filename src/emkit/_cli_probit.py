@@ -13,6 +13,7 @@ import argparse
 import contextlib
 import sys
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 
@@ -103,14 +104,16 @@ def fit_probit(args: argparse.Namespace, cls: type, params: dict) -> Outcome:
     return out
 
 
-def predict_probit(model, data: Data, proba: bool) -> tuple[list[str], list[list], int]:
+def predict_probit(model, data: Data, proba: bool, in_rows: Callable
+                   ) -> tuple[list[str], list[list], int]:
     """(header, rows, number of rows) of predict's output: the predicted class, and
-    with --proba the probability of each class."""
-    labels = model.predict(data.X)
+    with --proba the probability of each class (``in_rows(data, function)`` applies a
+    function to the rows, also of a file read in chunks)."""
+    labels = in_rows(data, model.predict)
     rows = [[class_text(v)] for v in labels]
     header = ["prediction"]
     if proba:
-        p = model.predict_proba(data.X)
+        p = in_rows(data, model.predict_proba)
         check_finite(p, "probability", data.ids, data.path)
         header += [f"p_{class_text(c)}" for c in model.classes_]
         rows = [[*row, *q] for row, q in zip(rows, p.tolist(), strict=True)]
