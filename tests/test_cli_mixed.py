@@ -95,6 +95,9 @@ def test_mixed_equals_the_library(people, tmp_path, capsys):
     assert_failed(run_main(capsys, "predict", "m.json", "people.csv", "--columns",
                            "height,weight,smoker"), "expects ['height', 'weight', 'smoker', "
                   "'visits']")
+    np.save(tmp_path / "numbers.npy", np.zeros((3, 4)))
+    assert_failed(run_main(capsys, "predict", "m.json", "numbers.npy"),
+                  "numbers.npy: categorical and mixed data are read as text")
     write_csv(tmp_path / "new.csv", ["height", "weight", "smoker", "visits"],
               [[170, 70, "no", 2], [171, "heavy", "yes", 1]])
     assert_failed(run_main(capsys, "predict", "m.json", "new.csv"),
