@@ -37,9 +37,17 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import emkit
-from emkit import GaussianMixture, GaussianMixtureImputer, KMeans, MixtureOutlierDetector
+from emkit import (
+    GaussianMixture,
+    GaussianMixtureImputer,
+    KMeans,
+    MixedMixture,
+    MixtureOutlierDetector,
+    ProbitRegression,
+)
 from emkit.cli import main
 from emkit.datasets import load_faithful
+from emkit.hmm import GaussianHMM
 from emkit.persist import load_model, model_to_dict
 
 # Bounded and derandomized in the test suite; a longer random campaign (reports the
@@ -221,27 +229,34 @@ VALUES = {
     "--columns": ["eruptions", "waiting", "1", "2", "eruptions,waiting", "2,1", "3", "id"],
     "--drop": ["eruptions", "waiting", "1", "2", "3", "eruptions,waiting"],
     "--id-column": ["eruptions", "waiting", "1", "2", "3"],
-    "--family": ["gaussian", "bernoulli", "categorical", "poisson", "student-t"],
+    "--family": ["gaussian", "bernoulli", "categorical", "poisson", "student-t", "mixed"],
     "--alpha": ["0", "0.5", "1", "-1"],
     "--dof": ["estimate", "shared", "3", "0.01", "-1", "1e300"],
     "--schedule": ["batch", "incremental", "stepwise", "fast"],
     "--batch-size": ["1", "7", "50", "1000"],
     "--learning-decay": ["0.5", "0.51", "0.7", "1", "1.5"],
     "--target": ["eruptions", "waiting", "1", "3", "id"],
+    "--states": ["1", "2", "3", "81"],
+    "--lengths-column": ["eruptions", "waiting", "1", "3", "id"],
+    "--group": ["a:gaussian:eruptions,waiting", "a:gaussian:eruptions", "b:poisson:waiting",
+                "a:categorical:1,2", "a:gamma:1", "a:gaussian", "a:bernoulli:3"],
+    "--hmm": None,  # flags
+    "--probit": None,
 }
 OPTIONS = {
     "fit": ["--k", "--covariance", "--n-init", "--random-state", "--max-iter", "--tol",
             "--reg-covar", "--contamination", "--threshold", "--columns", "--drop",
             "--id-column", "--family", "--alpha", "--dof", "--schedule", "--batch-size",
-            "--learning-decay", "--target"],
+            "--learning-decay", "--target", "--states", "--lengths-column", "--group",
+            "--hmm", "--probit"],
     "select": ["--components", "--models", "--criterion", "--top", "--convention", "--init",
                "--n-init", "--random-state", "--max-iter", "--tol", "--reg-covar", "--columns",
                "--drop"],
     "impute": ["--k", "--covariance", "--n-init", "--random-state", "--columns", "--drop",
                "--id-column"],
     "score": ["--threshold", "--contamination", "--columns", "--drop", "--id-column",
-              "--target"],
-    "predict": ["--columns", "--drop", "--id-column", "--target"],
+              "--target", "--lengths-column"],
+    "predict": ["--columns", "--drop", "--id-column", "--target", "--lengths-column"],
 }
 
 
@@ -259,6 +274,9 @@ def option_runs(draw, directory: Path):
     }[command]
     args = list(base)
     for option in draw(st.lists(st.sampled_from(OPTIONS[command]), max_size=3, unique=True)):
+        if VALUES[option] is None:  # a flag
+            args.append(option)
+            continue
         garbage = draw(st.sampled_from([False] * 5 + [True]))
         args += [option, draw(st.sampled_from(GARBAGE if garbage else VALUES[option]))]
     return args
@@ -296,10 +314,16 @@ def base_documents() -> tuple[dict, ...]:
                                                                 random_state=0),
               GaussianMixture(2, covariance_type="diag", random_state=0),
               MixtureOutlierDetector(2, random_state=0), GaussianMixtureImputer(2),
-              KMeans(3, random_state=0)]
+              KMeans(3, random_state=0), GaussianHMM(2, random_state=0),
+              MixedMixture(2, families=[("e", "gaussian", [0]), ("w", "gaussian", [1])],
+                           random_state=0),
+              ProbitRegression()]
     docs = []
     for model in models:
-        model.fit(X)
+        if isinstance(model, ProbitRegression):
+            model.fit(X, np.arange(X.shape[0]) % 2)  # not separable
+        else:
+            model.fit(X)
         model.feature_names_in_ = names
         docs.append(json.loads(json.dumps(model_to_dict(model))))
     return tuple(docs)

@@ -35,6 +35,9 @@ from ._cli_common import (
 )
 from ._cli_data import Data, load, per_row, read_memory, require_csv
 from ._cli_fit import cmd_fit
+from ._cli_hmm import is_hmm, predict_hmm, score_hmm
+from ._cli_mixed import is_mixed, model_spec, numeric_groups
+from ._cli_probit import is_probit, predict_probit, score_probit
 from .io import csv_text
 
 __all__ = ["Outcome", "cmd_demo", "cmd_fit", "cmd_impute", "cmd_predict", "cmd_score",
@@ -307,19 +310,30 @@ def is_regression(model) -> bool:
     return hasattr(model, "predict_regime")
 
 
+def is_conditional(model) -> bool:
+    """A model of a response given features (--target): a mixture of regressions or a
+    probit regression."""
+    return is_regression(model) or is_probit(model)
+
+
 def load_for(args: argparse.Namespace, model, *, needs_target: bool = False) -> Data:
     """The data file for a saved model: text for a categorical model, the --target column
     for a mixture of regressions; columns checked against the model's."""
     target = getattr(args, "target", None)
-    if target is not None and not is_regression(model):
+    if target is not None and not is_conditional(model):
         raise CommandError(f"--target: the {type(model).__name__} in {args.model} is not a "
                            "mixture of regressions; leave out --target")
     if needs_target and target is None:
         raise CommandError(f"--target COL: the {type(model).__name__} in {args.model} models "
                            "a response given the features: name the response column")
+    if getattr(args, "lengths_column", None) is not None:
+        raise CommandError(f"--lengths-column: the {type(model).__name__} in {args.model} is "
+                           "not a hidden Markov model; leave out --lengths-column")
     data = load(args, args.data, training=False, text=reads_text(model), target=target)
     try:
         check_columns(model, data.columns, args.data, args.model)
+        if is_mixed(model):  # the numeric groups' cells as numbers
+            data.X = numeric_groups(data, model_spec(model))
         if data.columns is None and data.source.n_features != model.n_features_in_:
             raise CommandError(f"{args.data} has {data.source.n_features} columns but the "
                                f"model {args.model} expects {model.n_features_in_}")
@@ -338,6 +352,8 @@ def _in_rows(data: Data, function) -> np.ndarray:
 
 def _predictions(model, data: Data, proba: bool) -> tuple[list[str], Any, int]:
     """(header, rows, number of rows) of predict's output."""
+    if is_probit(model):
+        return predict_probit(model, data, proba, _in_rows)
     if is_regression(model):
         prediction = _in_rows(data, model.predict)
         check_finite(prediction, "prediction", data.ids, data.path)
@@ -372,6 +388,8 @@ def cmd_predict(args: argparse.Namespace) -> Outcome:
     out = Outcome()
     check_outputs([args.model, args.data], [args.out])
     model = load_model(args.model)
+    if is_hmm(model):
+        return predict_hmm(args, model)
     if not hasattr(model, "predict"):
         raise CommandError(f"the {type(model).__name__} in {args.model} does not predict "
                            "labels")
@@ -453,6 +471,19 @@ def cmd_score(args: argparse.Namespace) -> Outcome:
         raise CommandError(explain(exc)) from None
     model = load_model(args.model)
     kind = type(model).__name__
+    if is_hmm(model):
+        return score_hmm(args, model)
+    if is_probit(model):
+        for option in ("threshold", "contamination"):
+            if getattr(args, option) is not None:
+                raise CommandError(f"--{option}: the {kind} in {args.model} is scored by the "
+                                   f"log-likelihood of every row (no outlier rule); leave "
+                                   f"out --{option}")
+        data = load_for(args, model, needs_target=True)
+        try:
+            return score_probit(args, model, data)
+        finally:
+            data.close()
     if not isinstance(model, (BaseMixture, MixtureOutlierDetector)):
         raise CommandError(f"{args.model} holds a {kind}; score needs a mixture (emkit fit) or "
                            "a MixtureOutlierDetector (emkit fit ... --contamination C)")

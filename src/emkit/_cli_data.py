@@ -49,6 +49,7 @@ class Data:
     source: Any = None
     ids: list[str] | None = None
     id_column: str | None = None
+    header: list[str] | None = None  # every column of the file (in memory only)
 
     @property
     def streamed(self) -> bool:
@@ -86,9 +87,11 @@ def is_streamed(args: argparse.Namespace, path: str) -> bool:
                 or streamed_by_name(path))
 
 
-def _selector(args: argparse.Namespace, path: str, target: str | None = None) -> Callable:
+def _selector(args: argparse.Namespace, path: str, target: str | None = None,
+              exclude: str | None = None) -> Callable:
     """``select(header) -> (features, id_index)`` from --columns, --drop, --id-column
-    (with the --target column moved to the end of the features)."""
+    (with the --target column moved to the end of the features, and the
+    --lengths-column ``exclude`` left out of them)."""
     columns = tokens(getattr(args, "columns", None), "--columns")
     drop = tokens(getattr(args, "drop", None), "--drop")
     id_column = getattr(args, "id_column", None)
@@ -103,6 +106,18 @@ def _selector(args: argparse.Namespace, path: str, target: str | None = None) ->
             features, id_index = select_columns(header, columns, drop, id_column)
         except ValueError as exc:
             fail(exc)
+        if exclude is not None:
+            try:
+                where = select_columns(header, [exclude])[0][0]
+            except ValueError as exc:
+                fail(exc, "--lengths-column")
+            if where == id_index:
+                raise CommandError(f"--lengths-column: {path}: {header[where]!r} is the id "
+                                   "column (row ids are unique; sequence ids repeat)")
+            features = [j for j in features if j != where]
+            if not features:
+                raise CommandError(f"--lengths-column: {path}: no column is left besides "
+                                   f"the sequence ids {header[where]!r} to use as a feature")
         if target is None:
             return features, id_index
         try:
@@ -128,7 +143,7 @@ def require_csv(path: str, command: str) -> None:
 
 
 def read_memory(args: argparse.Namespace, path: str, *, training: bool, text: bool = False,
-                target: str | None = None) -> Data:
+                target: str | None = None, exclude: str | None = None) -> Data:
     """A CSV file read in memory with the columns chosen by --columns, --drop, --id-column.
 
     NaN (empty cells, NA, NaN) marks a missing value; to fit, every column
@@ -136,11 +151,22 @@ def read_memory(args: argparse.Namespace, path: str, *, training: bool, text: bo
     data).  ``target``: that column becomes ``y`` (numeric), the others X.
     """
     id_column = getattr(args, "id_column", None)
+    header: list[str] = []
+    selector = _selector(args, path, target, exclude)
+
+    def select(names: list[str]):
+        header.extend(names)
+        return selector(names)
+
     try:
-        table = read_table(path, allow_missing=True, select=_selector(args, path, target),
-                           text=text)
+        table = read_table(path, allow_missing=True, select=select, text=text)
     except TextColumnsError as exc:
         names = ",".join(exc.columns)
+        response = (exc.header[select_columns(exc.header, [target])[0][0]]
+                    if target is not None else None)
+        if response in exc.columns:
+            raise CommandError(f"{one_line(exc)}; the --target column {response!r} must hold "
+                               "numbers (--probit: code the two classes as 0 and 1)") from None
         if len(exc.columns) == 1 and id_column is None and exc.columns[0] == exc.header[0]:
             hint = (f"a text column? leave it out with --drop {names}, or keep it as row ids "
                     f"with --id-column {names}")
@@ -151,7 +177,8 @@ def read_memory(args: argparse.Namespace, path: str, *, training: bool, text: bo
         if training and not text:
             hint += " (or fit categorical data with --family categorical)"
         raise CommandError(f"{one_line(exc)}; {hint}") from None
-    data = Data(path, table.columns, table.X, ids=table.ids, id_column=table.id_column)
+    data = Data(path, table.columns, table.X, ids=table.ids, id_column=table.id_column,
+                header=header)
     if target is not None:
         data.target, data.columns = table.columns[-1], table.columns[:-1]
         data.X, data.y = table.X[:, :-1], table.X[:, -1]
@@ -199,7 +226,7 @@ def load(args: argparse.Namespace, path: str, *, training: bool, text: bool = Fa
     if not is_streamed(args, path):
         return read_memory(args, path, training=training, text=text, target=target)
     if text:
-        raise CommandError(f"{path}: categorical data are read as text from a plain .csv "
+        raise CommandError(f"{path}: categorical and mixed data are read as text from a plain .csv "
                            "file in memory (not from a file read in chunks)")
     if target is not None:
         raise CommandError(f"--target: {path}: regression data are read from a plain .csv "

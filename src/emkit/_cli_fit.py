@@ -1,4 +1,6 @@
-"""``emkit fit``: a mixture of any family, a mixture of regressions or an outlier detector.
+"""``emkit fit``: a mixture of any family, a mixture of regressions or an outlier detector
+(``--hmm`` and ``--probit`` are handed to :mod:`emkit._cli_hmm` and
+:mod:`emkit._cli_probit`; ``--family mixed`` reads its groups with :mod:`emkit._cli_mixed`).
 
 The command maps its options to the estimator's parameters and calls the
 public API; an option the chosen estimator has no parameter for is an error
@@ -70,9 +72,51 @@ OPTIONS_OF = {**OPTIONS, "verbose": "--verbose", "warm_start": "--resume",
               "callback": "--progress"}
 
 
+def _refuse(args: argparse.Namespace, what: str, *options: str) -> None:
+    """Options (attribute names) that do not apply to ``what``: an error naming the first."""
+    for attr in options:
+        value = getattr(args, attr, None)
+        if value not in (None, False):
+            option = "--" + attr.replace("_", "-")
+            raise CommandError(f"{option} does not apply to {what}; leave it out")
+
+
+def _other_class(args: argparse.Namespace) -> type | None:
+    """The estimator of --hmm or --probit (None: a mixture)."""
+    if args.hmm:
+        import emkit.hmm
+
+        from ._cli_hmm import HMM_FAMILIES
+
+        if args.probit:
+            raise CommandError("--probit: choose one of --hmm and --probit")
+        _refuse(args, "--hmm (a hidden Markov model)", "target", "gate", "regression_family",
+                "contamination", "threshold", "group")
+        if args.family == "mixed":
+            raise CommandError("--family mixed: hidden Markov models take --family gaussian, "
+                               "categorical, bernoulli, poisson or student-t")
+        return getattr(emkit.hmm, HMM_FAMILIES[args.family or "gaussian"])
+    if args.probit:
+        from .models.probit import ProbitRegression
+
+        _refuse(args, "--probit (a probit regression, not a mixture)", "k", "family", "group",
+                "gate", "regression_family", "contamination", "threshold", "lengths_column")
+        if args.target is None:
+            raise CommandError("--probit needs --target COL: the response column (two "
+                               "classes)")
+        return ProbitRegression
+    return None
+
+
 def _estimator_class(args: argparse.Namespace) -> type:
     import emkit
 
+    if args.lengths_column is not None:
+        raise CommandError("--lengths-column needs --hmm (it cuts the rows into the sequences "
+                           "of a hidden Markov model)")
+    if args.group is not None and args.family != "mixed":
+        raise CommandError("--group needs --family mixed (column groups with their own "
+                           "families)")
     if args.target is not None:
         if args.family not in (None, "gaussian"):
             raise CommandError(f"--family {args.family}: --target fits a mixture of "
@@ -88,6 +132,12 @@ def _estimator_class(args: argparse.Namespace) -> type:
     if args.regression_family is not None:
         raise CommandError("--regression-family needs --target COL (the response column)")
     family = args.family or "gaussian"
+    if family == "mixed":
+        if args.contamination is not None or args.threshold is not None:
+            option = "--contamination" if args.contamination is not None else "--threshold"
+            raise CommandError(f"{option}: outlier detectors are Gaussian mixtures; leave out "
+                               "--family mixed")
+        return emkit.MixedMixture
     if args.contamination is not None or args.threshold is not None:
         if family != "gaussian":
             option = "--contamination" if args.contamination is not None else "--threshold"
@@ -123,11 +173,13 @@ def _stderr_is_terminal() -> bool:
         return False
 
 
-def _parameters(args: argparse.Namespace, cls: type) -> dict[str, Any]:
-    """The estimator's parameters from the options given; refuses options it lacks."""
+def _parameters(args: argparse.Namespace, cls: type,
+                skip: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The estimator's parameters from the options given (except ``skip``, set
+    elsewhere); refuses options it lacks."""
     accepted = set(cls().get_params(deep=False))
     params = {name: getattr(args, attr) for name, attr in FIT_PARAMS.items()
-              if getattr(args, attr, None) is not None}
+              if getattr(args, attr, None) is not None and name not in skip}
     if args.resume:
         if args.checkpoint is None:
             raise CommandError("--resume needs --checkpoint FILE (the file to resume from)")
@@ -147,6 +199,10 @@ def _parameters(args: argparse.Namespace, cls: type) -> dict[str, Any]:
 
 def accepted_name(args: argparse.Namespace) -> str:
     """What the options fit, for messages: "--family poisson", "--target", ..."""
+    if args.hmm:
+        return f"--hmm --family {args.family or 'gaussian'}"
+    if args.probit:
+        return "--probit"
     if args.target is not None:
         if args.gate:
             return "--target with --gate (a mixture of experts)"
@@ -172,6 +228,10 @@ def _summary(model, data: Data, log_density: np.ndarray) -> list[tuple[str, str]
     loglik = float(log_density.sum())
     bic = _bic(model, data, log_density)
     lines = [("K", str(mixture.n_components))]
+    for name, family, columns, options in getattr(mixture, "groups_", ()):
+        names = [data.columns[j] if data.columns is not None else str(j) for j in columns]
+        settings = "".join(f", {key}={value}" for key, value in options.items())
+        lines.append((f"group {name}", f"{family} ({', '.join(names)}{settings})"))
     if hasattr(mixture, "covariance_type"):
         lines.append(("covariance", str(mixture.covariance_type)))
     if data.target is not None:
@@ -255,9 +315,28 @@ def _fit_and_save(args: argparse.Namespace, model, data: Data):
 def cmd_fit(args: argparse.Namespace) -> Outcome:
     from .models.outlier import _check_contamination, _check_threshold
 
+    other = _other_class(args)
+    if other is not None:  # an HMM or a probit regression (their own modules)
+        params = _parameters(args, other)
+        if other.__name__ == "ProbitRegression":
+            from ._cli_probit import fit_probit
+
+            return fit_probit(args, other, params)
+        from ._cli_hmm import fit_hmm
+
+        if args.k is None:
+            raise CommandError("--k K (or --states K) is required: the number of states")
+        return fit_hmm(args, other, params)
     out = Outcome()
     check_outputs([args.data], [args.out, args.labels, args.checkpoint])
     cls = _estimator_class(args)
+    if args.k is None:
+        raise CommandError("--k K is required: the number of components")
+    groups = None
+    if cls.__name__ == "MixedMixture":
+        from ._cli_mixed import GROUP_OPTIONS, parse_groups
+
+        groups = parse_groups(args.group)
     if args.contamination is not None or args.threshold is not None:
         # Check these before reading the data (cheap, and clearer).
         try:
@@ -266,12 +345,17 @@ def cmd_fit(args: argparse.Namespace) -> Outcome:
                 _check_contamination(args.contamination)
         except ValueError as exc:
             raise CommandError(explain(exc)) from None
-    params = _parameters(args, cls)
-    text = cls.__name__ == "CategoricalMixture"
+    params = _parameters(args, cls, frozenset(GROUP_OPTIONS) if groups else frozenset())
+    text = cls.__name__ in ("CategoricalMixture", "MixedMixture")
     resumed = args.resume and os.path.exists(args.checkpoint)
     try:
         data = load(args, args.data, training=True, text=text, target=args.target)
         try:
+            if groups is not None:
+                from ._cli_mixed import families_spec, numeric_groups
+
+                params["families"] = families_spec(args, data, groups)
+                data.X = numeric_groups(data, params["families"])
             with warnings.catch_warnings():
                 log_density, labels, summary, document = _fit_and_save(args, cls(**params),
                                                                        data)

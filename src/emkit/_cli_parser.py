@@ -104,21 +104,36 @@ def build_parser(cmd_demo, cmd_fit, cmd_select, cmd_predict, cmd_impute,
     demo.set_defaults(handler=cmd_demo)
 
     fit = sub.add_parser(
-        "fit", help="fit a mixture (any family), a mixture of regressions or an outlier "
-        "detector", description="Fit a mixture model by EM to a data file and save it as a "
-        "JSON model file: Gaussian (default), Bernoulli (0/1 columns), categorical (text "
-        "columns: latent class analysis), Poisson (counts) or Student-t components; with "
-        "--target a mixture of regressions of that column on the others; with "
-        "--contamination or --threshold a Gaussian outlier detector. " + FILES_HELP + ".")
+        "fit", help="fit a mixture (any family), a mixture of regressions, an outlier "
+        "detector, a hidden Markov model or a probit regression",
+        description="Fit a model by EM to a data file and save it as a JSON model file: a "
+        "mixture of Gaussian (default), Bernoulli (0/1 columns), categorical (text columns: "
+        "latent class analysis), Poisson (counts) or Student-t components, or of mixed "
+        "column groups (--family mixed --group ...); with --target a mixture of regressions "
+        "of that column on the others; with --contamination or --threshold a Gaussian "
+        "outlier detector; with --hmm a hidden Markov model (the rows are sequences); with "
+        "--probit a probit regression. " + FILES_HELP + ".")
     fit.add_argument("data", metavar="DATA")
-    fit.add_argument("--k", type=int, required=True, metavar="K", help="number of components")
-    fit.add_argument("--out", required=True, metavar="MODEL.json", help="model file to write")
+    fit.add_argument("--k", type=int, metavar="K",
+                     help="number of components (of states with --hmm; required except "
+                     "with --probit)")
+    fit.add_argument("--states", dest="k", type=int, metavar="K",
+                     help="--hmm: number of states (the same as --k)")
+    fit.add_argument("--out", "--output", dest="out", required=True, metavar="MODEL.json",
+                     help="model file to write")
     fit.add_argument("--labels", metavar="LABELS.csv",
-                     help="also write the most probable component of every row")
+                     help="also write the most probable component of every row (--hmm: the "
+                     "Viterbi state; --probit: the predicted class)")
     model = fit.add_argument_group("model")
     model.add_argument("--family", choices=("gaussian", "bernoulli", "categorical", "poisson",
-                                            "student-t"),
-                       help="component distribution (default: gaussian)")
+                                            "student-t", "mixed"),
+                       help="component distribution (default: gaussian; mixed: column "
+                       "groups given by --group; with --hmm the emission distribution)")
+    model.add_argument("--group", action="append", metavar="NAME:FAMILY:COLS",
+                       help="--family mixed: a group of columns (names or 1-based numbers, "
+                       "separated by commas) with its own family (gaussian, categorical, "
+                       "poisson, bernoulli); repeat for every group: every column must be "
+                       "in one group")
     model.add_argument("--covariance", "--covariance-type", dest="covariance", metavar="TYPE",
                        help="gaussian and student-t: " + COVARIANCE_HELP)
     model.add_argument("--reg-covar", type=float, metavar="R",
@@ -139,6 +154,17 @@ def build_parser(cmd_demo, cmd_fit, cmd_select, cmd_predict, cmd_impute,
     model.add_argument("--regression-family", choices=("gaussian", "binomial", "poisson"),
                        help="with --target: the regression in each component (default: "
                        "gaussian; binomial: y in {0, 1}; poisson: counts)")
+    model.add_argument("--hmm", action="store_true",
+                       help="fit a hidden Markov model with --k (--states) states and "
+                       "--family emissions (gaussian, categorical, bernoulli, poisson, "
+                       "student-t); the rows are in time order")
+    model.add_argument("--lengths-column", metavar="COL",
+                       help="--hmm: a column whose runs of equal values are the sequences "
+                       "(the rows of a sequence must be consecutive; default: the whole "
+                       "file is one sequence)")
+    model.add_argument("--probit", action="store_true",
+                       help="fit a probit regression of the --target column (two classes) on "
+                       "the other columns (ProbitRegression)")
     model.add_argument("--n-init", type=int, metavar="N", help="initialisations (default: 1)")
     model.add_argument("--random-state", type=_seed, metavar="S", help="random seed")
     model.add_argument("--max-iter", type=int, metavar="M",
@@ -229,7 +255,10 @@ def build_parser(cmd_demo, cmd_fit, cmd_select, cmd_predict, cmd_impute,
     predict = sub.add_parser("predict", help="label the rows of a CSV file with a saved model",
                              description="Print (or write) the most probable component of "
                              "every row, as CSV with a 'label' column (a mixture of "
-                             "regressions: the prediction E[y | x], column 'prediction'). "
+                             "regressions: the prediction E[y | x], column 'prediction'; a "
+                             "probit regression: the predicted class, column 'prediction'; a "
+                             "hidden Markov model: the Viterbi state of every row, column "
+                             "'state', the sequences cut by --lengths-column). "
                              + FILES_HELP + ".")
     predict.add_argument("model", metavar="MODEL.json")
     predict.add_argument("data", metavar="DATA")
@@ -239,7 +268,11 @@ def build_parser(cmd_demo, cmd_fit, cmd_select, cmd_predict, cmd_impute,
     predict.add_argument("--target", metavar="COL",
                          help="a mixture of regressions: the response column (then also the "
                          "most probable regime of every row, and with --proba its "
-                         "probabilities)")
+                         "probabilities); a probit regression: the response column, left "
+                         "out of the inputs")
+    predict.add_argument("--lengths-column", metavar="COL",
+                         help="a hidden Markov model: the column of sequence ids (as in "
+                         "`emkit fit --hmm`)")
     _add_columns(predict)
     _add_input(predict)
     predict.set_defaults(handler=cmd_predict)
@@ -268,15 +301,19 @@ def build_parser(cmd_demo, cmd_fit, cmd_select, cmd_predict, cmd_impute,
     impute.set_defaults(handler=cmd_impute)
 
     score = sub.add_parser(
-        "score", help="flag low-density rows (anomalies) of a CSV file",
+        "score", help="flag low-density rows (anomalies) of a CSV file; log-likelihoods of "
+        "the sequences (HMM) or rows (probit)",
         description="Write the log-density log p(x) of every row and whether it is an "
         "outlier, as CSV with columns log_density,outlier (1 = outlier). MODEL is a "
         "detector saved by `emkit fit ... --contamination C` or `--threshold EPS` (its "
         "threshold is used unless overridden here), or a mixture saved by `emkit fit` (any "
         "family; p(x) is then a probability for discrete families, and p(y | x) for a "
         "mixture of regressions), which then needs --threshold or --contamination. Without "
-        "--out the CSV goes to stdout and the count of flagged rows to stderr. "
-        + FILES_HELP + ".")
+        "--out the CSV goes to stdout and the count of flagged rows to stderr. A hidden "
+        "Markov model (fit --hmm) writes instead the log-likelihood of every sequence "
+        "(columns ID,rows,log_likelihood), a probit regression (fit --probit) the "
+        "log-likelihood log p(y | x) of every row (needs --target), and the total goes to "
+        "stderr; neither takes --threshold or --contamination. " + FILES_HELP + ".")
     score.add_argument("model", metavar="MODEL.json")
     score.add_argument("data", metavar="DATA")
     score.add_argument("--out", metavar="FLAGS.csv", help="write here instead of stdout")
@@ -287,8 +324,11 @@ def build_parser(cmd_demo, cmd_fit, cmd_select, cmd_predict, cmd_impute,
                       help="flag the fraction C (in (0, 0.5]) of the rows of DATA.csv with "
                       "the lowest density")
     score.add_argument("--target", metavar="COL",
-                       help="a mixture of regressions: the response column (scored: log p(y "
-                       "| x))")
+                       help="a mixture of regressions or a probit regression: the response "
+                       "column (scored: log p(y | x))")
+    score.add_argument("--lengths-column", metavar="COL",
+                       help="a hidden Markov model: the column of sequence ids (as in `emkit "
+                       "fit --hmm`); the log-likelihood of every sequence is written")
     _add_columns(score)
     _add_input(score)
     score.set_defaults(handler=cmd_score)
