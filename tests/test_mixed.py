@@ -203,6 +203,10 @@ def test_registry_names_every_family():
     ([("a", "gaussian", ["height"], {"covariance_type": "XYZ"})],
      r"group 'a' \(gaussian\): covariance_type must be one of"),
     ([("a", "gaussian")], r"every entry of families must be \(name, family, columns\)"),
+    ([("a", "poisson", ["visits"], {"alpha": -1})],
+     r"group 'a' \(poisson\): alpha must be a finite number >= 0.0, got -1"),
+    ([("a", "categorical", ["diet"], {"alpha": float("nan")})],
+     r"group 'a' \(categorical\): alpha must be a finite number >= 0.0, got nan"),
     ("gaussian", r"families must be a non-empty list"),
 ])
 def test_bad_specs_are_one_line_errors_naming_the_group(spec, message):

@@ -27,6 +27,7 @@ import dataclasses
 import numpy as np
 import scipy.sparse as sp
 
+from .._validation import check_real
 from ..em.statistics import SufficientStatistics
 from .base import ComponentFamily
 from .mixture import empty_components
@@ -119,7 +120,7 @@ class BernoulliFamily(ComponentFamily):
     params_type = BernoulliParams
 
     def __init__(self, alpha: float = 0.0):
-        self.alpha = float(alpha)
+        self.alpha = check_real(alpha, "alpha", 0.0)
 
     @property
     def has_prior(self) -> bool:

@@ -32,6 +32,7 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from .._validation import check_real
 from ..em.statistics import SufficientStatistics
 from ._columns import ChunkCache, column_label, first_cell
 from .base import ComponentFamily
@@ -86,7 +87,7 @@ class CategoricalFamily(ComponentFamily):
         if levels.size == 0 or (levels < 1).any():
             raise ValueError(f"n_levels must be positive level counts, got {list(n_levels)}")
         self.n_levels = tuple(int(n) for n in levels)
-        self.alpha = float(alpha)
+        self.alpha = check_real(alpha, "alpha", 0.0)
         self.offsets = np.concatenate([[0], np.cumsum(levels)]).astype(np.intp)
         self.width = int(self.offsets[-1])
         self._indicators = ChunkCache()

@@ -38,6 +38,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.special import gammaln
 
+from .._validation import check_real
 from ..em.statistics import SufficientStatistics
 from ._columns import ChunkCache, check_no_infinity, column_label, first_cell, split_missing
 from .base import ComponentFamily
@@ -98,7 +99,7 @@ class PoissonFamily(ComponentFamily):
     start_smoothing = 0.1
 
     def __init__(self, alpha: float = 0.0, prior_mean=None):
-        self.alpha = float(alpha)
+        self.alpha = check_real(alpha, "alpha", 0.0)
         self.prior_mean = None if prior_mean is None else np.asarray(prior_mean, dtype=float)
         self._constants = ChunkCache()
 
