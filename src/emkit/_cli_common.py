@@ -45,6 +45,9 @@ OPTIONS = {
     "verbose_interval": "--verbose-interval",
     "checkpoint_interval": "--checkpoint-interval",
     "checkpoint": "--checkpoint",
+    "assignment": "--assignment",
+    "annealing": "--annealing",
+    "stochastic_iter": "--stochastic-iter",
 }
 # Column-selection errors of emkit.io.select_columns start with these.
 SELECTION_OPTIONS = {"columns": "--columns", "drop": "--drop", "id_column": "--id-column"}
@@ -75,7 +78,7 @@ def explain(exc: BaseException, data: str | None = None) -> str:
     """A library message with the command-line option (and data file) it concerns."""
     message = one_line(exc)
     for param, option in OPTIONS.items():
-        if message.startswith((f"{param} ", f"{param}=")):
+        if message.startswith((f"{param} ", f"{param}=", f"{param}[")):
             return f"{option}: {message}"
     if data is not None and message.startswith("X "):
         return f"{data}{message[1:]}"

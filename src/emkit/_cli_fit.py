@@ -67,6 +67,9 @@ FIT_PARAMS = {
     "verbose_interval": "verbose_interval",
     "contamination": "contamination",
     "threshold": "threshold",
+    "assignment": "assignment",
+    "annealing": "annealing",
+    "stochastic_iter": "stochastic_iter",
 }
 OPTIONS_OF = {**OPTIONS, "verbose": "--verbose", "warm_start": "--resume",
               "callback": "--progress"}

@@ -69,6 +69,23 @@ def _dof(text: str) -> float | str:
                                          f"{text!r}") from None
 
 
+def _annealing(text: str) -> bool | dict[str, float]:
+    """An --annealing value: nothing (the defaults) or BETA0[,GROWTH[,N_ITER]]."""
+    if text == "":
+        return True
+    parts = text.split(",")
+    if len(parts) > 3:
+        raise argparse.ArgumentTypeError(f"expected BETA0[,GROWTH[,N_ITER]], got {text!r}")
+    try:
+        settings: dict[str, float] = {
+            name: (int(part) if name == "n_iter" else float(part))
+            for name, part in zip(("beta0", "growth", "n_iter"), parts, strict=False)}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers BETA0[,GROWTH[,N_ITER]] "
+                                         f"(N_ITER an integer), got {text!r}") from None
+    return settings
+
+
 def _add_input(command: argparse.ArgumentParser, dask: bool = False) -> None:
     group = command.add_argument_group("input files read in chunks")
     group.add_argument("--stream", action="store_true",
@@ -204,6 +221,19 @@ def build_parser(cmd_demo, cmd_fit, cmd_select, cmd_predict, cmd_impute,
     long.add_argument("--learning-decay", type=float, metavar="KAPPA",
                       help="stepwise EM step size (t + 2)^-KAPPA, KAPPA in (0.5, 1] "
                       "(default: 0.7)")
+    variants = fit.add_argument_group(
+        "EM variants", "How the E-step assigns rows (see docs/variants.md); mixtures only.")
+    variants.add_argument("--assignment", choices=("soft", "hard", "stochastic"),
+                          help="soft: EM (default); hard: classification EM; stochastic: "
+                          "stochastic EM, then EM from its best iterate")
+    variants.add_argument("--annealing", type=_annealing, nargs="?", const="",
+                          metavar="BETA0[,GROWTH[,N_ITER]]",
+                          help="deterministic annealing, then EM: the E-step at inverse "
+                          "temperature BETA0 (default 0.5) raised by the factor GROWTH "
+                          "(1.2) after at most N_ITER (50) iterations per level")
+    variants.add_argument("--stochastic-iter", type=int, metavar="N",
+                          help="--assignment stochastic: stochastic EM iterations before EM "
+                          "(default: 100)")
     _add_columns(fit)
     _add_input(fit, dask=True)
     fit.set_defaults(handler=cmd_fit)
