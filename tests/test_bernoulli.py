@@ -206,3 +206,29 @@ def test_sample_reproduces_the_probabilities():
         freq = rows[labels == k].mean(axis=0)
         se = np.sqrt(bm.probabilities_[k] * (1 - bm.probabilities_[k]) / n[k])
         assert np.all(np.abs(freq - bm.probabilities_[k]) < 5 * se)
+
+
+def test_chunks_without_missing_values_skip_the_scan_and_fit_the_same():
+    """During a fit the family remembers which chunks are complete; chunks with NaN
+    still take the missing-value path, so a fit in many chunks (some with NaN, most
+    without) equals the fit in one chunk, and the cache holds one flag per chunk."""
+    rng = np.random.default_rng(4)
+    prototypes = rng.uniform(0.1, 0.9, size=(3, 12))
+    X = (rng.random((600, 12)) < prototypes[rng.integers(3, size=600)]).astype(float)
+    X[rng.integers(0, 40, 15), rng.integers(0, 12, 15)] = np.nan  # only in the first chunk
+    whole = BernoulliMixture(3, random_state=0, tol=1e-10, max_iter=500).fit(X)
+    chunked = BernoulliMixture(3, random_state=0, tol=1e-10, max_iter=500,
+                               chunk_size=50).fit(X)
+    assert chunked.n_iter_ == whole.n_iter_
+    np.testing.assert_allclose(chunked.probabilities_, whole.probabilities_, rtol=1e-10)
+    assert chunked.lower_bound_ == pytest.approx(whole.lower_bound_, rel=1e-12)
+    family = BernoulliFamily()
+    family.prepare(X, np.ones(len(X)))
+    flags = [family._has_missing.get(X[i:i + 50], lambda c: bool(np.isnan(c).any()))
+             for i in range(0, 600, 50)]
+    assert flags == [True] + [False] * 11
+    params = BernoulliParams(whole.probabilities_)
+    for start in (0, 50):  # cached and uncached log-densities agree, with and without NaN
+        chunk = X[start:start + 50]
+        np.testing.assert_array_equal(family.log_prob(params, chunk),
+                                      BernoulliFamily().log_prob(params, chunk))
