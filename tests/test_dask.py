@@ -85,6 +85,23 @@ def test_dask_array_equals_the_in_memory_fit(data):
             split), reference)
 
 
+@pytest.mark.parametrize("variant", [{"assignment": "hard"},
+                                     {"assignment": "stochastic", "stochastic_iter": 10},
+                                     {"annealing": {"beta0": 0.5, "growth": 1.5}}],
+                         ids=["hard", "stochastic", "annealing"])
+def test_em_variants_on_dask_equal_the_in_memory_fit(variant, messy):
+    """Classification, stochastic and annealed EM on Dask blocks, with missing values,
+    weights and labels (stochastic draws are keyed by the row's position)."""
+    X, weights, labels = messy
+    settings = dict(chunk_size=BLOCK, random_state=0, tol=1e-6, semi_supervised=True,
+                    **variant)
+    reference = GaussianMixture(3, **settings).fit(X, labels, sample_weight=weights)
+    with dask.config.set(scheduler="threads"):
+        fitted = GaussianMixture(3, **settings).fit(
+            da.from_array(X, chunks=(BLOCK, 3)), labels, sample_weight=weights)
+    assert_same_fit(fitted, reference)
+
+
 def test_dask_missing_values_weights_labels_squarem(messy):
     X, weights, labels = messy
     reference = messy_reference(messy)

@@ -535,3 +535,16 @@ def test_categorical_mixture_from_a_file_with_given_levels_and_a_bad_code(tmp_pa
     with pytest.raises(ValueError, match=r"x\.npy.*column 2 has level 9\.0 at row 417"):
         emkit.CategoricalMixture(3, categories=[list(range(L)) for L in (3, 2, 4, 3, 2)]
                                  ).fit(from_file(path))
+
+
+@pytest.mark.parametrize("variant", [{"assignment": "hard"},
+                                     {"assignment": "stochastic", "stochastic_iter": 10},
+                                     {"annealing": {"beta0": 0.5, "growth": 1.5}}],
+                         ids=["hard", "stochastic", "annealing"])
+def test_em_variants_over_a_file_equal_the_in_memory_fit(variant, data, tmp_path):
+    """Classification, stochastic (draws keyed by the row's position, not the chunk)
+    and annealed EM over a Parquet file give the in-memory fit."""
+    path = write("parquet", data, tmp_path)
+    reference = GaussianMixture(3, chunk_size=128, random_state=0, **variant).fit(data)
+    fitted = GaussianMixture(3, chunk_size=128, random_state=0, **variant).fit(from_file(path))
+    assert_same_fit(fitted, reference)
