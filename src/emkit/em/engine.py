@@ -41,6 +41,7 @@ business.  Memory beyond the data is one chunk's (rows x K) arrays per thread.
 from __future__ import annotations
 
 import dataclasses
+import math
 import warnings
 from typing import Any
 
@@ -185,6 +186,83 @@ class Stochastic:
         return log_norm, resp
 
 
+def draw_counts(resp: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
+    """Counts (n, K) of ``S`` draws per row from the rows of ``resp``, given uniforms (n, S).
+
+    Draw s of row i is the component whose cumulative-probability interval
+    holds ``uniforms[i, s]`` (inverse CDF); all rows at once by one search in
+    the row-offset sorted uniforms.
+    """
+    n, K = resp.shape
+    S = uniforms.shape[1]
+    cumulative = np.cumsum(resp, axis=1)
+    cumulative /= cumulative[:, -1:]
+    cumulative[:, -1] = 1.0  # every uniform (< 1) falls in some interval
+    offsets = np.arange(n, dtype=np.float64)[:, None]
+    # uniforms of row i shifted to [2i, 2i + 1): rows stay apart after sorting
+    u = np.sort(uniforms, axis=1) + 2.0 * offsets
+    below = np.searchsorted(u.ravel(), (cumulative + 2.0 * offsets).ravel(), side="left")
+    below = below.reshape(n, K) - S * np.arange(n)[:, None]
+    return np.diff(below, axis=1, prepend=0).astype(np.float64)
+
+
+@dataclasses.dataclass(frozen=True)
+class MonteCarlo:
+    """Monte Carlo E-step (MCEM; Wei & Tanner 1990): ``S`` posterior draws per row.
+
+    Responsibilities are the draws' frequencies ``r_ik = #{s: z_is = k} / S``,
+    so the statistics are those of the Monte Carlo estimate
+    ``Q_hat(theta) = sum_i w_i (1 / S) sum_s log p(x_i, z_is | theta)`` of the
+    EM objective ``Q``.  The per-row objective is the (exact) log-likelihood of
+    the parameters entering the iteration, not monotone along MCEM: the engine
+    neither checks nor stops on it.  A third per-row result is the posterior
+    variance of ``log p(x_i, z | theta)``: summed with the squared row
+    weights and divided by ``S`` it is the Monte Carlo variance of ``Q_hat``
+    at those parameters (:class:`~emkit.em.variants.MonteCarloSchedule`
+    reports its standard error).  ``seed``, the iteration and the row fix the
+    draws (:func:`row_uniforms`, ``S`` consecutive uniforms per row).
+    """
+
+    seed: int
+    draws: int = 10
+    growth: float = 1.0
+    max_draws: int = 10
+    iteration: int = 1
+    #: Filled by :meth:`finish`: (iteration, draws, standard error per unit weight).
+    record: list = dataclasses.field(default_factory=list, compare=False)
+
+    monotone = False
+    converges = False
+
+    @property
+    def n_draws(self) -> int:
+        """``S_t = min(ceil(draws * growth ** (t - 1)), max_draws)`` at iteration t."""
+        value = self.draws * self.growth ** max(int(self.iteration) - 1, 0)
+        return int(min(math.ceil(value - 1e-9), self.max_draws))
+
+    def at(self, iteration: int) -> MonteCarlo:
+        return dataclasses.replace(self, iteration=iteration)
+
+    def __call__(self, log_joint: np.ndarray, overwrite: bool = False, start: int = 0):
+        S = int(self.n_draws)
+        log_norm, resp = soft_assignment(log_joint, overwrite=False)
+        with np.errstate(invalid="ignore"):
+            centred = np.where(resp > 0, log_joint - (log_norm[:, None]), 0.0)
+            mean = (resp * centred).sum(axis=1)
+            variance = np.maximum((resp * centred * centred).sum(axis=1) - mean * mean, 0.0)
+        n = resp.shape[0]
+        u = row_uniforms(self.seed, self.iteration, start * S, n * S).reshape(n, S)
+        counts = draw_counts(resp, u)
+        counts /= S
+        return log_norm, counts, variance
+
+    def finish(self, model, params, result):
+        total, weight, stats, variance = result
+        error = float(np.sqrt(variance / self.n_draws)) / weight
+        self.record.append((self.iteration, int(self.n_draws), error))
+        return total, weight, stats
+
+
 def _resolve_assignment(assignment, iteration: int = 0):
     """(chunk assignment function, its fast-path hook name or None) of ``assignment``.
 
@@ -284,9 +362,14 @@ def _chunk_step(model, params, assignment, unweighted: bool, iteration: int = 0)
                 # labelled rows: their component is observed, so their objective is
                 # the joint log pi_y + log p(x | y) and their responsibility one-hot
                 joint = log_joint[known, labels[known]]
-            row_objective, resp = assign(log_joint, overwrite=True, start=start)
+            assigned = assign(log_joint, overwrite=True, start=start)
+            row_objective, resp = assigned[0], assigned[1]
+            # a third result (Monte Carlo EM): a per-row variance, summed with weights**2
+            row_extra = assigned[2] if len(assigned) > 2 else None
             if known is not None and known.size:
                 row_objective[known] = joint
+                if row_extra is not None:
+                    row_extra[known] = 0.0
                 resp[known] = 0.0
                 resp[known, labels[known]] = 1.0
             if not unweighted:
@@ -297,8 +380,13 @@ def _chunk_step(model, params, assignment, unweighted: bool, iteration: int = 0)
                     # reach the sums as 0 * inf = NaN)
                     row_objective[absent] = 0.0
                     resp[absent] = 0.0
+                    if row_extra is not None:
+                        row_extra[absent] = 0.0
                 resp *= w[:, None]
             stats = model.statistics(params, X, resp)
+            if row_extra is not None:
+                return float(w @ row_objective), float(w.sum()), stats, float(
+                    (w * w) @ row_extra)
         if np.ndim(row_objective) == 0:  # a fused step's weighted sum
             return float(row_objective), float(w.sum()), stats
         return float(w @ row_objective), float(w.sum()), stats
@@ -330,8 +418,11 @@ def expectation(model, params, source, assignment="soft", iteration: int = 0):
     workers, added by a fixed tree over the blocks.  Either way the result
     does not depend on the number of threads or workers.
     """
-    step = _chunk_step(model, params, assignment, getattr(source, "unweighted", False),
-                       iteration)
+    unweighted = getattr(source, "unweighted", False)
+    current = assignment.at(iteration) if hasattr(assignment, "at") else assignment
+    custom = getattr(current, "chunk_step", None)
+    step = custom(model, params, unweighted) if custom is not None else \
+        _chunk_step(model, params, assignment, unweighted, iteration)
     map_reduce = getattr(source, "map_reduce", None)
     if map_reduce is not None:
         result = map_reduce(step, add_results)
@@ -342,6 +433,9 @@ def expectation(model, params, source, assignment="soft", iteration: int = 0):
                 result = part if result is None else add_results(result, part)
     if result is None:
         raise ValueError("the source has no rows")
+    finish = getattr(current, "finish", None)
+    if finish is not None:  # an assignment with state or extra chunk results
+        result = finish(model, params, result)
     total, weight, stats = result
     log_prior = getattr(model, "log_prior", None)
     if log_prior is not None:  # MAP-EM: the objective is the log posterior
@@ -508,6 +602,8 @@ def run_em(
                                      verbose=verbose, monitor=monitor)
     monotone = getattr(assignment, "monotone", True)
     stops = getattr(assignment, "converges", True)
+    # an assignment may allow stopping at some iterations only (sparse EM: full E-steps)
+    may_stop = getattr(assignment, "may_stop", None) or (lambda iteration: True)
     best_params, best_objective = None, -np.inf
     converged_rule = getattr(model, "converged", _default_converged)
     step_deficit = getattr(model, "step_deficit", None)
@@ -539,8 +635,8 @@ def run_em(
             allowance = step_deficit(stats, new_params, params)
         if verbose and monitor is None:
             print(f"  iteration {n_iter:4d}  objective {objective: .10g}")
-        converged = stops and bool(converged_rule(params, new_params, objective - previous,
-                                                  tol))
+        converged = stops and may_stop(n_iter) and bool(
+            converged_rule(params, new_params, objective - previous, tol))
         params = new_params
         previous = objective
         if monitor is not None and monitor.iteration(

@@ -16,6 +16,7 @@ import numpy as np
 from .. import _kernels
 from .._warnings import external_stacklevel
 from ..em.statistics import SufficientStatistics
+from . import active_pairs
 from ._numeric import check_rows_evaluable, check_squared_scale
 from .covariance import LOG_2PI, CovarianceStructure, Tied, reference_variances
 from .missing import (
@@ -229,6 +230,38 @@ class GaussianMixtureModel:
         completions = self._completions(params, X, layout)
         out[layout.incomplete_rows] = missing_log_prob(completions, log_det, layout) + log_weights
         return check_rows_evaluable(out, X)
+
+    def log_joint_active(self, params: GaussianParams, X: np.ndarray, active: np.ndarray):
+        """:meth:`log_joint` on the pairs ``(i, active[i, j])`` only, shape (n, m), or None.
+
+        Sparse EM's partial E-step (:mod:`emkit.em.sparse`); None (evaluate every
+        component) for chunks with missing values and structures without the
+        path (:mod:`emkit.families.active_pairs`).
+        """
+        if self._layout(X) is not None:
+            return None
+        with np.errstate(divide="ignore"):
+            log_weights = np.log(params.weights)
+        out = active_pairs.log_prob_active(
+            self.structure, X, params.means, params.precisions_cholesky,
+            self._global_center(params), log_weights, active)
+        return None if out is None else check_rows_evaluable(out, X)
+
+    def statistics_active(self, params: GaussianParams, X: np.ndarray, active: np.ndarray,
+                          resp: np.ndarray):
+        """:meth:`statistics` of responsibilities ``resp`` (n, m) on the pairs ``active``.
+
+        None (use the dense path) as for :meth:`log_joint_active`.
+        """
+        if self._layout(X) is not None:
+            return None
+        centers = self.centers(params.weights, params.means)
+        out = active_pairs.moments_active(self.structure, X, active, resp, centers,
+                                          params.weights.shape[0])
+        if out is None:
+            return None
+        counts, first, second = out
+        return GaussianStatistics(counts, first, second, centers, self.structure)
 
     def fused_applies(self, n_features: int) -> bool:
         """Whether complete chunks of ``n_features`` columns take the fused kernels."""

@@ -1,0 +1,76 @@
+"""Gaussian log-densities and moments on a subset of (row, component) pairs.
+
+Sparse EM (:mod:`emkit.em.sparse`) evaluates, for every row, only its few
+active components: ``active`` is an (n, m) array of component indices.  The
+work is O(n m D) instead of O(n K D).  Implemented for the structures whose
+moments are taken about one common centre with diagonal precisions
+("diag", "spherical" and mclust's diagonal models EII, VII, EEI, VEI, EVI,
+VVI, E, V); for the others the functions return None and the caller
+evaluates every component (correct, not faster).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse
+
+from .covariance import LOG_2PI, CovarianceStructure, Diagonal, work_dtype
+
+
+def supports_active(structure: CovarianceStructure) -> bool:
+    """Whether :func:`log_prob_active` and :func:`moments_active` apply to ``structure``."""
+    return isinstance(structure, Diagonal)
+
+
+def log_prob_active(structure: CovarianceStructure, X: np.ndarray, means: np.ndarray,
+                    precisions_cholesky: np.ndarray, center: np.ndarray,
+                    log_weights: np.ndarray, active: np.ndarray) -> np.ndarray | None:
+    """``log pi_k + log N(x_i | mean_k, Sigma_k)`` for ``k = active[i, j]``, shape (n, m).
+
+    Equal (to rounding) to the same entries of ``structure.log_prob``; rows
+    and means are centred at ``center`` first and the squares formed from
+    differences (no cancellation).  None when the structure has no such path.
+    """
+    if not supports_active(structure):
+        return None
+    K, D = means.shape
+    dtype = work_dtype(X)
+    center = np.asarray(center, dtype=dtype)
+    Xc = X - center
+    means_c = np.asarray(means - center, dtype=dtype)
+    factors = np.asarray(precisions_cholesky, dtype=dtype)
+    if factors.ndim == 1:  # spherical storage: one factor per component
+        factors = factors[:, None]
+    diff = Xc[:, None, :] - means_c[active]
+    diff *= factors[active]
+    maha = np.einsum("imd,imd->im", diff, diff)
+    constant = structure.log_det_cholesky(precisions_cholesky, K, D) - 0.5 * D * LOG_2PI
+    constant = (constant + log_weights).astype(dtype, copy=False)
+    maha *= -0.5
+    maha += constant[active]
+    return maha
+
+
+def moments_active(structure: CovarianceStructure, X: np.ndarray, active: np.ndarray,
+                   resp: np.ndarray, centers: np.ndarray, n_components: int):
+    """(counts, first, second) of responsibilities ``resp`` (n, m) on the pairs ``active``.
+
+    The moments are those of ``structure.moments`` with a dense (n, K)
+    responsibility matrix that is ``resp`` on the pairs and 0 elsewhere:
+    ``first_k = sum_i r_ik (x_i - c)``, ``second_k = sum_i r_ik (x_i - c) ** 2``
+    about the common centre ``c = centers[0]``, by one sparse product.
+    None when the structure has no such path.
+    """
+    if not supports_active(structure):
+        return None
+    n, m = active.shape
+    dtype = work_dtype(X)
+    Xc = X - np.asarray(centers[0], dtype=dtype)
+    rows = np.repeat(np.arange(n), m)
+    flat = np.asarray(active).ravel()
+    values = np.asarray(resp, dtype=np.float64).ravel()
+    R = scipy.sparse.csc_matrix((values, (flat, rows)), shape=(n_components, n))
+    both = R @ np.hstack([Xc, Xc * Xc]).astype(np.float64, copy=False)
+    D = X.shape[1]
+    counts = np.bincount(flat, weights=values, minlength=n_components)
+    return counts, np.ascontiguousarray(both[:, :D]), np.ascontiguousarray(both[:, D:])
