@@ -243,3 +243,23 @@ def test_monotonicity_check_watches_the_free_energy(X, monkeypatch):
             emkit.exceptions.MonotonicityError, match="EM objective decreased"):
         GaussianMixture(8, covariance_type="diag", tol=0.0, max_iter=40, random_state=0,
                         sparse={"n_active": 1, "full_every": 3}).fit(X)
+
+
+@pytest.mark.parametrize("covariance_type", ["diag", "spherical"])
+def test_compiled_partial_step_equals_the_numpy_path(X, covariance_type):
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(8)
+    w = rng.uniform(0.0, 2.0, size=X.shape[0])
+    w[::13] = 0.0
+    params = start(X, 8, covariance_type)
+    runs = {}
+    for kernels in ("numpy", "numba"):
+        with emkit.config_context(kernels=kernels):
+            runs[kernels] = run_em(
+                GaussianMixtureModel(covariance_type), params, make_source(X, w, 41, 11),
+                tol=0.0, max_iter=12,
+                assignment=SparseAssignment(SparseEM(n_active=3, full_every=4)))
+    np.testing.assert_allclose(runs["numba"].objective_history,
+                               runs["numpy"].objective_history, rtol=1e-12)
+    np.testing.assert_allclose(runs["numba"].params.covariances,
+                               runs["numpy"].params.covariances, rtol=1e-10)

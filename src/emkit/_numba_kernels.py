@@ -367,3 +367,55 @@ def gmm_full_chunk(X, weights, center, means_c, factors, constant, stat_center, 
             for b in range(a, D):
                 second[k, a, b] += acc_s[k, a, b].sum()
                 second[k, b, a] = second[k, a, b]
+
+
+@njit(**_JIT)
+def gmm_diag_active_chunk(X, weights, mass, active, center, means_c, precisions, constant,
+                          stat_center, row_objective, counts, first, second):
+    """Sparse EM's partial E-step for diagonal precisions (:mod:`emkit.em.sparse`).
+
+    For row i only the components ``active[i]`` are evaluated:
+    ``l_a = constant_k - sum_j precisions[k, j] (x_j - m_kj)^2 / 2``; the
+    responsibilities within the list are ``mass_i softmax(l)``, the row's
+    objective ``mass_i (logsumexp(l) - log mass_i)``, and the moments about
+    ``stat_center`` are added for those components only.  Rows of weight 0
+    are skipped (objective 0).
+    """
+    n, D = X.shape
+    m = active.shape[1]
+    L = np.empty(m)
+    y = np.empty(D)
+    d = np.empty(D)
+    for i in range(n):
+        w = weights[i]
+        if w == 0.0:
+            row_objective[i] = 0.0
+            continue
+        for j in range(D):
+            x = X[i, j]
+            y[j] = x - center[j]
+            d[j] = x - stat_center[j]
+        top = -np.inf
+        for a in range(m):
+            k = active[i, a]
+            s = 0.0
+            for j in range(D):
+                t = y[j] - means_c[k, j]
+                s += precisions[k, j] * t * t
+            L[a] = constant[k] - 0.5 * s
+            if L[a] > top:
+                top = L[a]
+        total = 0.0
+        for a in range(m):
+            L[a] = math.exp(L[a] - top)
+            total += L[a]
+        q = mass[i]
+        row_objective[i] = q * (top + math.log(total) - math.log(q))
+        scale = w * q / total
+        for a in range(m):
+            k = active[i, a]
+            r = L[a] * scale
+            counts[k] += r
+            for j in range(D):
+                first[k, j] += r * d[j]
+                second[k, j] += r * d[j] * d[j]

@@ -40,7 +40,9 @@ fixed point of EM (:class:`~emkit.em.variants.SparseSchedule`).
 The engine knows no distribution: the model supplies
 ``log_joint_active(params, X, active) -> (n, m) or None`` and
 ``statistics_active(params, X, active, resp) -> statistics or None`` when it
-can evaluate a subset of (row, component) pairs cheaply, and needs
+can evaluate a subset of (row, component) pairs cheaply (and may fuse the two
+with the renormalisation: ``active_e_step(params, X, weights, active, mass)
+-> (row objectives, statistics) or None``, a compiled kernel), and needs
 ``expected_log_joint(params, stats)``; without the first two the full
 ``log_joint`` / ``statistics`` are used on the active pairs (correct, not
 faster).  Per-row state (active lists, active masses) stays in memory on the
@@ -209,6 +211,11 @@ class SparseAssignment:
                                    "source must give the same chunks every pass)")
             active, mass = held
             K = state.n_components
+            fused = getattr(model, "active_e_step", None)
+            out = None if fused is None else fused(params, X, w, active, mass)
+            if out is not None:
+                row_objective, stats = out
+                return float(w @ row_objective), float(w.sum()), stats
             log_joint = active_log_joint(model, params, X, active)
             log_norm, resp = soft_assignment(log_joint, overwrite=True)
             with np.errstate(divide="ignore"):

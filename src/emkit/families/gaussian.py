@@ -263,6 +263,27 @@ class GaussianMixtureModel:
         counts, first, second = out
         return GaussianStatistics(counts, first, second, centers, self.structure)
 
+    def active_e_step(self, params: GaussianParams, X: np.ndarray, weights: np.ndarray,
+                      active: np.ndarray, mass: np.ndarray):
+        """Sparse EM's fused partial E-step of a chunk (compiled kernel), or None.
+
+        ``(row objectives, statistics)`` equal to :mod:`emkit.em.sparse`'s
+        generic partial step (``log_joint_active``, renormalisation within the
+        lists to ``mass``, ``statistics_active``) up to rounding; None when the
+        kernels are off, the structure is not diagonal, or the chunk has
+        missing values.
+        """
+        if (self.structure.fused_kind != "diag" or not _kernels.use_numba(self.kernel_work)
+                or self._layout(X) is not None):
+            return None
+        form = self._fused_form(params)
+        row_objective, counts, first, second = _kernels.gaussian_active_e_step(
+            form, X, weights, active, mass)
+        if not np.isfinite(row_objective).all():  # rare: re-evaluate to name the row
+            check_rows_evaluable(self.log_joint(params, X), X)
+        stats = GaussianStatistics(counts, first, second, form.stat_centers, self.structure)
+        return row_objective, stats
+
     def fused_applies(self, n_features: int) -> bool:
         """Whether complete chunks of ``n_features`` columns take the fused kernels."""
         kind = self.structure.fused_kind
