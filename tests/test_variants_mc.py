@@ -9,7 +9,8 @@ import pytest
 from scipy.special import logsumexp
 
 from emkit import GaussianMixture, PoissonMixture
-from emkit.em.engine import MonteCarlo, draw_counts, row_uniforms
+from emkit.em.engine import row_uniforms
+from emkit.em.montecarlo import MonteCarlo, draw_counts
 from emkit.em.variants import MonteCarloEM, check_monte_carlo
 
 from .conftest import make_blobs

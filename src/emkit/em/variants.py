@@ -26,6 +26,18 @@ Stochastic EM (:class:`StochasticSchedule`; Celeux & Diebolt 1985)
     runs from it to convergence: the result is a fixed point of plain EM,
     and ``lower_bound_`` its log-likelihood.
 
+Monte Carlo EM (:class:`MonteCarloSchedule`; Wei & Tanner 1990)
+    ``n_iter`` iterations whose statistics come from ``S_t`` posterior draws
+    per row (weights ``1 / S_t``), ``S_t`` growing geometrically to a cap;
+    the log-likelihood is neither checked nor used to stop, the Monte Carlo
+    standard error of the estimated ``Q`` is recorded per iteration, and
+    plain EM runs from the best iterate to convergence.
+Sparse EM (:class:`SparseSchedule`; Neal & Hinton 1998, :mod:`emkit.em.sparse`)
+    Partial E-steps on each row's active components with a full E-step every
+    ``full_every`` iterations; the free energy ``F(q, theta)`` (a lower
+    bound of the log-likelihood) is monitored and never decreases; plain EM
+    follows to convergence.
+
 Classification EM (``assignment="hard"``) needs no schedule: it is the
 engine's hard assignment (the classification log-likelihood
 ``sum_i w_i max_k log p(x_i, k | theta)`` never decreases).
@@ -37,6 +49,11 @@ Networks 11(2), 271-282.
 G. Celeux and J. Diebolt (1985), The SEM algorithm: a probabilistic teacher
 algorithm derived from the EM algorithm for the mixture problem,
 Computational Statistics Quarterly 2, 73-82.
+G. C. G. Wei and M. A. Tanner (1990), A Monte Carlo implementation of the EM
+algorithm and the poor man's data augmentation algorithms, JASA 85(411),
+699-704.
+R. M. Neal and G. E. Hinton (1998), A view of the EM algorithm that justifies
+incremental, sparse, and other variants, in Learning in Graphical Models.
 G. Celeux and G. Govaert (1992), A classification EM algorithm for clustering
 and two stochastic versions, Computational Statistics & Data Analysis 14(3),
 315-332.
@@ -53,7 +70,8 @@ import numpy as np
 
 from .accelerate import check_accelerate, get_runner
 from .checkpoint import RunState
-from .engine import EMResult, MonteCarlo, Stochastic, Tempered, run_em
+from .engine import EMResult, Stochastic, Tempered, run_em
+from .montecarlo import MonteCarlo
 from .sparse import SparseAssignment, SparseEM, check_sparse_model
 
 #: ``assignment`` values of the mixture estimators.
@@ -353,7 +371,7 @@ def check_monte_carlo(value: Any, name: str = "monte_carlo") -> MonteCarloEM:
 class MonteCarloSchedule(_Schedule):
     """Monte Carlo EM, then plain EM from its best iterate.
 
-    ``n_iter`` MCEM iterations (:class:`~emkit.em.engine.MonteCarlo`: ``S_t``
+    ``n_iter`` MCEM iterations (:class:`~emkit.em.montecarlo.MonteCarlo`: ``S_t``
     posterior draws per row, seeded by ``seed``), whose log-likelihood is
     neither checked nor used to stop; then plain EM (at most the run's
     ``max_iter``; ``accelerate`` applies to it) from the iterate with the

@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse
 
+from .. import _kernels
+from ._numeric import check_rows_evaluable
 from .covariance import LOG_2PI, CovarianceStructure, Diagonal, work_dtype
 
 
@@ -74,3 +76,64 @@ def moments_active(structure: CovarianceStructure, X: np.ndarray, active: np.nda
     D = X.shape[1]
     counts = np.bincount(flat, weights=values, minlength=n_components)
     return counts, np.ascontiguousarray(both[:, :D]), np.ascontiguousarray(both[:, D:])
+
+
+class ActivePairsMixin:
+    """Sparse EM's hooks of :class:`~emkit.families.gaussian.GaussianMixtureModel`."""
+
+    def log_joint_active(self, params, X: np.ndarray, active: np.ndarray):
+        """:meth:`log_joint` on the pairs ``(i, active[i, j])`` only, shape (n, m), or None.
+
+        Sparse EM's partial E-step (:mod:`emkit.em.sparse`); None (evaluate every
+        component) for chunks with missing values and structures without the
+        path (:mod:`emkit.families.active_pairs`).
+        """
+        if self._layout(X) is not None:
+            return None
+        with np.errstate(divide="ignore"):
+            log_weights = np.log(params.weights)
+        out = log_prob_active(
+            self.structure, X, params.means, params.precisions_cholesky,
+            self._global_center(params), log_weights, active)
+        return None if out is None else check_rows_evaluable(out, X)
+
+    def statistics_active(self, params, X: np.ndarray, active: np.ndarray,
+                          resp: np.ndarray):
+        """:meth:`statistics` of responsibilities ``resp`` (n, m) on the pairs ``active``.
+
+        None (use the dense path) as for :meth:`log_joint_active`.
+        """
+        if self._layout(X) is not None:
+            return None
+        centers = self.centers(params.weights, params.means)
+        out = moments_active(self.structure, X, active, resp, centers,
+                             params.weights.shape[0])
+        if out is None:
+            return None
+        from .gaussian import GaussianStatistics
+
+        counts, first, second = out
+        return GaussianStatistics(counts, first, second, centers, self.structure)
+
+    def active_e_step(self, params, X: np.ndarray, weights: np.ndarray,
+                      active: np.ndarray, mass: np.ndarray):
+        """Sparse EM's fused partial E-step of a chunk (compiled kernel), or None.
+
+        ``(row objectives, statistics)`` equal to :mod:`emkit.em.sparse`'s
+        generic partial step (``log_joint_active``, renormalisation within the
+        lists to ``mass``, ``statistics_active``) up to rounding; None when the
+        kernels are off, the structure is not diagonal, or the chunk has
+        missing values.
+        """
+        if (self.structure.fused_kind != "diag" or not _kernels.use_numba(self.kernel_work)
+                or self._layout(X) is not None):
+            return None
+        form = self._fused_form(params)
+        row_objective, counts, first, second = _kernels.gaussian_active_e_step(
+            form, X, weights, active, mass)
+        if not np.isfinite(row_objective).all():  # rare: re-evaluate to name the row
+            check_rows_evaluable(self.log_joint(params, X), X)
+        from .gaussian import GaussianStatistics
+
+        stats = GaussianStatistics(counts, first, second, form.stat_centers, self.structure)
+        return row_objective, stats

@@ -16,8 +16,8 @@ import numpy as np
 from .. import _kernels
 from .._warnings import external_stacklevel
 from ..em.statistics import SufficientStatistics
-from . import active_pairs
 from ._numeric import check_rows_evaluable, check_squared_scale
+from .active_pairs import ActivePairsMixin
 from .covariance import LOG_2PI, CovarianceStructure, Tied, reference_variances
 from .missing import (
     MissingLayout,
@@ -132,7 +132,7 @@ def expected_quadratic(structure: CovarianceStructure, precisions_cholesky: np.n
     return float(np.sum(np.einsum("kii->ki", precisions) * second))
 
 
-class GaussianMixtureModel:
+class GaussianMixtureModel(ActivePairsMixin):
     """The Gaussian mixture as seen by the EM engine.
 
     Parameters
@@ -230,59 +230,6 @@ class GaussianMixtureModel:
         completions = self._completions(params, X, layout)
         out[layout.incomplete_rows] = missing_log_prob(completions, log_det, layout) + log_weights
         return check_rows_evaluable(out, X)
-
-    def log_joint_active(self, params: GaussianParams, X: np.ndarray, active: np.ndarray):
-        """:meth:`log_joint` on the pairs ``(i, active[i, j])`` only, shape (n, m), or None.
-
-        Sparse EM's partial E-step (:mod:`emkit.em.sparse`); None (evaluate every
-        component) for chunks with missing values and structures without the
-        path (:mod:`emkit.families.active_pairs`).
-        """
-        if self._layout(X) is not None:
-            return None
-        with np.errstate(divide="ignore"):
-            log_weights = np.log(params.weights)
-        out = active_pairs.log_prob_active(
-            self.structure, X, params.means, params.precisions_cholesky,
-            self._global_center(params), log_weights, active)
-        return None if out is None else check_rows_evaluable(out, X)
-
-    def statistics_active(self, params: GaussianParams, X: np.ndarray, active: np.ndarray,
-                          resp: np.ndarray):
-        """:meth:`statistics` of responsibilities ``resp`` (n, m) on the pairs ``active``.
-
-        None (use the dense path) as for :meth:`log_joint_active`.
-        """
-        if self._layout(X) is not None:
-            return None
-        centers = self.centers(params.weights, params.means)
-        out = active_pairs.moments_active(self.structure, X, active, resp, centers,
-                                          params.weights.shape[0])
-        if out is None:
-            return None
-        counts, first, second = out
-        return GaussianStatistics(counts, first, second, centers, self.structure)
-
-    def active_e_step(self, params: GaussianParams, X: np.ndarray, weights: np.ndarray,
-                      active: np.ndarray, mass: np.ndarray):
-        """Sparse EM's fused partial E-step of a chunk (compiled kernel), or None.
-
-        ``(row objectives, statistics)`` equal to :mod:`emkit.em.sparse`'s
-        generic partial step (``log_joint_active``, renormalisation within the
-        lists to ``mass``, ``statistics_active``) up to rounding; None when the
-        kernels are off, the structure is not diagonal, or the chunk has
-        missing values.
-        """
-        if (self.structure.fused_kind != "diag" or not _kernels.use_numba(self.kernel_work)
-                or self._layout(X) is not None):
-            return None
-        form = self._fused_form(params)
-        row_objective, counts, first, second = _kernels.gaussian_active_e_step(
-            form, X, weights, active, mass)
-        if not np.isfinite(row_objective).all():  # rare: re-evaluate to name the row
-            check_rows_evaluable(self.log_joint(params, X), X)
-        stats = GaussianStatistics(counts, first, second, form.stat_centers, self.structure)
-        return row_objective, stats
 
     def fused_applies(self, n_features: int) -> bool:
         """Whether complete chunks of ``n_features`` columns take the fused kernels."""
