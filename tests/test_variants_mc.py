@@ -171,3 +171,13 @@ def test_row_uniforms_give_s_draws_per_row_without_overlap():
     S = 4
     whole = row_uniforms(1, 2, 0, 10 * S).reshape(10, S)
     np.testing.assert_array_equal(whole[3:], row_uniforms(1, 2, 3 * S, 7 * S).reshape(7, S))
+
+
+def test_mcem_keeps_labelled_rows(X):
+    y = np.full(X.shape[0], -1)
+    y[:20], y[130:150], y[220:240] = 0, 1, 2
+    common = {"semi_supervised": True, "tol": 1e-10, "max_iter": 2000, "random_state": 0}
+    mc = GaussianMixture(3, assignment="monte-carlo", stochastic_iter=10, **common).fit(X, y)
+    em = GaussianMixture(3, **common).fit(X, y)
+    np.testing.assert_allclose(mc.means_, em.means_, atol=1e-5)
+    assert mc.lower_bound_ == pytest.approx(em.lower_bound_, abs=1e-9)

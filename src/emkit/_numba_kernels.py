@@ -419,3 +419,95 @@ def gmm_diag_active_chunk(X, weights, mass, active, center, means_c, precisions,
             for j in range(D):
                 first[k, j] += r * d[j]
                 second[k, j] += r * d[j] * d[j]
+
+
+@njit(**_JIT)
+def gmm_diag_select_chunk(X, weights, center, means_c, precisions, constant, stat_center,
+                          n_active, row_objective, counts, first, second, active, mass,
+                          counts_a, first_a, second_a):
+    """Sparse EM's full E-step for diagonal precisions: :func:`gmm_diag_chunk` plus lists.
+
+    Besides the fused E-step's row log-likelihoods and moments (every
+    component), each row's ``n_active`` components of largest responsibility
+    go to ``active[i]`` (descending), their summed (unweighted) responsibility
+    to ``mass[i]`` (1 for rows of weight 0), and their own moments to
+    ``counts_a``, ``first_a``, ``second_a`` (the frozen part is the difference).
+    """
+    n, D = X.shape
+    K = means_c.shape[0]
+    m = n_active
+    B = GMM_BLOCK
+    y = _aligned((D, B), None)
+    d = _aligned((D, B), None)
+    dd = _aligned((D, B), None)
+    L = _aligned((K, B), None)
+    top = _aligned((B,), None)
+    total = _aligned((B,), None)
+    acc_n = _aligned((K, LANES), 0.0)
+    acc_f = _aligned((K, D, LANES), 0.0)
+    acc_s = _aligned((K, D, LANES), 0.0)
+    kept = np.empty(m, dtype=np.int64)
+    best = np.empty(m)
+    for start in range(0, n, B):
+        rows = min(B, n - start)
+        padded = -(-rows // LANES) * LANES
+        for j in range(D):
+            for i in range(rows):
+                x = X[start + i, j]
+                y[j, i] = x - center[j]
+                d[j, i] = x - stat_center[j]
+                dd[j, i] = d[j, i] * d[j, i]
+            for i in range(rows, padded):
+                d[j, i] = 0.0
+                dd[j, i] = 0.0
+        for k in range(K):
+            for i in range(rows):
+                L[k, i] = 0.0
+            for j in range(D):
+                mean = means_c[k, j]
+                precision = precisions[k, j]
+                for i in range(rows):
+                    t = y[j, i] - mean
+                    L[k, i] += precision * t * t
+            for i in range(rows):
+                L[k, i] = constant[k] - 0.5 * L[k, i]
+        _normalize_block(L, top, total, rows, K)
+        for i in range(rows):
+            # the largest (unnormalised) responsibilities, kept in descending order
+            for a in range(m):
+                kept[a] = a
+                best[a] = -1.0
+            for k in range(K):
+                value = L[k, i]
+                if value > best[m - 1]:
+                    a = m - 1
+                    while a > 0 and value > best[a - 1]:
+                        best[a] = best[a - 1]
+                        kept[a] = kept[a - 1]
+                        a -= 1
+                    best[a] = value
+                    kept[a] = k
+            inside = 0.0
+            for a in range(m):
+                active[start + i, a] = kept[a]
+                inside += best[a]
+            mass[start + i] = inside / total[i] if weights[start + i] != 0.0 else 1.0
+        _finish_block(L, top, total, weights, start, rows, padded, K, row_objective)
+        for i in range(rows):
+            for a in range(m):
+                k = active[start + i, a]
+                r = L[k, i]
+                counts_a[k] += r
+                for j in range(D):
+                    first_a[k, j] += r * d[j, i]
+                    second_a[k, j] += r * dd[j, i]
+        for k in range(K):
+            _add_lanes(acc_n[k], L[k], padded)
+            for j in range(D):
+                _add_lanes_product(acc_f[k, j], L[k], d[j], padded)
+                _add_lanes_product(acc_s[k, j], L[k], dd[j], padded)
+    for k in range(K):
+        counts[k] += acc_n[k].sum()
+        for j in range(D):
+            first[k, j] += acc_f[k, j].sum()
+            second[k, j] += acc_s[k, j].sum()

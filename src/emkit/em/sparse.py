@@ -119,6 +119,11 @@ def check_sparse_model(model) -> None:
                          "(expected_log_joint) for its free energy; use sparse=None")
 
 
+def model_components(model, params, X) -> int:
+    """The number of components K (from one row's log joint)."""
+    return int(model.log_joint(params, X[:1]).shape[1])
+
+
 class _State:
     """Active lists and masses per chunk, the frozen statistics and entropy."""
 
@@ -174,14 +179,27 @@ class SparseAssignment:
             start = int(chunk[3]) if len(chunk) > 3 and chunk[3] is not None else 0
             key = (start, int(X.shape[0]))
             present = w > 0.0
+            if not state.n_components:
+                with state.lock:
+                    state.n_components = model_components(model, params, X)
             if self.full:
                 return full_step(X, w, key, present)
             return partial_step(X, w, key, present)
 
         def full_step(X, w, key, present):
-            log_joint = model.log_joint(params, X)
-            K = log_joint.shape[1]
+            K = state.n_components
             m = min(state.n_active, K)
+            fused = getattr(model, "select_e_step", None)
+            out = None if fused is None or m == K else fused(params, X, w, m)
+            if out is not None:
+                row_objective, active, mass, live, frozen = out
+                mass[~present] = 1.0
+                row_objective[~present] = 0.0
+                with state.lock:
+                    state.chunks[key] = (active, mass)
+                frozen_objective = float((w * (1.0 - mass)) @ row_objective)
+                return float(w @ row_objective), float(w.sum()), live, frozen, frozen_objective
+            log_joint = model.log_joint(params, X)
             row_objective, resp = soft_assignment(log_joint, overwrite=True)
             if m < K:
                 active = np.argpartition(-resp, m - 1, axis=1)[:, :m]
@@ -193,7 +211,6 @@ class SparseAssignment:
             row_objective[~present] = 0.0
             with state.lock:
                 state.chunks[key] = (active, mass)
-                state.n_components = K
             np.put_along_axis(resp, active, 0.0, axis=1)  # the frozen part
             resp[~present] = 0.0
             active_resp[~present] = 0.0

@@ -137,3 +137,30 @@ class ActivePairsMixin:
 
         stats = GaussianStatistics(counts, first, second, form.stat_centers, self.structure)
         return row_objective, stats
+
+    def select_e_step(self, params, X: np.ndarray, weights: np.ndarray, n_active: int):
+        """Sparse EM's fused full E-step of a chunk (compiled kernel), or None.
+
+        ``(row log-likelihoods, active lists (n, m), active masses (n,),
+        statistics of the active pairs, statistics of the others)``: the
+        generic full step of :mod:`emkit.em.sparse` (``log_joint``, the
+        posterior, the ``n_active`` largest responsibilities, the two parts'
+        statistics) in one pass without (rows x K) arrays; the frozen part is
+        the fused E-step's statistics minus the active pairs'.  None as for
+        :meth:`active_e_step`.
+        """
+        if (self.structure.fused_kind != "diag" or not _kernels.use_numba(self.kernel_work)
+                or self._layout(X) is not None):
+            return None
+        from .gaussian import GaussianStatistics
+
+        form = self._fused_form(params)
+        row_objective, active, mass, full, part = _kernels.gaussian_select_e_step(
+            form, X, weights, n_active)
+        if not np.isfinite(row_objective).all():  # rare: re-evaluate to name the row
+            check_rows_evaluable(self.log_joint(params, X), X)
+        centers, structure = form.stat_centers, self.structure
+        live = GaussianStatistics(*part, centers, structure)
+        frozen = GaussianStatistics(*(a - b for a, b in zip(full, part, strict=True)),
+                                    centers, structure)
+        return row_objective, active, mass, live, frozen
