@@ -301,3 +301,14 @@ def test_sparse_and_monte_carlo_em_on_every_family(kind, variant):
         assert (np.diff(history) >= -1e-10 * np.abs(history[:-1])).all()
         assert history[-1] <= fit.lower_bound_ + 1e-12
     assert fit.score(data) == pytest.approx(em.score(data), abs=2e-6)
+
+
+def test_dask_sources_are_refused_and_float32_works(X):
+    da = pytest.importorskip("dask.array")
+    with pytest.raises(ValueError, match="sparse EM .* does not run on Dask sources"):
+        GaussianMixture(3, sparse=2, max_iter=5).fit(da.from_array(X, chunks=100))
+    common = {"covariance_type": "diag", "tol": 1e-9, "max_iter": 2000, "random_state": 0}
+    em = GaussianMixture(8, **common).fit(X)
+    sp = GaussianMixture(8, dtype=np.float32, sparse=2, **common).fit(X)
+    assert sp.phases_[0]["name"] == "sparse"
+    assert sp.score(X) == pytest.approx(em.score(X), abs=1e-5)

@@ -494,8 +494,16 @@ def run_em(
         assignment object of this module (tempered E-step; stochastic
         S-step, whose objective is neither checked nor used to stop, the run
         then also reports its best iterate), or a schedule of several phases
-        (:mod:`emkit.em.variants`: deterministic annealing, SEM then EM),
-        which runs each phase with this function.
+        (:mod:`emkit.em.variants`: deterministic annealing, SEM, MCEM or
+        sparse EM, then EM), which runs each phase with this function.  An
+        assignment object may also supply ``chunk_step(model, params,
+        unweighted)`` (its own chunk E-step, :mod:`emkit.em.sparse`),
+        ``finish(model, params, reduced)`` (turns the reduced chunk results
+        into ``(objective sum, weight sum, statistics)``) and
+        ``may_stop(iteration)`` (iterations at which the convergence rule may
+        end the run); an assignment function returning a third per-row array
+        has its ``weights**2``-weighted sum passed to ``finish``
+        (:mod:`emkit.em.montecarlo`).
     verbose : int
         Print the objective every iteration when > 0 (and no ``monitor``).
     monitor : object, optional
