@@ -305,7 +305,7 @@ def test_sparse_and_monte_carlo_em_on_every_family(kind, variant):
 
 def test_dask_sources_are_refused_and_float32_works(X):
     da = pytest.importorskip("dask.array")
-    with pytest.raises(ValueError, match="sparse EM .* does not run on Dask sources"):
+    with pytest.raises(ValueError, match=r"sparse EM .* does not run on Dask sources"):
         GaussianMixture(3, sparse=2, max_iter=5).fit(da.from_array(X, chunks=100))
     common = {"covariance_type": "diag", "tol": 1e-9, "max_iter": 2000, "random_state": 0}
     em = GaussianMixture(8, **common).fit(X)
