@@ -73,7 +73,8 @@ def reference_sparse_em(model, params, X, w, n_active, full_every, n_iter):
 
 
 # ----------------------------------------------------------------- active pairs
-@pytest.mark.parametrize("covariance_type", ["diag", "spherical", "VVI", "EEI", "VII"])
+@pytest.mark.parametrize("covariance_type", ["diag", "spherical", "VVI", "EEI", "VII",
+                                             "full", "VEV", "EEV"])
 @pytest.mark.parametrize("offset", [0.0, 1e4])
 def test_active_pair_evaluation_equals_the_full_evaluation(covariance_type, offset):
     X = make_data(n_per=20, offset=offset)
@@ -94,9 +95,11 @@ def test_active_pair_evaluation_equals_the_full_evaluation(covariance_type, offs
 
 def test_structures_without_the_active_path_and_missing_values_fall_back():
     X = make_data(n_per=10)
-    params = start(X, 8, "full")
+    params = start(X, 8, "tied")
     active = np.tile(np.arange(3), (X.shape[0], 1))
-    assert GaussianMixtureModel("full").log_joint_active(params, X, active) is None
+    assert GaussianMixtureModel("tied").log_joint_active(params, X, active) is None
+    assert GaussianMixtureModel("tied").statistics_active(params, X, active,
+                                                         np.ones(active.shape)) is None
     Xm = X.copy()
     Xm[3, 1] = np.nan
     model = GaussianMixtureModel("diag")
@@ -138,7 +141,7 @@ def test_all_components_active_is_plain_em(X):
 
 
 # ----------------------------------------------------------------- estimator fits
-@pytest.mark.parametrize("covariance_type", ["diag", "spherical", "full", "VVI"])
+@pytest.mark.parametrize("covariance_type", ["diag", "spherical", "full", "VVI", "tied"])
 def test_sparse_fit_ends_at_the_plain_em_fixed_point(X, covariance_type):
     common = {"covariance_type": covariance_type, "tol": 1e-10, "max_iter": 3000,
               "random_state": 0}

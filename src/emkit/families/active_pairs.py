@@ -2,11 +2,13 @@
 
 Sparse EM (:mod:`emkit.em.sparse`) evaluates, for every row, only its few
 active components: ``active`` is an (n, m) array of component indices.  The
-work is O(n m D) instead of O(n K D).  Implemented for the structures whose
-moments are taken about one common centre with diagonal precisions
-("diag", "spherical" and mclust's diagonal models EII, VII, EEI, VEI, EVI,
-VVI, E, V); for the others the functions return None and the caller
-evaluates every component (correct, not faster).
+work is O(n m D) instead of O(n K D) (O(n m D^2) instead of O(n K D^2) for
+full covariances).  Implemented for the diagonal structures ("diag",
+"spherical" and mclust's EII, VII, EEI, VEI, EVI, VVI, E, V: moments about one
+common centre) and the per-component full ones ("full" and mclust's EEV, EVV,
+VEE, VEV, EVE, VVE, VVV: moments about each mean, one product per component
+over its pairs); for the pooled "tied" models the functions return None and
+the caller evaluates every component (correct, not faster).
 """
 
 from __future__ import annotations
@@ -16,12 +18,36 @@ import scipy.sparse
 
 from .. import _kernels
 from ._numeric import check_rows_evaluable
-from .covariance import LOG_2PI, CovarianceStructure, Diagonal, work_dtype
+from .covariance import LOG_2PI, CovarianceStructure, Diagonal, Full, work_dtype
 
 
 def supports_active(structure: CovarianceStructure) -> bool:
     """Whether :func:`log_prob_active` and :func:`moments_active` apply to ``structure``."""
-    return isinstance(structure, Diagonal)
+    return isinstance(structure, (Diagonal, Full))
+
+
+def _pairs_by_component(active: np.ndarray, n_components: int):
+    """(pair order sorted by component, start of each component's pairs (K + 1,))."""
+    flat = np.asarray(active).ravel()
+    order = np.argsort(flat, kind="stable")
+    bounds = np.zeros(n_components + 1, dtype=np.int64)
+    np.cumsum(np.bincount(flat, minlength=n_components), out=bounds[1:])
+    return order, bounds
+
+
+def _full_mahalanobis_active(Xc, means_c, precisions_cholesky, active):
+    """||(x_i - m_k) P_k||^2 on the pairs, one product per component (its pairs' rows)."""
+    n, m = active.shape
+    K = means_c.shape[0]
+    out = np.empty(n * m, dtype=Xc.dtype)
+    order, bounds = _pairs_by_component(active, K)
+    factors = np.asarray(precisions_cholesky, dtype=Xc.dtype)
+    for k in range(K):
+        pairs = order[bounds[k]:bounds[k + 1]]
+        if pairs.size:
+            y = (Xc[pairs // m] - means_c[k]) @ factors[k]
+            out[pairs] = np.einsum("ij,ij->i", y, y)
+    return out.reshape(n, m)
 
 
 def log_prob_active(structure: CovarianceStructure, X: np.ndarray, means: np.ndarray,
@@ -40,12 +66,15 @@ def log_prob_active(structure: CovarianceStructure, X: np.ndarray, means: np.nda
     center = np.asarray(center, dtype=dtype)
     Xc = X - center
     means_c = np.asarray(means - center, dtype=dtype)
-    factors = np.asarray(precisions_cholesky, dtype=dtype)
-    if factors.ndim == 1:  # spherical storage: one factor per component
-        factors = factors[:, None]
-    diff = Xc[:, None, :] - means_c[active]
-    diff *= factors[active]
-    maha = np.einsum("imd,imd->im", diff, diff)
+    if isinstance(structure, Full):
+        maha = _full_mahalanobis_active(Xc, means_c, precisions_cholesky, active)
+    else:
+        factors = np.asarray(precisions_cholesky, dtype=dtype)
+        if factors.ndim == 1:  # spherical storage: one factor per component
+            factors = factors[:, None]
+        diff = Xc[:, None, :] - means_c[active]
+        diff *= factors[active]
+        maha = np.einsum("imd,imd->im", diff, diff)
     constant = structure.log_det_cholesky(precisions_cholesky, K, D) - 0.5 * D * LOG_2PI
     constant = (constant + log_weights).astype(dtype, copy=False)
     maha *= -0.5
@@ -67,10 +96,24 @@ def moments_active(structure: CovarianceStructure, X: np.ndarray, active: np.nda
         return None
     n, m = active.shape
     dtype = work_dtype(X)
+    values = np.asarray(resp, dtype=np.float64).ravel()
+    if isinstance(structure, Full):  # moments about each component's own centre
+        K, D = centers.shape
+        order, bounds = _pairs_by_component(active, K)
+        first, second = np.zeros((K, D)), np.zeros((K, D, D))
+        for k in range(K):
+            pairs = order[bounds[k]:bounds[k + 1]]
+            if pairs.size:
+                diff = (X[pairs // m] - np.asarray(centers[k], dtype=dtype)).astype(
+                    np.float64, copy=False)
+                r = values[pairs]
+                first[k] = r @ diff
+                second[k] = (diff * r[:, None]).T @ diff
+        counts = np.bincount(np.asarray(active).ravel(), weights=values, minlength=K)
+        return counts, first, second
     Xc = X - np.asarray(centers[0], dtype=dtype)
     rows = np.repeat(np.arange(n), m)
     flat = np.asarray(active).ravel()
-    values = np.asarray(resp, dtype=np.float64).ravel()
     R = scipy.sparse.csc_matrix((values, (flat, rows)), shape=(n_components, n))
     both = R @ np.hstack([Xc, Xc * Xc]).astype(np.float64, copy=False)
     D = X.shape[1]

@@ -215,10 +215,11 @@ class GaussianMixture(BaseMixture):
         decreasing (checked); plain EM then runs to convergence (at most
         ``max_iter`` iterations per phase; ``accelerate`` applies to it), so
         the fit ends at a fixed point of EM.  Faster per iteration for many
-        components with ``covariance_type`` "diag", "spherical" and mclust's
-        diagonal models (other models evaluate every component: correct, not
-        faster).  Refused with ``semi_supervised``, Dask sources, ``checkpoint``
-        and other assignments.
+        components with the diagonal and per-component full models (compiled
+        kernels for the diagonal ones); the pooled ("tied") models and chunks
+        with missing values evaluate every component (correct, not faster).
+        Refused with ``semi_supervised``, Dask sources, ``checkpoint`` and
+        other assignments.
 
     Attributes
     ----------
