@@ -446,8 +446,8 @@ def gmm_diag_select_chunk(X, weights, center, means_c, precisions, constant, sta
     acc_n = _aligned((K, LANES), 0.0)
     acc_f = _aligned((K, D, LANES), 0.0)
     acc_s = _aligned((K, D, LANES), 0.0)
-    kept = np.empty(m, dtype=np.int64)
-    best = np.empty(m)
+    kept = np.empty((m, B), dtype=np.int64)
+    best = np.empty((m, B))
     for start in range(0, n, B):
         rows = min(B, n - start)
         padded = -(-rows // LANES) * LANES
@@ -472,25 +472,28 @@ def gmm_diag_select_chunk(X, weights, center, means_c, precisions, constant, sta
             for i in range(rows):
                 L[k, i] = constant[k] - 0.5 * L[k, i]
         _normalize_block(L, top, total, rows, K)
-        for i in range(rows):
-            # the largest (unnormalised) responsibilities, kept in descending order
-            for a in range(m):
-                kept[a] = a
-                best[a] = -1.0
-            for k in range(K):
+        # each row's largest (unnormalised) responsibilities, in descending order;
+        # components outermost so that L is read along its rows
+        for a in range(m):
+            for i in range(rows):
+                kept[a, i] = a
+                best[a, i] = -1.0
+        for k in range(K):
+            for i in range(rows):
                 value = L[k, i]
-                if value > best[m - 1]:
+                if value > best[m - 1, i]:
                     a = m - 1
-                    while a > 0 and value > best[a - 1]:
-                        best[a] = best[a - 1]
-                        kept[a] = kept[a - 1]
+                    while a > 0 and value > best[a - 1, i]:
+                        best[a, i] = best[a - 1, i]
+                        kept[a, i] = kept[a - 1, i]
                         a -= 1
-                    best[a] = value
-                    kept[a] = k
+                    best[a, i] = value
+                    kept[a, i] = k
+        for i in range(rows):
             inside = 0.0
             for a in range(m):
-                active[start + i, a] = kept[a]
-                inside += best[a]
+                active[start + i, a] = kept[a, i]
+                inside += best[a, i]
             mass[start + i] = inside / total[i] if weights[start + i] != 0.0 else 1.0
         _finish_block(L, top, total, weights, start, rows, padded, K, row_objective)
         for i in range(rows):
