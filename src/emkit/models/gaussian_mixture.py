@@ -197,14 +197,14 @@ class GaussianMixture(BaseMixture):
     stochastic_iter : int, default=100
         Stochastic or Monte Carlo EM iterations before plain EM
         (``assignment="stochastic"`` or ``"monte-carlo"``).
-    monte_carlo : None, int, dict or MonteCarloEM, default=None
+    monte_carlo : None, int, dict or emkit.em.variants.MonteCarloEM, default=None
         Draws per row of Monte Carlo EM: ``S_t = min(ceil(draws * growth **
         (t - 1)), max_draws)`` at MCEM iteration t; None is ``{"draws": 10,
         "growth": 1.2, "max_draws": 1000}``, an int a constant number of
         draws.  ``phases_[0]`` records ``n_draws`` and ``mc_standard_error``
         (the Monte Carlo standard error, per row, of the estimated expected
         complete-data log-likelihood) per iteration.
-    sparse : None, True, int, dict or SparseEM, default=None
+    sparse : None, True, int, dict or emkit.em.sparse.SparseEM, default=None
         Sparse EM (Neal & Hinton 1998): every row keeps its ``n_active``
         most responsible components (an int sets it; default 4); between
         full E-steps, every ``full_every`` (default 10) iterations, only
