@@ -326,7 +326,8 @@ def test_sem_finishes_with_plain_em_from_its_best_iterate(X):
      "annealing applies to schedule='batch' only"),
     ({"annealing": True, "assignment": "hard"},
      "annealing tempers the soft E-step"),
-    ({"assignment": "fuzzy"}, r"assignment must be one of \['soft', 'hard', 'stochastic'\]"),
+    ({"assignment": "fuzzy"},
+     r"assignment must be one of \['soft', 'hard', 'stochastic', 'monte-carlo'\]"),
     ({"assignment": "stochastic", "stochastic_iter": 0}, "stochastic_iter"),
 ])
 def test_invalid_combinations_are_refused(params, message):

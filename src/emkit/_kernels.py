@@ -203,3 +203,44 @@ def gaussian_e_step(form: FusedGaussian, X: np.ndarray, weights: np.ndarray):
         form.stat_centers, form.pooled, row_objective, counts, first, second,
     )
     return row_objective, counts, first, second[0] if form.pooled else second
+
+
+def gaussian_active_e_step(form: FusedGaussian, X: np.ndarray, weights: np.ndarray,
+                           active: np.ndarray, mass: np.ndarray):
+    """Sparse EM's partial E-step of one chunk ("diag" forms): (row objectives, counts,
+    first, second); see :func:`emkit._numba_kernels.gmm_diag_active_chunk`."""
+    X = _float_rows(X)
+    n, D = X.shape
+    K = form.means_c.shape[0]
+    row_objective = np.empty(n)
+    counts = np.zeros(K)
+    first = np.zeros((K, D))
+    second = np.zeros((K, D))
+    compiled().gmm_diag_active_chunk(
+        X, np.ascontiguousarray(weights, dtype=np.float64),
+        np.ascontiguousarray(mass, dtype=np.float64),
+        np.ascontiguousarray(active, dtype=np.int64), form.center, form.means_c,
+        form.factors, form.constant, form.stat_centers[0], row_objective, counts, first,
+        second)
+    return row_objective, counts, first, second
+
+
+def gaussian_select_e_step(form: FusedGaussian, X: np.ndarray, weights: np.ndarray,
+                           n_active: int):
+    """Sparse EM's full E-step of one chunk ("diag" forms): (row log-likelihoods,
+    active lists (n, m), active masses (n,), (counts, first, second) of every
+    component, the same of the active pairs); see
+    :func:`emkit._numba_kernels.gmm_diag_select_chunk`."""
+    X = _float_rows(X)
+    n, D = X.shape
+    K = form.means_c.shape[0]
+    row_objective = np.empty(n)
+    active = np.empty((n, n_active), dtype=np.int64)
+    mass = np.empty(n)
+    full = (np.zeros(K), np.zeros((K, D)), np.zeros((K, D)))
+    part = (np.zeros(K), np.zeros((K, D)), np.zeros((K, D)))
+    compiled().gmm_diag_select_chunk(
+        X, np.ascontiguousarray(weights, dtype=np.float64), form.center, form.means_c,
+        form.factors, form.constant, form.stat_centers[0], int(n_active), row_objective,
+        *full, active, mass, *part)
+    return row_objective, active, mass, full, part

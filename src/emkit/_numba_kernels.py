@@ -367,3 +367,150 @@ def gmm_full_chunk(X, weights, center, means_c, factors, constant, stat_center, 
             for b in range(a, D):
                 second[k, a, b] += acc_s[k, a, b].sum()
                 second[k, b, a] = second[k, a, b]
+
+
+@njit(**_JIT)
+def gmm_diag_active_chunk(X, weights, mass, active, center, means_c, precisions, constant,
+                          stat_center, row_objective, counts, first, second):
+    """Sparse EM's partial E-step for diagonal precisions (:mod:`emkit.em.sparse`).
+
+    For row i only the components ``active[i]`` are evaluated:
+    ``l_a = constant_k - sum_j precisions[k, j] (x_j - m_kj)^2 / 2``; the
+    responsibilities within the list are ``mass_i softmax(l)``, the row's
+    objective ``mass_i (logsumexp(l) - log mass_i)``, and the moments about
+    ``stat_center`` are added for those components only.  Rows of weight 0
+    are skipped (objective 0).
+    """
+    n, D = X.shape
+    m = active.shape[1]
+    L = np.empty(m)
+    y = np.empty(D)
+    d = np.empty(D)
+    for i in range(n):
+        w = weights[i]
+        if w == 0.0:
+            row_objective[i] = 0.0
+            continue
+        for j in range(D):
+            x = X[i, j]
+            y[j] = x - center[j]
+            d[j] = x - stat_center[j]
+        top = -np.inf
+        for a in range(m):
+            k = active[i, a]
+            s = 0.0
+            for j in range(D):
+                t = y[j] - means_c[k, j]
+                s += precisions[k, j] * t * t
+            L[a] = constant[k] - 0.5 * s
+            if L[a] > top:
+                top = L[a]
+        total = 0.0
+        for a in range(m):
+            L[a] = math.exp(L[a] - top)
+            total += L[a]
+        q = mass[i]
+        row_objective[i] = q * (top + math.log(total) - math.log(q))
+        scale = w * q / total
+        for a in range(m):
+            k = active[i, a]
+            r = L[a] * scale
+            counts[k] += r
+            for j in range(D):
+                first[k, j] += r * d[j]
+                second[k, j] += r * d[j] * d[j]
+
+
+@njit(**_JIT)
+def gmm_diag_select_chunk(X, weights, center, means_c, precisions, constant, stat_center,
+                          n_active, row_objective, counts, first, second, active, mass,
+                          counts_a, first_a, second_a):
+    """Sparse EM's full E-step for diagonal precisions: :func:`gmm_diag_chunk` plus lists.
+
+    Besides the fused E-step's row log-likelihoods and moments (every
+    component), each row's ``n_active`` components of largest responsibility
+    go to ``active[i]`` (descending), their summed (unweighted) responsibility
+    to ``mass[i]`` (1 for rows of weight 0), and their own moments to
+    ``counts_a``, ``first_a``, ``second_a`` (the frozen part is the difference).
+    """
+    n, D = X.shape
+    K = means_c.shape[0]
+    m = n_active
+    B = GMM_BLOCK
+    y = _aligned((D, B), None)
+    d = _aligned((D, B), None)
+    dd = _aligned((D, B), None)
+    L = _aligned((K, B), None)
+    top = _aligned((B,), None)
+    total = _aligned((B,), None)
+    acc_n = _aligned((K, LANES), 0.0)
+    acc_f = _aligned((K, D, LANES), 0.0)
+    acc_s = _aligned((K, D, LANES), 0.0)
+    kept = np.empty((m, B), dtype=np.int64)
+    best = np.empty((m, B))
+    for start in range(0, n, B):
+        rows = min(B, n - start)
+        padded = -(-rows // LANES) * LANES
+        for j in range(D):
+            for i in range(rows):
+                x = X[start + i, j]
+                y[j, i] = x - center[j]
+                d[j, i] = x - stat_center[j]
+                dd[j, i] = d[j, i] * d[j, i]
+            for i in range(rows, padded):
+                d[j, i] = 0.0
+                dd[j, i] = 0.0
+        for k in range(K):
+            for i in range(rows):
+                L[k, i] = 0.0
+            for j in range(D):
+                mean = means_c[k, j]
+                precision = precisions[k, j]
+                for i in range(rows):
+                    t = y[j, i] - mean
+                    L[k, i] += precision * t * t
+            for i in range(rows):
+                L[k, i] = constant[k] - 0.5 * L[k, i]
+        _normalize_block(L, top, total, rows, K)
+        # each row's largest (unnormalised) responsibilities, in descending order;
+        # components outermost so that L is read along its rows
+        for a in range(m):
+            for i in range(rows):
+                kept[a, i] = a
+                best[a, i] = -1.0
+        for k in range(K):
+            for i in range(rows):
+                value = L[k, i]
+                if value > best[m - 1, i]:
+                    a = m - 1
+                    while a > 0 and value > best[a - 1, i]:
+                        best[a, i] = best[a - 1, i]
+                        kept[a, i] = kept[a - 1, i]
+                        a -= 1
+                    best[a, i] = value
+                    kept[a, i] = k
+        for i in range(rows):
+            inside = 0.0
+            for a in range(m):
+                active[start + i, a] = kept[a, i]
+                inside += best[a, i]
+            mass[start + i] = inside / total[i] if weights[start + i] != 0.0 else 1.0
+        _finish_block(L, top, total, weights, start, rows, padded, K, row_objective)
+        for i in range(rows):
+            for a in range(m):
+                k = active[start + i, a]
+                r = L[k, i]
+                counts_a[k] += r
+                for j in range(D):
+                    first_a[k, j] += r * d[j, i]
+                    second_a[k, j] += r * dd[j, i]
+        for k in range(K):
+            _add_lanes(acc_n[k], L[k], padded)
+            for j in range(D):
+                _add_lanes_product(acc_f[k, j], L[k], d[j], padded)
+                _add_lanes_product(acc_s[k, j], L[k], dd[j], padded)
+    for k in range(K):
+        counts[k] += acc_n[k].sum()
+        for j in range(D):
+            first[k, j] += acc_f[k, j].sum()
+            second[k, j] += acc_s[k, j].sum()

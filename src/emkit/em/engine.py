@@ -279,9 +279,12 @@ def _chunk_step(model, params, assignment, unweighted: bool, iteration: int = 0)
         if fused is not None:
             row_objective, stats = fused
         else:
-            row_objective, resp = chunk_responsibilities(
+            row_objective, resp, row_extra = chunk_responsibilities(
                 assign, model.log_joint(params, X), w, labels, start, unweighted)
             stats = model.statistics(params, X, resp)
+            if row_extra is not None:
+                return float(w @ row_objective), float(w.sum()), stats, float(
+                    (w * w) @ row_extra)
         if np.ndim(row_objective) == 0:  # a fused step's weighted sum
             return float(row_objective), float(w.sum()), stats
         return float(w @ row_objective), float(w.sum()), stats
@@ -291,21 +294,28 @@ def _chunk_step(model, params, assignment, unweighted: bool, iteration: int = 0)
 
 def chunk_responsibilities(assign, log_joint: np.ndarray, w: np.ndarray,
                            labels: np.ndarray | None, start: int, unweighted: bool
-                           ) -> tuple[np.ndarray, np.ndarray]:
-    """A chunk's per-row objective and row-weighted responsibilities (``log_joint`` is consumed).
+                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """A chunk's per-row objective, row-weighted responsibilities and extra per-row
+    values (``log_joint`` is consumed).
 
     ``assign`` is a resolved assignment (:func:`_resolve_assignment`); labelled
     rows (``labels >= 0``) get one-hot responsibilities and the joint
-    log-density as objective; rows of weight 0 are absent.
+    log-density as objective; rows of weight 0 are absent.  The third result is
+    an assignment's per-row variance (Monte Carlo EM; summed with squared
+    weights), None for the others.
     """
     known = None if labels is None else np.flatnonzero(labels >= 0)
     if known is not None and known.size:
         # labelled rows: their component is observed, so their objective is
         # the joint log pi_y + log p(x | y) and their responsibility one-hot
         joint = log_joint[known, labels[known]]
-    row_objective, resp = assign(log_joint, overwrite=True, start=start)
+    assigned = assign(log_joint, overwrite=True, start=start)
+    row_objective, resp = assigned[0], assigned[1]
+    row_extra = assigned[2] if len(assigned) > 2 else None
     if known is not None and known.size:
         row_objective[known] = joint
+        if row_extra is not None:
+            row_extra[known] = 0.0
         resp[known] = 0.0
         resp[known, labels[known]] = 1.0
     if not unweighted:
@@ -316,8 +326,10 @@ def chunk_responsibilities(assign, log_joint: np.ndarray, w: np.ndarray,
             # reach the sums as 0 * inf = NaN)
             row_objective[absent] = 0.0
             resp[absent] = 0.0
+            if row_extra is not None:
+                row_extra[absent] = 0.0
         resp *= w[:, None]
-    return row_objective, resp
+    return row_objective, resp, row_extra
 
 
 def _legacy_chunks(source):
@@ -344,8 +356,11 @@ def expectation(model, params, source, assignment="soft", iteration: int = 0):
     workers, added by a fixed tree over the blocks.  Either way the result
     does not depend on the number of threads or workers.
     """
-    step = _chunk_step(model, params, assignment, getattr(source, "unweighted", False),
-                       iteration)
+    unweighted = getattr(source, "unweighted", False)
+    current = assignment.at(iteration) if hasattr(assignment, "at") else assignment
+    custom = getattr(current, "chunk_step", None)
+    step = custom(model, params, unweighted) if custom is not None else \
+        _chunk_step(model, params, assignment, unweighted, iteration)
     map_reduce = getattr(source, "map_reduce", None)
     if map_reduce is not None:
         result = map_reduce(step, add_results)
@@ -356,6 +371,9 @@ def expectation(model, params, source, assignment="soft", iteration: int = 0):
                 result = part if result is None else add_results(result, part)
     if result is None:
         raise ValueError("the source has no rows")
+    finish = getattr(current, "finish", None)
+    if finish is not None:  # an assignment with state or extra chunk results
+        result = finish(model, params, result)
     total, weight, stats = result
     log_prior = getattr(model, "log_prior", None)
     if log_prior is not None:  # MAP-EM: the objective is the log posterior
@@ -523,8 +541,16 @@ def run_em(
         assignment object of this module (tempered E-step; stochastic
         S-step, whose objective is neither checked nor used to stop, the run
         then also reports its best iterate), or a schedule of several phases
-        (:mod:`emkit.em.variants`: deterministic annealing, SEM then EM),
-        which runs each phase with this function.
+        (:mod:`emkit.em.variants`: deterministic annealing, SEM, MCEM or
+        sparse EM, then EM), which runs each phase with this function.  An
+        assignment object may also supply ``chunk_step(model, params,
+        unweighted)`` (its own chunk E-step, :mod:`emkit.em.sparse`),
+        ``finish(model, params, reduced)`` (turns the reduced chunk results
+        into ``(objective sum, weight sum, statistics)``) and
+        ``may_stop(iteration)`` (iterations at which the convergence rule may
+        end the run); an assignment function returning a third per-row array
+        has its ``weights**2``-weighted sum passed to ``finish``
+        (:mod:`emkit.em.montecarlo`).
     verbose : int
         Print the objective every iteration when > 0 (and no ``monitor``).
     monitor : object, optional
@@ -553,6 +579,8 @@ def run_em(
                                      verbose=verbose, monitor=monitor)
     monotone = getattr(assignment, "monotone", True)
     stops = getattr(assignment, "converges", True)
+    # an assignment may allow stopping at some iterations only (sparse EM: full E-steps)
+    may_stop = getattr(assignment, "may_stop", None) or (lambda iteration: True)
     best_params, best_objective = None, -np.inf
     converged_rule = getattr(model, "converged", _default_converged)
     step_deficit = getattr(model, "step_deficit", None)
@@ -584,8 +612,8 @@ def run_em(
             allowance = step_deficit(stats, new_params, params)
         if verbose and monitor is None:
             print(f"  iteration {n_iter:4d}  objective {objective: .10g}")
-        converged = stops and bool(converged_rule(params, new_params, objective - previous,
-                                                  tol))
+        converged = stops and may_stop(n_iter) and bool(
+            converged_rule(params, new_params, objective - previous, tol))
         params = new_params
         previous = objective
         if monitor is not None and monitor.iteration(

@@ -26,6 +26,18 @@ Stochastic EM (:class:`StochasticSchedule`; Celeux & Diebolt 1985)
     runs from it to convergence: the result is a fixed point of plain EM,
     and ``lower_bound_`` its log-likelihood.
 
+Monte Carlo EM (:class:`MonteCarloSchedule`; Wei & Tanner 1990)
+    ``n_iter`` iterations whose statistics come from ``S_t`` posterior draws
+    per row (weights ``1 / S_t``), ``S_t`` growing geometrically to a cap;
+    the log-likelihood is neither checked nor used to stop, the Monte Carlo
+    standard error of the estimated ``Q`` is recorded per iteration, and
+    plain EM runs from the best iterate to convergence.
+Sparse EM (:class:`SparseSchedule`; Neal & Hinton 1998, :mod:`emkit.em.sparse`)
+    Partial E-steps on each row's active components with a full E-step every
+    ``full_every`` iterations; the free energy ``F(q, theta)`` (a lower
+    bound of the log-likelihood) is monitored and never decreases; plain EM
+    follows to convergence.
+
 Classification EM (``assignment="hard"``) needs no schedule: it is the
 engine's hard assignment (the classification log-likelihood
 ``sum_i w_i max_k log p(x_i, k | theta)`` never decreases).
@@ -37,6 +49,11 @@ Networks 11(2), 271-282.
 G. Celeux and J. Diebolt (1985), The SEM algorithm: a probabilistic teacher
 algorithm derived from the EM algorithm for the mixture problem,
 Computational Statistics Quarterly 2, 73-82.
+G. C. G. Wei and M. A. Tanner (1990), A Monte Carlo implementation of the EM
+algorithm and the poor man's data augmentation algorithms, JASA 85(411),
+699-704.
+R. M. Neal and G. E. Hinton (1998), A view of the EM algorithm that justifies
+incremental, sparse, and other variants, in Learning in Graphical Models.
 G. Celeux and G. Govaert (1992), A classification EM algorithm for clustering
 and two stochastic versions, Computational Statistics & Data Analysis 14(3),
 315-332.
@@ -54,9 +71,11 @@ import numpy as np
 from .accelerate import check_accelerate, get_runner
 from .checkpoint import RunState
 from .engine import EMResult, Stochastic, Tempered, run_em
+from .montecarlo import MonteCarlo
+from .sparse import SparseAssignment, SparseEM, check_sparse_model
 
 #: ``assignment`` values of the mixture estimators.
-ASSIGNMENT_NAMES = ("soft", "hard", "stochastic")
+ASSIGNMENT_NAMES = ("soft", "hard", "stochastic", "monte-carlo")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,11 +179,16 @@ class Phase:
     n_iter: int
     converged: bool
     objective_history: np.ndarray
+    #: Further per-phase records: "monte-carlo": ``n_draws`` and
+    #: ``mc_standard_error`` per iteration; "sparse": ``n_active``,
+    #: ``full_every`` and ``n_full`` (full E-steps).
+    details: dict = dataclasses.field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return {"name": self.name, "beta": self.beta, "n_iter": self.n_iter,
                 "converged": self.converged,
-                "objective_history": np.asarray(self.objective_history, dtype=float)}
+                "objective_history": np.asarray(self.objective_history, dtype=float),
+                **self.details}
 
 
 class _PhaseMonitor:
@@ -197,6 +221,10 @@ class _Schedule:
     def _start_of_next(self, result: EMResult, name: str):
         return result.params
 
+    def _details(self, name: str, assignment) -> dict:
+        """Further records of a finished phase (:attr:`Phase.details`)."""
+        return {}
+
     def run_phases(self, model, params, source, *, tol: float, max_iter: int,
                    verbose: int = 0, monitor=None) -> EMResult:
         phases: list[Phase] = []
@@ -219,7 +247,8 @@ class _Schedule:
                 result = run_em(model, params, source, tol=tol, max_iter=phase_max_iter,
                                 assignment=assignment, verbose=verbose, monitor=watch)
             phases.append(Phase(name, float(getattr(assignment, "beta", 1.0)), result.n_iter,
-                                bool(result.converged), result.objective_history))
+                                bool(result.converged), result.objective_history,
+                                self._details(name, assignment)))
             history.extend(float(v) for v in result.objective_history)
             if result.stopped:
                 break
@@ -281,6 +310,140 @@ class StochasticSchedule(_Schedule):
         return result.params
 
     def run_phases(self, model, params, source, *, tol, max_iter, verbose=0, monitor=None):
+        self._max_iter = max_iter
+        return super().run_phases(model, params, source, tol=tol, max_iter=max_iter,
+                                  verbose=verbose, monitor=monitor)
+
+
+@dataclasses.dataclass(frozen=True)
+class MonteCarloEM:
+    """Settings of Monte Carlo EM: ``S_t = min(ceil(draws * growth ** (t - 1)), max_draws)``.
+
+    Parameters
+    ----------
+    draws : int, default=10
+        Posterior draws per row at the first iteration.
+    growth : float, default=1.2
+        Factor >= 1 by which the draws grow every iteration (Booth & Hobert
+        1999 let ``S`` grow so that the Monte Carlo error falls below EM's
+        step).
+    max_draws : int, default=1000
+        Cap on the draws per row.
+    """
+
+    draws: int = 10
+    growth: float = 1.2
+    max_draws: int = 1000
+
+
+def check_monte_carlo(value: Any, name: str = "monte_carlo") -> MonteCarloEM:
+    """``monte_carlo``: None (defaults), an int (constant draws), a dict or MonteCarloEM."""
+    if value is None:
+        return MonteCarloEM()
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        settings = {"draws": int(value), "growth": 1.0, "max_draws": int(value)}
+    elif isinstance(value, MonteCarloEM):
+        settings = dataclasses.asdict(value)
+    elif isinstance(value, Mapping):
+        settings = dict(value)
+        unknown = sorted(set(map(str, settings)) - {"draws", "growth", "max_draws"})
+        if unknown:
+            raise ValueError(f"{name} has unknown setting(s) {unknown}; the settings are "
+                             "'draws', 'growth' and 'max_draws'")
+    else:
+        raise ValueError(f"{name} must be None, an int (draws per row), a dict with "
+                         f"'draws', 'growth', 'max_draws' or a MonteCarloEM, got {value!r}")
+    result = MonteCarloEM(**settings)
+    for field in ("draws", "max_draws"):
+        v = getattr(result, field)
+        if not (isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1):
+            raise ValueError(f"{name}[{field!r}] must be an integer >= 1, got {v!r}")
+    growth = result.growth
+    if not (isinstance(growth, (int, float, np.integer, np.floating))
+            and not isinstance(growth, bool) and math.isfinite(growth) and growth >= 1.0):
+        raise ValueError(f"{name}['growth'] must be a number >= 1, got {growth!r}")
+    if result.max_draws < result.draws:
+        raise ValueError(f"{name}['max_draws'] ({result.max_draws}) must be >= "
+                         f"{name}['draws'] ({result.draws})")
+    return MonteCarloEM(int(result.draws), float(growth), int(result.max_draws))
+
+
+class MonteCarloSchedule(_Schedule):
+    """Monte Carlo EM, then plain EM from its best iterate.
+
+    ``n_iter`` MCEM iterations (:class:`~emkit.em.montecarlo.MonteCarlo`: ``S_t``
+    posterior draws per row, seeded by ``seed``), whose log-likelihood is
+    neither checked nor used to stop; then plain EM (at most the run's
+    ``max_iter``; ``accelerate`` applies to it) from the iterate with the
+    highest log-likelihood, so the run ends at a fixed point of EM.  The
+    MCEM phase records ``n_draws`` and ``mc_standard_error`` (the Monte Carlo
+    standard error of the estimated ``Q`` per unit weight) per iteration.
+    """
+
+    def __init__(self, seed: int, n_iter: int, settings: MonteCarloEM,
+                 accelerate: str | None = None):
+        self.seed = int(seed)
+        self.n_iter = int(n_iter)
+        self.settings = settings
+        self.accelerate = check_accelerate(accelerate)
+        self._max_iter = None
+
+    def _phases(self):
+        s = self.settings
+        return [("monte-carlo", MonteCarlo(self.seed, s.draws, s.growth, s.max_draws),
+                 self.n_iter), ("em", "soft", self._max_iter)]
+
+    def _start_of_next(self, result: EMResult, name: str):
+        if name == "monte-carlo" and result.best_params is not None:
+            return result.best_params
+        return result.params
+
+    def _details(self, name, assignment):
+        if name != "monte-carlo":
+            return {}
+        record = assignment.record
+        return {"n_draws": np.array([r[1] for r in record], dtype=int),
+                "mc_standard_error": np.array([r[2] for r in record], dtype=float)}
+
+    def run_phases(self, model, params, source, *, tol, max_iter, verbose=0, monitor=None):
+        self._max_iter = max_iter
+        return super().run_phases(model, params, source, tol=tol, max_iter=max_iter,
+                                  verbose=verbose, monitor=monitor)
+
+
+class SparseSchedule(_Schedule):
+    """Sparse EM (:mod:`emkit.em.sparse`), then plain EM to convergence.
+
+    The sparse phase (at most the run's ``max_iter`` iterations) monitors the
+    free energy ``F(q, theta)`` it maximises (a lower bound of the
+    log-likelihood, equal to it at full E-steps) and may stop only at a full
+    E-step; plain EM (at most ``max_iter`` iterations, accelerated with
+    ``accelerate``) follows, so the run ends at a fixed point of EM.  The
+    sparse iterations are never extrapolated.
+    """
+
+    def __init__(self, settings: SparseEM, accelerate: str | None = None):
+        self.settings = settings
+        self.accelerate = check_accelerate(accelerate)
+        self._max_iter = None
+
+    def _phases(self):
+        return [("sparse", SparseAssignment(self.settings), self._max_iter),
+                ("em", "soft", self._max_iter)]
+
+    def _details(self, name, assignment):
+        if name != "sparse":
+            return {}
+        return {"n_active": self.settings.n_active, "full_every": self.settings.full_every,
+                "n_full": assignment.state.n_full}
+
+    def run_phases(self, model, params, source, *, tol, max_iter, verbose=0, monitor=None):
+        from ..sources.dask import DaskSource
+
+        check_sparse_model(model)
+        if isinstance(source, DaskSource):
+            raise ValueError("sparse EM keeps per-row active lists in this process, so it "
+                             "does not run on Dask sources; use sparse=None")
         self._max_iter = max_iter
         return super().run_phases(model, params, source, tol=tol, max_iter=max_iter,
                                   verbose=verbose, monitor=monitor)

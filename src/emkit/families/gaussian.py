@@ -17,6 +17,7 @@ from .. import _kernels
 from .._warnings import external_stacklevel
 from ..em.statistics import SufficientStatistics
 from ._numeric import check_rows_evaluable, check_squared_scale
+from .active_pairs import ActivePairsMixin
 from .covariance import LOG_2PI, CovarianceStructure, Tied, reference_variances
 from .missing import (
     MissingLayout,
@@ -131,7 +132,7 @@ def expected_quadratic(structure: CovarianceStructure, precisions_cholesky: np.n
     return float(np.sum(np.einsum("kii->ki", precisions) * second))
 
 
-class GaussianMixtureModel:
+class GaussianMixtureModel(ActivePairsMixin):
     """The Gaussian mixture as seen by the EM engine.
 
     Parameters

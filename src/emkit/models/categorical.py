@@ -92,9 +92,11 @@ class CategoricalMixture(BaseMixture):
     verbose_interval, callback, checkpoint, checkpoint_interval
         Progress lines, per-iteration callbacks (which may stop the fit) and
         resumable checkpoints, as :class:`~emkit.GaussianMixture`.
-    assignment, annealing, stochastic_iter
+    assignment, annealing, stochastic_iter, monte_carlo, sparse
         EM variants (classification EM "hard", stochastic EM "stochastic",
-        deterministic annealing), as :class:`~emkit.GaussianMixture`.
+        Monte Carlo EM "monte-carlo", deterministic annealing, sparse EM), as
+        :class:`~emkit.GaussianMixture` (sparse EM evaluates every component
+        of this family: correct, not faster).
 
     Attributes
     ----------
@@ -182,6 +184,8 @@ class CategoricalMixture(BaseMixture):
         assignment: str = "soft",
         annealing=None,
         stochastic_iter: int = 100,
+        monte_carlo=None,
+        sparse=None,
     ):
         self.n_components = n_components
         self.alpha = alpha
@@ -211,6 +215,8 @@ class CategoricalMixture(BaseMixture):
         self.assignment = assignment
         self.annealing = annealing
         self.stochastic_iter = stochastic_iter
+        self.monte_carlo = monte_carlo
+        self.sparse = sparse
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

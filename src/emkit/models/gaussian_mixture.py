@@ -166,7 +166,7 @@ class GaussianMixture(BaseMixture):
         parameters are float64.  The fitted log-likelihood then typically
         agrees with the float64 fit to ~1e-6 relative; ``score_samples`` and
         ``predict_proba`` are computed in the same precision.
-    assignment : {"soft", "hard", "stochastic"}, default="soft"
+    assignment : {"soft", "hard", "stochastic", "monte-carlo"}, default="soft"
         The E-step (:mod:`emkit.em.variants`, ``docs/variants.md``): "soft" is
         EM (maximises the log-likelihood); "hard" is classification EM
         (Celeux & Govaert 1992): each row goes to its most probable
@@ -176,8 +176,12 @@ class GaussianMixture(BaseMixture):
         EM: ``stochastic_iter`` iterations drawing each row's component from
         its posterior (seeded by ``random_state``), then plain EM (at most
         ``max_iter`` iterations) from the iterate with the highest
-        log-likelihood, so the fit ends at a fixed point of EM.
-        ``accelerate`` does not apply to "hard".
+        log-likelihood, so the fit ends at a fixed point of EM;
+        "monte-carlo" is Monte Carlo EM (Wei & Tanner 1990): ``stochastic_iter``
+        iterations whose statistics come from ``S_t`` posterior draws per row
+        (``monte_carlo``), then plain EM from the iterate with the highest
+        log-likelihood.  ``accelerate`` does not apply to "hard"; with
+        "stochastic" and "monte-carlo" it applies to the final EM only.
     annealing : None, True, dict or Annealing, default=None
         Deterministic annealing EM (Ueda & Nakano 1998): levels of tempered
         E-steps ``r_ik ∝ (pi_k p(x_i | k)) ** beta`` with ``beta`` from
@@ -191,7 +195,31 @@ class GaussianMixture(BaseMixture):
         it for the levels' iterations, then the log-likelihood; ``phases_``
         describes the phases.
     stochastic_iter : int, default=100
-        Stochastic EM iterations before plain EM (``assignment="stochastic"``).
+        Stochastic or Monte Carlo EM iterations before plain EM
+        (``assignment="stochastic"`` or ``"monte-carlo"``).
+    monte_carlo : None, int, dict or emkit.em.variants.MonteCarloEM, default=None
+        Draws per row of Monte Carlo EM: ``S_t = min(ceil(draws * growth **
+        (t - 1)), max_draws)`` at MCEM iteration t; None is ``{"draws": 10,
+        "growth": 1.2, "max_draws": 1000}``, an int a constant number of
+        draws.  ``phases_[0]`` records ``n_draws`` and ``mc_standard_error``
+        (the Monte Carlo standard error, per row, of the estimated expected
+        complete-data log-likelihood) per iteration.
+    sparse : None, True, int, dict or emkit.em.sparse.SparseEM, default=None
+        Sparse EM (Neal & Hinton 1998): every row keeps its ``n_active``
+        most responsible components (an int sets it; default 4); between
+        full E-steps, every ``full_every`` (default 10) iterations, only
+        their log-densities are computed and their responsibilities
+        renormalised with the others' frozen, then the M-step.  The
+        monitored objective (``lower_bounds_`` of the sparse phase) is the free
+        energy it maximises, a lower bound of the log-likelihood, never
+        decreasing (checked); plain EM then runs to convergence (at most
+        ``max_iter`` iterations per phase; ``accelerate`` applies to it), so
+        the fit ends at a fixed point of EM.  Faster per iteration for many
+        components with the diagonal and per-component full models (compiled
+        kernels for the diagonal ones); the pooled ("tied") models and chunks
+        with missing values evaluate every component (correct, not faster).
+        Refused with ``semi_supervised``, Dask sources, ``checkpoint`` and
+        other assignments.
 
     Attributes
     ----------
@@ -208,17 +236,27 @@ class GaussianMixture(BaseMixture):
     converged_ : bool
     n_iter_ : int
     lower_bound_ : float
-        Mean log-likelihood per sample of the parameters entering the last
-        iteration (as scikit-learn reports it).
+        Mean objective per sample of the parameters entering the last
+        iteration (as scikit-learn reports it): the log-likelihood (the log
+        posterior with a ``prior``), except with ``assignment="hard"``
+        (the classification log-likelihood).  Every schedule that ends with
+        plain EM (annealing, stochastic, Monte Carlo, sparse) ends with the
+        log-likelihood.
     lower_bounds_ : ndarray of shape (``n_iter_``,)
-        The mean log-likelihood at every iteration; never decreases.  With
-        ``schedule="incremental"`` the free energy (a lower bound of the
-        log-likelihood); with "stepwise" each pass's running estimate (not
-        monotone).
+        The monitored objective at every iteration (the quantity each
+        iteration maximises; ``docs/variants.md`` has the table): the mean
+        log-likelihood for EM, never decreasing.  With
+        ``schedule="incremental"`` and in the phase of ``sparse`` EM the free
+        energy (a lower bound of the log-likelihood, never decreasing); in
+        ``annealing`` levels the annealed free energy (never decreasing within
+        a level); in stochastic and Monte Carlo EM phases the log-likelihood
+        (not monotone, not checked); with "stepwise" each pass's running
+        estimate (not monotone).
     n_steps_ : int
         After :meth:`partial_fit` or a "stepwise" fit: mini-batches folded in.
     phases_ : list of dict
-        Only after a fit with ``annealing`` or ``assignment="stochastic"``:
+        Only after a fit with ``annealing``, ``sparse`` or ``assignment``
+        "stochastic" or "monte-carlo":
         each phase's ``name`` ("anneal", "stochastic", "em"), ``beta``,
         ``n_iter``, ``converged`` and ``objective_history`` (their iterations
         together are ``n_iter_`` and ``lower_bounds_``).
@@ -277,6 +315,8 @@ class GaussianMixture(BaseMixture):
         assignment: str = "soft",
         annealing=None,
         stochastic_iter: int = 100,
+        monte_carlo=None,
+        sparse=None,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -308,6 +348,8 @@ class GaussianMixture(BaseMixture):
         self.assignment = assignment
         self.annealing = annealing
         self.stochastic_iter = stochastic_iter
+        self.monte_carlo = monte_carlo
+        self.sparse = sparse
 
     _init_methods = INIT_METHODS
 
