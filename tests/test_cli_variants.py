@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from emkit import GaussianMixture, PoissonMixture, RegressionMixture
+from emkit.em.sparse import check_sparse
 from emkit.em.variants import Annealing
 from emkit.persist import load_model
 
@@ -36,6 +37,10 @@ def blobs(tmp_path, monkeypatch):
      {"assignment": "stochastic", "stochastic_iter": 7}),
     (["--annealing"], {"annealing": True}),
     (["--annealing", "0.6,1.3,20"], {"annealing": {"beta0": 0.6, "growth": 1.3, "n_iter": 20}}),
+    (["--assignment", "monte-carlo", "--stochastic-iter", "4"],
+     {"assignment": "monte-carlo", "stochastic_iter": 4}),
+    (["--sparse"], {"sparse": True}),
+    (["--sparse", "2,3"], {"sparse": {"n_active": 2, "full_every": 3}}),
 ])
 def test_variants_equal_the_library(blobs, tmp_path, capsys, options, params):
     code, out, err = run_main(capsys, "fit", "x.csv", "--k", "3", "--random-state", "0",
@@ -50,6 +55,8 @@ def test_variants_equal_the_library(blobs, tmp_path, capsys, options, params):
         assert model.annealing == Annealing(**expected)
     else:
         assert model.annealing == expected
+    if "sparse" in params:
+        assert check_sparse(model.sparse) == check_sparse(params["sparse"])
     assert loglik_of(out) == pytest.approx(reference.score(blobs) * len(blobs), abs=1e-3)
 
 
@@ -83,6 +90,8 @@ def test_variants_reach_other_families(blobs, tmp_path, capsys):
     (["--assignment", "stochastic", "--stochastic-iter", "0"],
      r"^emkit: error: --stochastic-iter: stochastic_iter must be an integer >= 1"),
     (["--assignment", "fuzzy"], r"argument --assignment: invalid choice: 'fuzzy'"),
+    (["--sparse", "0"], r"^emkit: error: --sparse: sparse\['n_active'\] must be an integer >= 1"),
+    (["--sparse", "2,x"], r"argument --sparse: expected integers N_ACTIVE\[,FULL_EVERY\]"),
     (["--hmm", "--assignment", "hard"], r"--assignment does not apply to --hmm"),
     (["--contamination", "0.1", "--assignment", "hard"], r"--assignment does not apply to an "
                                                          r"outlier detector"),

@@ -5,6 +5,7 @@ annealing level's free energy, the classification log-likelihood) raises if
 it decreases.
 """
 
+import dataclasses
 import itertools
 import json
 import pathlib
@@ -404,4 +405,45 @@ def test_bad_annealing_in_a_model_file_is_named(X, tmp_path, bad, what):
     document["params"]["annealing"] = bad
     path.write_text(json.dumps(document))
     with pytest.raises(ModelFileError, match=what):
+        load_model(path)
+
+
+@pytest.mark.parametrize("name, setting, expected", [
+    ("sparse", True, True), ("sparse", 3, 3),
+    ("sparse", {"n_active": 2, "full_every": 5}, {"n_active": 2, "full_every": 5}),
+    ("monte_carlo", 20, 20),
+    ("monte_carlo", {"draws": 5}, {"draws": 5, "growth": 1.2, "max_draws": 1000}),
+])
+def test_sparse_and_monte_carlo_settings_are_saved_and_read_back(X, tmp_path, name, setting,
+                                                                 expected):
+    from emkit.persist import load_model, save_model
+
+    extra = {"assignment": "monte-carlo", "stochastic_iter": 3} if name == "monte_carlo" \
+        else {}
+    est = GaussianMixture(3, random_state=0, max_iter=20, **{name: setting}, **extra).fit(X)
+    path = tmp_path / "m.json"
+    save_model(est, path)
+    assert json.loads(path.read_text())["params"][name] == expected
+    loaded = load_model(path)
+    value = getattr(loaded, name)
+    if isinstance(expected, dict):
+        assert dataclasses.asdict(value) == expected
+    else:
+        assert value == expected
+    np.testing.assert_allclose(loaded.fit(X).means_, est.means_, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name, bad", [("sparse", {"n_active": 0}), ("sparse", -2),
+                                       ("monte_carlo", {"draws": 5, "max_draws": 2}),
+                                       ("monte_carlo", "many")])
+def test_bad_variant_settings_in_a_model_file_are_named(X, tmp_path, name, bad):
+    from emkit.exceptions import ModelFileError
+    from emkit.persist import load_model, save_model
+
+    path = tmp_path / "m.json"
+    save_model(GaussianMixture(2, random_state=0, max_iter=5).fit(X), path)
+    document = json.loads(path.read_text())
+    document["params"][name] = bad
+    path.write_text(json.dumps(document))
+    with pytest.raises(ModelFileError, match=name):
         load_model(path)

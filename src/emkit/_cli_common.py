@@ -48,6 +48,7 @@ OPTIONS = {
     "assignment": "--assignment",
     "annealing": "--annealing",
     "stochastic_iter": "--stochastic-iter",
+    "sparse": "--sparse",
 }
 # Column-selection errors of emkit.io.select_columns start with these.
 SELECTION_OPTIONS = {"columns": "--columns", "drop": "--drop", "id_column": "--id-column"}

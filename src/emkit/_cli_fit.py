@@ -70,6 +70,7 @@ FIT_PARAMS = {
     "assignment": "assignment",
     "annealing": "annealing",
     "stochastic_iter": "stochastic_iter",
+    "sparse": "sparse",
 }
 OPTIONS_OF = {**OPTIONS, "verbose": "--verbose", "warm_start": "--resume",
               "callback": "--progress"}

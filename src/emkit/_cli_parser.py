@@ -86,6 +86,20 @@ def _annealing(text: str) -> bool | dict[str, float]:
     return settings
 
 
+def _sparse(text: str) -> bool | dict[str, int]:
+    """A --sparse value: nothing (the defaults) or N_ACTIVE[,FULL_EVERY]."""
+    if text == "":
+        return True
+    parts = text.split(",")
+    try:
+        if len(parts) > 2:
+            raise ValueError
+        return dict(zip(("n_active", "full_every"), map(int, parts), strict=False))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers N_ACTIVE[,FULL_EVERY], got "
+                                         f"{text!r}") from None
+
+
 def _add_input(command: argparse.ArgumentParser, dask: bool = False) -> None:
     group = command.add_argument_group("input files read in chunks")
     group.add_argument("--stream", action="store_true",
@@ -223,17 +237,24 @@ def build_parser(cmd_demo, cmd_fit, cmd_select, cmd_predict, cmd_impute,
                       "(default: 0.7)")
     variants = fit.add_argument_group(
         "EM variants", "How the E-step assigns rows (see docs/variants.md); mixtures only.")
-    variants.add_argument("--assignment", choices=("soft", "hard", "stochastic"),
+    variants.add_argument("--assignment",
+                          choices=("soft", "hard", "stochastic", "monte-carlo"),
                           help="soft: EM (default); hard: classification EM; stochastic: "
-                          "stochastic EM, then EM from its best iterate")
+                          "stochastic EM, monte-carlo: Monte Carlo EM, each then EM from "
+                          "its best iterate")
     variants.add_argument("--annealing", type=_annealing, nargs="?", const="",
                           metavar="BETA0[,GROWTH[,N_ITER]]",
                           help="deterministic annealing, then EM: the E-step at inverse "
                           "temperature BETA0 (default 0.5) raised by the factor GROWTH "
                           "(1.2) after at most N_ITER (50) iterations per level")
     variants.add_argument("--stochastic-iter", type=int, metavar="N",
-                          help="--assignment stochastic: stochastic EM iterations before EM "
+                          help="--assignment stochastic or monte-carlo: iterations before EM "
                           "(default: 100)")
+    variants.add_argument("--sparse", type=_sparse, nargs="?", const="",
+                          metavar="N_ACTIVE[,FULL_EVERY]",
+                          help="sparse EM: each row keeps its N_ACTIVE (default 4) most "
+                          "probable components between full E-steps every FULL_EVERY (10) "
+                          "iterations")
     _add_columns(fit)
     _add_input(fit, dask=True)
     fit.set_defaults(handler=cmd_fit)

@@ -34,7 +34,9 @@ from ._persist_schema import (
     encode_array,
     short,
 )
-from ._persist_shared import AnnealingSpec
+from ._persist_shared import SettingsSpec
+from .em.sparse import check_sparse
+from .em.variants import check_annealing, check_monte_carlo
 
 __all__ = ["EstimatorSchema", "ParamType", "register_estimator", "register_param_type"]
 
@@ -134,7 +136,9 @@ COMMON_PARAMS: dict[str, Spec] = {
     # never written (see emkit.persist.RUN_ONLY_PARAMS); a file may name a checkpoint path
     "callback": Null("callbacks are not saved in model files"),
     "checkpoint": Optional(Str()),
-    "annealing": AnnealingSpec(),
+    "annealing": SettingsSpec(check_annealing, "annealing"),
+    "sparse": SettingsSpec(check_sparse, "sparse"),
+    "monte_carlo": SettingsSpec(check_monte_carlo, "monte_carlo"),
 }
 
 

@@ -8,12 +8,12 @@ message naming the field (the registrations are in ``_persist_estimators``,
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
 
 from ._persist_schema import ABSENT, Array, Bool, Context, Float, Int, MaybeAbsent, Spec, bad, short
-from .em.variants import check_annealing
 from .exceptions import ModelFileError
 from .families.covariance import Diagonal, Tied
 from .families.structures import get_structure
@@ -123,31 +123,41 @@ def check_cholesky_pair(ct: str, cov: np.ndarray, chol: np.ndarray) -> None:
     check_covariances(ct, cov, prec, chol)
 
 
-class AnnealingSpec(Spec):
-    """The ``annealing`` parameter: ``null``, ``true`` or ``{"beta0", "growth", "n_iter"}``.
+class SettingsSpec(Spec):
+    """A variant's settings parameter (``annealing``, ``sparse``, ``monte_carlo``).
 
-    A dict or :class:`~emkit.em.variants.Annealing` is written as its three
-    checked settings and read back as an ``Annealing``; ``true`` (the
-    defaults) and ``false``/``null`` (off) are written as they are.
+    ``null``, a boolean or an integer (the parameter's shorthands) are written as
+    they are; a dict or settings object is written as the checked settings
+    (``{"beta0": 0.5, "growth": 1.2, "n_iter": 50}``, ...) and read back as the
+    settings object.  Every value is checked on load by the parameter's own
+    ``check`` function, as when fitting.
     """
 
     scalar = False
 
+    def __init__(self, check, name: str):
+        self.check = check
+        self.name = name
+
     def describe(self) -> str:
-        return "null, a boolean or an object with beta0, growth and n_iter"
+        return f"null, a boolean, an integer or an object of {self.name} settings"
+
+    def _checked(self, value: Any, where: str) -> Any:
+        try:
+            return self.check(value, where)
+        except (TypeError, ValueError) as exc:
+            raise ModelFileError(str(exc)) from None
 
     def encode(self, value: Any, where: str, to_dict) -> Any:
-        if value is None or isinstance(value, bool):
-            return value
-        settings = check_annealing(value, where)
-        return {"beta0": settings.beta0, "growth": settings.growth, "n_iter": settings.n_iter}
+        if value is None or isinstance(value, (bool, int, np.integer)):
+            self.check(value, where)
+            return value if isinstance(value, (bool, type(None))) else int(value)
+        return dataclasses.asdict(self.check(value, where))
 
     def decode(self, value: Any, where: str, ctx: Context) -> Any:
-        if value is None or isinstance(value, bool):
+        if value is None or isinstance(value, bool) or type(value) is int:
+            self._checked(value, where)
             return value
         if not isinstance(value, dict):
             raise bad(where, f"must be {self.describe()}, got {short(value)}")
-        try:
-            return check_annealing(value, where)
-        except (TypeError, ValueError) as exc:
-            raise ModelFileError(str(exc)) from None
+        return self._checked(value, where)
