@@ -80,7 +80,8 @@ def newton_direction(gradient: np.ndarray, information: np.ndarray) -> np.ndarra
 
 
 def newton_refine(current: np.ndarray, stats: NewtonStatistics, penalty: np.ndarray,
-                  evaluate: Callable[[np.ndarray], NewtonStatistics]) -> np.ndarray:
+                  evaluate: Callable[[np.ndarray], NewtonStatistics],
+                  max_iter: int | None = None) -> np.ndarray:
     """Maximise the separable concave ``sum_k Q_k(beta_k) - beta_k' P beta_k / 2`` by Newton.
 
     Parameters
@@ -93,6 +94,10 @@ def newton_refine(current: np.ndarray, stats: NewtonStatistics, penalty: np.ndar
         The ridge penalty's Hessian (zeros for maximum likelihood).
     evaluate : callable
         ``evaluate(beta)`` -> NewtonStatistics at ``beta`` (one pass over the data).
+    max_iter : int or None
+        Newton steps at most (None: :data:`NEWTON_MAX_ITER`, to convergence);
+        a small number gives a generalized-EM M-step (:mod:`emkit.em.generalized`):
+        Q still does not decrease.
 
     Returns
     -------
@@ -108,7 +113,7 @@ def newton_refine(current: np.ndarray, stats: NewtonStatistics, penalty: np.ndar
 
     value = penalised(stats, beta)
     active = stats.counts > 0
-    for _ in range(NEWTON_MAX_ITER):
+    for _ in range(NEWTON_MAX_ITER if max_iter is None else max_iter):
         gradient = stats.gradient - beta @ penalty
         steps = np.zeros_like(beta)
         for k in np.flatnonzero(active):
