@@ -101,6 +101,21 @@ def test_experts_gate_generalized_em_is_monotone_and_ends_at_em_fixed_point(step
     np.testing.assert_allclose(partial.coef_, exact.coef_, atol=1e-6)
 
 
+def test_binomial_experts_generalized_em_ends_at_em_fixed_point():
+    rng = np.random.default_rng(2)
+    x = rng.uniform(-3, 3, 800)
+    z = rng.random(800) < 1 / (1 + np.exp(2 * x))
+    y = (rng.random(800) < 1 / (1 + np.exp(-np.where(z, 2 + 2 * x, -1 - x)))).astype(float)
+    common = dict(family="binomial", tol=1e-13, max_iter=5000, random_state=0)
+    exact = MixtureOfExperts(2, **common).fit(x[:, None], y)
+    partial = MixtureOfExperts(2, m_step_iterations=1, **common).fit(x[:, None], y)
+    assert partial.converged_
+    assert np.all(np.diff(partial.lower_bounds_) >= 0)
+    assert partial.lower_bound_ == pytest.approx(exact.lower_bound_, abs=1e-10)
+    np.testing.assert_allclose(partial.coef_, exact.coef_, atol=1e-4)
+    np.testing.assert_allclose(partial.gate_coef_, exact.gate_coef_, atol=1e-4)
+
+
 @pytest.mark.parametrize("value", [0, -1, 1.5, "2", True])
 def test_bad_m_step_iterations_named(value):
     with pytest.raises(ValueError, match="m_step_iterations must be None"):

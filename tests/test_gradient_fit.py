@@ -26,10 +26,10 @@ def separated(n=120, dim=3, seed=0):
                       + 5.0 * k for k in range(3)])
 
 
-def loglik_and_gradient(kind, reg, X, weights, theta):
+def loglik_and_gradient(kind, reg, X, weights, theta, reference=None):
     """(summed log-likelihood, analytic gradient, parametrisation) at theta."""
     model = GaussianMixtureModel(kind, reg)
-    param = GaussianParametrisation(model, 3, X.shape[1])
+    param = GaussianParametrisation(model, 3, X.shape[1], reference)
     source = make_source(X, weights, None, 10)
 
     def loglik(t):
@@ -44,22 +44,23 @@ def loglik_and_gradient(kind, reg, X, weights, theta):
     return loglik, gradient, param
 
 
-def start_theta(kind, reg, X, rng):
+def start_theta(kind, reg, X, rng, standardised=False):
     gm = GaussianMixture(3, covariance_type=kind, reg_covar=reg, max_iter=2, tol=10.0,
                          random_state=0).fit(X)
     model = GaussianMixtureModel(kind, reg)
-    param = GaussianParametrisation(model, 3, X.shape[1])
-    return param.pack(gm._params()) + rng.normal(scale=0.2, size=param.size)
+    reference = gm._params() if standardised else None
+    param = GaussianParametrisation(model, 3, X.shape[1], reference)
+    return param.pack(gm._params()) + rng.normal(scale=0.2, size=param.size), reference
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("reg", [0.0, 0.3])
-def test_gradient_equals_central_differences(kind, reg):
+@pytest.mark.parametrize("reg, standardised", [(0.0, False), (0.3, False), (0.3, True)])
+def test_gradient_equals_central_differences(kind, reg, standardised):
     rng = np.random.default_rng(1)
-    X = separated(60)
+    X = separated(60) * [1.0, 10.0, 0.2]  # features in different units
     weights = rng.uniform(0.2, 3.0, size=X.shape[0])
-    theta = start_theta(kind, reg, X, rng)
-    loglik, gradient, param = loglik_and_gradient(kind, reg, X, weights, theta)
+    theta, reference = start_theta(kind, reg, X, rng, standardised)
+    loglik, gradient, param = loglik_and_gradient(kind, reg, X, weights, theta, reference)
     analytic = gradient(theta)
     h = 1e-5
     numeric = np.array([(loglik(theta + h * e) - loglik(theta - h * e)) / (2 * h)
@@ -76,8 +77,8 @@ def test_gradient_with_missing_values_equals_central_differences():
     rng = np.random.default_rng(2)
     X = separated(60)
     X[rng.uniform(size=X.shape) < 0.15] = np.nan
-    theta = start_theta("full", 0.1, np.nan_to_num(X, nan=0.0), rng)
-    loglik, gradient, _ = loglik_and_gradient("full", 0.1, X, None, theta)
+    theta, reference = start_theta("full", 0.1, np.nan_to_num(X, nan=0.0), rng, True)
+    loglik, gradient, _ = loglik_and_gradient("full", 0.1, X, None, theta, reference)
     h = 1e-5
     numeric = np.array([(loglik(theta + h * e) - loglik(theta - h * e)) / (2 * h)
                         for e in np.eye(theta.size)])

@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import minimize
 
+from ..sources._map import blas_controller
 from .checkpoint import RunState
 from .engine import EMResult, check_finite_objective, check_monotone, expectation, objective_rtol
 
@@ -149,10 +150,13 @@ class GradientFit:
                 state["converged"] = True
                 raise StopIteration
 
-        outcome = minimize(
-            evaluate, theta0, jac=True, method="L-BFGS-B", callback=callback,
-            options={"maxiter": max_iter, "ftol": 0.0, "gtol": 0.0,
-                     "maxfun": EVALUATIONS_PER_ITERATION * max_iter + 20})
+        # L-BFGS-B's small dense algebra is slower with BLAS threads (they wake
+        # and sleep every call); the E-step limits BLAS to one thread anyway
+        with blas_controller().limit(limits=1, user_api="blas"):
+            outcome = minimize(
+                evaluate, theta0, jac=True, method="L-BFGS-B", callback=callback,
+                options={"maxiter": max_iter, "ftol": 0.0, "gtol": 0.0,
+                         "maxfun": EVALUATIONS_PER_ITERATION * max_iter + 20})
         theta = state["theta"]
         objective, final, gradient = evaluate.at(theta)
         if not history:

@@ -52,10 +52,11 @@ class GatedMixtureModel:
     gate_ridge : float, default=0.0
         Gaussian prior (ridge penalty) on the non-intercept gate coefficients.
     gate_iterations : int or None, default=None
-        Newton steps of the gate's M-step in EM iterations: None to
-        convergence (exact); k at most k Q-increasing steps from the current
-        gate (generalized EM, :mod:`emkit.em.generalized`).  The starting
-        M-step (from the initial responsibilities) is always exact.
+        Newton steps of the gate's M-step (and of GLM experts') in EM
+        iterations: None to convergence (exact); k at most k Q-increasing
+        steps from the current coefficients (generalized EM,
+        :mod:`emkit.em.generalized`).  The starting M-step (from the initial
+        responsibilities) is always exact.
     """
 
     def __init__(self, family: ComponentFamily, gate_design: Design, gate_ridge: float = 0.0,
@@ -148,7 +149,7 @@ class GatedMixtureModel:
         components = self.family.maximize(stats.components, params.components)
         if hasattr(self.family, "maximize_with_data"):
             components = self.family.maximize_with_data(stats.components, params.components,
-                                                        weighted_pass)
+                                                        weighted_pass, gate_iterations)
         gate = self._refine_gate(params.gate, stats.gate, weighted_pass, gate_iterations)
         return GatedParams(gate, components)
 

@@ -7,7 +7,7 @@ Used by the direct gradient fit (:mod:`emkit.em.gradient`,
 
 * weights ``pi = softmax(alpha, 0)``: the last logit is fixed at 0 (the
   baseline, as a multinomial logit), so the map is one-to-one;
-* means: free;
+* means: free, in standardised units ``(mu - m) / s``;
 * covariances ``Sigma = C C' + reg_covar I`` with ``C`` lower triangular and a
   positive diagonal stored as its logarithm (a *log-Cholesky* factor,
   Pinheiro & Bates 1996): per component for "full" (D (D + 1) / 2 numbers
@@ -16,6 +16,13 @@ Used by the direct gradient fit (:mod:`emkit.em.gradient`,
   component.  ``reg_covar`` is thus honoured as a floor added to every
   covariance the parameters build: every eigenvalue of ``Sigma`` is at least
   ``reg_covar``, and the likelihood stays bounded when ``reg_covar > 0``.
+
+The means and factors are stored in standardised units: ``mu = m + s * mu~``
+and ``C = diag(s) C~`` (``s`` the per-feature standard deviations and ``m``
+the mean of the mixture at the start; one pooled ``s`` for "spherical").
+This only rescales the coordinates (the optimum is the same), but quasi-Newton
+steps depend on them: features in very different units (Old Faithful's
+minutes and seconds) otherwise make the problem badly conditioned.
 
 Gradient (Fisher's identity)
 ----------------------------
@@ -31,9 +38,10 @@ mu_k)`` and ``W_k = sum_i r_ik (x_i - mu_k)(x_i - mu_k)'``:
   (tied: ``G = sum_k G_k``; diag: the diagonal of it, elementwise
   ``(W_kj / sigma2_kj^2 - n_k / sigma2_kj) / 2``; spherical: the sum over j of
   ``(W_kjj / sigma2_k^2 - n_k / sigma2_k) / 2``);
-* with ``Sigma = C C' + reg I``, ``dl / dC = 2 G C`` (lower triangle); the
-  diagonal entries, stored as ``log c``, get ``2 (G C)_jj c_jj``; for "diag"
-  and "spherical", ``d sigma2 / ds = 2 c^2``.
+* with ``Sigma = C C' + reg I``, ``dl / dC = 2 G C`` (lower triangle); in
+  standardised units ``dl / dC~ = diag(s) dl / dC`` and ``dl / dmu~ = s dl /
+  dmu``; the diagonal entries, stored as ``log c~``, get ``(dl / dC~)_jj
+  c~_jj``; for "diag" and "spherical", ``d sigma2 / d log c~ = 2 c^2``.
 
 So one E-step (the same pass over the data as one EM iteration, fused
 kernels and missing values included: Fisher's identity holds for the
@@ -73,9 +81,13 @@ class GaussianParametrisation:
         Its covariance structure (one of :data:`GRADIENT_STRUCTURES`) and
         ``reg_covar``.
     n_components, n_features : int
+    reference : GaussianParams, optional
+        Parameters whose mixture's mean and standard deviations set the
+        standardised units (the start of the fit); None: ``m = 0``, ``s = 1``.
     """
 
-    def __init__(self, model: GaussianMixtureModel, n_components: int, n_features: int):
+    def __init__(self, model: GaussianMixtureModel, n_components: int, n_features: int,
+                 reference: GaussianParams | None = None):
         kind = gradient_kind(model)
         if kind is None:
             raise ValueError(f"no gradient parametrisation for covariance model "
@@ -86,6 +98,31 @@ class GaussianParametrisation:
         self.K, self.D = int(n_components), int(n_features)
         self._tril = np.tril_indices(self.D)
         self._diag_in_tril = np.flatnonzero(self._tril[0] == self._tril[1])
+        self.center, self.scale = np.zeros(self.D), np.ones(self.D)
+        if reference is not None:
+            self.center, self.scale = self._units(reference)
+
+    def _units(self, params: GaussianParams) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, standard deviations) of the mixture ``params`` per feature."""
+        weights = np.asarray(params.weights, dtype=float)
+        means = np.asarray(params.means, dtype=float)
+        cov = np.asarray(params.covariances, dtype=float)
+        center = weights @ means
+        if self.kind == "full":
+            within = weights @ np.diagonal(cov, axis1=1, axis2=2)
+        elif self.kind == "tied":
+            within = np.diag(cov)
+        elif self.kind == "diag":
+            within = weights @ cov
+        else:
+            within = np.full(self.D, weights @ cov)
+        variance = within + weights @ (means - center) ** 2
+        if self.kind == "spherical":
+            variance = np.full(self.D, variance.mean())
+        scale = np.sqrt(variance)
+        if not (np.isfinite(scale).all() and (scale > 0).all()):
+            return np.zeros(self.D), np.ones(self.D)
+        return center, scale
 
     # ------------------------------------------------------------ layout
     @property
@@ -104,13 +141,14 @@ class GaussianParametrisation:
         return self.K - 1 + self.K * self.D + self._covariance_size()
 
     def _split(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(logits with the fixed 0, standardised means (K, D), covariance values)."""
         K, D = self.K, self.D
         alpha = np.append(theta[:K - 1], 0.0)
         means = theta[K - 1:K - 1 + K * D].reshape(K, D)
         return alpha, means, theta[K - 1 + K * D:]
 
-    def _factors(self, raw: np.ndarray) -> np.ndarray:
-        """Lower-triangular factors C (n_factors, D, D) from their packed values."""
+    def _unit_factors(self, raw: np.ndarray) -> np.ndarray:
+        """Standardised lower-triangular factors C~ (n_factors, D, D) from their values."""
         D = self.D
         packed = raw.reshape(self.n_factors, -1).copy()
         packed[:, self._diag_in_tril] = np.exp(packed[:, self._diag_in_tril])
@@ -118,23 +156,29 @@ class GaussianParametrisation:
         C[:, self._tril[0], self._tril[1]] = packed
         return C
 
+    def _log_scale(self) -> np.ndarray:
+        """log s per stored diagonal/spherical value."""
+        log_s = np.log(self.scale)
+        return np.tile(log_s, self.K) if self.kind == "diag" else np.full(self.K, log_s[0])
+
     # ------------------------------------------------------------ maps
     def unpack(self, theta: np.ndarray) -> GaussianParams:
         """The parameters ``theta`` stands for (covariances include ``reg_covar``)."""
-        alpha, means, raw = self._split(np.asarray(theta, dtype=float))
+        alpha, unit_means, raw = self._split(np.asarray(theta, dtype=float))
         weights = softmax(alpha)
+        means = self.center + unit_means * self.scale
         if self.kind in ("full", "tied"):
-            C = self._factors(raw)
+            C = self._unit_factors(raw) * self.scale[:, None]
             covariances = C @ C.transpose(0, 2, 1)
             idx = np.arange(self.D)
             covariances[:, idx, idx] += self.reg
             if self.kind == "tied":
                 covariances = covariances[0]
         else:
-            covariances = np.exp(2.0 * raw).reshape((self.K, self.D) if self.kind == "diag"
-                                                    else (self.K,)) + self.reg
+            shape = (self.K, self.D) if self.kind == "diag" else (self.K,)
+            covariances = np.exp(2.0 * (raw + self._log_scale())).reshape(shape) + self.reg
         structure = self.model.structure
-        return GaussianParams(weights, means.copy(), covariances,
+        return GaussianParams(weights, means, covariances,
                               structure.precisions_cholesky(covariances, self.reg))
 
     def pack(self, params: GaussianParams) -> np.ndarray:
@@ -146,6 +190,7 @@ class GaussianParametrisation:
         """
         weights = np.maximum(np.asarray(params.weights, dtype=float), 1e-300)
         alpha = np.log(weights) - np.log(weights[-1])
+        unit_means = (np.asarray(params.means, dtype=float) - self.center) / self.scale
         covariances = np.asarray(params.covariances, dtype=float)
         if self.kind in ("full", "tied"):
             stack = covariances.reshape(self.n_factors, self.D, self.D)
@@ -155,15 +200,15 @@ class GaussianParametrisation:
                     C = np.linalg.cholesky(sigma - self.reg * np.eye(self.D))
                 except np.linalg.LinAlgError:
                     C = np.linalg.cholesky(sigma)
-                values = C[self._tril].copy()
+                values = (C / self.scale[:, None])[self._tril]
                 values[self._diag_in_tril] = np.log(values[self._diag_in_tril])
                 packed[k] = values
             raw = packed.ravel()
         else:
             free = covariances - self.reg
             free = np.where(free > 0, free, covariances)
-            raw = 0.5 * np.log(free).ravel()
-        return np.concatenate([alpha[:-1], np.asarray(params.means, dtype=float).ravel(), raw])
+            raw = 0.5 * np.log(free).ravel() - self._log_scale()
+        return np.concatenate([alpha[:-1], unit_means.ravel(), raw])
 
     def gradient(self, theta: np.ndarray, params: GaussianParams,
                  stats: GaussianStatistics) -> np.ndarray:
@@ -186,15 +231,16 @@ class GaussianParametrisation:
             else:
                 g_means = first @ P
                 G = 0.5 * (P @ second @ P - total * P)[None]
-            C = self._factors(raw)
-            dC = 2.0 * G @ C
-            g_cov = dC[:, self._tril[0], self._tril[1]]
-            g_cov[:, self._diag_in_tril] *= C[:, self._tril[0], self._tril[1]][
+            unit = self._unit_factors(raw)
+            # dl/dC = 2 G C with C = diag(s) C~; dl/dC~ = diag(s) dl/dC
+            d_unit = self.scale[:, None] * (2.0 * G @ (unit * self.scale[:, None]))
+            g_cov = d_unit[:, self._tril[0], self._tril[1]]
+            g_cov[:, self._diag_in_tril] *= unit[:, self._tril[0], self._tril[1]][
                 :, self._diag_in_tril]
             g_cov = g_cov.ravel()
         else:
             sigma2 = np.asarray(params.covariances, dtype=float)
-            c2 = np.exp(2.0 * raw).reshape(sigma2.shape)
+            c2 = np.exp(2.0 * (raw + self._log_scale())).reshape(sigma2.shape)
             if kind == "diag":
                 g_means = first / sigma2
                 g_sigma2 = 0.5 * (second / sigma2**2 - counts[:, None] / sigma2)
@@ -202,4 +248,4 @@ class GaussianParametrisation:
                 g_means = first / sigma2[:, None]
                 g_sigma2 = 0.5 * (second.sum(axis=1) / sigma2**2 - self.D * counts / sigma2)
             g_cov = (2.0 * c2 * g_sigma2).ravel()
-        return np.concatenate([g_alpha, g_means.ravel(), g_cov])
+        return np.concatenate([g_alpha, (g_means * self.scale).ravel(), g_cov])

@@ -247,11 +247,12 @@ class GLMFamily(ComponentFamily):
         return GLMParams(beta[:, :, None].copy())
 
     def maximize_with_data(self, stats: NewtonStatistics, params: GLMParams,
-                           weighted_pass) -> GLMParams:
+                           weighted_pass, max_iter: int | None = None) -> GLMParams:
         """The exact M-step: Newton with step halving, each candidate scored on the data.
 
         ``weighted_pass(function)`` sums ``function(Z, r)`` over the chunks, ``r``
-        the E-step's row-weighted responsibilities of the chunk.
+        the E-step's row-weighted responsibilities of the chunk.  ``max_iter``
+        (None: to convergence) bounds the Newton steps (generalized EM).
         """
         current = params.coefficients[:, :, 0]
         empty = empty_components(stats.counts)
@@ -259,7 +260,8 @@ class GLMFamily(ComponentFamily):
         def evaluate(beta: np.ndarray) -> NewtonStatistics:
             return weighted_pass(lambda Z, r: self.newton_statistics(beta, Z, r))
 
-        beta = newton_refine(current, stats, self._penalty(current.shape[1]), evaluate)
+        beta = newton_refine(current, stats, self._penalty(current.shape[1]), evaluate,
+                             max_iter)
         beta[empty] = current[empty]
         return GLMParams(beta[:, :, None])
 

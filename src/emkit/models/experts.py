@@ -52,11 +52,13 @@ class MixtureOfExperts(ConditionalMixture):
         resumable checkpoints, as :class:`~emkit.GaussianMixture`.
     m_step_iterations : int or None, default=None
         Generalized EM for the gate (:mod:`emkit.em.generalized`): None runs
-        the gate's Newton iterations to convergence in every M-step (exact
+        its Newton iterations to convergence in every M-step (exact
         EM); an integer k >= 1 takes at most k Newton steps from the current
         gate, each halved until it does not decrease EM's ``Q``, so EM stays
         monotone and has the same fixed points, with fewer passes over the
-        data per M-step.  The experts' M-steps stay exact.
+        data per M-step.  Binomial and Poisson experts (Newton's method too)
+        take the same number of steps; linear-Gaussian experts' M-step is in
+        closed form.
 
     Attributes
     ----------

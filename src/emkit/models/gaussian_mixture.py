@@ -536,7 +536,7 @@ class GaussianMixture(GradientFitMixin, BaseMixture):
         from ..families.gaussian_gradient import GaussianParametrisation
 
         K, D = params.means.shape
-        return GaussianParametrisation(model, K, D)
+        return GaussianParametrisation(model, K, D, reference=params)
 
     # ------------------------------------------------------ model selection
     def _n_parameters(self) -> int:
