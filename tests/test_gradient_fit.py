@@ -202,3 +202,34 @@ def test_partial_fit_refused():
 
 def test_default_is_em():
     assert GaussianMixture().fit_method == "em"
+
+
+def test_callback_stops_the_gradient_fit():
+    seen = []
+
+    def stop_at_two(info):
+        seen.append(info.objective)
+        return info.iteration >= 2
+
+    gm = GaussianMixture(3, tol=0.0, max_iter=50, random_state=0, init_params="random",
+                         fit_method="gradient", callback=stop_at_two).fit(separated())
+    assert gm.n_iter_ == 2 and not gm.converged_
+    np.testing.assert_array_equal(seen, gm.lower_bounds_)
+
+
+def test_optimiser_failure_is_a_convergence_warning(monkeypatch):
+    from scipy.optimize import OptimizeResult
+
+    import emkit.em.gradient as gradient_module
+
+    def failing(fun, x0, **kwargs):
+        return OptimizeResult(x=x0, status=2, message="ABNORMAL", success=False)
+
+    monkeypatch.setattr(gradient_module, "minimize", failing)
+    with pytest.warns(ConvergenceWarning) as caught:
+        gm = GaussianMixture(3, max_iter=50, random_state=0, init_params="random",
+                             fit_method="gradient").fit(separated())
+    assert not gm.converged_
+    # one warning, naming the optimiser's reason (not the generic max_iter one)
+    messages = [str(w.message) for w in caught if w.category is ConvergenceWarning]
+    assert len(messages) == 1 and "L-BFGS-B stopped before convergence (ABNORMAL)" in messages[0]

@@ -39,12 +39,15 @@ for Gaussian mixtures, Neural Computation 8(1), 129-151.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize
 
+from .._warnings import external_stacklevel
+from ..exceptions import ConvergenceWarning
 from ..sources._map import blas_controller
 from .checkpoint import RunState
 from .engine import EMResult, check_finite_objective, check_monotone, expectation, objective_rtol
@@ -165,9 +168,18 @@ class GradientFit:
             not state["stopped"] and outcome.status != 1  # 1: the iteration limit
             and float(np.max(np.abs(gradient), initial=0.0)) <= GRADIENT_TOL)
         self.message = str(outcome.message)
+        warned = not converged and not state["stopped"] and outcome.status not in (1, 99)
+        if warned:
+            # not the iteration limit (the caller's ConvergenceWarning names that)
+            warnings.warn(
+                f"L-BFGS-B stopped before convergence ({self.message}); the largest entry "
+                f"of the mean log-likelihood's gradient is "
+                f"{float(np.max(np.abs(gradient), initial=0.0)):.3g}",
+                ConvergenceWarning, stacklevel=external_stacklevel())
         result = EMResult(final, np.asarray(history, dtype=float), bool(converged),
                           len(history), n_em_evaluations=evaluate.n_evaluations,
                           n_e_steps=evaluate.n_evaluations, stopped=state["stopped"])
+        result.warned = warned  # the ConvergenceWarning is issued: no generic one
         if monitor is not None:
             monitor.end(result, RunState(len(history), final, history, 0.0,
                                          converged=bool(converged)))
