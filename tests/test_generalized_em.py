@@ -130,3 +130,18 @@ def test_default_is_exact():
     assert StudentTMixture().m_step_iterations is None
     assert MixtureOfExperts().m_step_iterations is None
     assert check_m_step_iterations(np.int64(3)) == 3
+
+
+def test_m_step_iterations_survives_a_model_file(tmp_path):
+    from emkit.persist import load_model, save_model
+
+    X, y = gated_data()
+    experts = MixtureOfExperts(2, m_step_iterations=1, random_state=0).fit(X, y)
+    save_model(experts, tmp_path / "experts.json")
+    assert load_model(tmp_path / "experts.json").m_step_iterations == 1
+    t = StudentTMixture(2, m_step_iterations=3, random_state=0).fit(heavy_tailed())
+    save_model(t, tmp_path / "t.json")
+    loaded = load_model(tmp_path / "t.json")
+    assert loaded.m_step_iterations == 3
+    np.testing.assert_allclose(loaded.score_samples(heavy_tailed()),
+                               t.score_samples(heavy_tailed()), rtol=1e-12)
