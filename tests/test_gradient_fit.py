@@ -233,3 +233,16 @@ def test_optimiser_failure_is_a_convergence_warning(monkeypatch):
     # one warning, naming the optimiser's reason (not the generic max_iter one)
     messages = [str(w.message) for w in caught if w.category is ConvergenceWarning]
     assert len(messages) == 1 and "L-BFGS-B stopped before convergence (ABNORMAL)" in messages[0]
+
+
+def test_a_file_source_gives_the_in_memory_fit(tmp_path):
+    """The objective and gradient come from the engine's chunked E-step."""
+    from emkit.sources import from_file
+
+    X = separated(100)
+    np.save(tmp_path / "x.npy", X)
+    common = dict(fit_method="gradient", tol=1e-12, random_state=0, chunk_size=64)
+    from_disk = GaussianMixture(3, **common).fit(from_file(tmp_path / "x.npy"))
+    in_memory = GaussianMixture(3, **common).fit(X)
+    assert from_disk.n_iter_ == in_memory.n_iter_
+    np.testing.assert_allclose(from_disk.means_, in_memory.means_, rtol=1e-12)
