@@ -8,7 +8,7 @@ fixed point of exact EM.
 import numpy as np
 import pytest
 
-from emkit import MixtureOfExperts, StudentTMixture
+from emkit import MixtureOfExperts, RegressionMixture, StudentTMixture
 from emkit.em.generalized import check_m_step_iterations
 from emkit.families.student_t_dof import (
     _unit_objective,
@@ -116,6 +116,23 @@ def test_binomial_experts_generalized_em_ends_at_em_fixed_point():
     np.testing.assert_allclose(partial.gate_coef_, exact.gate_coef_, atol=1e-4)
 
 
+@pytest.mark.parametrize("family", ["binomial", "poisson"])
+def test_glm_regression_mixture_generalized_em_ends_at_em_fixed_point(family):
+    rng = np.random.default_rng(5)
+    x = rng.uniform(-2, 2, 600)
+    z = rng.random(600) < 0.4
+    eta = np.where(z, 1.0 + 1.5 * x, -0.5 - x)
+    y = (rng.random(600) < 1 / (1 + np.exp(-eta))).astype(float) if family == "binomial" \
+        else rng.poisson(np.exp(eta)).astype(float)
+    common = dict(family=family, tol=1e-13, max_iter=5000, random_state=0)
+    exact = RegressionMixture(2, **common).fit(x[:, None], y)
+    partial = RegressionMixture(2, m_step_iterations=1, **common).fit(x[:, None], y)
+    assert partial.converged_
+    assert np.all(np.diff(partial.lower_bounds_) >= 0)
+    assert partial.lower_bound_ == pytest.approx(exact.lower_bound_, abs=1e-10)
+    np.testing.assert_allclose(partial.coef_, exact.coef_, atol=1e-4)
+
+
 @pytest.mark.parametrize("value", [0, -1, 1.5, "2", True])
 def test_bad_m_step_iterations_named(value):
     with pytest.raises(ValueError, match="m_step_iterations must be None"):
@@ -124,11 +141,14 @@ def test_bad_m_step_iterations_named(value):
         StudentTMixture(2, m_step_iterations=value).fit(heavy_tailed())
     with pytest.raises(ValueError, match="m_step_iterations must be None"):
         MixtureOfExperts(2, m_step_iterations=value).fit(*gated_data())
+    with pytest.raises(ValueError, match="m_step_iterations must be None"):
+        RegressionMixture(2, m_step_iterations=value).fit(*gated_data())
 
 
 def test_default_is_exact():
     assert StudentTMixture().m_step_iterations is None
     assert MixtureOfExperts().m_step_iterations is None
+    assert RegressionMixture().m_step_iterations is None
     assert check_m_step_iterations(np.int64(3)) == 3
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..em.generalized import check_m_step_iterations
 from ..families.mixture import MixtureParams
 from ..families.regression import Design
 from ._conditional import ConditionalMixture, pack_coefficients
@@ -63,6 +64,14 @@ class RegressionMixture(ConditionalMixture):
     verbose_interval, callback, checkpoint, checkpoint_interval
         Progress lines, per-iteration callbacks (which may stop the fit) and
         resumable checkpoints, as :class:`~emkit.GaussianMixture`.
+    m_step_iterations : int or None, default=None
+        Generalized EM for ``family="binomial"`` / ``"poisson"``
+        (:mod:`emkit.em.generalized`): None runs the regimes' Newton
+        iterations to convergence in every M-step; an integer k >= 1 takes at
+        most k steps from the current coefficients, each halved until it does
+        not decrease EM's ``Q`` (monotone, the same fixed points, fewer passes
+        over the data per M-step).  The "gaussian" family's M-step is in
+        closed form and does not use it.
 
     Attributes
     ----------
@@ -129,6 +138,7 @@ class RegressionMixture(ConditionalMixture):
         callback=None,
         checkpoint=None,
         checkpoint_interval: int = 10,
+        m_step_iterations: int | None = None,
     ):
         self.n_components = n_components
         self.family = family
@@ -158,8 +168,19 @@ class RegressionMixture(ConditionalMixture):
         self.callback = callback
         self.checkpoint = checkpoint
         self.checkpoint_interval = checkpoint_interval
+        self.m_step_iterations = m_step_iterations
 
     # ------------------------------------------------------------------ family
+    def _check_family_parameters(self) -> None:
+        super()._check_family_parameters()
+        check_m_step_iterations(self.m_step_iterations)
+
+    def _engine_model(self):
+        model = super()._engine_model()
+        model.m_step_iterations = check_m_step_iterations(
+            getattr(self, "m_step_iterations", None))
+        return model
+
     def _expert_design(self) -> Design:
         D, m = self.n_features_in_, self._n_targets
         return Design(tuple(range(D)), tuple(range(D, D + m)), bool(self.fit_intercept))
