@@ -59,6 +59,10 @@ GRADIENT_TOL = 1e-6
 EVALUATIONS_PER_ITERATION = 20
 
 
+class _Stop(Exception):
+    """Raised by the iteration callback to end L-BFGS-B (works with every scipy)."""
+
+
 class _Evaluation:
     """The objective and gradient of ``theta``, remembering recent evaluations."""
 
@@ -67,13 +71,19 @@ class _Evaluation:
         self.n_evaluations = 0
         self._recent: dict[bytes, tuple[float, Any, np.ndarray]] = {}
 
-    def __call__(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+    def __call__(self, theta: np.ndarray, strict: bool = False) -> tuple[float, np.ndarray]:
+        """(-mean log-likelihood, its gradient); +inf where it cannot be evaluated.
+
+        ``strict``: raise instead (the start, whose errors name the problem).
+        """
         self.n_evaluations += 1
         try:
             with np.errstate(over="raise", invalid="raise"):
                 params = self.parametrisation.unpack(theta)
             stats, objective = expectation(self.model, params, self.source, "soft")
         except (ValueError, FloatingPointError, np.linalg.LinAlgError):
+            if strict:
+                raise
             # a trial point outside the parameters' numerical range (overflowing
             # exponentials, a singular covariance): the line search backs off
             return np.inf, np.zeros_like(theta)
@@ -108,7 +118,7 @@ class GradientFit:
         (module docstring).
     """
 
-    #: Runs of several phases report their phases; this one has none.
+    #: The recorded objective never decreases (checked like EM's).
     monotone = True
 
     def __init__(self, parametrise: Callable[[Any, Any], Any]):
@@ -125,15 +135,15 @@ class GradientFit:
         parametrisation = self.parametrise(model, params)
         evaluate = _Evaluation(model, source, parametrisation)
         theta0 = parametrisation.pack(params)
-        start_value, _ = evaluate(theta0)
+        start_value, _ = evaluate(theta0, strict=True)
         check_finite_objective(-start_value)
         history: list[float] = []
         state = {"previous": -start_value, "converged": False, "stopped": False,
                  "theta": theta0}
         rtol = objective_rtol(model)
 
-        def callback(intermediate_result) -> None:
-            theta = np.array(intermediate_result.x, dtype=float)
+        def callback(xk: np.ndarray) -> None:
+            theta = np.array(xk, dtype=float)
             objective, current, _ = evaluate.at(theta)
             iteration = len(history) + 1
             check_monotone(state["previous"], objective, iteration, 0.0, rtol)
@@ -148,27 +158,32 @@ class GradientFit:
                     RunState(iteration, current, history, 0.0, converged=converged)) \
                     and not converged:
                 state["stopped"] = True
-                raise StopIteration
+                raise _Stop
             if converged:
                 state["converged"] = True
-                raise StopIteration
+                raise _Stop
 
         # L-BFGS-B's small dense algebra is slower with BLAS threads (they wake
         # and sleep every call); the E-step limits BLAS to one thread anyway
+        status, message = 99, "stopped by the convergence rule or a callback"
         with blas_controller().limit(limits=1, user_api="blas"):
-            outcome = minimize(
-                evaluate, theta0, jac=True, method="L-BFGS-B", callback=callback,
-                options={"maxiter": max_iter, "ftol": 0.0, "gtol": 0.0,
-                         "maxfun": EVALUATIONS_PER_ITERATION * max_iter + 20})
+            try:
+                outcome = minimize(
+                    evaluate, theta0, jac=True, method="L-BFGS-B", callback=callback,
+                    options={"maxiter": max_iter, "ftol": 0.0, "gtol": 0.0,
+                             "maxfun": EVALUATIONS_PER_ITERATION * max_iter + 20})
+                status, message = int(outcome.status), str(outcome.message)
+            except _Stop:
+                pass
         theta = state["theta"]
         objective, final, gradient = evaluate.at(theta)
         if not history:
             history.append(objective)
         converged = state["converged"] or (
-            not state["stopped"] and outcome.status != 1  # 1: the iteration limit
+            not state["stopped"] and status != 1  # 1: the iteration limit
             and float(np.max(np.abs(gradient), initial=0.0)) <= GRADIENT_TOL)
-        self.message = str(outcome.message)
-        warned = not converged and not state["stopped"] and outcome.status not in (1, 99)
+        self.message = message
+        warned = not converged and not state["stopped"] and status not in (1, 99)
         if warned:
             # not the iteration limit (the caller's ConvergenceWarning names that)
             warnings.warn(
@@ -177,7 +192,7 @@ class GradientFit:
                 f"{float(np.max(np.abs(gradient), initial=0.0)):.3g}",
                 ConvergenceWarning, stacklevel=external_stacklevel())
         result = EMResult(final, np.asarray(history, dtype=float), bool(converged),
-                          len(history), n_em_evaluations=evaluate.n_evaluations,
+                          len(history), n_em_evaluations=0,
                           n_e_steps=evaluate.n_evaluations, stopped=state["stopped"])
         result.warned = warned  # the ConvergenceWarning is issued: no generic one
         if monitor is not None:
