@@ -17,7 +17,7 @@ from emkit.families.gaussian_gradient import GaussianParametrisation
 from emkit.models._base import make_source
 from emkit.persist import load_model, save_model
 
-KINDS = ("full", "tied", "diag", "spherical")
+KINDS = ("full", "tied", "diag", "spherical", "EEI", "EII")
 
 
 def separated(n=120, dim=3, seed=0):
@@ -182,7 +182,7 @@ def test_predict_score_bic_and_persistence(tmp_path):
 
 @pytest.mark.parametrize("params, match", [
     (dict(fit_method="newton"), "fit_method must be one of"),
-    (dict(fit_method="gradient", covariance_type="EEI"), "not 'EEI'"),
+    (dict(fit_method="gradient", covariance_type="VEI"), "not 'VEI'"),
     (dict(fit_method="gradient", covariance_type="VEV"), "not 'VEV'"),
     (dict(fit_method="gradient", accelerate="squarem"), "accelerate='squarem'"),
     (dict(fit_method="gradient", assignment="hard"), "assignment='hard'"),
@@ -202,6 +202,20 @@ def test_partial_fit_refused():
 
 def test_default_is_em():
     assert GaussianMixture().fit_method == "em"
+
+
+@pytest.mark.parametrize("kind", ["E", "V"])
+def test_one_dimensional_models(kind):
+    rng = np.random.default_rng(6)
+    X = np.concatenate([rng.normal(0, 1, 150), rng.normal(6, 2, 100)])[:, None]
+    em = GaussianMixture(2, covariance_type=kind, reg_covar=0.0, tol=1e-13, max_iter=3000,
+                         random_state=0).fit(X)
+    gradient = GaussianMixture(2, covariance_type=kind, reg_covar=0.0, tol=1e-15,
+                               max_iter=3000, random_state=0, fit_method="gradient").fit(X)
+    assert gradient.score(X) == pytest.approx(em.score(X), abs=1e-11)
+    np.testing.assert_allclose(gradient.covariances_, em.covariances_, rtol=1e-6)
+    if kind == "E":
+        assert gradient.covariances_[0] == gradient.covariances_[1]
 
 
 def test_callback_stops_the_gradient_fit():

@@ -12,8 +12,10 @@ Used by the direct gradient fit (:mod:`emkit.em.gradient`,
   positive diagonal stored as its logarithm (a *log-Cholesky* factor,
   Pinheiro & Bates 1996): per component for "full" (D (D + 1) / 2 numbers
   each), one factor for "tied"; "diag" stores ``s_kj = log c_kj`` with
-  ``sigma2_kj = exp(2 s_kj) + reg_covar``, "spherical" one ``s_k`` per
-  component.  ``reg_covar`` is thus honoured as a floor added to every
+  ``sigma2_kj = exp(2 s_kj) + reg_covar``, "spherical" (and mclust's "V")
+  one ``s_k`` per component; mclust's "EEI" one diagonal and "EII" / "E" one
+  variance shared by every component (the gradient is then the sum of the
+  components').  ``reg_covar`` is thus honoured as a floor added to every
   covariance the parameters build: every eigenvalue of ``Sigma`` is at least
   ``reg_covar``, and the likelihood stays bounded when ``reg_covar > 0``.
 
@@ -62,13 +64,18 @@ from scipy.special import softmax
 from .gaussian import GaussianMixtureModel, GaussianParams, GaussianStatistics
 
 #: Covariance models the gradient fit supports (mclust name -> storage kind).
-GRADIENT_STRUCTURES = {"VVV": "full", "EEE": "tied", "VVI": "diag", "VII": "spherical"}
-#: The storage kinds by the structure objects' names.
-_KINDS = {"full": "full", "tied": "tied", "diag": "diag", "spherical": "spherical"}
+GRADIENT_STRUCTURES = {"VVV": "full", "EEE": "tied", "VVI": "diag", "VII": "spherical",
+                       "EEI": "diag (shared)", "EII": "spherical (shared)",
+                       "V": "spherical", "E": "spherical (shared)"}
+#: The parametrisation kind by the structure objects' names.
+_KINDS = {"full": "full", "tied": "tied", "diag": "diag", "spherical": "spherical",
+          "V": "spherical", "EEI": "diag-shared", "EII": "spherical-shared",
+          "E": "spherical-shared"}
 
 
 def gradient_kind(model: GaussianMixtureModel) -> str | None:
-    """"full", "tied", "diag" or "spherical" when the gradient fit supports the model."""
+    """"full", "tied", "diag", "spherical", "diag-shared" or "spherical-shared" when
+    the gradient fit supports the model (None otherwise)."""
     return _KINDS.get(model.structure.name)
 
 
@@ -94,6 +101,9 @@ class GaussianParametrisation:
                              f"{model.structure.name!r}")
         self.model = model
         self.kind = kind
+        #: "full", "tied", "diag" or "spherical"; ``shared``: one value for all components
+        self.base = kind.removesuffix("-shared")
+        self.shared = kind.endswith("-shared")
         self.reg = float(model.reg_covar)
         self.K, self.D = int(n_components), int(n_features)
         self._tril = np.tril_indices(self.D)
@@ -112,12 +122,12 @@ class GaussianParametrisation:
             within = weights @ np.diagonal(cov, axis1=1, axis2=2)
         elif self.kind == "tied":
             within = np.diag(cov)
-        elif self.kind == "diag":
+        elif self.base == "diag":
             within = weights @ cov
         else:
             within = np.full(self.D, weights @ cov)
         variance = within + weights @ (means - center) ** 2
-        if self.kind == "spherical":
+        if self.base == "spherical":
             variance = np.full(self.D, variance.mean())
         scale = np.sqrt(variance)
         if not (np.isfinite(scale).all() and (scale > 0).all()):
@@ -133,7 +143,8 @@ class GaussianParametrisation:
     def _covariance_size(self) -> int:
         K, D = self.K, self.D
         return {"full": K * D * (D + 1) // 2, "tied": D * (D + 1) // 2,
-                "diag": K * D, "spherical": K}[self.kind]
+                "diag": K * D, "spherical": K, "diag-shared": D,
+                "spherical-shared": 1}[self.kind]
 
     @property
     def size(self) -> int:
@@ -159,7 +170,8 @@ class GaussianParametrisation:
     def _log_scale(self) -> np.ndarray:
         """log s per stored diagonal/spherical value."""
         log_s = np.log(self.scale)
-        return np.tile(log_s, self.K) if self.kind == "diag" else np.full(self.K, log_s[0])
+        copies = 1 if self.shared else self.K
+        return np.tile(log_s, copies) if self.base == "diag" else np.full(copies, log_s[0])
 
     # ------------------------------------------------------------ maps
     def unpack(self, theta: np.ndarray) -> GaussianParams:
@@ -175,8 +187,11 @@ class GaussianParametrisation:
             if self.kind == "tied":
                 covariances = covariances[0]
         else:
-            shape = (self.K, self.D) if self.kind == "diag" else (self.K,)
-            covariances = np.exp(2.0 * (raw + self._log_scale())).reshape(shape) + self.reg
+            shape = (self.K, self.D) if self.base == "diag" else (self.K,)
+            values = np.exp(2.0 * (raw + self._log_scale()))
+            covariances = np.broadcast_to(values, shape).copy() if self.shared else \
+                values.reshape(shape)
+            covariances = covariances + self.reg
         structure = self.model.structure
         return GaussianParams(weights, means, covariances,
                               structure.precisions_cholesky(covariances, self.reg))
@@ -205,9 +220,11 @@ class GaussianParametrisation:
                 packed[k] = values
             raw = packed.ravel()
         else:
+            if self.shared:
+                covariances = covariances[0]
             free = covariances - self.reg
             free = np.where(free > 0, free, covariances)
-            raw = 0.5 * np.log(free).ravel() - self._log_scale()
+            raw = np.atleast_1d(0.5 * np.log(free)).ravel() - self._log_scale()
         return np.concatenate([alpha[:-1], unit_means.ravel(), raw])
 
     def gradient(self, theta: np.ndarray, params: GaussianParams,
@@ -240,12 +257,16 @@ class GaussianParametrisation:
             g_cov = g_cov.ravel()
         else:
             sigma2 = np.asarray(params.covariances, dtype=float)
-            c2 = np.exp(2.0 * (raw + self._log_scale())).reshape(sigma2.shape)
-            if kind == "diag":
+            c2 = np.broadcast_to(np.exp(2.0 * (raw + self._log_scale())),
+                                 sigma2.shape) if self.shared else \
+                np.exp(2.0 * (raw + self._log_scale())).reshape(sigma2.shape)
+            if self.base == "diag":
                 g_means = first / sigma2
                 g_sigma2 = 0.5 * (second / sigma2**2 - counts[:, None] / sigma2)
             else:
                 g_means = first / sigma2[:, None]
                 g_sigma2 = 0.5 * (second.sum(axis=1) / sigma2**2 - self.D * counts / sigma2)
-            g_cov = (2.0 * c2 * g_sigma2).ravel()
+            g_cov = 2.0 * c2 * g_sigma2
+            # a shared value: the sum of the components' derivatives
+            g_cov = g_cov.sum(axis=0).ravel() if self.shared else g_cov.ravel()
         return np.concatenate([g_alpha, (g_means * self.scale).ravel(), g_cov])

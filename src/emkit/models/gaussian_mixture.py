@@ -208,8 +208,9 @@ class GaussianMixture(GradientFitMixin, BaseMixture):
         ``lower_bounds_`` the mean log-likelihood after each, ``lower_bound_``
         the final one; ``tol`` is EM's rule (change of the mean
         log-likelihood between iterations).  Supports covariance_type "full",
-        "tied", "diag", "spherical" (and their mclust names), sample weights,
-        missing values and ``semi_supervised``; not the other mclust models,
+        "tied", "diag", "spherical" (and their mclust names), mclust's "EEI",
+        "EII", "E" and "V", sample weights, missing values and
+        ``semi_supervised``; not the other mclust models,
         ``prior``, ``fixed``, float32, ``accelerate``, the other EM variants,
         ``schedule`` or ``checkpoint``.
 
@@ -515,14 +516,16 @@ class GaussianMixture(GradientFitMixin, BaseMixture):
 
     def _gradient_unsupported(self) -> str | None:
         from ..families.gaussian_gradient import GRADIENT_STRUCTURES
-        from ..families.structures import mclust_name
+        from ..families.structures import SKLEARN_ALIASES, mclust_name
 
         model = mclust_name(self.covariance_type)
         if model not in GRADIENT_STRUCTURES:
-            supported = ", ".join(f"{alias!r} ({name})" for name, alias in
-                                  GRADIENT_STRUCTURES.items())
+            aliases = {mclust: alias for alias, mclust in SKLEARN_ALIASES.items()}
+            supported = ", ".join(f"{aliases[name]!r} ({name})" if name in aliases
+                                  else repr(name) for name in GRADIENT_STRUCTURES)
             return (f"supports covariance_type {supported}, not {self.covariance_type!r}: "
-                    "mclust's constrained models are fitted by EM only")
+                    "mclust's models with constrained volumes, shapes or orientations "
+                    "are fitted by EM only")
         if self.prior is not None:
             return "maximises the likelihood; it does not combine with prior (use fit_method='em')"
         if self._fixed_groups():
