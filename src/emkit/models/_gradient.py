@@ -66,6 +66,13 @@ class GradientFitMixin:
             return GradientFit(self._gradient_parametrisation), None
         return super()._variant_run(rng)
 
+    def _runner_name(self, schedule: str) -> str:
+        """"gradient" for a gradient fit (verbose lines; a later warm EM fit does
+        not continue its convergence test from this fit's ``lower_bound_``)."""
+        if self._fit_method() == "gradient" and schedule == "batch":
+            return "gradient"
+        return super()._runner_name(schedule)
+
     def _gradient_unsupported(self) -> str | None:
         return "is not available for this estimator"
 
