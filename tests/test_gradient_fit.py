@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from scipy.optimize import check_grad
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from emkit import GaussianMixture
 from emkit.em.engine import expectation
@@ -260,3 +261,21 @@ def test_a_file_source_gives_the_in_memory_fit(tmp_path):
     in_memory = GaussianMixture(3, **common).fit(X)
     assert from_disk.n_iter_ == in_memory.n_iter_
     np.testing.assert_allclose(from_disk.means_, in_memory.means_, rtol=1e-12)
+
+
+def _gradient_expected_failures(estimator) -> dict:
+    from tests.test_estimator_checks import expected_failed
+
+    failures = dict(expected_failed(estimator))
+    refused = ("partial_fit is stepwise EM: refused with fit_method='gradient' (as with "
+               "the other EM variants)")
+    failures["check_fit_score_takes_y"] = refused
+    failures["check_n_features_in_after_fitting"] = refused
+    return failures
+
+
+@parametrize_with_checks([GaussianMixture(n_components=2, fit_method="gradient",
+                                          random_state=0)],
+                         expected_failed_checks=_gradient_expected_failures)
+def test_sklearn_checks_with_gradient_fit(estimator, check):
+    check(estimator)
