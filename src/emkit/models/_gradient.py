@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..em.gradient import GradientFit
+from ..em.variants import check_annealing, check_assignment
 from ._mixture import BaseMixture
 
 #: ``fit_method`` values.
@@ -43,6 +44,8 @@ class GradientFitMixin:
         if self._fit_method() != "gradient":
             super()._check_variant_parameters()
             return
+        check_assignment(getattr(self, "assignment", "soft"))
+        check_annealing(getattr(self, "annealing", None))
         conflicts = []
         if getattr(self, "assignment", "soft") != "soft":
             conflicts.append(f"assignment={self.assignment!r}")
@@ -60,6 +63,7 @@ class GradientFitMixin:
         reason = self._gradient_unsupported()
         if reason is not None:
             raise ValueError(f"fit_method='gradient' {reason}")
+        super()._check_variant_parameters()  # the values of the variant parameters
 
     def _variant_run(self, rng: np.random.RandomState) -> tuple[Any, str | None]:
         if self._fit_method() == "gradient":
