@@ -23,8 +23,9 @@ The means and factors are stored in standardised units: ``mu = m + s * mu~``
 and ``C = diag(s) C~`` (``s`` the per-feature standard deviations and ``m``
 the mean of the mixture at the start; one pooled ``s`` for "spherical").
 This only rescales the coordinates (the optimum is the same), but quasi-Newton
-steps depend on them: features in very different units (Old Faithful's
-minutes and seconds) otherwise make the problem badly conditioned.
+steps depend on them: features on very different scales (Old Faithful's
+eruptions of 2-5 minutes and waits of 40-100 minutes) otherwise make the
+problem badly conditioned.
 
 Gradient (Fisher's identity)
 ----------------------------
