@@ -165,3 +165,26 @@ def test_m_step_iterations_survives_a_model_file(tmp_path):
     assert loaded.m_step_iterations == 3
     np.testing.assert_allclose(loaded.score_samples(heavy_tailed()),
                                t.score_samples(heavy_tailed()), rtol=1e-12)
+
+
+@pytest.mark.parametrize("model", ["VEI", "VEE", "EVE", "VVE", "VEV"])
+def test_iterative_covariance_models_generalized_em(model):
+    """mclust's models whose M-step is an inner iteration: one round per M-step."""
+    from emkit import GaussianMixture
+
+    rng = np.random.default_rng(7)
+    rotations = [np.linalg.qr(rng.normal(size=(3, 3)))[0] for _ in range(3)]
+    X = np.vstack([rng.normal(size=(120, 3)) @ np.diag([1.0, 0.6, 0.3]) @ rotations[k]
+                   + 1.5 * k for k in range(3)])
+    common = dict(covariance_type=model, tol=1e-12, max_iter=3000, random_state=0)
+    exact = GaussianMixture(3, **common).fit(X)
+    partial = GaussianMixture(3, m_step_iterations=1, **common).fit(X)  # strict mode
+    assert partial.converged_
+    # the path differs: after two M-steps the inner iteration has not converged
+    two = {**common, "max_iter": 2, "tol": 1e9}
+    assert not np.allclose(GaussianMixture(3, m_step_iterations=1, **two).fit(X).covariances_,
+                           GaussianMixture(3, **two).fit(X).covariances_, atol=1e-8)
+    assert np.all(np.diff(partial.lower_bounds_) >= -1e-12 * np.abs(partial.lower_bounds_[1:]))
+    assert partial.lower_bound_ == pytest.approx(exact.lower_bound_, abs=1e-9)
+    np.testing.assert_allclose(partial.means_, exact.means_, atol=1e-5)
+    np.testing.assert_allclose(partial.covariances_, exact.covariances_, atol=1e-5)

@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 
 from .._validation import check_real
+from ..em.generalized import check_m_step_iterations
 from ..families.gaussian import GaussianMixtureModel, GaussianParams
 from ..families.structures import get_structure
 from ..init import one_hot
@@ -214,6 +215,15 @@ class GaussianMixture(GradientFitMixin, BaseMixture):
         ``prior``, ``fixed``, float32, ``accelerate``, the other EM variants,
         ``schedule`` or ``checkpoint``.
 
+    m_step_iterations : int or None, default=None
+        Generalized EM for mclust's covariance models whose M-step is an
+        inner iteration (VEI, VEE, EVE, VVE, VEV; :mod:`emkit.em.generalized`):
+        None runs it to convergence in every M-step; an integer k >= 1 runs
+        at most k rounds from the current covariances, each of which does not
+        decrease EM's ``Q``, so EM stays monotone and has the same fixed
+        points.  The other covariance models' M-steps are in closed form and
+        do not use it.
+
     Attributes
     ----------
     weights_ : ndarray of shape (n_components,)
@@ -299,6 +309,7 @@ class GaussianMixture(GradientFitMixin, BaseMixture):
         annealing=None,
         stochastic_iter: int = 100,
         fit_method: str = "em",
+        m_step_iterations: int | None = None,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -331,6 +342,7 @@ class GaussianMixture(GradientFitMixin, BaseMixture):
         self.annealing = annealing
         self.stochastic_iter = stochastic_iter
         self.fit_method = fit_method
+        self.m_step_iterations = m_step_iterations
 
     _init_methods = INIT_METHODS
 
@@ -356,6 +368,7 @@ class GaussianMixture(GradientFitMixin, BaseMixture):
         self._fixed_groups()
         check_prior(self.prior)
         self._dtype()
+        check_m_step_iterations(self.m_step_iterations)
 
     def _fixed_groups(self) -> frozenset:
         """Validated ``fixed``: known groups, each with its initial value given."""
@@ -442,8 +455,11 @@ class GaussianMixture(GradientFitMixin, BaseMixture):
                           allow_nan=True, dtype=self._dtype())
 
     def _engine_model(self) -> GaussianMixtureModel:
-        return GaussianMixtureModel(self.covariance_type, self.reg_covar,
-                                    fixed=self._fixed_groups())
+        model = GaussianMixtureModel(self.covariance_type, self.reg_covar,
+                                     fixed=self._fixed_groups())
+        model.m_step_iterations = check_m_step_iterations(
+            getattr(self, "m_step_iterations", None))
+        return model
 
     def _engine_model_for(self, X) -> GaussianMixtureModel:
         model = self._engine_model()
