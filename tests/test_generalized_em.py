@@ -159,6 +159,12 @@ def test_m_step_iterations_survives_a_model_file(tmp_path):
     experts = MixtureOfExperts(2, m_step_iterations=1, random_state=0).fit(X, y)
     save_model(experts, tmp_path / "experts.json")
     assert load_model(tmp_path / "experts.json").m_step_iterations == 1
+    from emkit import GaussianMixture
+
+    gm = GaussianMixture(2, covariance_type="EVE", m_step_iterations=2,
+                         random_state=0).fit(heavy_tailed())
+    save_model(gm, tmp_path / "gm.json")
+    assert load_model(tmp_path / "gm.json").m_step_iterations == 2
     t = StudentTMixture(2, m_step_iterations=3, random_state=0).fit(heavy_tailed())
     save_model(t, tmp_path / "t.json")
     loaded = load_model(tmp_path / "t.json")
