@@ -143,6 +143,10 @@ def test_bad_m_step_iterations_named(value):
         MixtureOfExperts(2, m_step_iterations=value).fit(*gated_data())
     with pytest.raises(ValueError, match="m_step_iterations must be None"):
         RegressionMixture(2, m_step_iterations=value).fit(*gated_data())
+    from emkit import GaussianMixture
+
+    with pytest.raises(ValueError, match="m_step_iterations must be None"):
+        GaussianMixture(2, covariance_type="VEV", m_step_iterations=value).fit(heavy_tailed())
 
 
 def test_default_is_exact():
