@@ -9,7 +9,13 @@ it early trades EM iterations for cheaper M-steps:
   step halving on the gate's expected log-likelihood, each step (and each
   halving) one pass over the data;
 * the degrees of freedom of :class:`~emkit.StudentTMixture`: Newton's method
-  on ``log nu`` for the root of ``log(nu/2) - psi(nu/2) = -S_k / N_k``.
+  on ``log nu`` for the root of ``log(nu/2) - psi(nu/2) = -S_k / N_k``;
+* binomial and Poisson regressions (:class:`~emkit.RegressionMixture`, the
+  experts of :class:`~emkit.MixtureOfExperts`): Newton's method with step
+  halving, one pass over the data per step;
+* mclust's covariance models fitted by an inner iteration (VEI, VEE, EVE, VVE,
+  VEV; :class:`~emkit.GaussianMixture`): block-coordinate ascent over volumes,
+  shapes and orientations (:mod:`emkit.families.decomposed`).
 
 The estimators' ``m_step_iterations`` sets it: None (default) solves the
 M-step to convergence (exact EM); an integer k >= 1 takes at most k inner
