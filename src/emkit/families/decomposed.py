@@ -36,9 +36,10 @@ value at the old parameters and the outer EM stays monotone whatever the
 number of inner steps.  (Recovering the old orientation from nearly
 degenerate covariances is only approximate, so the result is also compared
 with the old covariances and the better of the two is kept.)  It stops when Q changes by less than
-:data:`INNER_TOL` (relative) or after :data:`INNER_MAX_ITER` rounds; at an
-EM fixed point the inner iteration is stationary, so the fit is a stationary
-point of the likelihood.
+:data:`INNER_TOL` (relative) or after :data:`INNER_MAX_ITER` rounds (fewer with
+``GaussianMixture(m_step_iterations=k)``: generalized EM, :func:`inner_iterations`);
+at an EM fixed point the inner iteration is stationary, so the fit is a
+stationary point of the likelihood.
 
 Regularisation
 --------------
@@ -50,6 +51,9 @@ scikit-learn's "add reg_covar to the diagonal"); the structure is kept.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import numpy as np
 
@@ -59,6 +63,31 @@ from .covariance import Diagonal, Full, Spherical, scatter_diagonal, scatter_ful
 INNER_TOL = 1e-12
 #: Most rounds of the inner iteration per M-step.
 INNER_MAX_ITER = 200
+#: Rounds allowed by generalized EM (``m_step_iterations``; None: INNER_MAX_ITER),
+#: set around one M-step by :func:`inner_iterations` (the structures are shared
+#: stateless singletons, so the limit cannot live on them).
+_INNER_LIMIT: ContextVar[int | None] = ContextVar("emkit_inner_limit", default=None)
+
+
+def inner_max_iter() -> int:
+    """Rounds of the inner iteration allowed in the current M-step."""
+    limit = _INNER_LIMIT.get()
+    return INNER_MAX_ITER if limit is None else limit
+
+
+@contextmanager
+def inner_iterations(limit: int | None) -> Iterator[None]:
+    """Bound the inner iteration's rounds (generalized EM) inside the block.
+
+    Each round is a block-coordinate ascent step of ``Q`` from the previous
+    covariances (warm start), so a truncated inner iteration still does not
+    lower ``Q`` (checked by :meth:`DecomposedModel.no_worse_than_previous`).
+    """
+    token = _INNER_LIMIT.set(limit)
+    try:
+        yield
+    finally:
+        _INNER_LIMIT.reset(token)
 
 
 # --------------------------------------------------------------------- helpers
@@ -254,8 +283,11 @@ class DecomposedModel:
                     pass
             q_exact = -np.inf
             try:
-                exact = self.estimate(counts, first, second, 0.0, previous)
-                if np.isfinite(exact).all():
+                # generalized EM (a bounded inner iteration): Q(previous) alone bounds
+                # what the EM inequality needs, without the exact M-step's cost
+                exact = None if _INNER_LIMIT.get() is not None else \
+                    self.estimate(counts, first, second, 0.0, previous)
+                if exact is not None and np.isfinite(exact).all():
                     q_exact = self.expected_loglik(counts, first, second, exact)
             except np.linalg.LinAlgError:
                 pass
@@ -355,7 +387,7 @@ class VEI(DecomposedModel, Diagonal):
                 geometric_mean(unit_determinant(previous[active]).T)
             )
         objective = -np.inf
-        for _ in range(INNER_MAX_ITER):
+        for _ in range(inner_max_iter()):
             volumes = np.where(
                 active, (scatter / shape).sum(axis=1) / (np.where(active, counts, 1.0) * D),
                 1.0,
@@ -429,7 +461,7 @@ class VEE(DecomposedModel, Full):
             common = (previous[active] / volumes[:, None, None]).mean(axis=0)
         common = common / _volume(common)
         objective = -np.inf
-        for _ in range(INNER_MAX_ITER):
+        for _ in range(inner_max_iter()):
             precision = np.linalg.inv(common)
             traces = np.einsum("kij,ji->k", scatter, precision)
             volumes = np.where(active, traces / (np.where(active, counts, 1.0) * D), 1.0)
@@ -465,7 +497,7 @@ class VEV(DecomposedModel, Full):
             previous_values = np.linalg.eigvalsh(previous[active])[:, ::-1]
             shape = unit_determinant(geometric_mean(unit_determinant(previous_values).T))
         objective = -np.inf
-        for _ in range(INNER_MAX_ITER):
+        for _ in range(inner_max_iter()):
             volumes = np.where(
                 active, (values / shape).sum(axis=1) / (np.where(active, counts, 1.0) * D), 1.0
             )
@@ -499,7 +531,7 @@ class _CommonOrientation(DecomposedModel, Full):
         orientation = np.ascontiguousarray(orientation)
         rotated = np.einsum("ji,kjl,lm->kim", orientation, scatter, orientation)
         objective = -np.inf
-        for _ in range(INNER_MAX_ITER):
+        for _ in range(inner_max_iter()):
             diagonals = self.diagonals(counts, np.diagonal(rotated, axis1=1, axis2=2), active)
             new = _diagonal_objective(weight, np.diagonal(rotated, axis1=1, axis2=2),
                                       diagonals)

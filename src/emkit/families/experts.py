@@ -51,12 +51,20 @@ class GatedMixtureModel:
         The gate's input columns of Z (its ``targets`` are not used).
     gate_ridge : float, default=0.0
         Gaussian prior (ridge penalty) on the non-intercept gate coefficients.
+    gate_iterations : int or None, default=None
+        Newton steps of the gate's M-step (and of GLM experts') in EM
+        iterations: None to convergence (exact); k at most k Q-increasing
+        steps from the current coefficients (generalized EM,
+        :mod:`emkit.em.generalized`).  The starting M-step (from the initial
+        responsibilities) is always exact.
     """
 
-    def __init__(self, family: ComponentFamily, gate_design: Design, gate_ridge: float = 0.0):
+    def __init__(self, family: ComponentFamily, gate_design: Design, gate_ridge: float = 0.0,
+                 gate_iterations: int | None = None):
         self.family = family
         self.gate_design = gate_design
         self.gate_ridge = float(gate_ridge)
+        self.gate_iterations = gate_iterations
         self.objective_rtol: float | None = None
 
     # --- the gate ---------------------------------------------------------------
@@ -91,8 +99,8 @@ class GatedMixtureModel:
         single = ridge_matrix(q, self.gate_ridge, self.gate_design.fit_intercept)
         return np.kron(np.eye(K - 1), single)
 
-    def _refine_gate(self, gate: np.ndarray, stats: NewtonStatistics, weighted_pass
-                     ) -> np.ndarray:
+    def _refine_gate(self, gate: np.ndarray, stats: NewtonStatistics, weighted_pass,
+                     max_iter: int | None = None) -> np.ndarray:
         K, q = gate.shape
         if K == 1:
             return gate
@@ -102,7 +110,7 @@ class GatedMixtureModel:
             return weighted_pass(lambda Z, r: self.gate_statistics(candidate, Z, r))
 
         flat = newton_refine(gate[:-1].reshape(1, -1), stats, self._gate_penalty(K, q),
-                             evaluate)
+                             evaluate, max_iter)
         return _full_gate(flat[0], K, q)
 
     # --- engine interface -------------------------------------------------------
@@ -128,15 +136,16 @@ class GatedMixtureModel:
         def weighted_pass(function):
             return data_pass.weighted(lambda X: self.log_joint(params, X), function)
 
-        return self._exact_m_step(stats, params, weighted_pass)
+        return self._exact_m_step(stats, params, weighted_pass,
+                                  getattr(self, "gate_iterations", None))
 
-    def _exact_m_step(self, stats: GatedStatistics, params: GatedParams, weighted_pass
-                      ) -> GatedParams:
+    def _exact_m_step(self, stats: GatedStatistics, params: GatedParams, weighted_pass,
+                      gate_iterations: int | None = None) -> GatedParams:
         components = self.family.maximize(stats.components, params.components)
         if hasattr(self.family, "maximize_with_data"):
             components = self.family.maximize_with_data(stats.components, params.components,
-                                                        weighted_pass)
-        gate = self._refine_gate(params.gate, stats.gate, weighted_pass)
+                                                        weighted_pass, gate_iterations)
+        gate = self._refine_gate(params.gate, stats.gate, weighted_pass, gate_iterations)
         return GatedParams(gate, components)
 
     def log_prior(self, params: GatedParams) -> float:

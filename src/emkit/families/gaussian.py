@@ -19,6 +19,7 @@ from ..em.statistics import SufficientStatistics
 from ._numeric import check_rows_evaluable, check_squared_scale
 from .active_pairs import ActivePairsMixin
 from .covariance import LOG_2PI, CovarianceStructure, Tied, reference_variances
+from .decomposed import inner_iterations
 from .missing import (
     MissingLayout,
     complete_rows,
@@ -151,6 +152,9 @@ class GaussianMixtureModel(ActivePairsMixin):
     """
 
     PARAMETER_GROUPS = ("weights", "means", "covariances")
+    #: Generalized EM: rounds of the iterative covariance M-steps (mclust's VEI, VEE,
+    #: EVE, VVE, VEV) per M-step; None runs them to convergence.
+    m_step_iterations: int | None = None
 
     def __init__(
         self, covariance_type: str = "full", reg_covar: float = 1e-6, fixed=(), prior=None
@@ -381,8 +385,10 @@ class GaussianMixtureModel(ActivePairsMixin):
         empty = (counts < EMPTY_COMPONENT_FRACTION * total) & (self.prior is None)
         means, safe, first, second = self._m_step_moments(stats, params)
         previous = None if params is None else params.covariances
-        with np.errstate(all="ignore"):  # degenerate components are reported below
-            try:
+        # generalized EM bounds the inner iteration of EM's M-steps, not the start's
+        limit = None if params is None else self.m_step_iterations
+        with np.errstate(all="ignore"), inner_iterations(limit):
+            try:  # (degenerate components are reported below)
                 covariances = self.structure.estimate(safe, first, second, self.reg_covar,
                                                       previous)
             except np.linalg.LinAlgError:
@@ -561,10 +567,11 @@ class GaussianMixtureModel(ActivePairsMixin):
             return np.inf
         else:
             _, safe, first, second = self._m_step_moments(stats, params)
-            deficit = self.structure.deficit_from_moments(
-                safe, first, second, new_params.covariances, params.covariances,
-                self.reg_covar,
-            )
+            with inner_iterations(self.m_step_iterations):
+                deficit = self.structure.deficit_from_moments(
+                    safe, first, second, new_params.covariances, params.covariances,
+                    self.reg_covar,
+                )
         return deficit / total
 
     # --- the rest -----------------------------------------------------------

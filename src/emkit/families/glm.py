@@ -80,7 +80,8 @@ def newton_direction(gradient: np.ndarray, information: np.ndarray) -> np.ndarra
 
 
 def newton_refine(current: np.ndarray, stats: NewtonStatistics, penalty: np.ndarray,
-                  evaluate: Callable[[np.ndarray], NewtonStatistics]) -> np.ndarray:
+                  evaluate: Callable[[np.ndarray], NewtonStatistics],
+                  max_iter: int | None = None) -> np.ndarray:
     """Maximise the separable concave ``sum_k Q_k(beta_k) - beta_k' P beta_k / 2`` by Newton.
 
     Parameters
@@ -93,6 +94,10 @@ def newton_refine(current: np.ndarray, stats: NewtonStatistics, penalty: np.ndar
         The ridge penalty's Hessian (zeros for maximum likelihood).
     evaluate : callable
         ``evaluate(beta)`` -> NewtonStatistics at ``beta`` (one pass over the data).
+    max_iter : int or None
+        Newton steps at most (None: :data:`NEWTON_MAX_ITER`, to convergence);
+        a small number gives a generalized-EM M-step (:mod:`emkit.em.generalized`):
+        Q still does not decrease.
 
     Returns
     -------
@@ -108,7 +113,7 @@ def newton_refine(current: np.ndarray, stats: NewtonStatistics, penalty: np.ndar
 
     value = penalised(stats, beta)
     active = stats.counts > 0
-    for _ in range(NEWTON_MAX_ITER):
+    for _ in range(NEWTON_MAX_ITER if max_iter is None else max_iter):
         gradient = stats.gradient - beta @ penalty
         steps = np.zeros_like(beta)
         for k in np.flatnonzero(active):
@@ -242,11 +247,12 @@ class GLMFamily(ComponentFamily):
         return GLMParams(beta[:, :, None].copy())
 
     def maximize_with_data(self, stats: NewtonStatistics, params: GLMParams,
-                           weighted_pass) -> GLMParams:
+                           weighted_pass, max_iter: int | None = None) -> GLMParams:
         """The exact M-step: Newton with step halving, each candidate scored on the data.
 
         ``weighted_pass(function)`` sums ``function(Z, r)`` over the chunks, ``r``
-        the E-step's row-weighted responsibilities of the chunk.
+        the E-step's row-weighted responsibilities of the chunk.  ``max_iter``
+        (None: to convergence) bounds the Newton steps (generalized EM).
         """
         current = params.coefficients[:, :, 0]
         empty = empty_components(stats.counts)
@@ -254,7 +260,8 @@ class GLMFamily(ComponentFamily):
         def evaluate(beta: np.ndarray) -> NewtonStatistics:
             return weighted_pass(lambda Z, r: self.newton_statistics(beta, Z, r))
 
-        beta = newton_refine(current, stats, self._penalty(current.shape[1]), evaluate)
+        beta = newton_refine(current, stats, self._penalty(current.shape[1]), evaluate,
+                             max_iter)
         beta[empty] = current[empty]
         return GLMParams(beta[:, :, None])
 

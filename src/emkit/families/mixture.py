@@ -162,8 +162,11 @@ class MixtureModel:
         def weighted_pass(function):
             return data_pass.weighted(lambda X: self.log_joint(params, X), function)
 
+        # generalized EM (emkit.em.generalized): the estimator may bound the Newton steps
+        steps = getattr(self, "m_step_iterations", None)
+        extra = {} if steps is None else {"max_iter": steps}
         components = self.family.maximize_with_data(stats.components, params.components,
-                                                    weighted_pass)
+                                                    weighted_pass, **extra)
         return MixtureParams(new.weights, components)
 
     def expected_log_joint(self, params: MixtureParams, stats: MixtureStatistics) -> float:

@@ -167,6 +167,9 @@ class StudentTFamily(ComponentFamily):
         Estimated degrees of freedom stay within these bounds.
     reg_covar : float, default=1e-6
         Added to the diagonal of every scale matrix in the M-step.
+    dof_iterations : int or None, default=None
+        None: the exact nu M-step; k: at most k Q-increasing Newton steps from
+        the current nu (generalized EM, :func:`~emkit.families.student_t_dof.improve_dofs`).
     """
 
     name = "student_t"
@@ -174,8 +177,11 @@ class StudentTFamily(ComponentFamily):
 
     def __init__(self, covariance_type: str = "full", dof: Any = "estimate",
                  dof_init: Any = DEFAULT_DOF_INIT,
-                 dof_bounds: tuple[float, float] = DEFAULT_DOF_BOUNDS, reg_covar: float = 1e-6):
+                 dof_bounds: tuple[float, float] = DEFAULT_DOF_BOUNDS, reg_covar: float = 1e-6,
+                 dof_iterations: int | None = None):
         self.structure = get_structure(covariance_type)
+        #: Newton steps of the generalized-EM dof update (None: the exact M-step).
+        self.dof_iterations = dof_iterations
         self.dof_mode, self.fixed_dof = check_dof(dof)
         self.dof_bounds = check_dof_bounds(dof_bounds)
         self.dof_init = np.asarray(dof_init, dtype=float)
@@ -412,7 +418,8 @@ class StudentTFamily(ComponentFamily):
             dof = self.dof_values(K)
         else:
             dof = update_dof(stats.counts, stats.dof_terms, params.dof, empty,
-                             self.dof_mode == "shared", self.dof_bounds)
+                             self.dof_mode == "shared", self.dof_bounds,
+                             getattr(self, "dof_iterations", None))
         return StudentTParams(means, covariances, chol, dof)
 
     def expected_log_prob(self, params: StudentTParams, stats: StudentTStatistics) -> float:

@@ -166,21 +166,73 @@ def solve_dof(ratio: float, bounds: tuple[float, float]) -> float:
     return float(solve_dofs(np.array([ratio]), bounds)[0])
 
 
+def _unit_objective(dof: np.ndarray, ratios: np.ndarray) -> np.ndarray:
+    """``Q_k(nu) / N_k`` up to a constant: ``nu/2 log(nu/2) - log Gamma(nu/2) - nu/2 (r + 1)``."""
+    half = dof / 2
+    return half * np.log(half) - gammaln(half) - half * (ratios + 1.0)
+
+
+def improve_dofs(ratios: np.ndarray, bounds: tuple[float, float], start: np.ndarray,
+                 max_iter: int) -> np.ndarray:
+    """At most ``max_iter`` Newton steps on ``log nu`` from ``start`` that never decrease Q.
+
+    The generalized-EM M-step for nu (:mod:`emkit.em.generalized`): each step
+    ``t <- t - f / f'`` (``t = log nu``, ``f = log(nu/2) - psi(nu/2) - ratio``,
+    whose sign is that of dQ/dnu, so the step goes uphill) is clipped to the
+    bounds and, when it crosses the root, halved until ``Q`` is not below its
+    value at ``t`` (Q is concave in nu, so a halved step is accepted; one
+    that stays on its side of the root increases Q).  At the root (an EM
+    fixed point) the step is 0.
+    """
+    low, high = bounds
+    ratios = np.asarray(ratios, dtype=float)
+    t = np.log(np.clip(np.asarray(start, dtype=float), low, high))
+    for _ in range(max_iter):
+        x = np.exp(t) / 2
+        f = _gap(x) - ratios
+        slope = 1.0 - x * polygamma(1, x)  # d f / d t < 0
+        step = np.clip(t - f / slope, math.log(low), math.log(high)) - t
+        value = _unit_objective(np.exp(t), ratios)
+        for _halving in range(60):
+            trial = t + step
+            # Q rises monotonically up to the root: a step that does not cross it
+            # (f keeps its sign) increases Q; one that does is checked on Q itself
+            same_side = np.sign(_gap(np.exp(trial) / 2) - ratios) * np.sign(f) >= 0
+            ok = same_side | (_unit_objective(np.exp(trial), ratios)
+                              >= value - 1e-15 * np.abs(value))
+            if ok.all():
+                break
+            step = np.where(ok, step, 0.5 * step)
+        t = np.where(ok, t + step, t)
+    return np.clip(np.exp(t), low, high)
+
+
 def update_dof(counts: np.ndarray, terms: np.ndarray, previous: np.ndarray,
-               empty: np.ndarray, shared: bool, bounds: tuple[float, float]) -> np.ndarray:
+               empty: np.ndarray, shared: bool, bounds: tuple[float, float],
+               max_iter: int | None = None) -> np.ndarray:
     """New degrees of freedom (K,) from ``N_k`` (counts) and ``S_k`` (terms).
 
     Empty components keep their previous value; a shared value pools the
-    statistics of the other components.
+    statistics of the other components.  ``max_iter`` None solves the
+    M-step exactly (:func:`solve_dofs`); an integer takes at most that many
+    Q-increasing Newton steps from ``previous`` (:func:`improve_dofs`,
+    generalized EM).
     """
     dof = np.array(previous, dtype=float, copy=True)
     active = ~empty & (counts > 0)
     if not active.any():
         return dof
+
+    def solve(ratios: np.ndarray, start: np.ndarray) -> np.ndarray:
+        if max_iter is None:
+            return solve_dofs(ratios, bounds)
+        return improve_dofs(ratios, bounds, start, max_iter)
+
     if shared:
         ratio = -float(terms[active].sum()) / float(counts[active].sum())
-        return np.full(dof.shape, solve_dof(max(ratio, 0.0), bounds))
-    dof[active] = solve_dofs(np.maximum(-terms[active] / counts[active], 0.0), bounds)
+        start = dof[active][:1]
+        return np.full(dof.shape, float(solve(np.array([max(ratio, 0.0)]), start)[0]))
+    dof[active] = solve(np.maximum(-terms[active] / counts[active], 0.0), dof[active])
     return dof
 
 

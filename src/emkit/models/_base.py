@@ -147,7 +147,7 @@ def fit_with_restarts(
         if result.stopped:
             stopped = True
             break
-    if max_iter > 0 and not best.converged and not stopped:
+    if max_iter > 0 and not best.converged and not stopped and not getattr(best, "warned", False):
         warnings.warn(
             f"Best performing initialization did not converge in max_iter={max_iter} "
             "iterations. Try a larger max_iter, a larger tol, or check the data.",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_real
+from ..em.generalized import check_m_step_iterations
 from ..families.experts import GatedMixtureModel, GatedParams, gate_probabilities
 from ..families.regression import Design
 from ._conditional import ConditionalMixture
@@ -53,6 +54,15 @@ class MixtureOfExperts(ConditionalMixture):
         EM variants (classification EM "hard", stochastic EM "stochastic",
         deterministic annealing of the regime posterior), as
         :class:`~emkit.GaussianMixture`.
+    m_step_iterations : int or None, default=None
+        Generalized EM for the gate (:mod:`emkit.em.generalized`): None runs
+        its Newton iterations to convergence in every M-step (exact
+        EM); an integer k >= 1 takes at most k Newton steps from the current
+        gate, each halved until it does not decrease EM's ``Q``, so EM stays
+        monotone and has the same fixed points, with fewer passes over the
+        data per M-step.  Binomial and Poisson experts (Newton's method too)
+        take the same number of steps; linear-Gaussian experts' M-step is in
+        closed form.
 
     Attributes
     ----------
@@ -105,6 +115,7 @@ class MixtureOfExperts(ConditionalMixture):
         assignment: str = "soft",
         annealing=None,
         stochastic_iter: int = 100,
+        m_step_iterations: int | None = None,
     ):
         self.n_components = n_components
         self.family = family
@@ -132,6 +143,7 @@ class MixtureOfExperts(ConditionalMixture):
         self.assignment = assignment
         self.annealing = annealing
         self.stochastic_iter = stochastic_iter
+        self.m_step_iterations = m_step_iterations
 
     # ------------------------------------------------------------------ checks
     def _online_capable(self) -> bool:
@@ -140,6 +152,7 @@ class MixtureOfExperts(ConditionalMixture):
     def _check_family_parameters(self) -> None:
         super()._check_family_parameters()
         check_real(self.gate_ridge, "gate_ridge", 0.0)
+        check_m_step_iterations(self.m_step_iterations)
 
     def _columns(self, features, name: str) -> tuple[int, ...]:
         """Column indices of X named by ``features`` (None: all)."""
@@ -175,7 +188,9 @@ class MixtureOfExperts(ConditionalMixture):
                       bool(self.fit_intercept))
 
     def _engine_model(self) -> GatedMixtureModel:
-        return GatedMixtureModel(self._family(), self._gate_design(), self.gate_ridge)
+        return GatedMixtureModel(self._family(), self._gate_design(), self.gate_ridge,
+                                 check_m_step_iterations(getattr(self, "m_step_iterations",
+                                                                 None)))
 
     def _row_width(self, model, Z) -> int:
         return self.n_components * (self.n_components + self._n_targets + 4) + Z.shape[1]

@@ -7,12 +7,14 @@ import dataclasses
 import numpy as np
 
 from .._validation import check_real
+from ..em.generalized import check_m_step_iterations
 from ..families.gaussian import GaussianMixtureModel, GaussianParams
 from ..families.structures import get_structure
 from ..init import one_hot
 from ..priors import check_prior, resolve_prior
 from ..sources import ChunkCheck
 from ._base import validate_X
+from ._gradient import GradientFitMixin
 from ._mixture import INIT_METHODS as MIXTURE_INIT_METHODS
 from ._mixture import BaseMixture, clone_with, labelled_start
 
@@ -35,7 +37,7 @@ def _mean_imputed(X: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return np.where(missing, means, X)
 
 
-class GaussianMixture(BaseMixture):
+class GaussianMixture(GradientFitMixin, BaseMixture):
     """Gaussian mixture fitted by EM, with scikit-learn's API.
 
     Parameters
@@ -220,6 +222,34 @@ class GaussianMixture(BaseMixture):
         with missing values evaluate every component (correct, not faster).
         Refused with ``semi_supervised``, Dask sources, ``checkpoint`` and
         other assignments.
+    fit_method : {"em", "gradient"}, default="em"
+        "em" fits by EM; "gradient" maximises the log-likelihood directly with
+        scipy's L-BFGS-B (:mod:`emkit.em.gradient`) over an unconstrained
+        parametrisation (softmax logits for the weights, free means,
+        log-Cholesky factors ``C`` of the covariances,
+        :mod:`emkit.families.gaussian_gradient`) with analytic gradients,
+        from the same start as EM.  ``reg_covar`` is added to every
+        covariance the parameters build (``Sigma = C C' + reg_covar I``), so
+        with ``reg_covar > 0`` the optimum differs from EM's fixed point by
+        O(``reg_covar``) (they agree for ``reg_covar=0``).  ``n_iter_``
+        counts L-BFGS-B iterations (each evaluates the log-likelihood and its
+        gradient about once: one pass over the data, as an EM iteration),
+        ``lower_bounds_`` the mean log-likelihood after each, ``lower_bound_``
+        the final one; ``tol`` is EM's rule (change of the mean
+        log-likelihood between iterations).  Supports covariance_type "full",
+        "tied", "diag", "spherical" (and their mclust names), mclust's "EEI",
+        "EII", "E" and "V", sample weights, missing values and
+        ``semi_supervised``; not the other mclust models,
+        ``prior``, ``fixed``, float32, ``accelerate``, the other EM variants,
+        ``schedule`` or ``checkpoint``.
+    m_step_iterations : int or None, default=None
+        Generalized EM for mclust's covariance models whose M-step is an
+        inner iteration (VEI, VEE, EVE, VVE, VEV; :mod:`emkit.em.generalized`):
+        None runs it to convergence in every M-step; an integer k >= 1 runs
+        at most k rounds from the current covariances, each of which does not
+        decrease EM's ``Q``, so EM stays monotone and has the same fixed
+        points.  The other covariance models' M-steps are in closed form and
+        do not use it.
 
     Attributes
     ----------
@@ -317,6 +347,8 @@ class GaussianMixture(BaseMixture):
         stochastic_iter: int = 100,
         monte_carlo=None,
         sparse=None,
+        fit_method: str = "em",
+        m_step_iterations: int | None = None,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -350,6 +382,8 @@ class GaussianMixture(BaseMixture):
         self.stochastic_iter = stochastic_iter
         self.monte_carlo = monte_carlo
         self.sparse = sparse
+        self.fit_method = fit_method
+        self.m_step_iterations = m_step_iterations
 
     _init_methods = INIT_METHODS
 
@@ -375,6 +409,7 @@ class GaussianMixture(BaseMixture):
         self._fixed_groups()
         check_prior(self.prior)
         self._dtype()
+        check_m_step_iterations(self.m_step_iterations)
 
     def _fixed_groups(self) -> frozenset:
         """Validated ``fixed``: known groups, each with its initial value given."""
@@ -461,8 +496,11 @@ class GaussianMixture(BaseMixture):
                           allow_nan=True, dtype=self._dtype())
 
     def _engine_model(self) -> GaussianMixtureModel:
-        return GaussianMixtureModel(self.covariance_type, self.reg_covar,
-                                    fixed=self._fixed_groups())
+        model = GaussianMixtureModel(self.covariance_type, self.reg_covar,
+                                     fixed=self._fixed_groups())
+        model.m_step_iterations = check_m_step_iterations(
+            getattr(self, "m_step_iterations", None))
+        return model
 
     def _engine_model_for(self, X) -> GaussianMixtureModel:
         model = self._engine_model()
@@ -533,7 +571,33 @@ class GaussianMixture(BaseMixture):
             self.weights_, self.means_, self.covariances_, self.precisions_cholesky_
         )
 
-    # ------------------------------------------------------------ inference
+    def _gradient_unsupported(self) -> str | None:
+        from ..families.gaussian_gradient import GRADIENT_STRUCTURES
+        from ..families.structures import SKLEARN_ALIASES, mclust_name
+
+        model = mclust_name(self.covariance_type)
+        if model not in GRADIENT_STRUCTURES:
+            aliases = {mclust: alias for alias, mclust in SKLEARN_ALIASES.items()}
+            supported = ", ".join(f"{aliases[name]!r} ({name})" if name in aliases
+                                  else repr(name) for name in GRADIENT_STRUCTURES)
+            return (f"supports covariance_type {supported}, not {self.covariance_type!r}: "
+                    "mclust's models with constrained volumes, shapes or orientations "
+                    "are fitted by EM only")
+        if self.prior is not None:
+            return "maximises the likelihood; it does not combine with prior (use fit_method='em')"
+        if self._fixed_groups():
+            return "does not hold parameter groups fixed; use fixed=() or fit_method='em'"
+        if self._dtype() is not np.float64:
+            return ("needs dtype='float64' (a float32 E-step's rounding would stall the "
+                    "line searches)")
+        return None
+
+    def _gradient_parametrisation(self, model, params):
+        from ..families.gaussian_gradient import GaussianParametrisation
+
+        K, D = params.means.shape
+        return GaussianParametrisation(model, K, D, reference=params)
+
     # ------------------------------------------------------ model selection
     def _n_parameters(self) -> int:
         return self._engine_model().n_parameters(self.n_components, self.means_.shape[1])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..em.generalized import check_m_step_iterations
 from ..families.mixture import MixtureParams
 from ..families.regression import Design
 from ._conditional import ConditionalMixture, pack_coefficients
@@ -67,6 +68,14 @@ class RegressionMixture(ConditionalMixture):
         EM variants (classification EM "hard", stochastic EM "stochastic",
         deterministic annealing of the regime posterior), as
         :class:`~emkit.GaussianMixture`.
+    m_step_iterations : int or None, default=None
+        Generalized EM for ``family="binomial"`` / ``"poisson"``
+        (:mod:`emkit.em.generalized`): None runs the regimes' Newton
+        iterations to convergence in every M-step; an integer k >= 1 takes at
+        most k steps from the current coefficients, each halved until it does
+        not decrease EM's ``Q`` (monotone, the same fixed points, fewer passes
+        over the data per M-step).  The "gaussian" family's M-step is in
+        closed form and does not use it.
 
     Attributes
     ----------
@@ -136,6 +145,7 @@ class RegressionMixture(ConditionalMixture):
         assignment: str = "soft",
         annealing=None,
         stochastic_iter: int = 100,
+        m_step_iterations: int | None = None,
     ):
         self.n_components = n_components
         self.family = family
@@ -168,8 +178,19 @@ class RegressionMixture(ConditionalMixture):
         self.assignment = assignment
         self.annealing = annealing
         self.stochastic_iter = stochastic_iter
+        self.m_step_iterations = m_step_iterations
 
     # ------------------------------------------------------------------ family
+    def _check_family_parameters(self) -> None:
+        super()._check_family_parameters()
+        check_m_step_iterations(self.m_step_iterations)
+
+    def _engine_model(self):
+        model = super()._engine_model()
+        model.m_step_iterations = check_m_step_iterations(
+            getattr(self, "m_step_iterations", None))
+        return model
+
     def _expert_design(self) -> Design:
         D, m = self.n_features_in_, self._n_targets
         return Design(tuple(range(D)), tuple(range(D, D + m)), bool(self.fit_intercept))

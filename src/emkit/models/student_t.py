@@ -7,6 +7,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._validation import check_real
 from ..em.engine import soft_assignment
+from ..em.generalized import check_m_step_iterations
 from ..families.structures import get_structure
 from ..families.student_t import StudentTFamily, StudentTMixtureModel
 from ..families.student_t_dof import (
@@ -103,6 +104,12 @@ default="estimate"
         Monte Carlo EM "monte-carlo", deterministic annealing, sparse EM), as
         :class:`~emkit.GaussianMixture` (sparse EM evaluates every component
         of this family: correct, not faster).
+    m_step_iterations : int or None, default=None
+        Generalized EM for the degrees of freedom (:mod:`emkit.em.generalized`):
+        None solves their M-step exactly (Newton's method to convergence);
+        an integer k >= 1 takes at most k Newton steps on ``log nu`` from the
+        current value, each halved until it does not decrease EM's ``Q``, so
+        EM stays monotone and has the same fixed points.
 
     Attributes
     ----------
@@ -219,6 +226,7 @@ default="estimate"
         stochastic_iter: int = 100,
         monte_carlo=None,
         sparse=None,
+        m_step_iterations: int | None = None,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -253,6 +261,7 @@ default="estimate"
         self.stochastic_iter = stochastic_iter
         self.monte_carlo = monte_carlo
         self.sparse = sparse
+        self.m_step_iterations = m_step_iterations
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -281,11 +290,14 @@ default="estimate"
         check_real(self.reg_covar, "reg_covar", 0.0)
         check_dof(self.dof, self.n_components)
         self._dof_init_values()
+        check_m_step_iterations(self.m_step_iterations)
 
     def _family(self) -> StudentTFamily:
         check_dof(self.dof, self.n_components)
         return StudentTFamily(self.covariance_type, dof=self.dof, dof_init=self._dof_init_values(),
-                              dof_bounds=self.dof_bounds, reg_covar=self.reg_covar)
+                              dof_bounds=self.dof_bounds, reg_covar=self.reg_covar,
+                              dof_iterations=check_m_step_iterations(
+                                  getattr(self, "m_step_iterations", None)))
 
     def _engine_model(self) -> StudentTMixtureModel:
         return StudentTMixtureModel(self._family(),
