@@ -26,9 +26,16 @@ blocks of parameters, each of which cannot lower Q:
   whatever the shape, by von Neumann's trace inequality).
 * EVE, VVE: volumes and shapes given the common orientation D (closed form),
   then one sweep of Jacobi plane rotations of D, each rotation the exact
-  minimiser of ``sum_k tr(W_k D M_k D')`` over its angle.  (Browne &
-  McNicholas 2014 use majorisation steps for D instead; the fixed points are
-  the same, the rotations reach them in fewer steps.)
+  minimiser of ``sum_k tr(W_k D M_k D')`` over its angle.  A sweep is
+  ``D - 1`` rounds of disjoint column pairs (the circle ordering), each round
+  one matrix product.  (Browne & McNicholas 2014 use majorisation steps for D
+  instead; the fixed points are the same.)  These alternations converge
+  linearly, often slowly (50 sweeps and more to 1e-12 on 13-D data), so an
+  M-step takes at most :data:`ORIENTATION_SWEEPS` sweeps: a generalised EM
+  step (Q does not decrease; the EM fixed points, where the warm-started
+  inner iteration is stationary, are unchanged).  Measured on the wine data
+  this gives the same fits as running the inner iteration to convergence in
+  most cells at a sixth of the time (docs/model-selection.md).
 
 The inner iteration starts from the previous M-step's covariances (warm
 start), so the expected complete-data log-likelihood never drops below its
@@ -59,6 +66,8 @@ from .covariance import Diagonal, Full, Spherical, scatter_diagonal, scatter_ful
 INNER_TOL = 1e-12
 #: Most rounds of the inner iteration per M-step.
 INNER_MAX_ITER = 200
+#: Most sweeps of plane rotations per M-step of the common-orientation models (EVE, VVE).
+ORIENTATION_SWEEPS = 10
 
 
 # --------------------------------------------------------------------- helpers
@@ -119,34 +128,62 @@ def common_orientation(covariances: np.ndarray) -> np.ndarray:
     return np.linalg.eigh(combination)[1]
 
 
-def jacobi_sweep(rotated: np.ndarray, inverse_shapes: np.ndarray, orientation: np.ndarray):
-    """One sweep of plane rotations lowering ``sum_k sum_j M_kj (D' W_k D)_jj``.
+def round_robin_pairs(n_features: int) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """Rounds of disjoint index pairs covering every pair (i < j) once (circle method).
 
-    ``rotated`` holds B_k = D' W_k D (K, D, D) and ``orientation`` D; both are
-    updated in place.  ``inverse_shapes`` M (K, D) is fixed during the sweep.
-    Rotating columns i, j by angle t changes the objective by
-    ``P cos 2t + R sin 2t`` + const, so each rotation is that minimiser.
+    ``n_features - 1`` rounds (``n_features`` when it is odd), each a pair of
+    index arrays ``(I, J)`` with ``I < J`` elementwise and no index repeated.
     """
-    n_features = orientation.shape[0]
-    scale = np.abs(inverse_shapes).max() * np.abs(np.einsum("kii->k", rotated)).max()
-    for i in range(n_features - 1):
-        for j in range(i + 1, n_features):
-            delta = inverse_shapes[:, i] - inverse_shapes[:, j]
-            p = 0.5 * float(delta @ (rotated[:, i, i] - rotated[:, j, j]))
-            r = float(delta @ rotated[:, i, j])
-            if math.hypot(p, r) <= 1e-15 * scale:
-                continue
-            angle = 0.5 * math.atan2(-r, -p)
-            c, s = math.cos(angle), math.sin(angle)
-            col_i, col_j = orientation[:, i].copy(), orientation[:, j].copy()
-            orientation[:, i] = c * col_i + s * col_j
-            orientation[:, j] = c * col_j - s * col_i
-            col_i, col_j = rotated[:, :, i].copy(), rotated[:, :, j].copy()
-            rotated[:, :, i] = c * col_i + s * col_j
-            rotated[:, :, j] = c * col_j - s * col_i
-            row_i, row_j = rotated[:, i, :].copy(), rotated[:, j, :].copy()
-            rotated[:, i, :] = c * row_i + s * row_j
-            rotated[:, j, :] = c * row_j - s * row_i
+    if n_features not in _PAIRS:
+        m = n_features + n_features % 2  # odd: a dummy index that pairs with nothing
+        ring = list(range(1, m))
+        rounds = []
+        for _ in range(m - 1):
+            members = [0, *ring]
+            pairs = [(min(a, b), max(a, b)) for a, b in
+                     zip(members[: m // 2], members[::-1][: m // 2], strict=True)]
+            pairs = [(a, b) for a, b in pairs if b < n_features]
+            rounds.append((np.array([a for a, _ in pairs], dtype=np.intp),
+                           np.array([b for _, b in pairs], dtype=np.intp)))
+            ring = ring[-1:] + ring[:-1]
+        _PAIRS[n_features] = tuple(rounds)
+    return _PAIRS[n_features]
+
+
+_PAIRS: dict[int, tuple[tuple[np.ndarray, np.ndarray], ...]] = {}
+
+
+def _identity(n: int) -> np.ndarray:
+    out = np.zeros((n, n))
+    out.flat[:: n + 1] = 1.0
+    return out
+
+
+def jacobi_round(rotated: np.ndarray, inverse_shapes: np.ndarray, orientation: np.ndarray,
+                 pairs: tuple[np.ndarray, np.ndarray], scale: float):
+    """Plane rotations of disjoint column pairs lowering ``sum_k sum_j M_kj (D' W_k D)_jj``.
+
+    ``rotated`` holds B_k = D' W_k D (K, D, D) and ``orientation`` D; the
+    updated pair is returned.  ``inverse_shapes`` M (K, D) is fixed.  Rotating
+    columns i, j by angle t changes the objective by ``P cos 2t + R sin 2t`` +
+    const, so each rotation is that minimiser; the pairs of one round share no
+    column, so each rotation leaves the others' ``B_ii, B_jj, B_ij`` unchanged and
+    the round equals applying them one after another (it is one matrix product).
+    """
+    first, second = pairs
+    delta = inverse_shapes[:, first] - inverse_shapes[:, second]
+    p = 0.5 * (delta * (rotated[:, first, first] - rotated[:, second, second])).sum(axis=0)
+    r = (delta * rotated[:, first, second]).sum(axis=0)
+    angle = 0.5 * np.arctan2(-r, -p)
+    angle[np.hypot(p, r) <= 1e-15 * scale] = 0.0
+    c, s = np.cos(angle), np.sin(angle)
+    rotation = _identity(orientation.shape[0])
+    rotation[first, first] = c
+    rotation[second, second] = c
+    rotation[second, first] = s
+    rotation[first, second] = -s
+    rotated = rotation.T @ rotated @ rotation
+    return rotated, orientation @ rotation
 
 
 def _diagonal_objective(counts, scatter_diagonals, variances) -> float:
@@ -498,17 +535,23 @@ class _CommonOrientation(DecomposedModel, Full):
             orientation = common_orientation(previous[active])
         orientation = np.ascontiguousarray(orientation)
         rotated = np.einsum("ji,kjl,lm->kim", orientation, scatter, orientation)
-        objective = -np.inf
-        for _ in range(INNER_MAX_ITER):
+        rounds = round_robin_pairs(scatter.shape[1])
+        diagonals = self.diagonals(counts, np.diagonal(rotated, axis1=1, axis2=2), active)
+        objective = _diagonal_objective(weight, np.diagonal(rotated, axis1=1, axis2=2),
+                                        diagonals)
+        for _ in range(min(INNER_MAX_ITER, ORIENTATION_SWEEPS)):
+            with np.errstate(divide="ignore"):
+                inverse = np.where(active[:, None], 1.0 / diagonals, 0.0)
+            scale = np.abs(inverse).max() * np.abs(np.einsum("kii->k", rotated)).max()
+            for pairs in rounds:
+                rotated, orientation = jacobi_round(rotated, inverse, orientation, pairs,
+                                                    scale)
             diagonals = self.diagonals(counts, np.diagonal(rotated, axis1=1, axis2=2), active)
             new = _diagonal_objective(weight, np.diagonal(rotated, axis1=1, axis2=2),
                                       diagonals)
             if _converged(objective, new):
                 break
             objective = new
-            with np.errstate(divide="ignore"):
-                inverse = np.where(active[:, None], 1.0 / diagonals, 0.0)
-            jacobi_sweep(rotated, inverse, orientation)
         vectors = np.broadcast_to(orientation, scatter.shape)
         return self.no_worse_than_previous(_from_eigen(vectors, diagonals), previous, weight,
                                            scatter)
