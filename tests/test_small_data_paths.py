@@ -179,3 +179,25 @@ def test_compiled_and_numpy_orientation_fits_agree(name):
     assert fits["numba"].lower_bound_ == pytest.approx(fits["numpy"].lower_bound_, rel=1e-12)
     np.testing.assert_allclose(fits["numba"].covariances_, fits["numpy"].covariances_,
                                rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["EVE", "VVE"])
+def test_compiled_inner_iteration_equals_the_numpy_one(name, monkeypatch):
+    """One M-step from a warm start: the compiled loop gives the NumPy loop's covariances."""
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(5)
+    K, D, n = 4, 9, 300
+    X = rng.normal(size=(n, D)) @ rng.normal(size=(D, D))
+    resp = rng.dirichlet(np.ones(K), size=n)
+    counts = resp.sum(axis=0)
+    first = resp.T @ X
+    second = np.einsum("nk,ni,nj->kij", resp, X, X)
+    structure = decomposed.EVE() if name == "EVE" else decomposed.VVE()
+    start = structure.estimate(counts, first + 1.0, second * 1.3, 0.0)
+    out = {}
+    for kernels in ("numpy", "numba"):
+        with emkit.config_context(kernels=kernels):
+            out[kernels] = structure.estimate(counts, first, second, 0.0, start)
+    assert not np.allclose(out["numpy"], start, rtol=1e-3)  # the step moved
+    np.testing.assert_allclose(out["numba"], out["numpy"], rtol=1e-9,
+                               atol=1e-12 * np.abs(out["numpy"]).max())

@@ -160,8 +160,8 @@ def round_robin_pairs(n_features: int) -> tuple[tuple[np.ndarray, np.ndarray], .
 _PAIRS: dict[int, tuple[tuple[np.ndarray, np.ndarray], ...]] = {}
 
 
-def compiled_sweep(n_features: int):
-    """The compiled sweep (:mod:`emkit._numba_orientation`), or None for NumPy rounds.
+def compiled_orientation(n_features: int):
+    """The compiled EVE/VVE inner iteration (:mod:`emkit._numba_orientation`), or None.
 
     ``kernels="numpy"``: None; ``"numba"``: compiled (ImportError without numba);
     ``"auto"``: compiled when numba is installed and ``n_features`` is at least
@@ -172,7 +172,7 @@ def compiled_sweep(n_features: int):
         return None
     if not _kernels.use_numba(None):
         return None
-    return importlib.import_module("emkit._numba_orientation").jacobi_sweep
+    return importlib.import_module("emkit._numba_orientation")
 
 
 def _flat_pairs(n_features: int) -> tuple[np.ndarray, np.ndarray]:
@@ -554,6 +554,26 @@ class _CommonOrientation(DecomposedModel, Full):
         """The optimal Delta_k (K, D) given the diagonals of D' W_k D."""
         raise NotImplementedError
 
+    def _inner(self, counts, rotated, orientation, active, weight, sweeps):
+        """The inner iteration in NumPy: (diagonals, orientation)."""
+        rounds = round_robin_pairs(orientation.shape[0])
+        diagonals = self.diagonals(counts, np.diagonal(rotated, axis1=1, axis2=2), active)
+        objective = _diagonal_objective(weight, np.diagonal(rotated, axis1=1, axis2=2),
+                                        diagonals)
+        for _ in range(sweeps):
+            with np.errstate(divide="ignore"):
+                inverse = np.where(active[:, None], 1.0 / diagonals, 0.0)
+            scale = np.abs(inverse).max() * np.abs(np.einsum("kii->k", rotated)).max()
+            for pairs in rounds:
+                rotated, orientation = jacobi_round(rotated, inverse, orientation, pairs, scale)
+            diagonals = self.diagonals(counts, np.diagonal(rotated, axis1=1, axis2=2), active)
+            new = _diagonal_objective(weight, np.diagonal(rotated, axis1=1, axis2=2),
+                                      diagonals)
+            if _converged(objective, new):
+                break
+            objective = new
+        return diagonals, orientation
+
     def estimate(self, counts, first, second, reg_covar, previous=None):
         scatter = scatter_full(counts, first, second, reg_covar)
         active = _active(counts, np.einsum("kii->k", scatter))
@@ -564,30 +584,18 @@ class _CommonOrientation(DecomposedModel, Full):
             orientation = common_orientation(previous[active])
         orientation = np.ascontiguousarray(orientation)
         rotated = np.einsum("ji,kjl,lm->kim", orientation, scatter, orientation)
-        rounds = round_robin_pairs(scatter.shape[1])
-        diagonals = self.diagonals(counts, np.diagonal(rotated, axis1=1, axis2=2), active)
-        objective = _diagonal_objective(weight, np.diagonal(rotated, axis1=1, axis2=2),
-                                        diagonals)
-        sweep = compiled_sweep(scatter.shape[1])
-        if sweep is not None:
-            flat = _flat_pairs(scatter.shape[1])
+        sweeps = min(INNER_MAX_ITER, ORIENTATION_SWEEPS)
+        compiled = compiled_orientation(scatter.shape[1])
+        if compiled is not None:
             rotated = np.ascontiguousarray(rotated)
-        for _ in range(min(INNER_MAX_ITER, ORIENTATION_SWEEPS)):
-            with np.errstate(divide="ignore"):
-                inverse = np.where(active[:, None], 1.0 / diagonals, 0.0)
-            scale = np.abs(inverse).max() * np.abs(np.einsum("kii->k", rotated)).max()
-            if sweep is not None:
-                sweep(rotated, inverse, orientation, *flat, scale)
-            else:
-                for pairs in rounds:
-                    rotated, orientation = jacobi_round(rotated, inverse, orientation, pairs,
-                                                        scale)
-            diagonals = self.diagonals(counts, np.diagonal(rotated, axis1=1, axis2=2), active)
-            new = _diagonal_objective(weight, np.diagonal(rotated, axis1=1, axis2=2),
-                                      diagonals)
-            if _converged(objective, new):
-                break
-            objective = new
+            diagonals = np.empty(rotated.shape[:2])
+            compiled.common_orientation_inner(
+                rotated, orientation, np.ascontiguousarray(counts, dtype=np.float64), active,
+                self.equal_volume, *_flat_pairs(scatter.shape[1]), sweeps, INNER_TOL,
+                diagonals)
+        else:
+            diagonals, orientation = self._inner(counts, rotated, orientation, active, weight,
+                                                 sweeps)
         vectors = np.broadcast_to(orientation, scatter.shape)
         return self.no_worse_than_previous(_from_eigen(vectors, diagonals), previous, weight,
                                            scatter)
@@ -597,6 +605,7 @@ class EVE(_CommonOrientation):
     """lambda D A_k D': equal volumes, variable shapes, common orientation."""
 
     name = "EVE"
+    equal_volume = True
 
     def diagonals(self, counts, rotated_diagonals, active):
         return equal_volume_variable_shapes(counts, rotated_diagonals, active)
@@ -609,6 +618,7 @@ class VVE(_CommonOrientation):
     """lambda_k D A_k D': variable volumes and shapes, common orientation."""
 
     name = "VVE"
+    equal_volume = False
 
     def diagonals(self, counts, rotated_diagonals, active):
         out = rotated_diagonals / np.where(active, counts, 1.0)[:, None]
