@@ -1,8 +1,8 @@
 """The compiled inner iteration of the common-orientation models (EVE, VVE).
 
-Import through :func:`emkit.families.decomposed.compiled_orientation` only
+Import through :func:`emkit.families._orientation.compiled_orientation` only
 (numba is optional).  :func:`jacobi_sweep` applies the rotations of
-:func:`emkit.families.decomposed.jacobi_round` pair by pair, in the same round
+:func:`emkit.families._orientation.jacobi_round` pair by pair, in the same round
 order (rotations of one round touch disjoint columns, so the result is the
 NumPy path's up to rounding); :func:`common_orientation_inner` is the whole
 loop of ``_CommonOrientation.estimate`` (sweeps, optimal diagonals, Q and the

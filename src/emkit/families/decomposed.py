@@ -33,9 +33,12 @@ blocks of parameters, each of which cannot lower Q:
   linearly, often slowly (50 sweeps and more to 1e-12 on 13-D data), so an
   M-step takes at most :data:`ORIENTATION_SWEEPS` sweeps: a generalised EM
   step (Q does not decrease; the EM fixed points, where the warm-started
-  inner iteration is stationary, are unchanged).  Measured on the wine data
-  this gives the same fits as running the inner iteration to convergence in
-  most cells at a sixth of the time (docs/model-selection.md).
+  inner iteration is stationary, are unchanged).  On the standardised wine
+  data (EVE and VVE, G = 2..6) 8 of the 10 cells reach the fit of the
+  uncapped inner iteration; in two EM goes to another, higher local maximum
+  (docs/model-selection.md).  With numba the whole inner iteration runs
+  compiled (:mod:`emkit._numba_orientation`, from
+  ``_orientation.ORIENTATION_NUMBA_MIN_FEATURES`` features with ``kernels="auto"``).
 
 The inner iteration starts from the previous M-step's covariances (warm
 start), so the expected complete-data log-likelihood never drops below its
@@ -56,13 +59,16 @@ scikit-learn's "add reg_covar to the diagonal"); the structure is kept.
 
 from __future__ import annotations
 
-import importlib
 import math
 
 import numpy as np
 
-from .. import _kernels
-from .._config import get_config
+from ._orientation import (
+    compiled_orientation,
+    flat_pairs,
+    jacobi_round,
+    round_robin_pairs,
+)
 from .covariance import Diagonal, Full, Spherical, scatter_diagonal, scatter_full
 
 #: Relative change of the inner objective below which the inner iteration stops.
@@ -71,10 +77,6 @@ INNER_TOL = 1e-12
 INNER_MAX_ITER = 200
 #: Most sweeps of plane rotations per M-step of the common-orientation models (EVE, VVE).
 ORIENTATION_SWEEPS = 10
-#: With ``kernels="auto"``, the sweeps run compiled (numba, when installed) from this
-#: many features: loading numba takes about a second, a NumPy sweep at D = 8 about
-#: half a millisecond (a compiled one a few microseconds).
-ORIENTATION_NUMBA_MIN_FEATURES = 8
 
 
 # --------------------------------------------------------------------- helpers
@@ -133,86 +135,6 @@ def common_orientation(covariances: np.ndarray) -> np.ndarray:
     coefficients = 1.0 + np.modf(np.arange(1, K + 1) * (math.sqrt(5.0) - 1.0) / 2.0)[0]
     combination = np.einsum("k,kij->ij", coefficients, covariances)
     return np.linalg.eigh(combination)[1]
-
-
-def round_robin_pairs(n_features: int) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
-    """Rounds of disjoint index pairs covering every pair (i < j) once (circle method).
-
-    ``n_features - 1`` rounds (``n_features`` when it is odd), each a pair of
-    index arrays ``(I, J)`` with ``I < J`` elementwise and no index repeated.
-    """
-    if n_features not in _PAIRS:
-        m = n_features + n_features % 2  # odd: a dummy index that pairs with nothing
-        ring = list(range(1, m))
-        rounds = []
-        for _ in range(m - 1):
-            members = [0, *ring]
-            pairs = [(min(a, b), max(a, b)) for a, b in
-                     zip(members[: m // 2], members[::-1][: m // 2], strict=True)]
-            pairs = [(a, b) for a, b in pairs if b < n_features]
-            rounds.append((np.array([a for a, _ in pairs], dtype=np.intp),
-                           np.array([b for _, b in pairs], dtype=np.intp)))
-            ring = ring[-1:] + ring[:-1]
-        _PAIRS[n_features] = tuple(rounds)
-    return _PAIRS[n_features]
-
-
-_PAIRS: dict[int, tuple[tuple[np.ndarray, np.ndarray], ...]] = {}
-
-
-def compiled_orientation(n_features: int):
-    """The compiled EVE/VVE inner iteration (:mod:`emkit._numba_orientation`), or None.
-
-    ``kernels="numpy"``: None; ``"numba"``: compiled (ImportError without numba);
-    ``"auto"``: compiled when numba is installed and ``n_features`` is at least
-    :data:`ORIENTATION_NUMBA_MIN_FEATURES`.
-    """
-    mode = get_config()["kernels"]
-    if mode == "numpy" or (mode == "auto" and n_features < ORIENTATION_NUMBA_MIN_FEATURES):
-        return None
-    if not _kernels.use_numba(None):
-        return None
-    return importlib.import_module("emkit._numba_orientation")
-
-
-def _flat_pairs(n_features: int) -> tuple[np.ndarray, np.ndarray]:
-    """The pairs of :func:`round_robin_pairs`, round after round, as two index arrays."""
-    rounds = round_robin_pairs(n_features)
-    return (np.concatenate([first for first, _ in rounds]),
-            np.concatenate([second for _, second in rounds]))
-
-
-def _identity(n: int) -> np.ndarray:
-    out = np.zeros((n, n))
-    out.flat[:: n + 1] = 1.0
-    return out
-
-
-def jacobi_round(rotated: np.ndarray, inverse_shapes: np.ndarray, orientation: np.ndarray,
-                 pairs: tuple[np.ndarray, np.ndarray], scale: float):
-    """Plane rotations of disjoint column pairs lowering ``sum_k sum_j M_kj (D' W_k D)_jj``.
-
-    ``rotated`` holds B_k = D' W_k D (K, D, D) and ``orientation`` D; the
-    updated pair is returned.  ``inverse_shapes`` M (K, D) is fixed.  Rotating
-    columns i, j by angle t changes the objective by ``P cos 2t + R sin 2t`` +
-    const, so each rotation is that minimiser; the pairs of one round share no
-    column, so each rotation leaves the others' ``B_ii, B_jj, B_ij`` unchanged and
-    the round equals applying them one after another (it is one matrix product).
-    """
-    first, second = pairs
-    delta = inverse_shapes[:, first] - inverse_shapes[:, second]
-    p = 0.5 * (delta * (rotated[:, first, first] - rotated[:, second, second])).sum(axis=0)
-    r = (delta * rotated[:, first, second]).sum(axis=0)
-    angle = 0.5 * np.arctan2(-r, -p)
-    angle[np.hypot(p, r) <= 1e-15 * scale] = 0.0
-    c, s = np.cos(angle), np.sin(angle)
-    rotation = _identity(orientation.shape[0])
-    rotation[first, first] = c
-    rotation[second, second] = c
-    rotation[second, first] = s
-    rotation[first, second] = -s
-    rotated = rotation.T @ rotated @ rotation
-    return rotated, orientation @ rotation
 
 
 def _diagonal_objective(counts, scatter_diagonals, variances) -> float:
@@ -591,7 +513,7 @@ class _CommonOrientation(DecomposedModel, Full):
             diagonals = np.empty(rotated.shape[:2])
             compiled.common_orientation_inner(
                 rotated, orientation, np.ascontiguousarray(counts, dtype=np.float64), active,
-                self.equal_volume, *_flat_pairs(scatter.shape[1]), sweeps, INNER_TOL,
+                self.equal_volume, *flat_pairs(scatter.shape[1]), sweeps, INNER_TOL,
                 diagonals)
         else:
             diagonals, orientation = self._inner(counts, rotated, orientation, active, weight,
