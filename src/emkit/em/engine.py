@@ -51,8 +51,9 @@ from .._config import effective_threads, get_config
 from .._warnings import external_stacklevel
 from ..exceptions import MonotonicityError, MonotonicityWarning
 from ..sources._base import add_results
-from ..sources._map import blas_controller as _blas_controller
+from ..sources._map import blas_controller as _blas_controller  # noqa: F401 (hmm uses it)
 from ..sources._map import ordered_map as _ordered_map
+from ..sources._map import single_threaded_blas as _single_threaded_blas
 
 #: Relative size of a decrease of the mean objective that counts as float noise.
 MONOTONE_RTOL = 1e-10
@@ -366,7 +367,7 @@ def expectation(model, params, source, assignment="soft", iteration: int = 0):
         result = map_reduce(step, add_results)
     else:  # a minimal source: chunks() only
         result = None
-        with _blas_controller().limit(limits=1, user_api="blas"):
+        with _single_threaded_blas():
             for part in _ordered_map(step, _legacy_chunks(source), effective_threads()):
                 result = part if result is None else add_results(result, part)
     if result is None:
@@ -403,7 +404,7 @@ class DataPass:
     def __call__(self, function):
         self.n_passes += 1
         total = None
-        with _blas_controller().limit(limits=1, user_api="blas"):
+        with _single_threaded_blas():
             for part in _ordered_map(lambda chunk: function(chunk[0], chunk[1]),
                                      self.source.chunks(), effective_threads()):
                 total = part if total is None else total + part
@@ -428,7 +429,7 @@ class DataPass:
         if map_reduce is not None:
             return map_reduce(step, operator.add)
         total = None
-        with _blas_controller().limit(limits=1, user_api="blas"):
+        with _single_threaded_blas():
             for part in _ordered_map(step, _legacy_chunks(self.source), effective_threads()):
                 total = part if total is None else total + part
         return total
@@ -445,7 +446,7 @@ def responsibility_pass(X, weighted: np.ndarray, chunk_size: int):
 
     def weighted_pass(function):
         total = None
-        with _blas_controller().limit(limits=1, user_api="blas"):
+        with _single_threaded_blas():
             for rows in chunks:
                 part = function(X[rows], weighted[rows])
                 total = part if total is None else total + part

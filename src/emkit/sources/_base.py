@@ -29,7 +29,7 @@ import numpy as np
 
 from .._config import effective_threads
 from ._checks import ChunkCheck, Where
-from ._map import blas_controller, ordered_map, read_ahead
+from ._map import ordered_map, read_ahead, single_threaded_blas
 from ._summary import ScanStep, Summary
 
 #: Target size in bytes of one chunk's per-component work arrays.
@@ -283,7 +283,7 @@ class Source:
         if self.read_ahead:  # a reader thread keeps the next chunk ready: queue less
             chunks = read_ahead(chunks)
             ahead = threads + 1
-        with blas_controller().limit(limits=1, user_api="blas"):
+        with single_threaded_blas():
             yield from ordered_map(function, chunks, threads, ahead)
 
     def map_reduce(self, function: Callable, combine: Callable = add_results,
