@@ -210,7 +210,6 @@ def test_map_prior_and_acceleration_compose():
     ({"sparse": 2, "annealing": True}, r"sparse EM .* does not combine with annealing"),
     ({"sparse": 2, "schedule": "incremental"}, r"sparse applies to schedule='batch' only"),
     ({"sparse": 2, "checkpoint": "x.npz"}, r"checkpoint is not supported with sparse"),
-    ({"sparse": 2, "semi_supervised": True}, r"sparse EM does not support semi_supervised"),
 ])
 def test_invalid_sparse_options_are_refused(X, params, match):
     with pytest.raises(ValueError, match=match):
@@ -315,3 +314,36 @@ def test_dask_sources_are_refused_and_float32_works(X):
     sp = GaussianMixture(8, dtype=np.float32, sparse=2, **common).fit(X)
     assert sp.phases_[0]["name"] == "sparse"
     assert sp.score(X) == pytest.approx(em.score(X), abs=1e-5)
+
+
+@pytest.mark.parametrize("covariance_type", ["diag", "full"])
+def test_semi_supervised_sparse_em_ends_at_the_semi_supervised_em_fixed_point(
+        X, covariance_type):
+    """Labelled rows keep a one-hot responsibility on their component (in their
+    active list with all the mass; objective the joint log-density): the sparse
+    phase's free energy never decreases (strict mode) and the fit ends where
+    semi-supervised plain EM from the same start ends."""
+    rng = np.random.default_rng(3)
+    truth = np.repeat(np.arange(8), 60)
+    labels = np.where(rng.uniform(size=X.shape[0]) < 0.15, truth, -1)
+    settings = dict(covariance_type=covariance_type, semi_supervised=True, random_state=0,
+                    tol=1e-10, max_iter=2000)
+    plain = GaussianMixture(8, **settings).fit(X, labels)
+    sparse = GaussianMixture(8, sparse={"n_active": 2, "full_every": 4}, **settings).fit(
+        X, labels)
+    assert sparse.phases_[0]["n_iter"] > 4  # partial iterations ran
+    assert sparse.lower_bound_ == pytest.approx(plain.lower_bound_, abs=1e-8)
+    np.testing.assert_allclose(sparse.means_, plain.means_, atol=1e-4)
+
+
+def test_labelled_rows_are_one_hot_in_the_sparse_statistics(X):
+    """One full and one partial sparse E-step with every row labelled give the
+    statistics of the labelled partition (the M-step is then the class means)."""
+    truth = np.repeat(np.arange(8), 60)
+    model_settings = dict(covariance_type="diag", semi_supervised=True, random_state=0,
+                          max_iter=3, tol=0.0, sparse={"n_active": 2, "full_every": 2})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = GaussianMixture(8, **model_settings).fit(X, truth)
+    expected = np.array([X[truth == k].mean(axis=0) for k in range(8)])
+    np.testing.assert_allclose(est.means_, expected, rtol=1e-10, atol=1e-12)

@@ -173,9 +173,10 @@ class SparseAssignment:
         def step(chunk):
             X, w = chunk[0], chunk[1]
             labels = chunk[2] if len(chunk) > 2 else None
-            if labels is not None and np.any(np.asarray(labels) >= 0):
-                raise ValueError("sparse EM does not support partially labelled rows "
-                                 "(semi_supervised); use sparse=None")
+            known = None
+            if labels is not None:
+                known = np.flatnonzero(np.asarray(labels) >= 0)
+                known = (known, np.asarray(labels)[known]) if known.size else None
             start = int(chunk[3]) if len(chunk) > 3 and chunk[3] is not None else 0
             key = (start, int(X.shape[0]))
             present = w > 0.0
@@ -183,14 +184,18 @@ class SparseAssignment:
                 with state.lock:
                     state.n_components = model_components(model, params, X)
             if self.full:
-                return full_step(X, w, key, present)
-            return partial_step(X, w, key, present)
+                return full_step(X, w, key, present, known)
+            return partial_step(X, w, key, present, known)
 
-        def full_step(X, w, key, present):
+        def full_step(X, w, key, present, known):
+            # labelled rows (semi_supervised): their responsibility is one-hot on their
+            # component, which is then in their active list with all of the mass, and
+            # their objective the joint log-density, as in plain EM
             K = state.n_components
             m = min(state.n_active, K)
             fused = getattr(model, "select_e_step", None)
-            out = None if fused is None or m == K else fused(params, X, w, m)
+            out = None if fused is None or m == K or known is not None else fused(
+                params, X, w, m)
             if out is not None:
                 row_objective, active, mass, live, frozen = out
                 mass[~present] = 1.0
@@ -200,7 +205,13 @@ class SparseAssignment:
                 frozen_objective = float((w * (1.0 - mass)) @ row_objective)
                 return float(w @ row_objective), float(w.sum()), live, frozen, frozen_objective
             log_joint = model.log_joint(params, X)
+            if known is not None:
+                joint = log_joint[known[0], known[1]]
             row_objective, resp = soft_assignment(log_joint, overwrite=True)
+            if known is not None:
+                row_objective[known[0]] = joint
+                resp[known[0]] = 0.0
+                resp[known[0], known[1]] = 1.0
             if m < K:
                 active = np.argpartition(-resp, m - 1, axis=1)[:, :m]
             else:
@@ -221,7 +232,7 @@ class SparseAssignment:
             frozen_objective = float((w * (1.0 - mass)) @ row_objective)
             return float(w @ row_objective), float(w.sum()), live, frozen, frozen_objective
 
-        def partial_step(X, w, key, present):
+        def partial_step(X, w, key, present, known):
             held = state.chunks.get(key)
             if held is None:
                 raise RuntimeError("sparse EM: a chunk changed between iterations (the "
@@ -229,14 +240,22 @@ class SparseAssignment:
             active, mass = held
             K = state.n_components
             fused = getattr(model, "active_e_step", None)
-            out = None if fused is None else fused(params, X, w, active, mass)
+            out = None if fused is None or known is not None else fused(
+                params, X, w, active, mass)
             if out is not None:
                 row_objective, stats = out
                 return float(w @ row_objective), float(w.sum()), stats
             log_joint = active_log_joint(model, params, X, active)
+            if known is not None:  # the labelled component's place in each active list
+                place = np.argmax(active[known[0]] == known[1][:, None], axis=1)
+                joint = log_joint[known[0], place]
             log_norm, resp = soft_assignment(log_joint, overwrite=True)
             with np.errstate(divide="ignore"):
                 row_objective = mass * (log_norm - np.log(mass))
+            if known is not None:  # mass 1 on the label: one-hot, joint log-density
+                row_objective[known[0]] = joint
+                resp[known[0]] = 0.0
+                resp[known[0], place] = 1.0
             row_objective[~present] = 0.0
             resp[~present] = 0.0
             resp *= (mass * w)[:, None]

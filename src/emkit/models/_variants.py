@@ -88,9 +88,6 @@ class VariantMixin:
             raise ValueError(f"sparse EM restricts the soft E-step; it does not combine "
                              f"with {other} (use sparse=None, or assignment='soft' and "
                              "annealing=None)")
-        if sparse is not None and getattr(self, "semi_supervised", False):
-            raise ValueError("sparse EM does not support semi_supervised=True (labelled "
-                             "rows); use sparse=None")
         schedule = getattr(self, "schedule", "batch")
         if schedule != "batch":
             raise ValueError(f"{what} applies to schedule='batch' only, not to "

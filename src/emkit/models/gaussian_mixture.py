@@ -220,8 +220,8 @@ class GaussianMixture(GradientFitMixin, BaseMixture):
         components with the diagonal and per-component full models (compiled
         kernels for the diagonal ones); the pooled ("tied") models and chunks
         with missing values evaluate every component (correct, not faster).
-        Refused with ``semi_supervised``, Dask sources, ``checkpoint`` and
-        other assignments.
+        Labelled rows (``semi_supervised``) keep their component.  Refused with
+        Dask sources, ``checkpoint`` and other assignments.
     fit_method : {"em", "gradient"}, default="em"
         "em" fits by EM; "gradient" maximises the log-likelihood directly with
         scipy's L-BFGS-B (:mod:`emkit.em.gradient`) over an unconstrained
