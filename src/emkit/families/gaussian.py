@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-import weakref
 
 import numpy as np
 
@@ -18,14 +17,7 @@ from .._warnings import external_stacklevel
 from ..em.statistics import SufficientStatistics
 from ._numeric import check_rows_evaluable, check_squared_scale
 from .covariance import LOG_2PI, CovarianceStructure, Tied, reference_variances
-from .missing import (
-    MissingLayout,
-    complete_rows,
-    incomplete_values,
-    missing_layout,
-    missing_log_prob,
-    missing_moments,
-)
+from .gaussian_missing import MissingValuesMixin
 from .structures import get_structure
 
 #: A component whose summed responsibility is below this fraction of the total
@@ -131,7 +123,7 @@ def expected_quadratic(structure: CovarianceStructure, precisions_cholesky: np.n
     return float(np.sum(np.einsum("kii->ki", precisions) * second))
 
 
-class GaussianMixtureModel:
+class GaussianMixtureModel(MissingValuesMixin):
     """The Gaussian mixture as seen by the EM engine.
 
     Parameters
@@ -164,9 +156,8 @@ class GaussianMixtureModel:
             raise ValueError(
                 f"fixed must contain only {list(self.PARAMETER_GROUPS)}, got {sorted(unknown)}"
             )
-        # missing values: NaN layout per chunk, completions shared by E-step and statistics
-        self._layout_cache: dict = {}
-        self._completion_cache: dict = {}
+        # missing values: per-chunk layouts and the fit's missingness patterns
+        self._init_missing()
         #: Whether chunks are views of memory that lives through the fit (in-memory
         #: sources), so per-chunk caches may be keyed by address; otherwise (chunks
         #: read from files or Dask blocks) they are keyed by the chunk object and
@@ -212,23 +203,13 @@ class GaussianMixtureModel:
         """log pi_k + log p(x_O | k) per row; NaN entries of X are marginalised out."""
         with np.errstate(divide="ignore"):
             log_weights = np.log(params.weights)
-        layout = self._layout(X)
-        if layout is None:
-            return check_rows_evaluable(self.structure.log_prob(
-                X, params.means, params.precisions_cholesky, self._global_center(params),
-                log_weights,
-            ), X)
-        out = np.empty((X.shape[0], params.weights.shape[0]))
-        if layout.complete_rows.size:
-            out[layout.complete_rows] = self.structure.log_prob(
-                X[layout.complete_rows], params.means, params.precisions_cholesky,
-                self._global_center(params), log_weights,
-            )
-        K, D = params.means.shape
-        log_det = 2.0 * self.structure.log_det_cholesky(params.precisions_cholesky, K, D)
-        completions = self._completions(params, X, layout)
-        out[layout.incomplete_rows] = missing_log_prob(completions, log_det, layout) + log_weights
-        return check_rows_evaluable(out, X)
+        missing = self._missing_log_joint(params, X)
+        if missing is not None:
+            return missing
+        return check_rows_evaluable(self.structure.log_prob(
+            X, params.means, params.precisions_cholesky, self._global_center(params),
+            log_weights,
+        ), X)
 
     def fused_applies(self, n_features: int) -> bool:
         """Whether complete chunks of ``n_features`` columns take the fused kernels."""
@@ -247,10 +228,19 @@ class GaussianMixtureModel:
         ``(row log-likelihoods, statistics)``, equal to the generic path's
         ``log_joint`` + ``soft_assignment`` + ``statistics`` up to float
         rounding; None (generic path) when the kernels are off, the structure
-        has none, there are more features than :data:`FUSED_MAX_FEATURES` allows, or
-        the chunk has missing values.
+        has none or there are more features than :data:`FUSED_MAX_FEATURES` allows.
+        A chunk with missing values takes the compiled pattern kernel
+        (:mod:`emkit.families.missing_patterns`) whenever the kernels are on,
+        for every structure.
         """
-        if not self.fused_applies(params.means.shape[1]) or self._layout(X) is not None:
+        if self._has_missing(X):
+            fused = self._missing_soft_e_step(params, X, weights)
+            if fused is None:
+                return None
+            row_objective, (counts, first, second, centers) = fused
+            return row_objective, GaussianStatistics(counts, first, second, centers,
+                                                     self.structure)
+        if not self.fused_applies(params.means.shape[1]):
             return None
         form = self._fused_form(params)
         row_objective, counts, first, second = _kernels.gaussian_e_step(form, X, weights)
@@ -284,58 +274,10 @@ class GaussianMixtureModel:
         self._fused_cache = (params, form)
         return form
 
-    # --- missing values: per-chunk caches ----------------------------------------
-    # The NaN layout of a chunk is the same every iteration, and the completions
-    # computed for log_joint are reused by statistics (same chunk, same params).
-    # In-memory chunks are identified by their data pointer and shape (sources
-    # yield views); chunks read anew each pass by the array object itself, and
-    # their entries go when the array does (another array may reuse the address).
-    def _chunk_key(self, X: np.ndarray) -> tuple:
-        if self.persistent_chunks:
-            return (X.__array_interface__["data"][0], X.shape, X.strides)
-        key = ("object", id(X))
-        if key not in self._chunk_refs:
-            def forget(_, key=key, refs=self._chunk_refs):
-                refs.pop(key, None)
-                self._layout_cache.pop(key, None)
-                self._completion_cache.pop(key, None)
-            self._chunk_refs[key] = weakref.ref(X, forget)
-        return key
-
-    @property
-    def _chunk_refs(self) -> dict:
-        refs = self.__dict__.get("_refs")
-        if refs is None:
-            refs = self.__dict__["_refs"] = {}
-        return refs
-
     def __getstate__(self) -> dict:
-        # caches stay where they were made (a copy sent to a Dask worker starts empty)
-        state = dict(self.__dict__)
-        state.update(_layout_cache={}, _completion_cache={}, _fused_cache=(None, None))
-        state.pop("_refs", None)
+        state = self._missing_state(dict(self.__dict__))
+        state.update(_fused_cache=(None, None))
         return state
-
-    def _layout(self, X: np.ndarray) -> MissingLayout | None:
-        cache = self._layout_cache
-        key = self._chunk_key(X)
-        if key not in cache:
-            cache[key] = missing_layout(X)
-        return cache[key]
-
-    def _completions(self, params: GaussianParams, X: np.ndarray, layout: MissingLayout):
-        cache = self._completion_cache
-        key = self._chunk_key(X)
-        hit = cache.get(key)
-        if hit is not None and hit[0] is params:
-            return hit[1]
-        K, D = params.means.shape
-        precisions = self.structure.full_precisions(params.precisions_cholesky, K, D)
-        values = incomplete_values(X, layout)
-        completions = [complete_rows(values, layout, params.means[k], precisions[k])
-                       for k in range(K)]
-        cache[key] = (params, completions)
-        return completions
 
     def statistics_about(
         self, X: np.ndarray, resp: np.ndarray, centers: np.ndarray
@@ -347,21 +289,10 @@ class GaussianMixtureModel:
 
     def statistics(self, params: GaussianParams, X: np.ndarray, resp: np.ndarray):
         """Expected statistics of a chunk; rows with NaN use conditional moments."""
-        centers = self.centers(params.weights, params.means)
-        layout = self._layout(X)
-        if layout is None:
-            return self.statistics_about(X, resp, centers)
-        completions = self._completions(params, X, layout)
-        self._completion_cache.pop(self._chunk_key(X), None)
-        counts, first, second_full = missing_moments(
-            completions, layout, resp[layout.incomplete_rows], params.means, centers
-        )
-        second = self.structure.reduce_second(second_full)
-        if layout.complete_rows.size:
-            rows = layout.complete_rows
-            part = self.statistics_about(X[rows], resp[rows], centers)
-            counts, first, second = part.counts + counts, part.first + first, part.second + second
-        return GaussianStatistics(counts, first, second, centers, self.structure)
+        missing = self._missing_statistics(params, X, resp)
+        if missing is None:
+            return self.statistics_about(X, resp, self.centers(params.weights, params.means))
+        return GaussianStatistics(*missing, self.structure)
 
     def maximize(
         self, stats: GaussianStatistics, params: GaussianParams | None = None
