@@ -50,18 +50,30 @@ MODE_STATISTICS = 2  # statistics from given (weighted) responsibilities
 
 
 @njit(**_JIT)
-def pattern_factors(covariances, perms, n_observed, factors, log_det):
-    """Partial Cholesky factorisations of every pattern's permuted covariances.
+def pattern_factors(covariances, means, center, stat_centers, perms, n_observed, factors,
+                    offsets, log_det):
+    """Per pattern and component: what the rows of that pattern need, in (O, M) order.
 
-    ``covariances`` (K, D, D); pattern p has its ``n_observed[p]`` observed
-    columns first in ``perms[p]`` (then its missing ones).  Writes
-    ``factors[p, k]`` (D, D), lower triangle: L (o x o), A (m x o) below it and
-    the conditional covariance C (m x m, both triangles) in the corner, and
-    ``log_det[p, k] = sum log diag L``.  A pivot that is not positive (a
-    marginal covariance singular up to rounding) gives NaN.
+    ``covariances`` (K, D, D), ``means`` (K, D); rows are shifted by
+    ``center`` (D,) and moments taken about ``stat_centers`` (K, D).  Pattern
+    p has its ``n_observed[p]`` = o observed columns first in ``perms[p]``.
+    With ``Sigma_OO = L L'`` (partial Cholesky, see the module docstring),
+    writes ``factors[p, k]`` (D, D):
+
+    * ``L^-1`` in the leading o x o lower triangle (so ``z = L^-1 (x_O - mu_O)``
+      is a product, no division per row);
+    * ``G = Sigma_MO Sigma_OO^-1`` (m x o) below it: the conditional mean is
+      ``mu_M + G (x_O - mu_O)``;
+    * the conditional covariance ``C`` (m x m, both triangles) in the corner;
+
+    ``offsets[p, k]`` (D,): ``L^-1 (mu_O - center_O)`` for the observed
+    positions, ``mu_M - G (mu_O - center_O) - stat_center_M`` for the missing
+    ones; and ``log_det[p, k] = sum log diag L``.  A pivot that is not positive
+    (a marginal covariance singular up to rounding) gives NaN.
     """
     P = perms.shape[0]
     K, D = covariances.shape[0], covariances.shape[1]
+    shifted = np.empty(D)
     for p in range(P):
         o = n_observed[p]
         perm = perms[p]
@@ -85,22 +97,54 @@ def pattern_factors(covariances, perms, n_observed, factors, log_det):
                     scale = S[c, j]
                     for i in range(c, D):
                         S[i, c] -= S[i, j] * scale
+            log_det[p, k] = total
             for a in range(o, D):
                 for b in range(o, a):
                     S[b, a] = S[a, b]
-            log_det[p, k] = total
+            # L^-1 in place (lower triangular, column by column)
+            for j in range(o):
+                S[j, j] = 1.0 / S[j, j]
+                for i in range(j + 1, o):
+                    acc = 0.0
+                    for r in range(j, i):
+                        acc += S[i, r] * S[r, j]
+                    S[i, j] = -acc / S[i, i]
+            # G = A L^-1 in place, row by row (A = Sigma_MO L^-T is below L)
+            for a in range(o, D):
+                for q in range(o):
+                    acc = 0.0
+                    for r in range(q, o):
+                        acc += S[a, r] * S[r, q]
+                    shifted[q] = acc
+                for q in range(o):
+                    S[a, q] = shifted[q]
+            for q in range(o):
+                shifted[q] = means[k, perm[q]] - center[perm[q]]
+            for q in range(o):
+                acc = 0.0
+                for r in range(q + 1):
+                    acc += S[q, r] * shifted[r]
+                offsets[p, k, q] = acc
+            for a in range(o, D):
+                column = perm[a]
+                acc = means[k, column] - stat_centers[k, column]
+                for q in range(o):
+                    acc -= S[a, q] * shifted[q]
+                offsets[p, k, a] = acc
 
 
 @njit(inline="always", **_JIT)
 def _block_log_densities(X, order, pos, rows, seg_start, seg, seg_perm, seg_obs,
-                         seg_factor, factors, log_det, means, log_weights, stat_centers,
-                         completed, L, segment_of, xo, z, with_completion):
+                         seg_factor, factors, offsets, log_det, log_weights, center,
+                         shift, completed, L, segment_of, xo, proj, with_completion):
     """Log joints L (K, rows) of the block's rows and, if asked, their completions.
 
-    ``completed[k, j, i]`` = the completed row minus ``stat_centers[k]``.
-    Returns the segment of the block's last row.
+    ``completed[k, j, i]`` = the completed row minus ``stat_centers[k]``
+    (``shift[k] = center - stat_centers[k]``).  Returns the segment of the
+    block's last row.
     """
-    K, D = means.shape
+    K = L.shape[0]
+    D = xo.shape[0]
     i = 0
     while i < rows:
         while seg_start[seg + 1] <= pos + i:
@@ -109,61 +153,73 @@ def _block_log_densities(X, order, pos, rows, seg_start, seg, seg_perm, seg_obs,
         o = seg_obs[seg]
         f = seg_factor[seg]
         perm = seg_perm[seg]
-        for t in range(i, end):
-            segment_of[t] = seg
+        count = end - i
+        # loops below run over views that start at 0: numba then knows the row
+        # index is not negative (no wraparound check) and vectorises them
+        for u in range(count):
+            segment_of[i + u] = seg
+        rows_of = order[pos + i : pos + end]
+        p = proj[:count]
         for q in range(o):
             column = perm[q]
-            for t in range(i, end):
-                xo[q, t] = X[order[pos + t], column]
+            c = center[column]
+            x = xo[q, :count]
+            for u in range(count):
+                x[u] = X[rows_of[u], column] - c
         for k in range(K):
             F = factors[f, k]
-            for t in range(i, end):
-                L[k, t] = 0.0
+            b = offsets[f, k]
+            Lk = L[k, i:end]
+            for u in range(count):
+                Lk[u] = 0.0
             for q in range(o):
-                mean = means[k, perm[q]]
-                diagonal = F[q, q]
-                for t in range(i, end):
-                    z[q, t] = xo[q, t] - mean
-                for r in range(q):
+                start = -b[q]
+                for u in range(count):
+                    p[u] = start
+                for r in range(q + 1):
                     coefficient = F[q, r]
-                    for t in range(i, end):
-                        z[q, t] -= coefficient * z[r, t]
-                for t in range(i, end):
-                    value = z[q, t] / diagonal
-                    z[q, t] = value
-                    L[k, t] += value * value
+                    x = xo[r, :count]
+                    for u in range(count):
+                        p[u] += coefficient * x[u]
+                for u in range(count):
+                    Lk[u] += p[u] * p[u]
             constant = log_weights[k] - 0.5 * o * _LOG_2PI - log_det[f, k]
-            for t in range(i, end):
-                L[k, t] = constant - 0.5 * L[k, t]
+            for u in range(count):
+                Lk[u] = constant - 0.5 * Lk[u]
             if with_completion:
                 for q in range(o):
-                    column = perm[q]
-                    shift = stat_centers[k, column]
-                    for t in range(i, end):
-                        completed[k, column, t] = xo[q, t] - shift
+                    value = shift[k, perm[q]]
+                    x = xo[q, :count]
+                    out = completed[k, perm[q], i:end]
+                    for u in range(count):
+                        out[u] = x[u] + value
                 for a in range(o, D):
-                    column = perm[a]
-                    base = means[k, column] - stat_centers[k, column]
-                    for t in range(i, end):
-                        completed[k, column, t] = base
+                    start = b[a]
+                    for u in range(count):
+                        p[u] = start
                     for q in range(o):
                         coefficient = F[a, q]
-                        for t in range(i, end):
-                            completed[k, column, t] += coefficient * z[q, t]
+                        x = xo[q, :count]
+                        for u in range(count):
+                            p[u] += coefficient * x[u]
+                    out = completed[k, perm[a], i:end]
+                    for u in range(count):
+                        out[u] = p[u]
         i = end
     return seg
 
 
 @njit(**_JIT)
-def gmm_missing_chunk(X, order, seg_start, seg_perm, seg_obs, seg_factor, factors, log_det,
-                      means, log_weights, stat_centers, weights, resp, mode, diagonal,
-                      log_joint, row_objective, counts, first, second, conditional_weight):
+def gmm_missing_chunk(X, order, seg_start, seg_perm, seg_obs, seg_factor, factors, offsets,
+                      log_det, log_weights, center, stat_centers, weights, resp, mode,
+                      diagonal, log_joint, row_objective, counts, first, second,
+                      conditional_weight):
     """One pass over the rows ``order`` of a chunk (sorted by missingness pattern).
 
     Segment s holds the sorted rows ``seg_start[s]:seg_start[s + 1]``, which
     observe ``seg_obs[s]`` > 0 columns, ``seg_perm[s]`` (observed first), and
-    use ``factors[seg_factor[s]]`` / ``log_det[seg_factor[s]]`` from
-    :func:`pattern_factors`.  ``mode``:
+    use ``factors``, ``offsets`` and ``log_det`` at ``seg_factor[s]`` from
+    :func:`pattern_factors` (made with the same ``center`` and ``stat_centers``).  ``mode``:
 
     * :data:`MODE_FUSED`: row log-likelihoods into ``row_objective``, weighted
       responsibilities ``weights * r`` and the statistics;
@@ -177,13 +233,17 @@ def gmm_missing_chunk(X, order, seg_start, seg_perm, seg_obs, seg_factor, factor
     ``conditional_weight`` (n_segments, K) is work space.
     """
     n = order.shape[0]
-    K, D = means.shape
+    K, D = stat_centers.shape
     B = GMM_BLOCK
     statistics = mode != MODE_LOG_JOINT
     completed = _aligned((K, D, B), 0.0)
     L = _aligned((K, B), None)
     xo = _aligned((D, B), None)
-    z = _aligned((D, B), None)
+    proj = _aligned((B,), None)
+    shift = np.empty((K, D))
+    for k in range(K):
+        for j in range(D):
+            shift[k, j] = center[j] - stat_centers[k, j]
     wd = _aligned((B,), None)
     top = _aligned((B,), None)
     total = _aligned((B,), None)
@@ -199,8 +259,9 @@ def gmm_missing_chunk(X, order, seg_start, seg_perm, seg_obs, seg_factor, factor
         padded = -(-rows // LANES) * LANES
         first_seg = seg
         seg = _block_log_densities(X, order, pos, rows, seg_start, first_seg, seg_perm,
-                                   seg_obs, seg_factor, factors, log_det, means, log_weights,
-                                   stat_centers, completed, L, segment_of, xo, z, statistics)
+                                   seg_obs, seg_factor, factors, offsets, log_det, log_weights,
+                                   center, shift, completed, L, segment_of, xo, proj,
+                                   statistics)
         if mode == MODE_LOG_JOINT:
             for k in range(K):
                 for t in range(rows):

@@ -105,7 +105,8 @@ class MissingValuesMixin:
             log_weights = np.log(params.weights)
         centers = self.centers(params.weights, params.means)
         out = run_chunk(self._patterns, layout, X, params, self._covariances_of(params),
-                        log_weights, centers, mode, diagonal=self._diagonal(), **kw)
+                        log_weights, self._global_center(params), centers, mode,
+                        diagonal=self._diagonal(), **kw)
         return out, centers
 
     def _covariances_of(self, params) -> np.ndarray:

@@ -77,7 +77,7 @@ class PatternTable:
         self._perms: list[np.ndarray] = []
         self._observed: list[int] = []
         self._lock = threading.Lock()
-        self._factors: tuple = (None, None, None)  # (params, factors, log_det)
+        self._factors: tuple = (None,) * 6  # (params, center, stat centres, factors, ...)
 
     def __len__(self) -> int:
         return len(self._perms)
@@ -121,8 +121,9 @@ class PatternTable:
         return PatternLayout(order.astype(np.intp), seg_start, np.ascontiguousarray(seg_perm),
                              observed[live].astype(np.intp), ids, np.flatnonzero(~row_live))
 
-    def factors(self, covariances: np.ndarray, params, layout: PatternLayout):
-        """(factors, log_det, index per segment) for ``layout``'s segments.
+    def factors(self, covariances: np.ndarray, params, center: np.ndarray,
+                stat_centers: np.ndarray, layout: PatternLayout):
+        """(factors, offsets, log_det, index per segment) for ``layout``'s segments.
 
         Shared by all chunks of an E-step (computed for the patterns known so
         far, extended when a chunk brings new ones) while the table stays within
@@ -130,45 +131,52 @@ class PatternTable:
         """
         K, D = covariances.shape[:2]
         kernels = compiled()
-        per_pattern = K * D * D * 8
+        means = np.ascontiguousarray(params.means, dtype=np.float64)
+        per_pattern = K * D * (D + 2) * 8
         if len(self) * per_pattern > FACTOR_TABLE_BYTES:
             S = layout.seg_obs.shape[0]
             factors = np.zeros((S, K, D, D))
+            offsets = np.empty((S, K, D))
             log_det = np.empty((S, K))
-            kernels.pattern_factors(covariances, layout.seg_perm, layout.seg_obs, factors,
-                                    log_det)
-            return factors, log_det, np.arange(S, dtype=np.intp)
+            kernels.pattern_factors(covariances, means, center, stat_centers, layout.seg_perm,
+                                    layout.seg_obs, factors, offsets, log_det)
+            return factors, offsets, log_det, np.arange(S, dtype=np.intp)
         with self._lock:
-            cached, factors, log_det = self._factors
-            done = 0 if cached is not params else factors.shape[0]
+            cached, cached_center, cached_stat, factors, offsets, log_det = self._factors
+            same = (cached is params and np.array_equal(cached_center, center)
+                    and np.array_equal(cached_stat, stat_centers))
+            done = factors.shape[0] if same else 0
             total = len(self._perms)
             if done < total:
-                new_factors = np.zeros((total, K, D, D))
-                new_log_det = np.empty((total, K))
+                new = (np.zeros((total, K, D, D)), np.empty((total, K, D)),
+                       np.empty((total, K)))
                 if done:
-                    new_factors[:done] = factors
-                    new_log_det[:done] = log_det
+                    for old, fresh in zip((factors, offsets, log_det), new, strict=True):
+                        fresh[:done] = old
                 kernels.pattern_factors(
-                    covariances, np.array(self._perms[done:], dtype=np.intp).reshape(-1, D),
-                    np.array(self._observed[done:], dtype=np.intp), new_factors[done:],
-                    new_log_det[done:])
-                factors, log_det = new_factors, new_log_det
-                self._factors = (params, factors, log_det)
-        return factors, log_det, layout.seg_pattern
+                    covariances, means, center, stat_centers,
+                    np.array(self._perms[done:], dtype=np.intp).reshape(-1, D),
+                    np.array(self._observed[done:], dtype=np.intp), new[0][done:],
+                    new[1][done:], new[2][done:])
+                factors, offsets, log_det = new
+                self._factors = (params, center.copy(), stat_centers.copy(), *new)
+        return factors, offsets, log_det, layout.seg_pattern
 
     def forget_factors(self) -> None:
         """Drop the factorisations (they belong to one set of parameters)."""
         with self._lock:
-            self._factors = (None, None, None)
+            self._factors = (None,) * 6
 
 
 def run_chunk(table: PatternTable, layout: PatternLayout, X: np.ndarray, params,
-              covariances: np.ndarray, log_weights: np.ndarray, stat_centers: np.ndarray,
-              mode: int, *, weights: np.ndarray | None = None, resp: np.ndarray | None = None,
-              diagonal: bool = False):
+              covariances: np.ndarray, log_weights: np.ndarray, center: np.ndarray,
+              stat_centers: np.ndarray, mode: int, *, weights: np.ndarray | None = None,
+              resp: np.ndarray | None = None, diagonal: bool = False):
     """Run :func:`emkit._numba_missing.gmm_missing_chunk` on one chunk.
 
-    Returns ``log_joint`` (n, K) for ``MODE_LOG_JOINT`` (rows with nothing
+    Rows are shifted by ``center`` (D,) (near the data: no cancellation for
+    offset data) and moments taken about ``stat_centers`` (K, D).  Returns
+    ``log_joint`` (n, K) for ``MODE_LOG_JOINT`` (rows with nothing
     observed: ``log_weights``); else ``(row_objective, counts, first, second)``
     with (K, D, D) second moments (rows with nothing observed add nothing and
     have objective 0).
@@ -177,10 +185,11 @@ def run_chunk(table: PatternTable, layout: PatternLayout, X: np.ndarray, params,
     X = np.ascontiguousarray(X, dtype=np.float64)
     n, D = X.shape
     K = log_weights.shape[0]
-    factors, log_det, seg_factor = table.factors(covariances, params, layout)
-    means = np.ascontiguousarray(params.means, dtype=np.float64)
-    log_weights = np.ascontiguousarray(log_weights, dtype=np.float64)
+    center = np.ascontiguousarray(center, dtype=np.float64)
     stat_centers = np.ascontiguousarray(stat_centers, dtype=np.float64)
+    factors, offsets, log_det, seg_factor = table.factors(covariances, params, center,
+                                                          stat_centers, layout)
+    log_weights = np.ascontiguousarray(log_weights, dtype=np.float64)
     n_segments = layout.seg_obs.shape[0]
     scratch = np.empty((n_segments, K))
     counts = np.zeros(K)
@@ -193,8 +202,8 @@ def run_chunk(table: PatternTable, layout: PatternLayout, X: np.ndarray, params,
         log_joint[layout.empty] = log_weights
         kernels.gmm_missing_chunk(
             X, layout.order, layout.seg_start, layout.seg_perm, layout.seg_obs, seg_factor,
-            factors, log_det, means, log_weights, stat_centers, dummy_rows, dummy_matrix, mode,
-            diagonal, log_joint, dummy_rows, counts, first, second, scratch)
+            factors, offsets, log_det, log_weights, center, stat_centers, dummy_rows,
+            dummy_matrix, mode, diagonal, log_joint, dummy_rows, counts, first, second, scratch)
         return log_joint
     row_objective = np.zeros(n)
     if mode == kernels.MODE_FUSED:
@@ -205,6 +214,7 @@ def run_chunk(table: PatternTable, layout: PatternLayout, X: np.ndarray, params,
         resp = np.ascontiguousarray(resp, dtype=np.float64)
     kernels.gmm_missing_chunk(
         X, layout.order, layout.seg_start, layout.seg_perm, layout.seg_obs, seg_factor,
-        factors, log_det, means, log_weights, stat_centers, weights, resp, mode, diagonal,
+        factors, offsets, log_det, log_weights, center, stat_centers, weights, resp, mode,
+        diagonal,
         dummy_matrix, row_objective, counts, first, second, scratch)
     return row_objective, counts, first, second
