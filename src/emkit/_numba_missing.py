@@ -10,11 +10,13 @@ columns::
     [ Sigma_MO  Sigma_MM ]  ->  [ A = Sigma_MO L^-T   C = Sigma_MM - A A' ]
 
 ``L`` is the Cholesky factor of the observed block (Sigma_OO = L L'), ``A``
-gives the conditional mean of the missing coordinates (``mu_M + A z`` with
-``z = L^-1 (x_O - mu_O)``) and ``C`` is their conditional covariance.  So, per
-row, ``log N(x_O) = -(o log 2 pi + |z|^2) / 2 - sum log diag L``, and the
-completed row ``x_hat = (x_O, mu_M + A z)`` gives the expected statistics
-``E[x] = x_hat`` and ``E[x x'] = x_hat x_hat' + C`` (C on the M x M block).
+gives the regression coefficients of the missing coordinates on the observed
+ones, ``G = A L^-1 = Sigma_MO Sigma_OO^-1`` (conditional mean
+``mu_M + G (x_O - mu_O)``), and ``C`` is their conditional covariance.  So, per
+row, with ``z = L^-1 (x_O - mu_O)``, ``log N(x_O) = -(o log 2 pi + |z|^2) / 2 -
+sum log diag L``, and the completed row ``x_hat = (x_O, mu_M + G (x_O - mu_O))``
+gives the expected statistics ``E[x] = x_hat`` and ``E[x x'] = x_hat x_hat' + C``
+(C on the M x M block).
 
 :func:`pattern_factors` computes the factorisation once per pattern and
 component (per E-step, shared by the chunks); :func:`gmm_missing_chunk` then

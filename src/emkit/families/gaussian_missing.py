@@ -9,7 +9,8 @@ float rounding):
   component per E-step, one pass for log-densities, responsibilities and
   expected statistics;
 * the NumPy path (:mod:`emkit.families.missing`) otherwise (numba not
-  installed, ``kernels="numpy"``, small fits).
+  installed, ``kernels="numpy"``, small fits, more than
+  :data:`PATTERN_MAX_FEATURES` features).
 
 Per-chunk layouts are cached for the fit: in-memory chunks by their data
 pointer and shape (sources yield views), chunks read anew each pass by the
@@ -35,6 +36,12 @@ from .missing import (
 from .missing_patterns import PatternLayout, PatternTable, compiled, run_chunk
 
 _NO_MISSING = "no missing value"
+#: The compiled pattern kernel serves chunks of up to this many features; beyond,
+#: most rows have a missingness pattern of their own, the kernel would factorise
+#: an observed block per row, and the NumPy path (which inverts only the missing
+#: block of each pattern's precision) is faster.  Measured on the 2-core machine
+#: (``docs/missing-values.md``).
+PATTERN_MAX_FEATURES = 16
 
 
 class MissingValuesMixin:
@@ -61,6 +68,8 @@ class MissingValuesMixin:
 
         None also when the chunk has no missing value.
         """
+        if X.shape[1] > PATTERN_MAX_FEATURES:
+            return None
         work = self.kernel_work
         if work is None:  # outside a fit (predict, score): the call's own work
             work = X.shape[0] * n_components
