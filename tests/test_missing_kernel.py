@@ -8,7 +8,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 import emkit
 from emkit import GaussianMixture
-from emkit.families import missing_patterns
+from emkit.families import gaussian_missing, missing_patterns
 
 from .conftest import make_blobs
 from .test_missing import COVARIANCE_TYPES, _with_missing
@@ -153,3 +153,20 @@ def test_patterns_get_one_id_per_fit_and_rows_are_grouped():
     again = table.layout(X[::-1].copy())
     assert len(table) == 3  # the same patterns in another chunk: same ids
     assert sorted(again.seg_pattern.tolist()) == sorted(layout.seg_pattern.tolist())
+
+
+def test_factor_table_follows_the_centre_and_wide_data_take_the_numpy_path():
+    Xm = _data()
+    _, model, params = _start(Xm, "full")
+    with emkit.config_context(kernels="numpy"):
+        expected = model.log_joint(params, Xm)
+    with emkit.config_context(kernels="numba"):
+        np.testing.assert_allclose(model.log_joint(params, Xm), expected, rtol=1e-10)
+        # same parameters, another E-step centre (set by an M-step): factors are redone
+        model._data_center = model._global_center(params) + 5.0
+        np.testing.assert_allclose(model.log_joint(params, Xm), expected, rtol=1e-10)
+        wide = _with_missing(make_blobs(dim=gaussian_missing.PATTERN_MAX_FEATURES + 1), 0.1, 0)
+        _, wide_model, wide_params = _start(wide, "diag")
+        w = np.ones(len(wide))
+        assert wide_model.soft_e_step(wide_params, wide, w) is None
+        assert model.soft_e_step(params, Xm, np.ones(len(Xm))) is not None
