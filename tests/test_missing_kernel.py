@@ -170,3 +170,19 @@ def test_factor_table_follows_the_centre_and_wide_data_take_the_numpy_path():
         w = np.ones(len(wide))
         assert wide_model.soft_e_step(wide_params, wide, w) is None
         assert model.soft_e_step(params, Xm, np.ones(len(Xm))) is not None
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_chunks_with_nothing_observed():
+    X = np.vstack([make_blobs(dim=3), np.full((50, 3), np.nan)])
+    X[::5, 1] = np.nan
+    fits = {}
+    for kernels in ("numpy", "numba"):
+        with emkit.config_context(kernels=kernels, monotonic="raise"):
+            gm = GaussianMixture(3, random_state=0, chunk_size=50, tol=0.0,
+                                 max_iter=10).fit(X)  # the last chunk is all NaN
+            fits[kernels] = (gm.lower_bounds_, gm.means_, gm.score_samples(X[-60:]),
+                             gm.predict_proba(X[-3:]))
+    for ours, theirs in zip(fits["numba"], fits["numpy"], strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-12)
+    np.testing.assert_array_equal(fits["numba"][2][-50:], 0.0)

@@ -185,16 +185,20 @@ def run_chunk(table: PatternTable, layout: PatternLayout, X: np.ndarray, params,
     X = np.ascontiguousarray(X, dtype=np.float64)
     n, D = X.shape
     K = log_weights.shape[0]
+    log_weights = np.ascontiguousarray(log_weights, dtype=np.float64)
+    counts = np.zeros(K)
+    first = np.zeros((K, D))
+    second = np.zeros((K, D, D))
+    n_segments = layout.seg_obs.shape[0]
+    if n_segments == 0:  # nothing observed in the whole chunk
+        if mode == kernels.MODE_LOG_JOINT:
+            return np.tile(log_weights, (n, 1))
+        return np.zeros(n), counts, first, second
     center = np.ascontiguousarray(center, dtype=np.float64)
     stat_centers = np.ascontiguousarray(stat_centers, dtype=np.float64)
     factors, offsets, log_det, seg_factor = table.factors(covariances, params, center,
                                                           stat_centers, layout)
-    log_weights = np.ascontiguousarray(log_weights, dtype=np.float64)
-    n_segments = layout.seg_obs.shape[0]
     scratch = np.empty((n_segments, K))
-    counts = np.zeros(K)
-    first = np.zeros((K, D))
-    second = np.zeros((K, D, D))
     dummy_rows = np.empty(0)
     dummy_matrix = np.empty((0, K))
     if mode == kernels.MODE_LOG_JOINT:
