@@ -21,13 +21,18 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import itertools
 import threading
 from types import ModuleType
 
 import numpy as np
 
+from .._config import effective_threads
+
 #: Largest table of per-pattern factorisations (float64 bytes) kept per E-step.
 FACTOR_TABLE_BYTES = 64 * 2**20
+#: The shared table is factorised by several threads from this many patterns each.
+PATTERNS_PER_THREAD = 256
 
 _STATE: dict[str, ModuleType] = {}
 
@@ -153,11 +158,10 @@ class PatternTable:
                 if done:
                     for old, fresh in zip((factors, offsets, log_det), new, strict=True):
                         fresh[:done] = old
-                kernels.pattern_factors(
-                    covariances, means, center, stat_centers,
-                    np.array(self._perms[done:], dtype=np.intp).reshape(-1, D),
-                    np.array(self._observed[done:], dtype=np.intp), new[0][done:],
-                    new[1][done:], new[2][done:])
+                _factorise(kernels, covariances, means, center, stat_centers,
+                           np.array(self._perms[done:], dtype=np.intp).reshape(-1, D),
+                           np.array(self._observed[done:], dtype=np.intp),
+                           new[0][done:], new[1][done:], new[2][done:])
                 factors, offsets, log_det = new
                 self._factors = (params, center.copy(), stat_centers.copy(), *new)
         return factors, offsets, log_det, layout.seg_pattern
@@ -166,6 +170,30 @@ class PatternTable:
         """Drop the factorisations (they belong to one set of parameters)."""
         with self._lock:
             self._factors = (None,) * 6
+
+
+def _factorise(kernels, covariances, means, center, stat_centers, perms, observed, factors,
+               offsets, log_det) -> None:
+    """:func:`~emkit._numba_missing.pattern_factors`, split over the E-step's threads.
+
+    It runs once per E-step while the chunks wait for it, so many patterns are
+    shared out (the kernel releases the GIL); each thread writes its own rows.
+    """
+    threads = min(effective_threads(), -(-perms.shape[0] // PATTERNS_PER_THREAD))
+    bounds = np.linspace(0, perms.shape[0], max(threads, 1) + 1).astype(int)
+
+    def part(lo: int, hi: int) -> None:
+        kernels.pattern_factors(covariances, means, center, stat_centers, perms[lo:hi],
+                                observed[lo:hi], factors[lo:hi], offsets[lo:hi],
+                                log_det[lo:hi])
+
+    helpers = [threading.Thread(target=part, args=(lo, hi))
+               for lo, hi in itertools.pairwise(bounds[1:])]
+    for helper in helpers:
+        helper.start()
+    part(bounds[0], bounds[1])
+    for helper in helpers:
+        helper.join()
 
 
 def run_chunk(table: PatternTable, layout: PatternLayout, X: np.ndarray, params,
