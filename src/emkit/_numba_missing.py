@@ -68,8 +68,9 @@ def pattern_factors(covariances, means, center, stat_centers, perms, n_observed,
       ``mu_M + G (x_O - mu_O)``;
     * the conditional covariance ``C`` (m x m, both triangles) in the corner;
 
-    ``offsets[p, k]`` (D,): ``L^-1 (mu_O - center_O)`` for the observed
-    positions, ``mu_M - G (mu_O - center_O) - stat_center_M`` for the missing
+    ``offsets[p, k]`` (D,): ``mu_O - center_O`` for the observed positions
+    (the rows' residuals are formed before any product: no cancellation for a
+    component far from the centre), ``mu_M - stat_center_M`` for the missing
     ones; and ``log_det[p, k] = sum log diag L``.  A pivot that is not positive
     (a marginal covariance singular up to rounding) gives NaN.
     """
@@ -121,24 +122,16 @@ def pattern_factors(covariances, means, center, stat_centers, perms, n_observed,
                 for q in range(o):
                     S[a, q] = shifted[q]
             for q in range(o):
-                shifted[q] = means[k, perm[q]] - center[perm[q]]
-            for q in range(o):
-                acc = 0.0
-                for r in range(q + 1):
-                    acc += S[q, r] * shifted[r]
-                offsets[p, k, q] = acc
+                offsets[p, k, q] = means[k, perm[q]] - center[perm[q]]
             for a in range(o, D):
-                column = perm[a]
-                acc = means[k, column] - stat_centers[k, column]
-                for q in range(o):
-                    acc -= S[a, q] * shifted[q]
-                offsets[p, k, a] = acc
+                offsets[p, k, a] = means[k, perm[a]] - stat_centers[k, perm[a]]
 
 
 @njit(inline="always", **_JIT)
 def _block_log_densities(X, order, pos, rows, seg_start, seg, seg_perm, seg_obs,
                          seg_factor, factors, offsets, log_det, log_weights, center,
-                         shift, completed, L, segment_of, xo, proj, with_completion):
+                         shift, completed, L, segment_of, xo, residual, proj,
+                         with_completion):
     """Log joints L (K, rows) of the block's rows and, if asked, their completions.
 
     ``completed[k, j, i]`` = the completed row minus ``stat_centers[k]``
@@ -175,14 +168,20 @@ def _block_log_densities(X, order, pos, rows, seg_start, seg, seg_perm, seg_obs,
             for u in range(count):
                 Lk[u] = 0.0
             for q in range(o):
-                start = -b[q]
+                # z_q = sum_r (L^-1)_qr d_r with the residuals d = x_O - mu_O
+                mean = b[q]
+                diagonal = F[q, q]
+                x = xo[q, :count]
+                d = residual[q, :count]
                 for u in range(count):
-                    p[u] = start
-                for r in range(q + 1):
+                    value = x[u] - mean
+                    d[u] = value
+                    p[u] = diagonal * value
+                for r in range(q):
                     coefficient = F[q, r]
-                    x = xo[r, :count]
+                    d = residual[r, :count]
                     for u in range(count):
-                        p[u] += coefficient * x[u]
+                        p[u] += coefficient * d[u]
                 for u in range(count):
                     Lk[u] += p[u] * p[u]
             constant = log_weights[k] - 0.5 * o * _LOG_2PI - log_det[f, k]
@@ -201,9 +200,9 @@ def _block_log_densities(X, order, pos, rows, seg_start, seg, seg_perm, seg_obs,
                         p[u] = start
                     for q in range(o):
                         coefficient = F[a, q]
-                        x = xo[q, :count]
+                        d = residual[q, :count]
                         for u in range(count):
-                            p[u] += coefficient * x[u]
+                            p[u] += coefficient * d[u]
                     out = completed[k, perm[a], i:end]
                     for u in range(count):
                         out[u] = p[u]
@@ -242,6 +241,7 @@ def gmm_missing_chunk(X, order, seg_start, seg_perm, seg_obs, seg_factor, factor
     L = _aligned((K, B), None)
     xo = _aligned((D, B), None)
     proj = _aligned((B,), None)
+    residual = _aligned((D, B), None)
     shift = np.empty((K, D))
     for k in range(K):
         for j in range(D):
@@ -262,8 +262,8 @@ def gmm_missing_chunk(X, order, seg_start, seg_perm, seg_obs, seg_factor, factor
         first_seg = seg
         seg = _block_log_densities(X, order, pos, rows, seg_start, first_seg, seg_perm,
                                    seg_obs, seg_factor, factors, offsets, log_det, log_weights,
-                                   center, shift, completed, L, segment_of, xo, proj,
-                                   statistics)
+                                   center, shift, completed, L, segment_of, xo, residual,
+                                   proj, statistics)
         if mode == MODE_LOG_JOINT:
             for k in range(K):
                 for t in range(rows):
