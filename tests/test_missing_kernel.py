@@ -186,3 +186,19 @@ def test_chunks_with_nothing_observed():
     for ours, theirs in zip(fits["numba"], fits["numpy"], strict=True):
         np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(fits["numba"][2][-50:], 0.0, atol=1e-12)  # log sum pi_k
+
+
+def test_tight_component_far_from_the_centre_keeps_full_precision():
+    """A component of scale 1e-2 at 1e3 from the E-step centre (log-densities ~ +9 for
+    its rows, ~ -1e9 for the others): the same values as the NumPy path."""
+    rng = np.random.default_rng(5)
+    X = np.vstack([rng.normal(size=(300, 3)), 1e3 + 1e-2 * rng.normal(size=(100, 3))])
+    Xm = _with_missing(X, 0.2, 6)
+    with emkit.config_context(kernels="numpy"):
+        gm = GaussianMixture(2, random_state=0, tol=1e-10).fit(Xm)
+        model, params = gm._engine_model(), gm._params()
+        model._data_center = np.full(Xm.shape[1], np.nanmean(Xm))  # far from 1e3
+        expected = model.log_joint(params, Xm)
+    with emkit.config_context(kernels="numba"):
+        joint = model.log_joint(params, Xm)
+    np.testing.assert_allclose(joint, expected, rtol=1e-11)
