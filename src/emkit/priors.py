@@ -119,6 +119,32 @@ def _data_moments(X: np.ndarray, sample_weight: np.ndarray):
     return mean, covariance
 
 
+def observed_moments(X: np.ndarray, sample_weight: np.ndarray):
+    """:func:`_data_moments` of data with missing values (NaN), from what is observed.
+
+    Column means over the observed entries; covariances over the rows where
+    both columns are observed (pairwise, each pair with its own ``n - 1``
+    denominator).  When pairwise estimates do not make a positive definite
+    matrix, only their diagonal is kept.  Without NaN, equal to
+    :func:`_data_moments`.
+    """
+    observed = ~np.isnan(X)
+    weighted = observed * sample_weight[:, None]
+    column_weight = weighted.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(observed, X, 0.0).T @ sample_weight / column_weight
+    mean = np.where(column_weight > 0, mean, 0.0)
+    centred = np.where(observed, X - mean, 0.0)
+    pair_weight = weighted.T @ observed
+    covariance = (centred * sample_weight[:, None]).T @ centred / np.maximum(
+        pair_weight - 1.0, 1.0)
+    try:
+        np.linalg.cholesky(covariance)
+    except np.linalg.LinAlgError:
+        covariance = np.diag(np.diag(covariance))
+    return mean, covariance
+
+
 def resolve_prior(
     prior: GaussianPrior,
     X: np.ndarray,

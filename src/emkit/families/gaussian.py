@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-import weakref
 
 import numpy as np
 
@@ -20,14 +19,8 @@ from ._numeric import check_rows_evaluable, check_squared_scale
 from .active_pairs import ActivePairsMixin
 from .covariance import LOG_2PI, CovarianceStructure, Tied, reference_variances
 from .decomposed import inner_iterations
-from .missing import (
-    MissingLayout,
-    complete_rows,
-    incomplete_values,
-    missing_layout,
-    missing_log_prob,
-    missing_moments,
-)
+from .gaussian_missing import MissingValuesMixin
+from .gaussian_vectors import ParameterVectorsMixin
 from .structures import get_structure
 
 #: A component whose summed responsibility is below this fraction of the total
@@ -133,7 +126,7 @@ def expected_quadratic(structure: CovarianceStructure, precisions_cholesky: np.n
     return float(np.sum(np.einsum("kii->ki", precisions) * second))
 
 
-class GaussianMixtureModel(ActivePairsMixin):
+class GaussianMixtureModel(ActivePairsMixin, MissingValuesMixin, ParameterVectorsMixin):
     """The Gaussian mixture as seen by the EM engine.
 
     Parameters
@@ -169,9 +162,8 @@ class GaussianMixtureModel(ActivePairsMixin):
             raise ValueError(
                 f"fixed must contain only {list(self.PARAMETER_GROUPS)}, got {sorted(unknown)}"
             )
-        # missing values: NaN layout per chunk, completions shared by E-step and statistics
-        self._layout_cache: dict = {}
-        self._completion_cache: dict = {}
+        # missing values: per-chunk layouts and the fit's missingness patterns
+        self._init_missing()
         #: Whether chunks are views of memory that lives through the fit (in-memory
         #: sources), so per-chunk caches may be keyed by address; otherwise (chunks
         #: read from files or Dask blocks) they are keyed by the chunk object and
@@ -217,23 +209,13 @@ class GaussianMixtureModel(ActivePairsMixin):
         """log pi_k + log p(x_O | k) per row; NaN entries of X are marginalised out."""
         with np.errstate(divide="ignore"):
             log_weights = np.log(params.weights)
-        layout = self._layout(X)
-        if layout is None:
-            return check_rows_evaluable(self.structure.log_prob(
-                X, params.means, params.precisions_cholesky, self._global_center(params),
-                log_weights,
-            ), X)
-        out = np.empty((X.shape[0], params.weights.shape[0]))
-        if layout.complete_rows.size:
-            out[layout.complete_rows] = self.structure.log_prob(
-                X[layout.complete_rows], params.means, params.precisions_cholesky,
-                self._global_center(params), log_weights,
-            )
-        K, D = params.means.shape
-        log_det = 2.0 * self.structure.log_det_cholesky(params.precisions_cholesky, K, D)
-        completions = self._completions(params, X, layout)
-        out[layout.incomplete_rows] = missing_log_prob(completions, log_det, layout) + log_weights
-        return check_rows_evaluable(out, X)
+        missing = self._missing_log_joint(params, X)
+        if missing is not None:
+            return missing
+        return check_rows_evaluable(self.structure.log_prob(
+            X, params.means, params.precisions_cholesky, self._global_center(params),
+            log_weights,
+        ), X)
 
     def fused_applies(self, n_features: int) -> bool:
         """Whether complete chunks of ``n_features`` columns take the fused kernels."""
@@ -252,10 +234,19 @@ class GaussianMixtureModel(ActivePairsMixin):
         ``(row log-likelihoods, statistics)``, equal to the generic path's
         ``log_joint`` + ``soft_assignment`` + ``statistics`` up to float
         rounding; None (generic path) when the kernels are off, the structure
-        has none, there are more features than :data:`FUSED_MAX_FEATURES` allows, or
-        the chunk has missing values.
+        has none or there are more features than :data:`FUSED_MAX_FEATURES` allows.
+        A chunk with missing values takes the compiled pattern kernel
+        (:mod:`emkit.families.missing_patterns`) whenever the kernels are on,
+        for every structure.
         """
-        if not self.fused_applies(params.means.shape[1]) or self._layout(X) is not None:
+        if self._has_missing(X):
+            fused = self._missing_soft_e_step(params, X, weights)
+            if fused is None:
+                return None
+            row_objective, (counts, first, second, centers) = fused
+            return row_objective, GaussianStatistics(counts, first, second, centers,
+                                                     self.structure)
+        if not self.fused_applies(params.means.shape[1]):
             return None
         form = self._fused_form(params)
         row_objective, counts, first, second = _kernels.gaussian_e_step(form, X, weights)
@@ -289,58 +280,10 @@ class GaussianMixtureModel(ActivePairsMixin):
         self._fused_cache = (params, form)
         return form
 
-    # --- missing values: per-chunk caches ----------------------------------------
-    # The NaN layout of a chunk is the same every iteration, and the completions
-    # computed for log_joint are reused by statistics (same chunk, same params).
-    # In-memory chunks are identified by their data pointer and shape (sources
-    # yield views); chunks read anew each pass by the array object itself, and
-    # their entries go when the array does (another array may reuse the address).
-    def _chunk_key(self, X: np.ndarray) -> tuple:
-        if self.persistent_chunks:
-            return (X.__array_interface__["data"][0], X.shape, X.strides)
-        key = ("object", id(X))
-        if key not in self._chunk_refs:
-            def forget(_, key=key, refs=self._chunk_refs):
-                refs.pop(key, None)
-                self._layout_cache.pop(key, None)
-                self._completion_cache.pop(key, None)
-            self._chunk_refs[key] = weakref.ref(X, forget)
-        return key
-
-    @property
-    def _chunk_refs(self) -> dict:
-        refs = self.__dict__.get("_refs")
-        if refs is None:
-            refs = self.__dict__["_refs"] = {}
-        return refs
-
     def __getstate__(self) -> dict:
-        # caches stay where they were made (a copy sent to a Dask worker starts empty)
-        state = dict(self.__dict__)
-        state.update(_layout_cache={}, _completion_cache={}, _fused_cache=(None, None))
-        state.pop("_refs", None)
+        state = self._missing_state(dict(self.__dict__))
+        state.update(_fused_cache=(None, None))
         return state
-
-    def _layout(self, X: np.ndarray) -> MissingLayout | None:
-        cache = self._layout_cache
-        key = self._chunk_key(X)
-        if key not in cache:
-            cache[key] = missing_layout(X)
-        return cache[key]
-
-    def _completions(self, params: GaussianParams, X: np.ndarray, layout: MissingLayout):
-        cache = self._completion_cache
-        key = self._chunk_key(X)
-        hit = cache.get(key)
-        if hit is not None and hit[0] is params:
-            return hit[1]
-        K, D = params.means.shape
-        precisions = self.structure.full_precisions(params.precisions_cholesky, K, D)
-        values = incomplete_values(X, layout)
-        completions = [complete_rows(values, layout, params.means[k], precisions[k])
-                       for k in range(K)]
-        cache[key] = (params, completions)
-        return completions
 
     def statistics_about(
         self, X: np.ndarray, resp: np.ndarray, centers: np.ndarray
@@ -352,21 +295,10 @@ class GaussianMixtureModel(ActivePairsMixin):
 
     def statistics(self, params: GaussianParams, X: np.ndarray, resp: np.ndarray):
         """Expected statistics of a chunk; rows with NaN use conditional moments."""
-        centers = self.centers(params.weights, params.means)
-        layout = self._layout(X)
-        if layout is None:
-            return self.statistics_about(X, resp, centers)
-        completions = self._completions(params, X, layout)
-        self._completion_cache.pop(self._chunk_key(X), None)
-        counts, first, second_full = missing_moments(
-            completions, layout, resp[layout.incomplete_rows], params.means, centers
-        )
-        second = self.structure.reduce_second(second_full)
-        if layout.complete_rows.size:
-            rows = layout.complete_rows
-            part = self.statistics_about(X[rows], resp[rows], centers)
-            counts, first, second = part.counts + counts, part.first + first, part.second + second
-        return GaussianStatistics(counts, first, second, centers, self.structure)
+        missing = self._missing_statistics(params, X, resp)
+        if missing is None:
+            return self.statistics_about(X, resp, self.centers(params.weights, params.means))
+        return GaussianStatistics(*missing, self.structure)
 
     def maximize(
         self, stats: GaussianStatistics, params: GaussianParams | None = None
@@ -629,82 +561,3 @@ class GaussianMixtureModel(ActivePairsMixin):
             X[start : start + count] = params.means[k] + z @ lower.T
             start += count
         return X, labels
-
-    # --- parameter vectors (EM acceleration, emkit.em.accelerate) ------------
-    #: Largest |sum(weights) - 1| that from_vector renormalises instead of rejecting.
-    WEIGHT_SUM_ATOL = 1e-12
-
-    def to_vector(self, params: GaussianParams) -> np.ndarray:
-        """Weights, means and covariances (in the structure's shape) as one flat vector.
-
-        The precision Cholesky factors are not included: :meth:`from_vector`
-        recomputes them from the covariances.
-        """
-        return np.concatenate(
-            [
-                np.ravel(params.weights),
-                np.ravel(params.means),
-                np.ravel(params.covariances),
-            ]
-        ).astype(float, copy=False)
-
-    def from_vector(self, vector: np.ndarray, like: GaussianParams) -> GaussianParams | None:
-        """Parameters from a :meth:`to_vector` vector, or None if it is not valid.
-
-        Shapes are taken from ``like``.  Invalid (None): a non-finite entry, a
-        negative weight, weights whose sum is off 1 by more than
-        :attr:`WEIGHT_SUM_ATOL` (within it they are renormalised), or a
-        covariance that is not positive definite.  Covariances equal to
-        ``like``'s keep its precision factors bit for bit (fixed groups stay fixed).
-        For covariance models that are not closed under affine combinations
-        (VEI, EVI, VEE, EVE, VVE, EEV, VEV, EVV) the covariances are projected
-        onto the model (:meth:`CovarianceStructure.project`), so every candidate
-        an accelerator scores is a valid parameter of the model.
-
-        Raises
-        ------
-        ValueError
-            If ``vector`` does not have the length ``to_vector(like)`` has.
-        """
-        from ..exceptions import DegenerateComponentError
-
-        vector = np.asarray(vector, dtype=float)
-        n_weights, n_means = like.weights.size, like.means.size
-        cov_shape = np.shape(like.covariances)
-        size = n_weights + n_means + int(np.prod(cov_shape))
-        if vector.shape != (size,):
-            raise ValueError(f"parameter vector must have shape ({size},), got {vector.shape}")
-        if not np.isfinite(vector).all():
-            return None
-        weights = vector[:n_weights].copy()
-        total = weights.sum()
-        if (weights < 0).any() or abs(total - 1.0) > self.WEIGHT_SUM_ATOL:
-            return None
-        if total != 1.0:
-            weights /= total
-        means = vector[n_weights : n_weights + n_means].reshape(like.means.shape).copy()
-        covariances = vector[n_weights + n_means :].reshape(cov_shape).copy()
-        if np.array_equal(covariances, like.covariances):
-            return GaussianParams(weights, means, covariances, like.precisions_cholesky)
-        if not self.structure.affine:
-            # an extrapolation of structured covariances leaves the model: if it is
-            # positive definite, project it back
-            try:
-                self.structure.precisions_cholesky(covariances, self.reg_covar)
-            except DegenerateComponentError:
-                return None
-            with np.errstate(all="ignore"):
-                try:
-                    covariances = self.structure.project(covariances, weights)
-                except np.linalg.LinAlgError:
-                    return None
-            if not np.isfinite(covariances).all():
-                return None
-        try:
-            chol = self.structure.precisions_cholesky(covariances, self.reg_covar)
-            if self._reference is not None:
-                self.structure.check_degenerate(covariances, self._reference, self.reg_covar,
-                                                chol)
-        except DegenerateComponentError:
-            return None
-        return GaussianParams(weights, means, covariances, chol)

@@ -74,8 +74,7 @@ class GaussianFamily(ComponentFamily):
         """X as float64; outside a fit the model's per-chunk caches (keyed by the
         chunk's memory) are dropped first, as X may be any array."""
         if not self._prepared:
-            self.model._layout_cache.clear()
-            self.model._completion_cache.clear()
+            self.model.clear_chunk_caches()
         return X if X.dtype == np.float64 else np.asarray(X, dtype=np.float64)
 
     def params_from_fields(self, means, covariances, precisions_cholesky=None

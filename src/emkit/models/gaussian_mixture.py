@@ -11,7 +11,7 @@ from ..em.generalized import check_m_step_iterations
 from ..families.gaussian import GaussianMixtureModel, GaussianParams
 from ..families.structures import get_structure
 from ..init import one_hot
-from ..priors import check_prior, resolve_prior
+from ..priors import check_prior, observed_moments, resolve_prior
 from ..sources import ChunkCheck
 from ._base import validate_X
 from ._gradient import GradientFitMixin
@@ -516,10 +516,15 @@ class GaussianMixture(GradientFitMixin, BaseMixture):
     def _prepare(self, model, X, source, sample=None) -> None:
         prior = check_prior(self.prior)
         if prior is not None:
+            moments = source.moments()
             if source.has_missing():
-                raise ValueError("prior is not supported with missing values (NaN) in X yet")
+                # the defaults (mean, scale) from the observed entries; MAP-EM then runs
+                # the posterior M-step on the expected statistics of the missing-data E-step
+                rows = source if sample is None else sample
+                mean, covariance = observed_moments(rows.X, rows.sample_weight)
+                moments = (mean, covariance, moments[2])
             model.prior = resolve_prior(prior, X, None, self.n_components, model.structure,
-                                        moments=source.moments())
+                                        moments=moments)
 
     def _row_width(self, model: GaussianMixtureModel, X: np.ndarray) -> int:
         """Floats of E-step work per row, which sets the default chunk size.
