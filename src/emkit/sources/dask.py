@@ -50,6 +50,10 @@ class _Layout:
     chunk_size: int
     kernels: str
 
+    def chunks(self, block, weights, labels, start: int):
+        """The checked chunks of one block (``start``: its first row in the data)."""
+        return _block_chunks(self, block, weights, labels, start)
+
 
 def _rows(block: Any, layout: _Layout) -> tuple[np.ndarray, np.ndarray | None,
                                                   np.ndarray | None]:
@@ -81,26 +85,28 @@ def _block_chunks(layout: _Layout, block, weights, labels, start: int):
 @dataclasses.dataclass
 class _Payload:
     """What travels to the workers once per iteration: the chunk function (the model and
-    its current parameters), how to combine results, and the block layout."""
+    its current parameters), how to combine results, and the block layout (any object
+    with ``kernels``, the client's kernel setting, and ``chunks(*part)``, the chunks of
+    a block given its task arguments)."""
 
     function: Callable
     combine: Callable
-    layout: _Layout
+    layout: Any
 
 
-def _map_block(payload: _Payload, block, weights, labels, start: int, reduce: bool):
+def _map_block(payload: _Payload, reduce: bool, *part):
     """The per-block task: ``function`` on every chunk, combined in order (or listed)."""
     function, combine, layout = payload.function, payload.combine, payload.layout
     if get_config()["kernels"] != layout.kernels:  # the client's setting, on a worker
         set_config(kernels=layout.kernels)
     results = []
     with blas_controller().limit(limits=1, user_api="blas"):
-        for chunk in _block_chunks(layout, block, weights, labels, start):
-            part = function(chunk)
+        for chunk in layout.chunks(*part):
+            result = function(chunk)
             if reduce and results:
-                results[0] = combine(results[0], part)
+                results[0] = combine(results[0], result)
             else:
-                results.append(part)
+                results.append(result)
     if reduce:
         return results[0] if results else None
     return results
@@ -341,39 +347,51 @@ class DaskSource(Source):
             int(chunk_size or self.chunk_size or scan_chunk_size(self.n_features)),
             get_config()["kernels"])
 
-    def _tasks(self, function: Callable, combine: Callable, chunk_size: int | None,
-               reduce: bool) -> list:
+    def block_tasks(self, function: Callable, combine: Callable, layout: Any,
+                    parts: Sequence[tuple], reduce: bool) -> list:
+        """One delayed task per block: ``function`` on the chunks ``layout.chunks(*part)``
+        of the block, combined in order (``reduce``) or listed.
+
+        The layout, function and combine travel as one key of the graph that every
+        block task depends on (once per iteration and worker).
+        """
         import dask
 
         payload = dask.delayed(_identity, pure=False)(
-            _Payload(function, combine, self._layout(chunk_size)),
+            _Payload(function, combine, layout),
             dask_key_name=f"emkit-parameters-{uuid.uuid4().hex}")
         run = dask.delayed(_map_block, pure=False)
-        return [run(payload, block, weights, labels, start, reduce)
-                for block, weights, labels, start in self._block_parts()]
+        return [run(payload, reduce, *part) for part in parts]
+
+    def reduce_tree(self, tasks: list, combine: Callable) -> Any:
+        """The results of per-block ``tasks`` combined by a fixed binary tree (block
+        ``2i`` with ``2i + 1``, then the pairs, ...), computed; None without blocks."""
+        import dask
+
+        pair = dask.delayed(_combine_pair, pure=False)
+        while len(tasks) > 1:
+            paired = [pair(combine, tasks[i], tasks[i + 1])
+                      for i in range(0, len(tasks) - 1, 2)]
+            if len(tasks) % 2:
+                paired.append(tasks[-1])
+            tasks = paired
+        if not tasks:
+            return None
+        return self._compute(tasks[0])[0]
 
     # ---------------------------------------------------------- map and reduce
     def map_reduce(self, function: Callable, combine: Callable = add_results,
                    chunk_size: int | None = None) -> Any:
         """``function`` of every chunk of every block, reduced by a fixed binary tree."""
-        import dask
-
-        parts = self._tasks(function, combine, chunk_size, reduce=True)
-        pair = dask.delayed(_combine_pair, pure=False)
-        while len(parts) > 1:
-            paired = [pair(combine, parts[i], parts[i + 1])
-                      for i in range(0, len(parts) - 1, 2)]
-            if len(parts) % 2:
-                paired.append(parts[-1])
-            parts = paired
-        if not parts:
-            return None
-        return self._compute(parts[0])[0]
+        tasks = self.block_tasks(function, combine, self._layout(chunk_size),
+                                 self._block_parts(), reduce=True)
+        return self.reduce_tree(tasks, combine)
 
     def map_chunks(self, function: Callable, chunk_size: int | None = None):
         """``function(chunk)`` of every chunk, in order (all results come to the client)."""
-        parts = self._tasks(function, add_results, chunk_size, reduce=False)
-        for block_results in self._compute(*parts):
+        tasks = self.block_tasks(function, add_results, self._layout(chunk_size),
+                                 self._block_parts(), reduce=False)
+        for block_results in self._compute(*tasks):
             yield from block_results
 
     def _chunks(self, chunk_size: int | None = None):
