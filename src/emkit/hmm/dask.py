@@ -312,7 +312,10 @@ def open_dask(estimator, X, lengths, y, sample_weight, *, fitting: bool, reset: 
     check = _row_check(estimator, emission, D, fitting=fitting)
     rows = rows.configured(check=check, labels=labels)
     if fitting and emission.numeric:  # every row checked before EM
-        summary = rows.scan(1, 0, moments=False)
+        try:
+            summary = rows.scan(1, 0, moments=False)
+        except ValueError as exc:
+            raise with_sequence(exc, lengths) from None
         unobserved = np.flatnonzero(summary.observed == 0)
         if unobserved.size:
             column = repr(names[unobserved[0]]) if names else str(unobserved[0])
