@@ -12,6 +12,8 @@ import pandas as pd
 import pytest
 from distributed import Client, LocalCluster
 
+import emkit
+from emkit.exceptions import ConvergenceWarning
 from emkit.hmm import CategoricalHMM, GaussianHMM, PoissonHMM
 from emkit.hmm import dask as hmm_dask
 from emkit.hmm.dask import rechunk_sequences
@@ -24,8 +26,8 @@ LENGTHS = np.array([700, 3, 40, 1, 150, 90, 12, 260, 5, 64])
 START = np.array([0.5, 0.3, 0.2])
 TRANSMAT = np.array([[0.90, 0.07, 0.03], [0.05, 0.90, 0.05], [0.10, 0.10, 0.80]])
 MEANS = np.array([[0.0, 0.0], [3.0, 1.0], [-1.0, 3.0]])
-LEVELS = [np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6]]),
-          np.array([[0.4, 0.4, 0.1, 0.1], [0.1, 0.1, 0.4, 0.4], [0.25, 0.25, 0.25, 0.25]])]
+LEVELS = [np.array([[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8]]),
+          np.array([[0.7, 0.1, 0.1, 0.1], [0.1, 0.1, 0.7, 0.1], [0.1, 0.1, 0.1, 0.7]])]
 
 
 def states(rng, lengths=LENGTHS):
@@ -64,7 +66,7 @@ def assert_same(fitted, reference, names, rtol=1e-10):
 
 
 GAUSS = dict(n_components=3, chunk_size=BLOCK, random_state=0, tol=1e-8)
-CATEGORICAL = dict(n_components=3, chunk_size=BLOCK, random_state=0, tol=1e-5)
+CATEGORICAL = dict(n_components=3, chunk_size=BLOCK, random_state=0, tol=1e-6)
 
 
 # ------------------------------------------------------------ blocks
@@ -78,7 +80,7 @@ def test_blocks_hold_whole_sequences(gaussian):
     # blocks that already end at sequence boundaries are kept
     assert rechunk_sequences(aligned, LENGTHS) is aligned
     np.testing.assert_array_equal(aligned.compute(), gaussian[0])
-    with pytest.raises(ValueError, match="^block_rows must be an integer >= 1"):
+    with pytest.raises(ValueError, match=r"^block_rows must be an integer >= 1"):
         rechunk_sequences(X, LENGTHS, 0)
 
 
@@ -96,10 +98,13 @@ def test_sample_of_whole_sequences():
 
 
 # ------------------------------------------------------------ local scheduler
-def test_gaussian_and_categorical_on_dask_equal_the_in_memory_fit(gaussian, symbols):
+def test_gaussian_categorical_poisson_on_dask_equal_the_in_memory_fit(gaussian, symbols):
     X = gaussian[0]
+    counts = np.random.default_rng(4).poisson(np.repeat([1.0, 6.0], [700, 625]))[:, None]
+    poisson = dict(n_components=2, chunk_size=BLOCK, random_state=0)
     ref = GaussianHMM(**GAUSS).fit(X, LENGTHS)
     ref_cat = CategoricalHMM(**CATEGORICAL).fit(symbols, LENGTHS)
+    ref_poisson = PoissonHMM(**poisson).fit(counts, LENGTHS)
     with dask.config.set(scheduler="threads"):
         fitted = GaussianHMM(**GAUSS).fit(da.from_array(X, chunks=(BLOCK, 2)), LENGTHS)
         cat = CategoricalHMM(**CATEGORICAL).fit(da.from_array(symbols, chunks=(100, 1)),
@@ -110,10 +115,12 @@ def test_gaussian_and_categorical_on_dask_equal_the_in_memory_fit(gaussian, symb
         score = fitted.score(da.from_array(X, chunks=(77, 2)), LENGTHS)
         viterbi = fitted.decode(da.from_array(X, chunks=(77, 2)), LENGTHS)
         proba = fitted.predict_proba(da.from_array(X, chunks=(300, 2)), LENGTHS)
+        rates = PoissonHMM(**poisson).fit(da.from_array(counts, chunks=(BLOCK, 1)), LENGTHS)
     assert ref.n_iter_ > 5
     assert_same(fitted, ref, ["means_", "covariances_"])
     assert_same(again, ref, ["means_", "covariances_"])
     assert_same(cat, ref_cat, ["probabilities_"])
+    assert_same(rates, ref_poisson, ["rates_"])
     assert [list(c) for c in cat.categories_] == [list(c) for c in ref_cat.categories_]
     assert score == pytest.approx(ref.score(X, LENGTHS), rel=1e-12)
     log_prob, path = ref.decode(X, LENGTHS)
@@ -177,9 +184,10 @@ def test_bad_input_on_dask(gaussian, symbols):
             ValueError, match=r"^dask array, row 745, column 1: inf .* \(row 745 of X is row 1 "
                               r"of sequence 4\)$"):
         model.fit(da.from_array(values, chunks=(BLOCK, 2)), LENGTHS)
-    with pytest.raises(ValueError, match="^dask array has unknown chunk sizes"):
+    with pytest.raises(ValueError, match=r"^dask array has unknown chunk sizes"):
         model.fit(X[X[:, 0] > -100], LENGTHS)
-    fitted = CategoricalHMM(2, max_iter=3, random_state=0).fit(symbols, LENGTHS)
+    with pytest.warns(ConvergenceWarning):
+        fitted = CategoricalHMM(2, max_iter=3, random_state=0).fit(symbols, LENGTHS)
     unseen = symbols.copy()
     unseen[1000, 0] = 7
     with dask.config.set(scheduler="threads"), pytest.raises(
@@ -190,28 +198,31 @@ def test_bad_input_on_dask(gaussian, symbols):
 # ------------------------------------------------------------ distributed workers
 def test_one_and_two_workers_give_the_in_memory_fit(gaussian, symbols):
     X = gaussian[0]
-    counts = np.random.default_rng(4).poisson(np.repeat([1.0, 6.0], [700, 625]))[:, None]
-    ref = GaussianHMM(**GAUSS).fit(X, LENGTHS)
-    ref_cat = CategoricalHMM(**CATEGORICAL).fit(symbols, LENGTHS)
-    poisson = dict(n_components=2, chunk_size=BLOCK, random_state=0)
-    ref_poisson = PoissonHMM(**poisson).fit(counts, LENGTHS)
+    with emkit.config_context(kernels="numpy"):
+        ref = GaussianHMM(**GAUSS).fit(X, LENGTHS)
+        ref_cat = CategoricalHMM(**CATEGORICAL).fit(symbols, LENGTHS)
+        ref_score = ref.score(X, LENGTHS)
+        ref_cat_score = ref_cat.score(symbols, LENGTHS)
     results = []
-    for n_workers in (1, 2):
-        with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                          dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
-                Client(cluster):
+    # the NumPy kernels: compiling the numba ones in every new worker process takes
+    # seconds (the local-scheduler tests above run them)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                      dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
+            Client(cluster) as client, emkit.config_context(kernels="numpy"):
+        for n_workers in (1, 2):
+            cluster.scale(n_workers)
+            client.wait_for_workers(n_workers)
+            assert len(client.scheduler_info()["workers"]) == n_workers
             fitted = GaussianHMM(**GAUSS).fit(da.from_array(X, chunks=(BLOCK, 2)), LENGTHS)
             score = fitted.score(da.from_array(X, chunks=(BLOCK, 2)), LENGTHS)
             cat = CategoricalHMM(**CATEGORICAL).fit(da.from_array(symbols, chunks=(BLOCK, 2)),
                                                     LENGTHS)
             cat_score = cat.score(da.from_array(symbols, chunks=(BLOCK, 2)), LENGTHS)
-            rates = PoissonHMM(**poisson).fit(da.from_array(counts, chunks=(BLOCK, 1)),
-                                              LENGTHS)
-        assert_same(fitted, ref, ["means_", "covariances_"])
-        assert_same(cat, ref_cat, ["probabilities_"])
-        assert_same(rates, ref_poisson, ["rates_"])
-        assert score == pytest.approx(ref.score(X, LENGTHS), rel=1e-12)
-        assert cat_score == pytest.approx(ref_cat.score(symbols, LENGTHS), rel=1e-12)
-        results.append((fitted.means_, fitted.transmat_, fitted.lower_bounds_, cat.transmat_))
+            assert_same(fitted, ref, ["means_", "covariances_"])
+            assert_same(cat, ref_cat, ["probabilities_"])
+            assert score == pytest.approx(ref_score, rel=1e-12)
+            assert cat_score == pytest.approx(ref_cat_score, rel=1e-12)
+            results.append((fitted.means_, fitted.transmat_, fitted.lower_bounds_,
+                            cat.transmat_, score))
     for one, two in zip(*results, strict=True):  # the tree depends on the blocks only
         np.testing.assert_array_equal(one, two)
