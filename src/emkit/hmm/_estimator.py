@@ -226,7 +226,9 @@ class BaseHMM(BaseEstimator):
         X : array-like of shape (n_samples, n_features), or a list of such arrays
             The rows of all sequences one after the other (a list: one array
             per sequence, and ``lengths`` is then read from it).  NaN marks a
-            missing value; a fully missing row still carries the state.
+            missing value; a fully missing row still carries the state.  A
+            dask array or data frame is fitted on its blocks, where they are
+            (:mod:`emkit.hmm.dask`; ``y`` may then be a dask array too).
         lengths : array-like of int, optional
             Length of every sequence (summing to n_samples); None: one sequence.
         y : array-like of shape (n_samples,), optional
@@ -546,7 +548,8 @@ class BaseHMM(BaseEstimator):
         better)."""
         X, given = split_sequences(X)
         lengths = given if given is not None else lengths
-        return -2.0 * self.score(X, lengths) + self.n_parameters() * np.log(_num_samples(X))
+        n = _num_samples(X) if lengths is None else int(np.sum(lengths))  # (dask frames)
+        return -2.0 * self.score(X, lengths) + self.n_parameters() * np.log(n)
 
     def aic(self, X, lengths=None) -> float:
         """Akaike information criterion ``-2 log L + 2 p`` (smaller is better)."""
