@@ -331,8 +331,9 @@ def source_categories(categories, X, sample_weight=None) -> list[np.ndarray]:
     """The levels of every column of a source of numeric levels (NaN: missing).
 
     ``categories`` is the estimator's parameter: "auto" takes one pass over
-    the source and learns the sorted distinct observed values of every column
-    (the in-memory rule); given levels must be numbers.
+    the source (where its chunks are computed: threads, or the Dask workers)
+    and learns the sorted distinct observed values of every column (the
+    in-memory rule); given levels must be numbers.
     """
     from ..sources import ChunkCheck, as_source
 
@@ -352,14 +353,19 @@ def source_categories(categories, X, sample_weight=None) -> list[np.ndarray]:
                 raise ValueError(f"categories[{j}] must hold numbers: {source.label} "
                                  f"holds numbers, got {levels.tolist()!r}")
         return [levels.astype(np.float64) for levels in categories]
-    seen: list[list[np.ndarray]] = [[] for _ in range(D)]
-    for chunk in source.chunks():
-        values = chunk[0]
-        for j in range(D):
-            column = values[:, j]
-            seen[j].append(np.unique(column[~np.isnan(column)]))
-    return [learn_categories(np.concatenate(seen[j]) if seen[j] else np.empty(0),
-                             label(j)) for j in range(D)]
+    seen = source.map_reduce(_levels, _union)  # on the E-step threads, or the workers
+    return [learn_categories(np.empty(0) if seen is None else seen[j], label(j))
+            for j in range(D)]
+
+
+def _levels(chunk) -> list[np.ndarray]:
+    """The sorted distinct observed values of every column of a chunk."""
+    X = chunk[0]
+    return [np.unique(column[~np.isnan(column)]) for column in X.T]
+
+
+def _union(a: list[np.ndarray], b: list[np.ndarray]) -> list[np.ndarray]:
+    return [np.union1d(x, y) for x, y in zip(a, b, strict=True)]
 
 
 def encoding_check(categories: list[np.ndarray], n_components: int | None,
