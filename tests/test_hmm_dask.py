@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 
 import dask
 import dask.array as da
@@ -11,10 +12,19 @@ import numpy as np
 import pandas as pd
 import pytest
 from distributed import Client, LocalCluster
+from sklearn.base import clone
 
 import emkit
 from emkit.exceptions import ConvergenceWarning
-from emkit.hmm import CategoricalHMM, GaussianHMM, PoissonHMM
+from emkit.hmm import (
+    GMMHMM,
+    HMM,
+    BernoulliHMM,
+    CategoricalHMM,
+    GaussianHMM,
+    PoissonHMM,
+    StudentTHMM,
+)
 from emkit.hmm import dask as hmm_dask
 from emkit.hmm.dask import rechunk_sequences
 
@@ -127,6 +137,24 @@ def test_gaussian_categorical_poisson_on_dask_equal_the_in_memory_fit(gaussian, 
     assert viterbi[0] == pytest.approx(log_prob, rel=1e-12)
     np.testing.assert_array_equal(viterbi[1], path)
     np.testing.assert_allclose(proba, ref.predict_proba(X, LENGTHS), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("estimator", [
+    GMMHMM(3, n_mix=2, covariance_type="diag"), StudentTHMM(3), BernoulliHMM(3),
+    HMM(3, emission="poisson")], ids=lambda e: type(e).__name__)
+def test_other_emissions_on_dask(estimator, gaussian):
+    X = gaussian[0]
+    if isinstance(estimator, BernoulliHMM):
+        X = (X > 0.5).astype(float)
+    elif isinstance(estimator, HMM):
+        X = np.abs(np.round(X))
+    estimator.set_params(chunk_size=BLOCK, random_state=0, max_iter=15)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = clone(estimator).fit(X, LENGTHS)
+        with dask.config.set(scheduler="threads"):
+            fitted = clone(estimator).fit(da.from_array(X, chunks=(BLOCK, 2)), LENGTHS)
+    assert_same(fitted, ref, [])
 
 
 def test_missing_rows_weights_known_states_squarem_and_frames(gaussian):
