@@ -150,6 +150,7 @@ class DaskSequenceSource:
         self._infos = [(int(end - size), int(lo), self.lengths[lo:hi],
                         self.sequence_weight[lo:hi])
                        for size, end, lo, hi in zip(sizes, ends, firsts, lasts, strict=True)]
+        self._shipped: list | None = None
 
     @property
     def n_samples(self) -> int:
@@ -170,8 +171,13 @@ class DaskSequenceSource:
         sizes = self.rows._lengths_known()
         layout = _SequenceLayout(self.rows._layout(max(int(sizes.max()), 1)),
                                  self.chunk_size)
+        if self._shipped is None:  # sequence lengths and weights: sent once per fit
+            import dask
+
+            self._shipped = self.rows.persist(*[dask.delayed(info, traverse=False)
+                                                for info in self._infos])
         parts = [(block, labels, info) for (block, _, labels, _), info
-                 in zip(self.rows._block_parts(), self._infos, strict=True)]
+                 in zip(self.rows._block_parts(), self._shipped, strict=True)]
         return self.rows.block_tasks(function, combine, layout, parts, reduce)
 
     def map_reduce(self, function: Callable, combine: Callable = add_results) -> Any:

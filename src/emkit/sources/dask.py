@@ -288,7 +288,6 @@ class DaskSource(Source):
         """Per-block delayed values of an array weight or label spec (None for columns)."""
         if spec is None or spec[0] == "column":
             return None
-        import dask
         import dask.array as da
 
         lengths = tuple(int(n) for n in self._lengths_known())
@@ -306,12 +305,20 @@ class DaskSource(Source):
             if values.shape[0] != sum(lengths):
                 raise ValueError(f"{name} has {values.shape[0]} entries but {self.label} has "
                                  f"{sum(lengths)} rows")
-            values = da.from_array(values, chunks=(lengths,))
-            client = self.client()
-            # sent once per fit (recomputable from the graph if a worker is lost)
-            values = client.persist(values) if client is not None else dask.persist(values)[0]
-            self._persisted.append(values)  # holds the futures (their data) for the fit
+            values = self.persist(da.from_array(values, chunks=(lengths,)))[0]
         return list(values.to_delayed().ravel())
+
+    def persist(self, *collections) -> list:
+        """``collections`` computed once where the blocks are computed (the workers),
+        for values sent once per fit rather than once per iteration (recomputable
+        from the graph if a worker is lost); the source holds them for the fit."""
+        import dask
+
+        client = self.client()
+        persisted = (list(client.persist(list(collections))) if client is not None
+                     else list(dask.persist(*collections)))
+        self._persisted.extend(persisted)  # holds the futures (their data)
+        return persisted
 
     def _resolve_extra(self, value: Any, name: str) -> Any:
         if value is not None and not isinstance(value, str) and is_dask_collection(value):
