@@ -27,6 +27,7 @@ from emkit.hmm import (
 )
 from emkit.hmm import dask as hmm_dask
 from emkit.hmm.dask import rechunk_sequences
+from emkit.sources import DaskSource, SlicedArraySource
 
 pytestmark = pytest.mark.slow  # starts Dask LocalClusters
 
@@ -122,6 +123,8 @@ def test_gaussian_categorical_poisson_on_dask_equal_the_in_memory_fit(gaussian, 
         # aligned blocks prepared once give the same fit
         again = GaussianHMM(**GAUSS).fit(
             rechunk_sequences(da.from_array(X, chunks=(BLOCK, 2)), LENGTHS), LENGTHS)
+        from_source = GaussianHMM(**GAUSS).fit(DaskSource(da.from_array(X, chunks=(BLOCK, 2))),
+                                               LENGTHS)
         score = fitted.score(da.from_array(X, chunks=(77, 2)), LENGTHS)
         viterbi = fitted.decode(da.from_array(X, chunks=(77, 2)), LENGTHS)
         proba = fitted.predict_proba(da.from_array(X, chunks=(300, 2)), LENGTHS)
@@ -129,6 +132,7 @@ def test_gaussian_categorical_poisson_on_dask_equal_the_in_memory_fit(gaussian, 
     assert ref.n_iter_ > 5
     assert_same(fitted, ref, ["means_", "covariances_"])
     assert_same(again, ref, ["means_", "covariances_"])
+    assert_same(from_source, ref, ["means_", "covariances_"])
     assert_same(cat, ref_cat, ["probabilities_"])
     assert_same(rates, ref_poisson, ["rates_"])
     assert [list(c) for c in cat.categories_] == [list(c) for c in ref_cat.categories_]
@@ -214,6 +218,9 @@ def test_bad_input_on_dask(gaussian, symbols):
         model.fit(da.from_array(values, chunks=(BLOCK, 2)), LENGTHS)
     with pytest.raises(ValueError, match=r"^dask array has unknown chunk sizes"):
         model.fit(X[X[:, 0] > -100], LENGTHS)
+    with pytest.raises(TypeError, match=r"^HMMs read X in memory or on Dask, not from a "
+                                        r"SlicedArraySource"):
+        model.fit(SlicedArraySource(gaussian[0]), LENGTHS)
     with pytest.warns(ConvergenceWarning):
         fitted = CategoricalHMM(2, max_iter=3, random_state=0).fit(symbols, LENGTHS)
     unseen = symbols.copy()

@@ -23,7 +23,6 @@ from ..em.engine import _blas_controller, _ordered_map
 from ..models._base import fit_with_restarts
 from ..models._mixture import random_generator
 from ..sources import default_chunk_size
-from ..sources._base import is_dask_collection
 from . import _recursions
 from ._start import (
     INIT_METHODS,
@@ -33,6 +32,7 @@ from ._start import (
     merge_values,
     state_responsibilities,
 )
+from .dask import is_dask_input, open_dask
 from .emissions import Emission
 from .model import CHAIN_GROUPS, HiddenMarkovModel, HMMParams, impossible_message
 from .sources import (
@@ -247,9 +247,7 @@ class BaseHMM(BaseEstimator):
         fixed = self._fixed(emission)
         rng = check_random_state(self.random_state)
         K = self.n_components
-        if is_dask_collection(X):
-            from .dask import open_dask
-
+        if is_dask_input(X):
             source, init = open_dask(self, X, lengths, y, sample_weight, fitting=True,
                                      reset=not warm, rng=rng)
         else:
@@ -368,9 +366,7 @@ class BaseHMM(BaseEstimator):
         """(model, params, source) to score or decode X with the fitted parameters."""
         check_is_fitted(self, "transmat_")
         emission = self._emission()
-        if is_dask_collection(X):
-            from .dask import open_dask
-
+        if is_dask_input(X):
             source = open_dask(self, X, lengths, None, None, fitting=False, reset=False)[0]
         else:
             X, lengths = self._validate(X, lengths, reset=False)

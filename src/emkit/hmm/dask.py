@@ -203,13 +203,14 @@ class DaskSequenceSource:
 # ------------------------------------------------------------------ opening
 def _rows_of(X) -> tuple[DaskSource, list[str] | None]:
     """X's rows as a DaskSource over a dask array (a data frame's feature columns are
-    converted, their names kept)."""
-    source = DaskSource(X)
+    converted, their names kept); X may be a DaskSource (its client is kept)."""
+    source = X if isinstance(X, DaskSource) else DaskSource(X)
+    scheduler = source.client()
     if not source._frame:
         return source, None
     names = source.feature_names
     array = source._data[names].to_dask_array(lengths=True)
-    return DaskSource(array, label=source.label), names
+    return DaskSource(array, label=source.label, scheduler=scheduler), names
 
 
 def _record_features(estimator, D: int, names: list[str] | None, reset: bool,
@@ -285,9 +286,28 @@ def _sample(source: DaskSequenceSource, check: ChunkCheck, labels, rng,
     return SequenceSource(X, lengths, weights, chunk_size, y)
 
 
+def is_dask_input(X) -> bool:
+    """Whether an HMM reads X on Dask: a dask array or data frame, or a DaskSource.
+
+    Raises
+    ------
+    TypeError
+        X is another source (a file read chunk by chunk): HMMs read X in memory
+        or on Dask.
+    """
+    from ..sources import is_source
+
+    if is_dask_collection(X) or isinstance(X, DaskSource):
+        return True
+    if is_source(X):
+        raise TypeError(f"HMMs read X in memory or on Dask, not from a {type(X).__name__}: "
+                        "load the rows (sequences in order) or pass a dask array")
+    return False
+
+
 def open_dask(estimator, X, lengths, y, sample_weight, *, fitting: bool, reset: bool,
               rng=None) -> tuple[DaskSequenceSource, SequenceSource | None]:
-    """X (a dask collection) as a :class:`DaskSequenceSource`, checked, and (when
+    """X (a dask collection or DaskSource) as a :class:`DaskSequenceSource`, checked, and (when
     ``fitting``) the in-memory initialisation sample.
 
     Records ``n_features_in_`` (and ``categories_`` for categorical emissions)
@@ -302,7 +322,8 @@ def open_dask(estimator, X, lengths, y, sample_weight, *, fitting: bool, reset: 
     if fitting and n < K:
         raise ValueError(f"X has {n} rows but n_components={K}: need at least as many rows "
                          "as states")
-    rows = DaskSource(_aligned(rows._data, lengths, None), label=rows.label)
+    rows = DaskSource(_aligned(rows._data, lengths, None), label=rows.label,
+                      scheduler=rows.client())
     _record_features(estimator, D, names, reset, rows.label)
     labels = None
     if fitting and estimator.semi_supervised:
