@@ -238,6 +238,8 @@ def test_one_and_two_workers_give_the_in_memory_fit(gaussian, symbols):
         ref_cat = CategoricalHMM(**CATEGORICAL).fit(symbols, LENGTHS)
         ref_score = ref.score(X, LENGTHS)
         ref_cat_score = ref_cat.score(symbols, LENGTHS)
+    zeros_but_one = np.zeros((LENGTHS.sum(), 1))
+    zeros_but_one[750] = 3.0
     results = []
     # the NumPy kernels: compiling the numba ones in every new worker process takes
     # seconds (the local-scheduler tests above run them)
@@ -257,6 +259,11 @@ def test_one_and_two_workers_give_the_in_memory_fit(gaussian, symbols):
             assert_same(cat, ref_cat, ["probabilities_"])
             assert score == pytest.approx(ref_score, rel=1e-12)
             assert cat_score == pytest.approx(ref_cat_score, rel=1e-12)
+            # the E-step of a worker process finds the impossible sequence; the error names it
+            with pytest.raises(ValueError, match=r"^sequence 4 \(rows 744 to 893 of X\) has "
+                                                 r"probability 0 under the current parameters"):
+                PoissonHMM(2, rates_init=[[0.0], [0.0]], max_iter=5).fit(
+                    da.from_array(zeros_but_one, chunks=(BLOCK, 1)), LENGTHS)
             results.append((fitted.means_, fitted.transmat_, fitted.lower_bounds_,
                             cat.transmat_, score))
     for one, two in zip(*results, strict=True):  # the tree depends on the blocks only

@@ -259,8 +259,10 @@ class BaseHMM(BaseEstimator):
             family.prepare(init.X, init.sample_weight)
         else:  # the initialisation sample: no per-chunk caches (chunks are built anew)
             family.prepare(init.X, init.sample_weight, cache_chunks=False)
+        tried: list[HMMParams] = []  # the starting parameters (to name an impossible row)
         if warm:
             current = self._params(family)
+            tried.append(current)
             starts, n_init = (lambda: current), 1
         else:
             user = emission.initial_values(self, K, D)
@@ -270,15 +272,19 @@ class BaseHMM(BaseEstimator):
                                  "fixed group is held at its starting value, so provide it")
 
             def starts():
-                return self._initial_params(model, emission, init, rng, user)
+                tried.append(self._initial_params(model, emission, init, rng, user))
+                return tried[-1]
             n_init = self.n_init
         try:
             result = fit_with_restarts(model, starts, source, n_init=n_init, tol=self.tol,
                                        max_iter=self.max_iter, verbose=self.verbose,
                                        accelerate=self.accelerate)
         except ValueError as exc:
-            if model.impossible and str(exc).startswith("the EM objective is"):
-                raise ValueError(model.impossible[-1]) from None
+            if str(exc).startswith("the EM objective is") and tried:
+                message = model.impossible[-1] if model.impossible else \
+                    self._impossible(model, tried[-1], source)
+                if message is not None:
+                    raise ValueError(message) from None
             raise
         self._fitted_structure = {key: getattr(model, key) for key in (
             "start_allowed", "trans_allowed", "startprob_prior", "transmat_prior")}
@@ -289,6 +295,20 @@ class BaseHMM(BaseEstimator):
         self.lower_bounds_ = result.objective_history
         self.lower_bound_ = result.objective
         return self
+
+    def _impossible(self, model: HiddenMarkovModel, params: HMMParams, source) -> str | None:
+        """The message naming the first sequence of probability 0 under ``params`` (when
+        the E-steps ran where ``model.impossible`` is not seen: Dask worker processes)."""
+        if not hasattr(source, "map_chunks"):
+            return None
+
+        def check(chunk):
+            loglik = model.posteriors(params, chunk).loglik
+            bad = np.flatnonzero((chunk.weights > 0) & ~(loglik > -np.inf))
+            return impossible_message(chunk, int(bad[0]), "the current parameters") \
+                if bad.size else None
+
+        return next((m for m in self._map_chunks(check, source) if m is not None), None)
 
     def _memory_source(self, X, lengths, y, sample_weight, *, reset: bool) -> SequenceSource:
         """X in memory, checked, as a :class:`SequenceSource` for fitting."""
