@@ -216,6 +216,12 @@ def test_bad_input_on_dask(gaussian, symbols):
             ValueError, match=r"^dask array, row 745, column 1: inf .* \(row 745 of X is row 1 "
                               r"of sequence 4\)$"):
         model.fit(da.from_array(values, chunks=(BLOCK, 2)), LENGTHS)
+    y = np.full(values.shape[0], -1)
+    y[900] = 5
+    with dask.config.set(scheduler="threads"), pytest.raises(
+            ValueError, match=r"^dask array, row 900, column 'y': label 5 is not a component "
+                              r"index 0\.\.1 .* of sequence 5\)$"):
+        GaussianHMM(2, semi_supervised=True).fit(X, LENGTHS, da.from_array(y, chunks=100))
     with pytest.raises(ValueError, match=r"^dask array has unknown chunk sizes"):
         model.fit(X[X[:, 0] > -100], LENGTHS)
     with pytest.raises(TypeError, match=r"^HMMs read X in memory or on Dask, not from a "

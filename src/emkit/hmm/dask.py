@@ -169,8 +169,8 @@ class DaskSequenceSource:
 
     def _tasks(self, function: Callable, combine: Callable, reduce: bool) -> list:
         sizes = self.rows._lengths_known()
-        layout = _SequenceLayout(self.rows._layout(max(int(sizes.max()), 1)),
-                                 self.chunk_size)
+        layout = _SequenceLayout(self.rows._layout(max(int(sizes.max()), 1)),  # one chunk
+                                 self.chunk_size)                                # per block
         if self._shipped is None:  # sequence lengths and weights: sent once per fit
             import dask
 
@@ -338,6 +338,7 @@ def open_dask(estimator, X, lengths, y, sample_weight, *, fitting: bool, reset: 
         estimator.categories_ = source_categories(emission.categories, rows)
     check = _row_check(estimator, emission, D, fitting=fitting)
     rows = rows.configured(check=check, labels=labels)
+    rows.label_name = "y"  # how messages name the partial labels
     if fitting and emission.numeric:  # every row checked before EM
         try:
             summary = rows.scan(1, 0, moments=False)

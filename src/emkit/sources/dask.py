@@ -49,6 +49,7 @@ class _Layout:
     label: str
     chunk_size: int
     kernels: str
+    label_name: str = "labels"
 
     def chunks(self, block, weights, labels, start: int):
         """The checked chunks of one block (``start``: its first row in the data)."""
@@ -79,7 +80,8 @@ def _block_chunks(layout: _Layout, block, weights, labels, start: int):
         yield checked_chunk(layout.check, np.ascontiguousarray(X[a:a + size]),
                             None if w is None else w[a:a + size],
                             None if y is None else y[a:a + size], where, start + a,
-                            layout.weight or "sample_weight", layout.labels or "labels")
+                            layout.weight or "sample_weight",
+                            layout.labels or layout.label_name)
 
 
 @dataclasses.dataclass
@@ -160,6 +162,8 @@ class DaskSource(Source):
         self._owns_client = False
         self._lengths: np.ndarray | None = None
         self._persisted: list = []
+        #: How messages name an array of partial labels.
+        self.label_name = "labels"
         if self._frame:
             self.label = label or "dask dataframe"
             self.all_columns = [str(c) for c in X.columns]
@@ -352,7 +356,7 @@ class DaskSource(Source):
             spec_y[1] if spec_y is not None and spec_y[0] == "column" else None,
             self._check, self.label,
             int(chunk_size or self.chunk_size or scan_chunk_size(self.n_features)),
-            get_config()["kernels"])
+            get_config()["kernels"], self.label_name)
 
     def block_tasks(self, function: Callable, combine: Callable, layout: Any,
                     parts: Sequence[tuple], reduce: bool) -> list:
