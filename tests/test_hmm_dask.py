@@ -216,6 +216,12 @@ def test_bad_input_on_dask(gaussian, symbols):
             ValueError, match=r"^dask array, row 745, column 1: inf .* \(row 745 of X is row 1 "
                               r"of sequence 4\)$"):
         model.fit(da.from_array(values, chunks=(BLOCK, 2)), LENGTHS)
+    values[:, 1] = np.nan
+    fresh = GaussianHMM(2)
+    with dask.config.set(scheduler="threads"), pytest.raises(
+            ValueError, match=r"^dask array: column 1 has no observed value"):
+        fresh.fit(da.from_array(values, chunks=(BLOCK, 2)), LENGTHS)
+    assert not hasattr(fresh, "n_features_in_")  # recorded only once the rows pass
     y = np.full(values.shape[0], -1)
     y[900] = 5
     with dask.config.set(scheduler="threads"), pytest.raises(

@@ -15,8 +15,8 @@ into blocks of at most X's largest block (a longer sequence is a block of
 its own).  Within a block, sequences are packed into chunks of
 ``chunk_size`` rows as in memory.
 
-Before EM, one pass checks every row (numeric emissions; categorical ones
-learn their levels in that pass), and the start (k-means, ..., counted
+Before EM, one pass checks every row (categorical emissions learn their
+levels in that pass), and the start (k-means, ..., counted
 transitions) is computed in memory from a bounded sample of whole sequences
 (all of them when the data have no more rows than
 :func:`~emkit.sources.sample_rows`; then the start, and the fit, equal the
@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_partial_labels
+from .._validation import check_int, check_partial_labels
 from ..families.structures import get_structure
 from ..sources import ChunkCheck, DaskSource, default_chunk_size, sample_rows
 from ..sources._base import add_results, is_dask_collection
@@ -89,9 +89,9 @@ def rechunk_sequences(X, lengths, block_rows: int | None = None):
     """
     source = DaskSource(X)
     lengths = check_lengths(lengths, source.n_samples)
-    if block_rows is not None and (int(block_rows) != block_rows or block_rows < 1):
-        raise ValueError(f"block_rows must be an integer >= 1, got {block_rows!r}")
-    return _aligned(source._data, lengths, None if block_rows is None else int(block_rows))
+    if block_rows is not None:
+        block_rows = check_int(block_rows, "block_rows", 1)
+    return _aligned(source._data, lengths, block_rows)
 
 
 @dataclasses.dataclass
@@ -324,7 +324,8 @@ def open_dask(estimator, X, lengths, y, sample_weight, *, fitting: bool, reset: 
                          "as states")
     rows = DaskSource(_aligned(rows._data, lengths, None), label=rows.label,
                       scheduler=rows.client())
-    _record_features(estimator, D, names, reset, rows.label)
+    if not reset:
+        _record_features(estimator, D, names, reset, rows.label)
     labels = None
     if fitting and estimator.semi_supervised:
         if y is None:
@@ -349,6 +350,8 @@ def open_dask(estimator, X, lengths, y, sample_weight, *, fitting: bool, reset: 
             column = repr(names[unobserved[0]]) if names else str(unobserved[0])
             raise ValueError(f"{rows.label}: column {column} has no observed value (every "
                              "entry is missing); drop the column")
+    if reset:  # only now that every row passed its checks
+        _record_features(estimator, D, names, reset, rows.label)
     chunk_size = estimator.chunk_size if fitting else None
     chunk_size = chunk_size or default_chunk_size(n, 4 * K + D)
     source = DaskSequenceSource(rows, lengths, weights, chunk_size)
