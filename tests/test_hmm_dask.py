@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import pickle
 import warnings
 
 import dask
@@ -144,8 +145,9 @@ def test_gaussian_categorical_poisson_on_dask_equal_the_in_memory_fit(gaussian, 
 
 
 @pytest.mark.parametrize("estimator", [
-    GMMHMM(3, n_mix=2, covariance_type="diag"), StudentTHMM(3), BernoulliHMM(3),
-    HMM(3, emission="poisson")], ids=lambda e: type(e).__name__)
+    GaussianHMM(3, covariance_type="tied"), GMMHMM(3, n_mix=2, covariance_type="diag"),
+    StudentTHMM(3), BernoulliHMM(3), HMM(3, emission="poisson")],
+    ids=lambda e: type(e).__name__)
 def test_other_emissions_on_dask(estimator, gaussian):
     X = gaussian[0]
     if isinstance(estimator, BernoulliHMM):
@@ -159,6 +161,13 @@ def test_other_emissions_on_dask(estimator, gaussian):
         with dask.config.set(scheduler="threads"):
             fitted = clone(estimator).fit(da.from_array(X, chunks=(BLOCK, 2)), LENGTHS)
     assert_same(fitted, ref, [])
+    # what travels to worker processes: the family and parameters pickle (no locks)
+    family = fitted._emission().family(fitted, 2)
+    params = fitted._params(family)
+    family.log_prob(params.emission, X)  # fills any per-parameter cache first
+    loaded, loaded_params = pickle.loads(pickle.dumps((family, params)))
+    np.testing.assert_array_equal(loaded.log_prob(loaded_params.emission, X),
+                                  family.log_prob(params.emission, X))
 
 
 def test_missing_rows_weights_known_states_squarem_and_frames(gaussian):
