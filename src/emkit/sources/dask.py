@@ -12,6 +12,10 @@ does not depend on the number of workers, and equals the in-memory fit with
 ``chunk_size`` equal to the block size up to float rounding (the in-memory
 engine adds chunks left to right).
 
+The per-block tasks and the tree (:meth:`DaskSource.block_tasks`,
+:meth:`DaskSource.reduce_tree`) take any block layout: hidden Markov models
+use them for blocks of whole sequences (:mod:`emkit.hmm.dask`).
+
 Losing a worker during a fit is Dask's business: the scheduler recomputes the
 lost blocks and partial sums from the graph, and the iteration returns the
 same statistics.  Needs the ``dask`` extra: ``pip install 'emkit[dask]'``.
