@@ -63,6 +63,15 @@ class GaussianFamily(ComponentFamily):
         self._lock = threading.Lock()
         self._prepared = False
 
+    def __getstate__(self) -> dict:  # pickled (to a Dask worker): without the caches
+        state = dict(self.__dict__)
+        state.update(_wrapped=(None, None), _lock=None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def prepare(self, X: np.ndarray, sample_weight: np.ndarray, *,
                 cache_chunks: bool = True) -> None:
         """Let the model keep its per-chunk missing-value layouts during the fit

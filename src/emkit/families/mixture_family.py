@@ -111,8 +111,8 @@ class MixtureFamily(ComponentFamily):
     def check_data(self, X, what: str = "X"):
         return self.family.check_data(X, what)
 
-    def prepare(self, X, sample_weight) -> None:
-        self.family.prepare(X, sample_weight)
+    def prepare(self, X, sample_weight, *, cache_chunks: bool = True) -> None:
+        self.family.prepare(X, sample_weight, cache_chunks=cache_chunks)
         self._prepared = True
 
     def init_view(self, X):

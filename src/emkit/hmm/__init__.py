@@ -4,9 +4,12 @@
 named estimators fix it: :class:`GaussianHMM`, :class:`CategoricalHMM`,
 :class:`PoissonHMM`, :class:`BernoulliHMM` and :class:`GMMHMM`.  The engine
 model is :class:`~emkit.hmm.model.HiddenMarkovModel`; sequences reach it as
-chunks of a :class:`~emkit.hmm.sources.SequenceSource`.
+chunks of a :class:`~emkit.hmm.sources.SequenceSource` (in memory) or of a
+:class:`~emkit.hmm.dask.DaskSequenceSource` (a dask array: blocks of whole
+sequences, the E-step on the workers).
 """
 
+from .dask import DaskSequenceSource, rechunk_sequences
 from .estimators import (
     GMMHMM,
     HMM,
@@ -25,11 +28,13 @@ __all__ = [
     "HMM",
     "BernoulliHMM",
     "CategoricalHMM",
+    "DaskSequenceSource",
     "GaussianHMM",
     "HMMParams",
     "HiddenMarkovModel",
     "PoissonHMM",
     "SequenceSource",
     "StudentTHMM",
+    "rechunk_sequences",
     "select_n_states",
 ]

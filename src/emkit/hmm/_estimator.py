@@ -9,7 +9,6 @@ rule) and returns its emission adapter from ``_emission()``
 
 from __future__ import annotations
 
-import re
 import warnings
 
 import numpy as np
@@ -33,6 +32,7 @@ from ._start import (
     merge_values,
     state_responsibilities,
 )
+from .dask import is_dask_input, open_dask
 from .emissions import Emission
 from .model import CHAIN_GROUPS, HiddenMarkovModel, HMMParams, impossible_message
 from .sources import (
@@ -40,14 +40,12 @@ from .sources import (
     check_lengths,
     check_sequence_weight,
     split_sequences,
+    with_sequence,
 )
 
 #: ``transmat_mask`` shortcuts.
 MASKS = ("full", "left-right", "bakis")
 DECODERS = ("viterbi", "map")
-#: Starting partitions of a discrete family are blended with uniform
-#: responsibilities by the family's ``start_smoothing`` (as the mixtures do).
-_ROW = re.compile(r"\brow (\d+)\b")
 
 
 def transition_mask(mask, n_states: int) -> np.ndarray:
@@ -183,7 +181,7 @@ class BaseHMM(BaseEstimator):
         try:
             X = self._emission().validate(self, X, reset=reset)
         except ValueError as exc:
-            raise _with_sequence(exc, lengths) from None
+            raise with_sequence(exc, lengths) from None
         return X, lengths
 
     def _warm(self) -> bool:
@@ -228,7 +226,9 @@ class BaseHMM(BaseEstimator):
         X : array-like of shape (n_samples, n_features), or a list of such arrays
             The rows of all sequences one after the other (a list: one array
             per sequence, and ``lengths`` is then read from it).  NaN marks a
-            missing value; a fully missing row still carries the state.
+            missing value; a fully missing row still carries the state.  A
+            dask array or data frame is fitted on its blocks, where they are
+            (:mod:`emkit.hmm.dask`; ``y`` may then be a dask array too).
         lengths : array-like of int, optional
             Length of every sequence (summing to n_samples); None: one sequence.
         y : array-like of shape (n_samples,), optional
@@ -245,7 +245,74 @@ class BaseHMM(BaseEstimator):
         warm = self._warm()
         emission = self._emission()
         fixed = self._fixed(emission)
-        X, lengths = self._validate(X, lengths, reset=not warm)
+        rng = check_random_state(self.random_state)
+        K = self.n_components
+        if is_dask_input(X):
+            source, init = open_dask(self, X, lengths, y, sample_weight, fitting=True,
+                                     reset=not warm, rng=rng)
+        else:
+            source = init = self._memory_source(X, lengths, y, sample_weight, reset=not warm)
+        D = init.X.shape[1]
+        family = emission.family(self, D)
+        model = self._model(emission, family, source.n_samples, fixed, self._structure(K))
+        if init is source:
+            family.prepare(init.X, init.sample_weight)
+        else:  # the initialisation sample: no per-chunk caches (chunks are built anew)
+            family.prepare(init.X, init.sample_weight, cache_chunks=False)
+        tried: list[HMMParams] = []  # the starting parameters (to name an impossible row)
+        if warm:
+            current = self._params(family)
+            tried.append(current)
+            starts, n_init = (lambda: current), 1
+        else:
+            user = emission.initial_values(self, K, D)
+            if "emission" in fixed and not complete(family, user):
+                raise ValueError("fixed contains 'emission' but its starting values are not "
+                                 f"all given ({', '.join(emission.init_names.values())}): a "
+                                 "fixed group is held at its starting value, so provide it")
+
+            def starts():
+                tried.append(self._initial_params(model, emission, init, rng, user))
+                return tried[-1]
+            n_init = self.n_init
+        try:
+            result = fit_with_restarts(model, starts, source, n_init=n_init, tol=self.tol,
+                                       max_iter=self.max_iter, verbose=self.verbose,
+                                       accelerate=self.accelerate)
+        except ValueError as exc:
+            if str(exc).startswith("the EM objective is") and tried:
+                message = model.impossible[-1] if model.impossible else \
+                    self._impossible(model, tried[-1], source)
+                if message is not None:
+                    raise ValueError(message) from None
+            raise
+        self._fitted_structure = {key: getattr(model, key) for key in (
+            "start_allowed", "trans_allowed", "startprob_prior", "transmat_prior")}
+        self._fitted_fixed = fixed
+        self._set_params(result.params, emission)
+        self.converged_ = result.converged
+        self.n_iter_ = result.n_iter
+        self.lower_bounds_ = result.objective_history
+        self.lower_bound_ = result.objective
+        return self
+
+    def _impossible(self, model: HiddenMarkovModel, params: HMMParams, source) -> str | None:
+        """The message naming the first sequence of probability 0 under ``params`` (when
+        the E-steps ran where ``model.impossible`` is not seen: Dask worker processes)."""
+        if not hasattr(source, "map_chunks"):
+            return None
+
+        def check(chunk):
+            loglik = model.posteriors(params, chunk).loglik
+            bad = np.flatnonzero((chunk.weights > 0) & ~(loglik > -np.inf))
+            return impossible_message(chunk, int(bad[0]), "the current parameters") \
+                if bad.size else None
+
+        return next((m for m in self._map_chunks(check, source) if m is not None), None)
+
+    def _memory_source(self, X, lengths, y, sample_weight, *, reset: bool) -> SequenceSource:
+        """X in memory, checked, as a :class:`SequenceSource` for fitting."""
+        X, lengths = self._validate(X, lengths, reset=reset)
         n = int(lengths.sum())
         K = self.n_components
         if n < K:
@@ -258,42 +325,8 @@ class BaseHMM(BaseEstimator):
                                  "-1 where unknown")
             labels = check_partial_labels(y, n, K)
         weights = check_sequence_weight(sample_weight, lengths.shape[0])
-        family = emission.family(self, X.shape[1])
-        model = self._model(emission, family, n, fixed, self._structure(K))
         chunk_size = self.chunk_size or default_chunk_size(n, 4 * K + X.shape[1])
-        source = SequenceSource(X, lengths, weights, chunk_size, labels)
-        family.prepare(X, source.sample_weight)
-        rng = check_random_state(self.random_state)
-        if warm:
-            current = self._params(family)
-            starts, n_init = (lambda: current), 1
-        else:
-            user = emission.initial_values(self, K, X.shape[1])
-            if "emission" in fixed and not complete(family, user):
-                raise ValueError("fixed contains 'emission' but its starting values are not "
-                                 f"all given ({', '.join(emission.init_names.values())}): a "
-                                 "fixed group is held at its starting value, so provide it")
-
-            def starts():
-                return self._initial_params(model, emission, source, rng, user)
-            n_init = self.n_init
-        try:
-            result = fit_with_restarts(model, starts, source, n_init=n_init, tol=self.tol,
-                                       max_iter=self.max_iter, verbose=self.verbose,
-                                       accelerate=self.accelerate)
-        except ValueError as exc:
-            if model.impossible and str(exc).startswith("the EM objective is"):
-                raise ValueError(model.impossible[-1]) from None
-            raise
-        self._fitted_structure = {key: getattr(model, key) for key in (
-            "start_allowed", "trans_allowed", "startprob_prior", "transmat_prior")}
-        self._fitted_fixed = fixed
-        self._set_params(result.params, emission)
-        self.converged_ = result.converged
-        self.n_iter_ = result.n_iter
-        self.lower_bounds_ = result.objective_history
-        self.lower_bound_ = result.objective
-        return self
+        return SequenceSource(X, lengths, weights, chunk_size, labels)
 
     def fit_predict(self, X, lengths=None, y=None, sample_weight=None) -> np.ndarray:
         """Fit, then return the Viterbi path of X."""
@@ -352,44 +385,57 @@ class BaseHMM(BaseEstimator):
     def _inference(self, X, lengths):
         """(model, params, source) to score or decode X with the fitted parameters."""
         check_is_fitted(self, "transmat_")
-        X, lengths = self._validate(X, lengths, reset=False)
         emission = self._emission()
-        family = emission.family(self, X.shape[1])
-        n = int(lengths.sum())
-        model = self._fitted_model(emission, family, n)
-        chunk_size = default_chunk_size(n, 4 * self.n_components + X.shape[1])
-        return model, self._params(family), SequenceSource(X, lengths, None, chunk_size)
+        if is_dask_input(X):
+            source = open_dask(self, X, lengths, None, None, fitting=False, reset=False)[0]
+        else:
+            X, lengths = self._validate(X, lengths, reset=False)
+            n = int(lengths.sum())
+            chunk_size = default_chunk_size(n, 4 * self.n_components + X.shape[1])
+            source = SequenceSource(X, lengths, None, chunk_size)
+        family = emission.family(self, self.n_features_in_)
+        model = self._fitted_model(emission, family, source.n_samples)
+        return model, self._params(family), source
 
-    def _map_chunks(self, function, source: SequenceSource) -> None:
-        """``function(chunk)`` for every chunk, on the E-step threads."""
+    @staticmethod
+    def _map_chunks(function, source):
+        """``function(chunk)`` for every chunk, in order: on the E-step threads, or on the
+        Dask blocks' workers."""
+        if hasattr(source, "map_chunks"):
+            yield from source.map_chunks(lambda item: function(item[0]))
+            return
         with _blas_controller().limit(limits=1, user_api="blas"):
-            for _ in _ordered_map(lambda item: function(item[0]), source.chunks(),
-                                  effective_threads()):
-                pass
+            yield from _ordered_map(lambda item: function(item[0]), source.chunks(),
+                                    effective_threads())
 
-    def _forward_backward(self, X, lengths, *, refuse_impossible: bool):
-        """(log-likelihood per sequence, posteriors (n, K)) of X."""
+    def _forward_backward(self, X, lengths, *, refuse_impossible: bool, posteriors: bool = True):
+        """(log-likelihood per sequence, posteriors (n, K) or None) of X."""
         model, params, source = self._inference(X, lengths)
         loglik = np.empty(source.n_sequences)
-        gamma = np.empty((source.n_samples, self.n_components))
+        gamma = np.empty((source.n_samples, self.n_components)) if posteriors else None
 
         def run(chunk):
             post = model.posteriors(params, chunk)
-            lo = chunk.first_sequence
-            loglik[lo:lo + post.loglik.shape[0]] = post.loglik
-            gamma[chunk.first_row:chunk.first_row + chunk.X.shape[0]] = post.gamma
             if refuse_impossible:
                 bad = np.flatnonzero(~(post.loglik > -np.inf))
                 if bad.size:
                     raise ValueError(impossible_message(chunk, int(bad[0]),
                                                         "the fitted model"))
-        self._map_chunks(run, source)
+            return (chunk.first_sequence, chunk.first_row, post.loglik,
+                    post.gamma if posteriors else None)
+
+        for first_sequence, first_row, chunk_loglik, chunk_gamma in self._map_chunks(
+                run, source):
+            loglik[first_sequence:first_sequence + chunk_loglik.shape[0]] = chunk_loglik
+            if posteriors:
+                gamma[first_row:first_row + chunk_gamma.shape[0]] = chunk_gamma
         return loglik, gamma
 
     # ------------------------------------------------------------ inference
     def score_sequences(self, X, lengths=None) -> np.ndarray:
         """Log-likelihood ``log p(x_s)`` of every sequence, shape (n_sequences,)."""
-        return self._forward_backward(X, lengths, refuse_impossible=False)[0]
+        return self._forward_backward(X, lengths, refuse_impossible=False,
+                                      posteriors=False)[0]
 
     def score(self, X, lengths=None) -> float:
         """Total log-likelihood of X (the sum over its sequences), as hmmlearn's ``score``.
@@ -455,9 +501,11 @@ class BaseHMM(BaseEstimator):
             bad = np.flatnonzero(~(chunk_best > -np.inf))
             if bad.size:
                 raise ValueError(impossible_message(chunk, int(bad[0]), "the fitted model"))
-            best[chunk.first_sequence:chunk.first_sequence + chunk_best.shape[0]] = chunk_best
-            path[chunk.first_row:chunk.first_row + chunk_path.shape[0]] = chunk_path
-        self._map_chunks(run, source)
+            return chunk.first_sequence, chunk.first_row, chunk_best, chunk_path
+
+        for first_sequence, first_row, chunk_best, chunk_path in self._map_chunks(run, source):
+            best[first_sequence:first_sequence + chunk_best.shape[0]] = chunk_best
+            path[first_row:first_row + chunk_path.shape[0]] = chunk_path
         return float(best.sum()), path
 
     def predict(self, X, lengths=None) -> np.ndarray:
@@ -516,23 +564,9 @@ class BaseHMM(BaseEstimator):
         better)."""
         X, given = split_sequences(X)
         lengths = given if given is not None else lengths
-        return -2.0 * self.score(X, lengths) + self.n_parameters() * np.log(_num_samples(X))
+        n = _num_samples(X) if lengths is None else int(np.sum(lengths))  # (dask frames)
+        return -2.0 * self.score(X, lengths) + self.n_parameters() * np.log(n)
 
     def aic(self, X, lengths=None) -> float:
         """Akaike information criterion ``-2 log L + 2 p`` (smaller is better)."""
         return -2.0 * self.score(X, lengths) + 2.0 * self.n_parameters()
-
-
-def _with_sequence(exc: ValueError, lengths: np.ndarray) -> ValueError:
-    """The error of a row of X, also naming its sequence and its row in that sequence."""
-    message = str(exc)
-    found = _ROW.search(message)
-    if found is None or lengths.shape[0] == 1:
-        return exc
-    row = int(found.group(1))
-    offsets = np.concatenate([[0], np.cumsum(lengths)])
-    s = int(np.searchsorted(offsets, row, side="right")) - 1
-    if not 0 <= s < lengths.shape[0]:
-        return exc
-    return ValueError(f"{message.rstrip('.')} (row {row} of X is row {row - offsets[s]} of "
-                      f"sequence {s})")

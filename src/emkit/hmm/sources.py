@@ -13,10 +13,13 @@ K), whatever the total length).
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterator
 from numbers import Integral
 
 import numpy as np
+
+_ROW = re.compile(r"\brow (\d+)\b")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,6 +133,36 @@ def check_sequence_weight(sample_weight, n_sequences: int) -> np.ndarray:
     return w
 
 
+def pack_sequences(offsets: np.ndarray, size: int) -> list[tuple[int, int]]:
+    """Consecutive sequence ranges [lo, hi) of at most ``size`` rows each (a longer
+    sequence is a range of its own); ``offsets`` are the sequence boundaries (S + 1,)."""
+    out = []
+    lo = 0
+    S = offsets.shape[0] - 1
+    while lo < S:
+        # the last sequence that still fits (at least one sequence per range)
+        hi = int(np.searchsorted(offsets, offsets[lo] + size, side="right")) - 1
+        hi = min(max(hi, lo + 1), S)
+        out.append((lo, hi))
+        lo = hi
+    return out
+
+
+def with_sequence(exc: ValueError, lengths: np.ndarray) -> ValueError:
+    """The error of a row of X, also naming its sequence and its row in that sequence."""
+    message = str(exc)
+    found = _ROW.search(message)
+    if found is None or lengths.shape[0] == 1:
+        return exc
+    row = int(found.group(1))
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    s = int(np.searchsorted(offsets, row, side="right")) - 1
+    if not 0 <= s < lengths.shape[0]:
+        return exc
+    return ValueError(f"{message.rstrip('.')} (row {row} of X is row {row - offsets[s]} of "
+                      f"sequence {s})")
+
+
 class SequenceSource:
     """Chunks of whole sequences of an in-memory (or memory-mapped) array.
 
@@ -168,17 +201,7 @@ class SequenceSource:
 
     def _pack(self) -> list[tuple[int, int]]:
         """Consecutive sequence ranges [lo, hi) of about ``chunk_size`` rows each."""
-        out = []
-        lo = 0
-        S = self.lengths.shape[0]
-        while lo < S:
-            # the first sequence past the target (at least one sequence per chunk)
-            hi = int(np.searchsorted(self.offsets, self.offsets[lo] + self.chunk_size,
-                                     side="right")) - 1
-            hi = min(max(hi, lo + 1), S)
-            out.append((lo, hi))
-            lo = hi
-        return out
+        return pack_sequences(self.offsets, self.chunk_size)
 
     @property
     def n_samples(self) -> int:

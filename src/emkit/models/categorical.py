@@ -280,48 +280,12 @@ class CategoricalMixture(BaseMixture):
         return super()._open_source(X, sample_weight, y, warm, rng)
 
     def _source_categories(self, X, sample_weight) -> list[np.ndarray]:
-        from ..sources import ChunkCheck, as_source
-
-        source = as_source(X).configured(check=ChunkCheck(np.float64, allow_nan=True),
-                                         sample_weight=sample_weight)
-        D = source.n_features
-        names = source.feature_names
-
-        def label(j: int) -> str:
-            return f"{source.label}: column {names[j]!r}" if names else \
-                f"{source.label}: column {j}"
-
-        if not isinstance(self.categories, str):
-            categories = check_categories(self.categories, D)
-            for j, levels in enumerate(categories):
-                if levels.dtype.kind not in "fiu":
-                    raise ValueError(f"categories[{j}] must hold numbers: {source.label} "
-                                     f"holds numbers, got {levels.tolist()!r}")
-            return [levels.astype(np.float64) for levels in categories]
-        seen: list[list[np.ndarray]] = [[] for _ in range(D)]
-        for chunk in source.chunks():
-            values = chunk[0]
-            for j in range(D):
-                column = values[:, j]
-                seen[j].append(np.unique(column[~np.isnan(column)]))
-        return [learn_categories(np.concatenate(seen[j]) if seen[j] else np.empty(0),
-                                 label(j)) for j in range(D)]
+        return source_categories(self.categories, X, sample_weight)
 
     def _chunk_check(self):
         """Every chunk of a source: encoded to codes with ``categories_`` (an unknown
         level is an error naming file, row and column)."""
-        from ..sources import ChunkCheck
-
-        categories = self.categories_
-
-        def encode(X: np.ndarray, what: str) -> np.ndarray:
-            codes = np.empty(X.shape, dtype=np.int32)
-            for j in range(X.shape[1]):
-                codes[:, j] = encode_column(X[:, j], categories[j], f"column {j}")
-            return codes
-
-        return ChunkCheck(np.float64, allow_nan=True, check=encode,
-                          n_components=self.n_components)
+        return encoding_check(self.categories_, self.n_components)
 
     def _user_initial_values(self, n_features: int) -> dict:
         values = super()._user_initial_values(n_features)
@@ -367,3 +331,62 @@ class CategoricalMixture(BaseMixture):
         """
         codes, labels = super().sample(n_samples, random_state)
         return decode_codes(codes, self.categories_), labels
+
+
+def source_categories(categories, X, sample_weight=None) -> list[np.ndarray]:
+    """The levels of every column of a source of numeric levels (NaN: missing).
+
+    ``categories`` is the estimator's parameter: "auto" takes one pass over
+    the source (where its chunks are computed: threads, or the Dask workers)
+    and learns the sorted distinct observed values of every column (the
+    in-memory rule); given levels must be numbers.
+    """
+    from ..sources import ChunkCheck, as_source
+
+    source = as_source(X).configured(check=ChunkCheck(np.float64, allow_nan=True),
+                                     sample_weight=sample_weight)
+    D = source.n_features
+    names = source.feature_names
+
+    def label(j: int) -> str:
+        return f"{source.label}: column {names[j]!r}" if names else \
+            f"{source.label}: column {j}"
+
+    if not isinstance(categories, str):
+        categories = check_categories(categories, D)
+        for j, levels in enumerate(categories):
+            if levels.dtype.kind not in "fiu":
+                raise ValueError(f"categories[{j}] must hold numbers: {source.label} "
+                                 f"holds numbers, got {levels.tolist()!r}")
+        return [levels.astype(np.float64) for levels in categories]
+    seen = source.map_reduce(_levels, _union)  # on the E-step threads, or the workers
+    return [learn_categories(np.empty(0) if seen is None else seen[j], label(j))
+            for j in range(D)]
+
+
+def _levels(chunk) -> list[np.ndarray]:
+    """The sorted distinct observed values of every column of a chunk."""
+    X = chunk[0]
+    return [np.unique(column[~np.isnan(column)]) for column in X.T]
+
+
+def _union(a: list[np.ndarray], b: list[np.ndarray]) -> list[np.ndarray]:
+    return [np.union1d(x, y) for x, y in zip(a, b, strict=True)]
+
+
+def encoding_check(categories: list[np.ndarray], n_components: int | None,
+                   handle_unknown: str = "error"):
+    """The chunk check of a source of numeric levels: every chunk encoded to int32 codes
+    with ``categories`` (an unknown level is an error naming file, row and column, or
+    with ``handle_unknown="missing"`` a missing entry)."""
+    from ..sources import ChunkCheck
+
+    def encode(X: np.ndarray, what: str) -> np.ndarray:
+        codes = np.empty(X.shape, dtype=np.int32)
+        for j in range(X.shape[1]):
+            codes[:, j] = encode_column(X[:, j], categories[j], f"column {j}",
+                                        handle_unknown)
+        return codes
+
+    return ChunkCheck(np.float64, allow_nan=True, check=encode,
+                      n_components=n_components)

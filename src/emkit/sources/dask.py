@@ -12,6 +12,10 @@ does not depend on the number of workers, and equals the in-memory fit with
 ``chunk_size`` equal to the block size up to float rounding (the in-memory
 engine adds chunks left to right).
 
+The per-block tasks and the tree (:meth:`DaskSource.block_tasks`,
+:meth:`DaskSource.reduce_tree`) take any block layout: hidden Markov models
+use them for blocks of whole sequences (:mod:`emkit.hmm.dask`).
+
 Losing a worker during a fit is Dask's business: the scheduler recomputes the
 lost blocks and partial sums from the graph, and the iteration returns the
 same statistics.  Needs the ``dask`` extra: ``pip install 'emkit[dask]'``.
@@ -49,6 +53,11 @@ class _Layout:
     label: str
     chunk_size: int
     kernels: str
+    label_name: str = "labels"
+
+    def chunks(self, block, weights, labels, start: int):
+        """The checked chunks of one block (``start``: its first row in the data)."""
+        return _block_chunks(self, block, weights, labels, start)
 
 
 def _rows(block: Any, layout: _Layout) -> tuple[np.ndarray, np.ndarray | None,
@@ -75,32 +84,35 @@ def _block_chunks(layout: _Layout, block, weights, labels, start: int):
         yield checked_chunk(layout.check, np.ascontiguousarray(X[a:a + size]),
                             None if w is None else w[a:a + size],
                             None if y is None else y[a:a + size], where, start + a,
-                            layout.weight or "sample_weight", layout.labels or "labels")
+                            layout.weight or "sample_weight",
+                            layout.labels or layout.label_name)
 
 
 @dataclasses.dataclass
 class _Payload:
     """What travels to the workers once per iteration: the chunk function (the model and
-    its current parameters), how to combine results, and the block layout."""
+    its current parameters), how to combine results, and the block layout (any object
+    with ``kernels``, the client's kernel setting, and ``chunks(*part)``, the chunks of
+    a block given its task arguments)."""
 
     function: Callable
     combine: Callable
-    layout: _Layout
+    layout: Any
 
 
-def _map_block(payload: _Payload, block, weights, labels, start: int, reduce: bool):
+def _map_block(payload: _Payload, reduce: bool, *part):
     """The per-block task: ``function`` on every chunk, combined in order (or listed)."""
     function, combine, layout = payload.function, payload.combine, payload.layout
     if get_config()["kernels"] != layout.kernels:  # the client's setting, on a worker
         set_config(kernels=layout.kernels)
     results = []
     with blas_controller().limit(limits=1, user_api="blas"):
-        for chunk in _block_chunks(layout, block, weights, labels, start):
-            part = function(chunk)
+        for chunk in layout.chunks(*part):
+            result = function(chunk)
             if reduce and results:
-                results[0] = combine(results[0], part)
+                results[0] = combine(results[0], result)
             else:
-                results.append(part)
+                results.append(result)
     if reduce:
         return results[0] if results else None
     return results
@@ -154,6 +166,8 @@ class DaskSource(Source):
         self._owns_client = False
         self._lengths: np.ndarray | None = None
         self._persisted: list = []
+        #: How messages name an array of partial labels.
+        self.label_name = "labels"
         if self._frame:
             self.label = label or "dask dataframe"
             self.all_columns = [str(c) for c in X.columns]
@@ -282,7 +296,6 @@ class DaskSource(Source):
         """Per-block delayed values of an array weight or label spec (None for columns)."""
         if spec is None or spec[0] == "column":
             return None
-        import dask
         import dask.array as da
 
         lengths = tuple(int(n) for n in self._lengths_known())
@@ -300,12 +313,20 @@ class DaskSource(Source):
             if values.shape[0] != sum(lengths):
                 raise ValueError(f"{name} has {values.shape[0]} entries but {self.label} has "
                                  f"{sum(lengths)} rows")
-            values = da.from_array(values, chunks=(lengths,))
-            client = self.client()
-            # sent once per fit (recomputable from the graph if a worker is lost)
-            values = client.persist(values) if client is not None else dask.persist(values)[0]
-            self._persisted.append(values)  # holds the futures (their data) for the fit
+            values = self.persist(da.from_array(values, chunks=(lengths,)))[0]
         return list(values.to_delayed().ravel())
+
+    def persist(self, *collections) -> list:
+        """``collections`` computed once where the blocks are computed (the workers),
+        for values sent once per fit rather than once per iteration (recomputable
+        from the graph if a worker is lost); the source holds them for the fit."""
+        import dask
+
+        client = self.client()
+        persisted = (list(client.persist(list(collections))) if client is not None
+                     else list(dask.persist(*collections)))
+        self._persisted.extend(persisted)  # holds the futures (their data)
+        return persisted
 
     def _resolve_extra(self, value: Any, name: str) -> Any:
         if value is not None and not isinstance(value, str) and is_dask_collection(value):
@@ -339,41 +360,53 @@ class DaskSource(Source):
             spec_y[1] if spec_y is not None and spec_y[0] == "column" else None,
             self._check, self.label,
             int(chunk_size or self.chunk_size or scan_chunk_size(self.n_features)),
-            get_config()["kernels"])
+            get_config()["kernels"], self.label_name)
 
-    def _tasks(self, function: Callable, combine: Callable, chunk_size: int | None,
-               reduce: bool) -> list:
+    def block_tasks(self, function: Callable, combine: Callable, layout: Any,
+                    parts: Sequence[tuple], reduce: bool) -> list:
+        """One delayed task per block: ``function`` on the chunks ``layout.chunks(*part)``
+        of the block, combined in order (``reduce``) or listed.
+
+        The layout, function and combine travel as one key of the graph that every
+        block task depends on (once per iteration and worker).
+        """
         import dask
 
         payload = dask.delayed(_identity, pure=False)(
-            _Payload(function, combine, self._layout(chunk_size)),
+            _Payload(function, combine, layout),
             dask_key_name=f"emkit-parameters-{uuid.uuid4().hex}")
         run = dask.delayed(_map_block, pure=False)
-        return [run(payload, block, weights, labels, start, reduce)
-                for block, weights, labels, start in self._block_parts()]
+        return [run(payload, reduce, *part) for part in parts]
+
+    def reduce_tree(self, tasks: list, combine: Callable) -> Any:
+        """The results of per-block ``tasks`` combined by a fixed binary tree (block
+        ``2i`` with ``2i + 1``, then the pairs, ...), computed; None without blocks."""
+        import dask
+
+        pair = dask.delayed(_combine_pair, pure=False)
+        while len(tasks) > 1:
+            paired = [pair(combine, tasks[i], tasks[i + 1])
+                      for i in range(0, len(tasks) - 1, 2)]
+            if len(tasks) % 2:
+                paired.append(tasks[-1])
+            tasks = paired
+        if not tasks:
+            return None
+        return self._compute(tasks[0])[0]
 
     # ---------------------------------------------------------- map and reduce
     def map_reduce(self, function: Callable, combine: Callable = add_results,
                    chunk_size: int | None = None) -> Any:
         """``function`` of every chunk of every block, reduced by a fixed binary tree."""
-        import dask
-
-        parts = self._tasks(function, combine, chunk_size, reduce=True)
-        pair = dask.delayed(_combine_pair, pure=False)
-        while len(parts) > 1:
-            paired = [pair(combine, parts[i], parts[i + 1])
-                      for i in range(0, len(parts) - 1, 2)]
-            if len(parts) % 2:
-                paired.append(parts[-1])
-            parts = paired
-        if not parts:
-            return None
-        return self._compute(parts[0])[0]
+        tasks = self.block_tasks(function, combine, self._layout(chunk_size),
+                                 self._block_parts(), reduce=True)
+        return self.reduce_tree(tasks, combine)
 
     def map_chunks(self, function: Callable, chunk_size: int | None = None):
         """``function(chunk)`` of every chunk, in order (all results come to the client)."""
-        parts = self._tasks(function, add_results, chunk_size, reduce=False)
-        for block_results in self._compute(*parts):
+        tasks = self.block_tasks(function, add_results, self._layout(chunk_size),
+                                 self._block_parts(), reduce=False)
+        for block_results in self._compute(*tasks):
             yield from block_results
 
     def _chunks(self, chunk_size: int | None = None):
