@@ -44,6 +44,9 @@ SLOW_MODULES = frozenset({
     "test_doc_snippets",        # every code block of README.md and docs/*.md
     "test_cli",                 # `python -m emkit` in subprocesses
     "test_cli_select",          # same
+    "test_variants_sparse",     # sparse EM on every model, family and option
+    "test_variants_conditional",  # every variant x conditional family
+    "test_missing_kernel",      # the missing-value kernel on all 14 models
 })
 SLOW_TESTS = frozenset({
     "test_priors.py::test_map_m_step_maximises_the_expected_log_posterior",
@@ -62,6 +65,26 @@ SLOW_TESTS = frozenset({
     "test_accelerate.py::test_regularised_m_step_stays_monotone_with_its_allowance",
     "test_accelerate.py::test_reaches_the_plain_em_fixed_point_with_fewer_em_maps",
     "test_missing.py::test_mixture_with_missing_values_is_monotone_and_scores_marginals",
+    # reference parity against R fixtures (whole EM runs per K)
+    "test_categorical.py::test_matches_the_r_reference_on_haireyecolor",
+    "test_bernoulli.py::test_matches_flexmix_on_whiskey_from_the_same_partition",
+    "test_poisson.py::test_matches_flexmix_on_dmft_from_the_same_partition",
+    "test_selection_generic.py::test_covariance_types_become_columns_and_parallel_cells_agree",
+    # peers in the same process (pomegranate imports torch: seconds per worker)
+    "test_categorical.py::test_converged_log_likelihood_is_at_least_stepmix_and_pomegranate",
+    "test_poisson.py::test_converged_log_likelihood_is_at_least_pomegranates",
+    "test_regression_mixture.py::test_npreg_gaussian_is_the_ml_fixed_point_not_flexmix_s",
+    "test_regression_mixture.py::test_matches_mixtools_regmixem_on_nodata",
+    "test_cli_sources.py::test_fit_on_a_dask_cluster_equals_the_local_fit",
+    "test_cli_sources.py::test_an_unreachable_dask_scheduler_is_one_line",
+    # sweeps over threads, models or many fits
+    "test_engine.py::test_results_do_not_depend_on_the_number_of_threads",
+    "test_online.py::test_incremental_em_ends_at_the_batch_em_fixed_point",
+    "test_online.py::test_minibatch_kmeans_is_a_scikit_learn_estimator",
+    "test_selection.py::test_prior_is_passed_to_every_cell",
+    "test_hmm.py::test_direct_maximisation_finds_no_improvement",
+    "test_cli_fuzz.py::test_random_csv_files",
+    "test_decomposed.py::test_univariate_models_equal_their_multivariate_forms",
 })
 
 
