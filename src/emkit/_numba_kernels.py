@@ -213,6 +213,36 @@ def _add_lanes_product(acc, values, other, padded):
             acc[lane] += values[base + lane] * other[base + lane]
 
 
+@njit(inline="always", **_JIT)
+def _diag_block(X, start, rows, padded, center, stat_center, means_c, precisions, constant,
+                y, d, dd, L):
+    """Rows ``start .. start + rows`` of X into the block buffers (feature-major: ``y``
+    about ``center``, ``d`` and ``dd = d**2`` about ``stat_center``, zero-padded to
+    ``padded``) and their unnormalised log joints under diagonal precisions in ``L``."""
+    D = X.shape[1]
+    K = means_c.shape[0]
+    for j in range(D):
+        for i in range(rows):
+            x = X[start + i, j]
+            y[j, i] = x - center[j]
+            d[j, i] = x - stat_center[j]
+            dd[j, i] = d[j, i] * d[j, i]
+        for i in range(rows, padded):
+            d[j, i] = 0.0
+            dd[j, i] = 0.0
+    for k in range(K):
+        for i in range(rows):
+            L[k, i] = 0.0
+        for j in range(D):
+            mean = means_c[k, j]
+            precision = precisions[k, j]
+            for i in range(rows):
+                t = y[j, i] - mean
+                L[k, i] += precision * t * t
+        for i in range(rows):
+            L[k, i] = constant[k] - 0.5 * L[k, i]
+
+
 @njit(**_JIT)
 def gmm_diag_chunk(X, weights, center, means_c, precisions, constant, stat_center,
                    row_objective, counts, first, second):
@@ -240,26 +270,8 @@ def gmm_diag_chunk(X, weights, center, means_c, precisions, constant, stat_cente
     for start in range(0, n, B):
         rows = min(B, n - start)
         padded = -(-rows // LANES) * LANES
-        for j in range(D):
-            for i in range(rows):
-                x = X[start + i, j]
-                y[j, i] = x - center[j]
-                d[j, i] = x - stat_center[j]
-                dd[j, i] = d[j, i] * d[j, i]
-            for i in range(rows, padded):
-                d[j, i] = 0.0
-                dd[j, i] = 0.0
-        for k in range(K):
-            for i in range(rows):
-                L[k, i] = 0.0
-            for j in range(D):
-                mean = means_c[k, j]
-                precision = precisions[k, j]
-                for i in range(rows):
-                    t = y[j, i] - mean
-                    L[k, i] += precision * t * t
-            for i in range(rows):
-                L[k, i] = constant[k] - 0.5 * L[k, i]
+        _diag_block(X, start, rows, padded, center, stat_center, means_c, precisions,
+                    constant, y, d, dd, L)
         _normalize_block(L, top, total, rows, K)
         _finish_block(L, top, total, weights, start, rows, padded, K, row_objective)
         for k in range(K):
@@ -451,26 +463,8 @@ def gmm_diag_select_chunk(X, weights, center, means_c, precisions, constant, sta
     for start in range(0, n, B):
         rows = min(B, n - start)
         padded = -(-rows // LANES) * LANES
-        for j in range(D):
-            for i in range(rows):
-                x = X[start + i, j]
-                y[j, i] = x - center[j]
-                d[j, i] = x - stat_center[j]
-                dd[j, i] = d[j, i] * d[j, i]
-            for i in range(rows, padded):
-                d[j, i] = 0.0
-                dd[j, i] = 0.0
-        for k in range(K):
-            for i in range(rows):
-                L[k, i] = 0.0
-            for j in range(D):
-                mean = means_c[k, j]
-                precision = precisions[k, j]
-                for i in range(rows):
-                    t = y[j, i] - mean
-                    L[k, i] += precision * t * t
-            for i in range(rows):
-                L[k, i] = constant[k] - 0.5 * L[k, i]
+        _diag_block(X, start, rows, padded, center, stat_center, means_c, precisions,
+                    constant, y, d, dd, L)
         _normalize_block(L, top, total, rows, K)
         # each row's largest (unnormalised) responsibilities, in descending order;
         # components outermost so that L is read along its rows
