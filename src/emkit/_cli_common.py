@@ -75,6 +75,18 @@ class Outcome:
         self.files.append((path, content))
 
 
+def model_document(model) -> str:
+    """The model file text of a fitted estimator (``--out``), or a one-line CommandError
+    for an estimator the model files do not cover."""
+    from .persist import model_to_json
+
+    try:
+        return model_to_json(model)
+    except TypeError as exc:
+        raise CommandError(f"--out: cannot save the {type(model).__name__}: "
+                           f"{one_line(exc)}") from None
+
+
 def explain(exc: BaseException, data: str | None = None) -> str:
     """A library message with the command-line option (and data file) it concerns."""
     message = one_line(exc)

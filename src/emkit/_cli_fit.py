@@ -32,6 +32,7 @@ from ._cli_common import (
     explain,
     keyed,
     locate,
+    model_document,
     one_line,
 )
 from ._cli_data import Data, load, per_row
@@ -274,7 +275,6 @@ def _fit(model, data: Data) -> tuple[np.ndarray, Any]:
 
 def _fit_and_save(args: argparse.Namespace, model, data: Data):
     """Fit; return the log-densities, the labels (--labels), the report and the model file."""
-    from .persist import model_to_json
 
     verbose = (contextlib.redirect_stdout(sys.stderr) if model.get_params().get("verbose")
                else contextlib.nullcontext())
@@ -301,11 +301,7 @@ def _fit_and_save(args: argparse.Namespace, model, data: Data):
             model.feature_names_in_ = np.asarray(data.columns, dtype=object)
         if model.get_params().get("callback") is not None:
             model.set_params(callback=None)  # a progress bar is not saved
-        try:
-            document = model_to_json(model)
-        except TypeError as exc:  # an estimator the model files do not cover
-            raise CommandError(f"--out: cannot save the {type(model).__name__}: "
-                               f"{one_line(exc)}") from None
+        document = model_document(model)
     except CommandError:
         raise
     except ValueError as exc:

@@ -27,6 +27,7 @@ from ._cli_common import (
     check_finite,
     check_outputs,
     locate,
+    model_document,
     one_line,
 )
 from ._cli_data import Data, is_streamed, read_memory
@@ -168,7 +169,6 @@ def _report(model, seq: Sequences, loglik: float, bic: float) -> list[str]:
 
 def fit_hmm(args: argparse.Namespace, cls: type, params: dict) -> Outcome:
     """``emkit fit --hmm``: fit ``cls(**params)`` to the sequences of the data file."""
-    from .persist import model_to_json
 
     out = Outcome()
     check_outputs([args.data], [args.out, args.labels])
@@ -191,11 +191,7 @@ def fit_hmm(args: argparse.Namespace, cls: type, params: dict) -> Outcome:
                            f"({loglik})")
     if data.columns is not None:  # recorded so that predict and score check their input
         model.feature_names_in_ = np.asarray(data.columns, dtype=object)
-    try:
-        document = model_to_json(model)
-    except TypeError as exc:
-        raise CommandError(f"--out: cannot save the {type(model).__name__}: "
-                           f"{one_line(exc)}") from None
+    document = model_document(model)
     out.write(args.out, document)
     if states is not None:
         out.write(args.labels, _table(seq, ["state"], [[int(s)] for s in states]))

@@ -25,6 +25,7 @@ from ._cli_common import (
     check_outputs,
     keyed,
     locate,
+    model_document,
     one_line,
 )
 from ._cli_data import Data, load
@@ -55,7 +56,6 @@ def _target_error(exc: ValueError, data: Data, path: str) -> CommandError:
 def fit_probit(args: argparse.Namespace, cls: type, params: dict) -> Outcome:
     """``emkit fit --probit --target COL``: fit ``cls(**params)`` of COL on the other
     columns."""
-    from .persist import model_to_json
 
     out = Outcome()
     check_outputs([args.data], [args.out, args.labels])
@@ -74,11 +74,7 @@ def fit_probit(args: argparse.Namespace, cls: type, params: dict) -> Outcome:
         raise CommandError(f"{args.data}: the fitted model gives a non-finite log-likelihood "
                            f"({loglik})")
     model.feature_names_in_ = np.asarray(data.columns, dtype=object)
-    try:
-        document = model_to_json(model)
-    except TypeError as exc:
-        raise CommandError(f"--out: cannot save the {type(model).__name__}: "
-                           f"{one_line(exc)}") from None
+    document = model_document(model)
     out.write(args.out, document)
     if labels is not None:
         out.write(args.labels, csv_text(*keyed(data.ids, data.id_column, ["prediction"],
