@@ -13,6 +13,7 @@ iteration each side came from.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import TypeVar
 
 import numpy as np
@@ -20,23 +21,30 @@ import numpy as np
 S = TypeVar("S", bound="SufficientStatistics")
 
 
+@functools.cache
+def _field_names(cls: type) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(extensive, intensive) field names of a statistics class (computed once per class:
+    the engine adds statistics once per chunk, and ``dataclasses.fields`` is slow)."""
+    fields = dataclasses.fields(cls)
+    return (tuple(f.name for f in fields if not f.metadata.get("intensive")),
+            tuple(f.name for f in fields if f.metadata.get("intensive")))
+
+
 @dataclasses.dataclass(frozen=True)
 class SufficientStatistics:
     """Base class: fieldwise ``+`` and scalar ``*`` for extensive fields."""
 
-    def _extensive(self) -> list[str]:
-        return [f.name for f in dataclasses.fields(self) if not f.metadata.get("intensive")]
+    def _extensive(self) -> tuple[str, ...]:
+        return _field_names(type(self))[0]
 
     def aligned(self: S, other: S) -> S:
         """Return ``other`` expressed with this object's intensive fields.
 
         The default requires them to be equal; families override it to convert.
         """
-        for f in dataclasses.fields(self):
-            if f.metadata.get("intensive") and not np.array_equal(
-                getattr(self, f.name), getattr(other, f.name)
-            ):
-                raise ValueError(f"cannot add statistics with different {f.name!r}")
+        for name in _field_names(type(self))[1]:
+            if not np.array_equal(getattr(self, name), getattr(other, name)):
+                raise ValueError(f"cannot add statistics with different {name!r}")
         return other
 
     def __add__(self: S, other: S) -> S:

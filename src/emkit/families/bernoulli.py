@@ -98,6 +98,24 @@ def _safe_logs(probabilities: np.ndarray):
     return log_p, log_q, zero, one
 
 
+@dataclasses.dataclass(frozen=True)
+class _LogTerms:
+    """What the E-step needs of the probabilities (one set per parameter value)."""
+
+    log_odds: np.ndarray  # log p - log(1 - p), 0 where p is 0 or 1
+    log_q: np.ndarray  # log(1 - p), 0 where p == 1
+    log_q_sum: np.ndarray  # (K,)
+    zero: np.ndarray | None  # mask p == 0 as float, None when there is none
+    one: np.ndarray | None  # mask p == 1 as float, None when there is none
+
+    @classmethod
+    def of(cls, probabilities: np.ndarray) -> _LogTerms:
+        log_p, log_q, zero, one = _safe_logs(probabilities)
+        return cls(log_p - log_q, log_q, log_q.sum(axis=1),
+                   zero.astype(np.float64) if zero.any() else None,
+                   one.astype(np.float64) if one.any() else None)
+
+
 def _product(X, matrix: np.ndarray) -> np.ndarray:
     """X @ matrix.T for dense or sparse X, as a dense (n, K) float64 array."""
     out = X @ matrix.T
@@ -129,6 +147,8 @@ class BernoulliFamily(ComponentFamily):
         # per dense chunk of a fit: whether it has missing entries (the NaN scan of
         # every entry cost as much as a third of an iteration's two matrix products)
         self._has_missing = ChunkCache()
+        # (params, what log_prob needs of them): computed once per E-step, not per chunk
+        self._log_terms: tuple[BernoulliParams, _LogTerms] | None = None
 
     def prepare(self, X, sample_weight: np.ndarray, *, cache_chunks: bool = True) -> None:
         """Start a fit: remember which chunks have missing entries."""
@@ -140,6 +160,9 @@ class BernoulliFamily(ComponentFamily):
                 and not self._has_missing.get(X, _any_missing)):
             return X, None
         return _split_missing(X)
+
+    def __getstate__(self) -> dict:  # pickling (Dask workers) drops the E-step cache
+        return {**self.__dict__, "_log_terms": None}
 
     @property
     def has_prior(self) -> bool:
@@ -176,25 +199,31 @@ class BernoulliFamily(ComponentFamily):
         return np.asarray(values @ projection)
 
     # --- E-step -------------------------------------------------------------
+    def _terms(self, params: BernoulliParams) -> _LogTerms:
+        """:class:`_LogTerms` of ``params``, computed once for all chunks of an E-step."""
+        cached = self._log_terms
+        if cached is not None and cached[0] is params:
+            return cached[1]
+        terms = _LogTerms.of(params.probabilities)
+        self._log_terms = (params, terms)
+        return terms
+
     def log_prob(self, params: BernoulliParams, X) -> np.ndarray:
-        p = params.probabilities
-        log_p, log_q, zero, one = _safe_logs(p)
+        terms = self._terms(params)
         values, missing = self._split(X)
-        out = _product(values, log_p - log_q)
-        if missing is None:
-            out += log_q.sum(axis=1)
-        else:
-            out += log_q.sum(axis=1)
-            out -= _product(missing, log_q)
-        if zero.any() or one.any():
+        out = _product(values, terms.log_odds)
+        out += terms.log_q_sum
+        if missing is not None:
+            out -= _product(missing, terms.log_q)
+        if terms.zero is not None or terms.one is not None:
             # rows with a 1 where p = 0, or an observed 0 where p = 1, are impossible
-            impossible = _product(values, zero.astype(np.float64))
-            if one.any():
-                ones_at_certain = _product(values, one.astype(np.float64))
-                observed_at_certain = one.sum(axis=1).astype(np.float64)[None, :]
+            impossible = np.zeros(out.shape) if terms.zero is None else _product(
+                values, terms.zero)
+            if terms.one is not None:
+                ones_at_certain = _product(values, terms.one)
+                observed_at_certain = terms.one.sum(axis=1)[None, :]
                 if missing is not None:
-                    observed_at_certain = observed_at_certain - _product(
-                        missing, one.astype(np.float64))
+                    observed_at_certain = observed_at_certain - _product(missing, terms.one)
                 impossible += observed_at_certain - ones_at_certain
             out[impossible > 0.5] = -np.inf
         return out
