@@ -19,7 +19,14 @@ What the runner needs from the family is a *parametrisation*
     ``Q(. | theta)`` at ``theta``), so one E-step (one pass over the data,
     chunked, threaded, out-of-core as EM's) gives the objective and its
     gradient.  :class:`emkit.families.gaussian_gradient.GaussianParametrisation`
-    is the Gaussian mixture's.
+    is the Gaussian mixture's (``ConstrainedParametrisation`` in
+    :mod:`emkit.families.gaussian_gradient_constrained` for mclust's
+    constrained models, ``FixedGroups`` around either for ``fixed``);
+``recentre(theta) -> theta or None`` (optional)
+    a new base point of a local chart (rotations as exponentials of
+    skew-symmetric matrices about a base orientation): when it returns a new
+    ``theta`` standing for the same parameters, L-BFGS-B restarts from it
+    (its curvature pairs belong to the old coordinates).
 
 Stopping rule: the run has converged when the mean log-likelihood changes by
 less than ``tol`` between two iterations (EM's rule), or when L-BFGS-B stops
@@ -63,6 +70,10 @@ class _Stop(Exception):
     """Raised by the iteration callback to end L-BFGS-B (works with every scipy)."""
 
 
+class _Restart(Exception):
+    """Raised by the iteration callback after the parametrisation re-centred itself."""
+
+
 class _Evaluation:
     """The objective and gradient of ``theta``, remembering recent evaluations."""
 
@@ -94,6 +105,10 @@ class _Evaluation:
             self._recent.pop(next(iter(self._recent)))
         self._recent[theta.tobytes()] = (objective, params, gradient)
         return -objective, -gradient
+
+    def forget(self) -> None:
+        """Drop the remembered evaluations (the map theta -> parameters changed)."""
+        self._recent.clear()
 
     def at(self, theta: np.ndarray) -> tuple[float, Any, np.ndarray]:
         """(mean log-likelihood, parameters, gradient) of an evaluated ``theta``."""
@@ -137,9 +152,16 @@ class GradientFit:
         theta0 = parametrisation.pack(params)
         start_value, _ = evaluate(theta0, strict=True)
         check_finite_objective(-start_value)
+        if theta0.size == 0:  # every parameter group fixed: the start is the fit
+            result = EMResult(params, np.array([-start_value]), True, 1, n_em_evaluations=0,
+                              n_e_steps=evaluate.n_evaluations)
+            if monitor is not None:
+                monitor.end(result, RunState(1, params, [-start_value], 0.0, converged=True))
+            return result
         history: list[float] = []
         state = {"previous": -start_value, "converged": False, "stopped": False,
                  "theta": theta0}
+        recentre = getattr(parametrisation, "recentre", None)
         rtol = objective_rtol(model)
 
         def callback(xk: np.ndarray) -> None:
@@ -162,19 +184,34 @@ class GradientFit:
             if converged:
                 state["converged"] = True
                 raise _Stop
+            moved = None if recentre is None else recentre(theta)
+            if moved is not None:
+                # a new base (rotations): the same parameters, another theta; L-BFGS-B
+                # restarts from it (its curvature pairs belong to the old coordinates)
+                evaluate.forget()
+                state["theta"] = np.asarray(moved, dtype=float)
+                raise _Restart
 
         # L-BFGS-B's small dense algebra is slower with BLAS threads (they wake
         # and sleep every call); the E-step limits BLAS to one thread anyway
         status, message = 99, "stopped by the convergence rule or a callback"
         with blas_controller().limit(limits=1, user_api="blas"):
-            try:
-                outcome = minimize(
-                    evaluate, theta0, jac=True, method="L-BFGS-B", callback=callback,
-                    options={"maxiter": max_iter, "ftol": 0.0, "gtol": 0.0,
-                             "maxfun": EVALUATIONS_PER_ITERATION * max_iter + 20})
-                status, message = int(outcome.status), str(outcome.message)
-            except _Stop:
-                pass
+            while True:
+                remaining = max_iter - len(history)
+                try:
+                    outcome = minimize(
+                        evaluate, state["theta"], jac=True, method="L-BFGS-B",
+                        callback=callback,
+                        options={"maxiter": remaining, "ftol": 0.0, "gtol": 0.0,
+                                 "maxfun": EVALUATIONS_PER_ITERATION * remaining + 20})
+                    status, message = int(outcome.status), str(outcome.message)
+                except _Stop:
+                    pass
+                except _Restart:
+                    if len(history) < max_iter:
+                        continue
+                    status, message = 1, "the iteration limit"
+                break
         theta = state["theta"]
         objective, final, gradient = evaluate.at(theta)
         if not history:

@@ -578,30 +578,31 @@ class GaussianMixture(GradientFitMixin, BaseMixture):
 
     def _gradient_unsupported(self) -> str | None:
         from ..families.gaussian_gradient import GRADIENT_STRUCTURES
-        from ..families.structures import SKLEARN_ALIASES, mclust_name
+        from ..families.gaussian_gradient_constrained import CONSTRAINED_STRUCTURES
+        from ..families.structures import mclust_name
 
         model = mclust_name(self.covariance_type)
-        if model not in GRADIENT_STRUCTURES:
-            aliases = {mclust: alias for alias, mclust in SKLEARN_ALIASES.items()}
-            supported = ", ".join(f"{aliases[name]!r} ({name})" if name in aliases
-                                  else repr(name) for name in GRADIENT_STRUCTURES)
-            return (f"supports covariance_type {supported}, not {self.covariance_type!r}: "
-                    "mclust's models with constrained volumes, shapes or orientations "
-                    "are fitted by EM only")
-        if self.prior is not None:
-            return "maximises the likelihood; it does not combine with prior (use fit_method='em')"
-        if self._fixed_groups():
-            return "does not hold parameter groups fixed; use fixed=() or fit_method='em'"
+        if model not in GRADIENT_STRUCTURES and model not in CONSTRAINED_STRUCTURES:
+            return f"has no parametrisation of covariance_type {self.covariance_type!r}"
         if self._dtype() is not np.float64:
             return ("needs dtype='float64' (a float32 E-step's rounding would stall the "
                     "line searches)")
         return None
 
     def _gradient_parametrisation(self, model, params):
-        from ..families.gaussian_gradient import GaussianParametrisation
+        from ..families.gaussian_gradient import FixedGroups, GaussianParametrisation
+        from ..families.gaussian_gradient_constrained import (
+            CONSTRAINED_STRUCTURES,
+            ConstrainedParametrisation,
+        )
 
         K, D = params.means.shape
-        return GaussianParametrisation(model, K, D, reference=params)
+        kind = (ConstrainedParametrisation if model.structure.name in CONSTRAINED_STRUCTURES
+                else GaussianParametrisation)
+        parametrisation = kind(model, K, D, reference=params)
+        if model.fixed:
+            return FixedGroups(parametrisation, model.fixed, params)
+        return parametrisation
 
     # ------------------------------------------------------ model selection
     def _n_parameters(self) -> int:
