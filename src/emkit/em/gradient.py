@@ -62,8 +62,14 @@ from .engine import EMResult, check_finite_objective, check_monotone, expectatio
 #: A run that L-BFGS-B ends (line search failure, its own tests) counts as
 #: converged when no entry of the mean log-likelihood's gradient exceeds this.
 GRADIENT_TOL = 1e-6
+#: Most restarts of L-BFGS-B after a failed line search that followed progress.
+MAX_RESTARTS = 20
 #: Largest number of objective evaluations per iteration allowed on average.
 EVALUATIONS_PER_ITERATION = 20
+
+
+def _largest(gradient: np.ndarray) -> float:
+    return float(np.max(np.abs(gradient), initial=0.0))
 
 
 class _Stop(Exception):
@@ -166,6 +172,10 @@ class GradientFit:
 
         def callback(xk: np.ndarray) -> None:
             theta = np.array(xk, dtype=float)
+            if np.array_equal(theta, state["theta"]):
+                # L-BFGS-B restored the previous iterate after a failed line search
+                # (it then restarts from steepest descent): no step, not convergence
+                return
             objective, current, _ = evaluate.at(theta)
             iteration = len(history) + 1
             check_monotone(state["previous"], objective, iteration, 0.0, rtol)
@@ -196,8 +206,10 @@ class GradientFit:
         # and sleep every call); the E-step limits BLAS to one thread anyway
         status, message = 99, "stopped by the convergence rule or a callback"
         with blas_controller().limit(limits=1, user_api="blas"):
+            restarts = 0
             while True:
                 remaining = max_iter - len(history)
+                done = len(history)
                 try:
                     outcome = minimize(
                         evaluate, state["theta"], jac=True, method="L-BFGS-B",
@@ -205,6 +217,14 @@ class GradientFit:
                         options={"maxiter": remaining, "ftol": 0.0, "gtol": 0.0,
                                  "maxfun": EVALUATIONS_PER_ITERATION * remaining + 20})
                     status, message = int(outcome.status), str(outcome.message)
+                    if (status != 1 and len(history) > done
+                            and len(history) < max_iter and restarts < MAX_RESTARTS
+                            and _largest(evaluate.at(state["theta"])[2]) > GRADIENT_TOL):
+                        # a failed line search after progress (a trial step outside
+                        # the parameters' numerical range, a stale curvature pair):
+                        # start again from the last iterate with a fresh memory
+                        restarts += 1
+                        continue
                 except _Stop:
                     pass
                 except _Restart:
