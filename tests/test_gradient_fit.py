@@ -186,6 +186,8 @@ def test_predict_score_bic_and_persistence(tmp_path):
     (dict(fit_method="gradient", accelerate="squarem"), "accelerate='squarem'"),
     (dict(fit_method="gradient", assignment="hard"), "assignment='hard'"),
     (dict(fit_method="gradient", dtype="float32"), "float64"),
+    (dict(fit_method="gradient", covariance_type="VEV", m_step_iterations=1),
+     "m_step_iterations"),
     (dict(fit_method="gradient", schedule="incremental"), "schedule='incremental'"),
 ])
 def test_bad_settings_are_named(params, match):

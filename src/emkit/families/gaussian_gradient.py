@@ -51,6 +51,17 @@ kernels and missing values included: Fisher's identity holds for the
 observed part of every row) gives the objective and its gradient.  The
 objective is the mean log-likelihood per unit of row weight, ``l / N``.
 
+MAP and fixed groups
+--------------------
+With a conjugate ``prior`` the objective is the log posterior (EM's MAP
+objective, :meth:`GaussianMixtureModel.log_prior` added to the
+log-likelihood); its gradient is the formulas above with the prior's terms
+as extra data (:func:`posterior_statistics`).  Parameter groups in
+``fixed`` drop out of ``theta`` (:class:`FixedGroups`).  mclust's constrained
+models (VEI, EVI, VEE, EVE, VVE, EEV, VEV, EVV) have their own
+parametrisation in :mod:`emkit.families.gaussian_gradient_constrained`;
+:func:`parametrise` picks the one for a model.
+
 References
 ----------
 J. C. Pinheiro and D. M. Bates (1996), Unconstrained parametrizations for
@@ -382,3 +393,34 @@ class FixedGroups:
             return None
         self._full = moved
         return moved[self.free]
+
+
+def gradient_supported(covariance_type: str) -> bool:
+    """Whether the gradient fit has a parametrisation of ``covariance_type``."""
+    from .gaussian_gradient_constrained import CONSTRAINED_STRUCTURES
+    from .structures import mclust_name
+
+    name = mclust_name(covariance_type)
+    return name in GRADIENT_STRUCTURES or name in CONSTRAINED_STRUCTURES
+
+
+def parametrise(model: GaussianMixtureModel, params: GaussianParams):
+    """The gradient fit's parametrisation of ``model`` starting at ``params``.
+
+    :class:`GaussianParametrisation` or, for mclust's constrained models,
+    :class:`~emkit.families.gaussian_gradient_constrained.ConstrainedParametrisation`
+    (units and base orientations from ``params``), inside :class:`FixedGroups`
+    when ``model.fixed`` holds parameter groups.
+    """
+    from .gaussian_gradient_constrained import (
+        CONSTRAINED_STRUCTURES,
+        ConstrainedParametrisation,
+    )
+
+    K, D = np.asarray(params.means).shape
+    kind = (ConstrainedParametrisation if model.structure.name in CONSTRAINED_STRUCTURES
+            else GaussianParametrisation)
+    parametrisation = kind(model, K, D, reference=params)
+    if model.fixed:
+        return FixedGroups(parametrisation, model.fixed, params)
+    return parametrisation
