@@ -102,6 +102,24 @@ def test_gradient_equals_central_differences(name, reg):
     np.testing.assert_allclose(param.pack(param.unpack(near)), near, atol=1e-10)
 
 
+@pytest.mark.parametrize("name", ["EVE", "VEV"])
+def test_gradient_with_missing_values_equals_central_differences(name):
+    """Fisher's identity holds for the observed part of every row."""
+    rng = np.random.default_rng(2)
+    X = separated()
+    start = GaussianMixture(3, covariance_type=name, reg_covar=0.1, max_iter=2, tol=10.0,
+                            random_state=0).fit(X)._params()
+    X[rng.uniform(size=X.shape) < 0.15] = np.nan
+    model = GaussianMixtureModel(name, 0.1)
+    param = ConstrainedParametrisation(model, 3, 3, start)
+    theta = param.pack(start) + rng.normal(scale=0.1, size=param.size)
+    loglik, gradient = _loglik_and_gradient(model, param, X, None)
+    h = 1e-5
+    numeric = np.array([(loglik(theta + h * e) - loglik(theta - h * e)) / (2 * h)
+                        for e in np.eye(theta.size)])
+    assert np.abs(numeric - gradient(theta)).max() <= 1e-6 * np.abs(numeric).max()
+
+
 def _matched(reference, other):
     """Component order of ``other`` matching ``reference``'s means."""
     order = [int(np.argmin(np.abs(other.means_ - mean).sum(axis=1)))
