@@ -34,7 +34,11 @@ at a point where the largest gradient entry of the mean log-likelihood is
 below :data:`GRADIENT_TOL` (its own tests, or a line search that cannot
 improve the objective beyond rounding).  Every accepted iterate satisfies
 L-BFGS-B's sufficient-decrease condition, so the recorded objective never
-decreases; the engine's monotonicity check watches it as it does EM's.
+decreases; the engine's monotonicity check watches it as it does EM's.  When
+L-BFGS-B ends otherwise after making progress (a failed line search: a trial
+step outside the parameters' numerical range, or a stale curvature pair) with
+a gradient entry above :data:`GRADIENT_TOL`, it is restarted from the last
+iterate with an empty memory (at most :data:`MAX_RESTARTS` times).
 
 References
 ----------
