@@ -19,7 +19,14 @@ What the runner needs from the family is a *parametrisation*
     ``Q(. | theta)`` at ``theta``), so one E-step (one pass over the data,
     chunked, threaded, out-of-core as EM's) gives the objective and its
     gradient.  :class:`emkit.families.gaussian_gradient.GaussianParametrisation`
-    is the Gaussian mixture's.
+    is the Gaussian mixture's (``ConstrainedParametrisation`` in
+    :mod:`emkit.families.gaussian_gradient_constrained` for mclust's
+    constrained models, ``FixedGroups`` around either for ``fixed``);
+``recentre(theta) -> theta or None`` (optional)
+    a new base point of a local chart (rotations as exponentials of
+    skew-symmetric matrices about a base orientation): when it returns a new
+    ``theta`` standing for the same parameters, L-BFGS-B restarts from it
+    (its curvature pairs belong to the old coordinates).
 
 Stopping rule: the run has converged when the mean log-likelihood changes by
 less than ``tol`` between two iterations (EM's rule), or when L-BFGS-B stops
@@ -27,7 +34,11 @@ at a point where the largest gradient entry of the mean log-likelihood is
 below :data:`GRADIENT_TOL` (its own tests, or a line search that cannot
 improve the objective beyond rounding).  Every accepted iterate satisfies
 L-BFGS-B's sufficient-decrease condition, so the recorded objective never
-decreases; the engine's monotonicity check watches it as it does EM's.
+decreases; the engine's monotonicity check watches it as it does EM's.  When
+L-BFGS-B ends otherwise after making progress (a failed line search: a trial
+step outside the parameters' numerical range, or a stale curvature pair) with
+a gradient entry above :data:`GRADIENT_TOL`, it is restarted from the last
+iterate with an empty memory (at most :data:`MAX_RESTARTS` times).
 
 References
 ----------
@@ -55,12 +66,22 @@ from .engine import EMResult, check_finite_objective, check_monotone, expectatio
 #: A run that L-BFGS-B ends (line search failure, its own tests) counts as
 #: converged when no entry of the mean log-likelihood's gradient exceeds this.
 GRADIENT_TOL = 1e-6
+#: Most restarts of L-BFGS-B after a failed line search that followed progress.
+MAX_RESTARTS = 20
 #: Largest number of objective evaluations per iteration allowed on average.
 EVALUATIONS_PER_ITERATION = 20
 
 
+def _largest(gradient: np.ndarray) -> float:
+    return float(np.max(np.abs(gradient), initial=0.0))
+
+
 class _Stop(Exception):
     """Raised by the iteration callback to end L-BFGS-B (works with every scipy)."""
+
+
+class _Restart(Exception):
+    """Raised by the iteration callback after the parametrisation re-centred itself."""
 
 
 class _Evaluation:
@@ -94,6 +115,10 @@ class _Evaluation:
             self._recent.pop(next(iter(self._recent)))
         self._recent[theta.tobytes()] = (objective, params, gradient)
         return -objective, -gradient
+
+    def forget(self) -> None:
+        """Drop the remembered evaluations (the map theta -> parameters changed)."""
+        self._recent.clear()
 
     def at(self, theta: np.ndarray) -> tuple[float, Any, np.ndarray]:
         """(mean log-likelihood, parameters, gradient) of an evaluated ``theta``."""
@@ -137,13 +162,24 @@ class GradientFit:
         theta0 = parametrisation.pack(params)
         start_value, _ = evaluate(theta0, strict=True)
         check_finite_objective(-start_value)
+        if theta0.size == 0:  # every parameter group fixed: the start is the fit
+            result = EMResult(params, np.array([-start_value]), True, 1, n_em_evaluations=0,
+                              n_e_steps=evaluate.n_evaluations)
+            if monitor is not None:
+                monitor.end(result, RunState(1, params, [-start_value], 0.0, converged=True))
+            return result
         history: list[float] = []
         state = {"previous": -start_value, "converged": False, "stopped": False,
                  "theta": theta0}
+        recentre = getattr(parametrisation, "recentre", None)
         rtol = objective_rtol(model)
 
         def callback(xk: np.ndarray) -> None:
             theta = np.array(xk, dtype=float)
+            if np.array_equal(theta, state["theta"]):
+                # L-BFGS-B restored the previous iterate after a failed line search
+                # (it then restarts from steepest descent): no step, not convergence
+                return
             objective, current, _ = evaluate.at(theta)
             iteration = len(history) + 1
             check_monotone(state["previous"], objective, iteration, 0.0, rtol)
@@ -162,19 +198,44 @@ class GradientFit:
             if converged:
                 state["converged"] = True
                 raise _Stop
+            moved = None if recentre is None else recentre(theta)
+            if moved is not None:
+                # a new base (rotations): the same parameters, another theta; L-BFGS-B
+                # restarts from it (its curvature pairs belong to the old coordinates)
+                evaluate.forget()
+                state["theta"] = np.asarray(moved, dtype=float)
+                raise _Restart
 
         # L-BFGS-B's small dense algebra is slower with BLAS threads (they wake
         # and sleep every call); the E-step limits BLAS to one thread anyway
         status, message = 99, "stopped by the convergence rule or a callback"
         with blas_controller().limit(limits=1, user_api="blas"):
-            try:
-                outcome = minimize(
-                    evaluate, theta0, jac=True, method="L-BFGS-B", callback=callback,
-                    options={"maxiter": max_iter, "ftol": 0.0, "gtol": 0.0,
-                             "maxfun": EVALUATIONS_PER_ITERATION * max_iter + 20})
-                status, message = int(outcome.status), str(outcome.message)
-            except _Stop:
-                pass
+            restarts = 0
+            while True:
+                remaining = max_iter - len(history)
+                done = len(history)
+                try:
+                    outcome = minimize(
+                        evaluate, state["theta"], jac=True, method="L-BFGS-B",
+                        callback=callback,
+                        options={"maxiter": remaining, "ftol": 0.0, "gtol": 0.0,
+                                 "maxfun": EVALUATIONS_PER_ITERATION * remaining + 20})
+                    status, message = int(outcome.status), str(outcome.message)
+                    if (status != 1 and len(history) > done
+                            and len(history) < max_iter and restarts < MAX_RESTARTS
+                            and _largest(evaluate.at(state["theta"])[2]) > GRADIENT_TOL):
+                        # a failed line search after progress (a trial step outside
+                        # the parameters' numerical range, a stale curvature pair):
+                        # start again from the last iterate with a fresh memory
+                        restarts += 1
+                        continue
+                except _Stop:
+                    pass
+                except _Restart:
+                    if len(history) < max_iter:
+                        continue
+                    status, message = 1, "the iteration limit"
+                break
         theta = state["theta"]
         objective, final, gradient = evaluate.at(theta)
         if not history:

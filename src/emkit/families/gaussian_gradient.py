@@ -51,6 +51,17 @@ kernels and missing values included: Fisher's identity holds for the
 observed part of every row) gives the objective and its gradient.  The
 objective is the mean log-likelihood per unit of row weight, ``l / N``.
 
+MAP and fixed groups
+--------------------
+With a conjugate ``prior`` the objective is the log posterior (EM's MAP
+objective, :meth:`GaussianMixtureModel.log_prior` added to the
+log-likelihood); its gradient is the formulas above with the prior's terms
+as extra data (:func:`posterior_statistics`).  Parameter groups in
+``fixed`` drop out of ``theta`` (:class:`FixedGroups`).  mclust's constrained
+models (VEI, EVI, VEE, EVE, VVE, EEV, VEV, EVV) have their own
+parametrisation in :mod:`emkit.families.gaussian_gradient_constrained`;
+:func:`parametrise` picks the one for a model.
+
 References
 ----------
 J. C. Pinheiro and D. M. Bates (1996), Unconstrained parametrizations for
@@ -78,6 +89,39 @@ def gradient_kind(model: GaussianMixtureModel) -> str | None:
     """"full", "tied", "diag", "spherical", "diag-shared" or "spherical-shared" when
     the gradient fit supports the model (None otherwise)."""
     return _KINDS.get(model.structure.name)
+
+
+def posterior_statistics(model: GaussianMixtureModel, params: GaussianParams,
+                         stats: GaussianStatistics):
+    """(gradient of the weights' logits, counts, first, second moments) for the gradient.
+
+    The moments are about ``params.means``.  With a conjugate ``model.prior``
+    (MAP: the objective is the log posterior, :meth:`GaussianMixtureModel.log_prior`)
+    its terms enter as extra data, as in MAP-EM's M-step: the log prior of
+    component k, ``-(a_k log|Sigma_k| + tr(Psi_k Sigma_k^-1) + kappa d_k' Sigma_k^-1
+    d_k) / 2`` with ``d_k = mu_k - m``, has the derivatives of the
+    log-likelihood's terms with ``n_k + a_k`` rows, scatter ``W_k + Psi_k + kappa
+    d_k d_k'`` and first moment ``f_k - kappa d_k``; a Dirichlet weight
+    concentration ``c`` adds ``(c - 1) (1 - K pi_j)`` to the logit ``alpha_j``.
+    The returned counts are those of the covariance and mean terms (the logits'
+    gradient is already complete).
+    """
+    about = stats.recentered(np.asarray(params.means, dtype=float))
+    counts, first, second = about.counts, about.first, about.second
+    weights = np.asarray(params.weights, dtype=float)
+    g_alpha = (counts - counts.sum() * weights)[:-1]
+    prior = model.prior
+    if prior is None:
+        return g_alpha, counts, first, second
+    offsets = np.asarray(params.means, dtype=float) - prior.mean
+    kappa = prior.shrinkage
+    extra = prior.scatter_terms + kappa * offsets[:, :, None] * offsets[:, None, :]
+    second = second + model.structure.reduce_second(extra)
+    first = first - kappa * offsets
+    if prior.weight_concentration != 1.0:
+        g_alpha = g_alpha + (prior.weight_concentration - 1.0) * (
+            1.0 - weights.shape[0] * weights[:-1])
+    return g_alpha, counts + prior.count_terms, first, second
 
 
 class GaussianParametrisation:
@@ -236,10 +280,8 @@ class GaussianParametrisation:
         statistics at ``params`` (responsibilities times row weights).
         """
         _, _, raw = self._split(np.asarray(theta, dtype=float))
-        about = stats.recentered(params.means)
-        counts, first, second = about.counts, about.first, about.second
+        g_alpha, counts, first, second = posterior_statistics(self.model, params, stats)
         total = counts.sum()
-        g_alpha = (counts - total * params.weights)[:-1]
         kind = self.kind
         if kind in ("full", "tied"):
             P = self.model.structure.precisions(params.precisions_cholesky)
@@ -271,3 +313,114 @@ class GaussianParametrisation:
             # a shared value: the sum of the components' derivatives
             g_cov = g_cov.sum(axis=0).ravel() if self.shared else g_cov.ravel()
         return np.concatenate([g_alpha, (g_means * self.scale).ravel(), g_cov])
+
+
+def group_slices(n_components: int, n_features: int, size: int) -> dict[str, slice]:
+    """Where each parameter group sits in ``theta`` (weights, means, covariances)."""
+    means_end = n_components - 1 + n_components * n_features
+    return {"weights": slice(0, n_components - 1),
+            "means": slice(n_components - 1, means_end),
+            "covariances": slice(means_end, size)}
+
+
+class FixedGroups:
+    """A parametrisation whose ``fixed`` parameter groups drop out of ``theta``.
+
+    ``theta`` holds the free entries of the inner parametrisation's vector;
+    :meth:`unpack` returns the fixed groups exactly as they were at the start
+    (``start``), and :meth:`gradient` the free entries of the inner gradient,
+    so L-BFGS-B maximises over the other groups only: the objective EM with
+    the same ``fixed`` maximises (its M-step is then a conditional one).
+
+    Parameters
+    ----------
+    inner : GaussianParametrisation or ConstrainedParametrisation
+    fixed : iterable of {"weights", "means", "covariances"}
+    start : GaussianParams
+        The values the fixed groups keep.
+    """
+
+    def __init__(self, inner, fixed, start: GaussianParams):
+        self.inner = inner
+        self.fixed = frozenset(fixed)
+        self.start = start
+        self._full = inner.pack(start)
+        slices = group_slices(inner.K, inner.D, inner.size)
+        free = np.ones(inner.size, dtype=bool)
+        for group in self.fixed:
+            free[slices[group]] = False
+        self.free = np.flatnonzero(free)
+
+    @property
+    def size(self) -> int:
+        """Length of ``theta`` (the free entries)."""
+        return int(self.free.size)
+
+    def _complete(self, theta: np.ndarray) -> np.ndarray:
+        full = self._full.copy()
+        full[self.free] = theta
+        return full
+
+    def pack(self, params: GaussianParams) -> np.ndarray:
+        """The free entries of the inner ``theta`` of ``params``."""
+        return self.inner.pack(params)[self.free]
+
+    def unpack(self, theta: np.ndarray) -> GaussianParams:
+        """The parameters ``theta`` stands for, the fixed groups at their start values."""
+        params = self.inner.unpack(self._complete(np.asarray(theta, dtype=float)))
+        start = self.start
+        return GaussianParams(
+            start.weights if "weights" in self.fixed else params.weights,
+            start.means if "means" in self.fixed else params.means,
+            start.covariances if "covariances" in self.fixed else params.covariances,
+            start.precisions_cholesky if "covariances" in self.fixed
+            else params.precisions_cholesky)
+
+    def gradient(self, theta: np.ndarray, params: GaussianParams,
+                 stats: GaussianStatistics) -> np.ndarray:
+        """The free entries of the inner gradient."""
+        full = self._complete(np.asarray(theta, dtype=float))
+        return self.inner.gradient(full, params, stats)[self.free]
+
+    def recentre(self, theta: np.ndarray) -> np.ndarray | None:
+        """The inner parametrisation's re-centring (rotations), if it has one."""
+        recentre = getattr(self.inner, "recentre", None)
+        if recentre is None:
+            return None
+        full = self._complete(np.asarray(theta, dtype=float))
+        moved = recentre(full)
+        if moved is None:
+            return None
+        self._full = moved
+        return moved[self.free]
+
+
+def gradient_supported(covariance_type: str) -> bool:
+    """Whether the gradient fit has a parametrisation of ``covariance_type``."""
+    from .gaussian_gradient_constrained import CONSTRAINED_STRUCTURES
+    from .structures import mclust_name
+
+    name = mclust_name(covariance_type)
+    return name in GRADIENT_STRUCTURES or name in CONSTRAINED_STRUCTURES
+
+
+def parametrise(model: GaussianMixtureModel, params: GaussianParams):
+    """The gradient fit's parametrisation of ``model`` starting at ``params``.
+
+    :class:`GaussianParametrisation` or, for mclust's constrained models,
+    :class:`~emkit.families.gaussian_gradient_constrained.ConstrainedParametrisation`
+    (units and base orientations from ``params``), inside :class:`FixedGroups`
+    when ``model.fixed`` holds parameter groups.
+    """
+    from .gaussian_gradient_constrained import (
+        CONSTRAINED_STRUCTURES,
+        ConstrainedParametrisation,
+    )
+
+    K, D = np.asarray(params.means).shape
+    kind = (ConstrainedParametrisation if model.structure.name in CONSTRAINED_STRUCTURES
+            else GaussianParametrisation)
+    parametrisation = kind(model, K, D, reference=params)
+    if model.fixed:
+        return FixedGroups(parametrisation, model.fixed, params)
+    return parametrisation

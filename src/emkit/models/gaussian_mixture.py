@@ -223,24 +223,27 @@ class GaussianMixture(GradientFitMixin, BaseMixture):
         Labelled rows (``semi_supervised``) keep their component.  Refused with
         Dask sources, ``checkpoint`` and other assignments.
     fit_method : {"em", "gradient"}, default="em"
-        "em" fits by EM; "gradient" maximises the log-likelihood directly with
-        scipy's L-BFGS-B (:mod:`emkit.em.gradient`) over an unconstrained
-        parametrisation (softmax logits for the weights, free means,
-        log-Cholesky factors ``C`` of the covariances,
-        :mod:`emkit.families.gaussian_gradient`) with analytic gradients,
-        from the same start as EM.  ``reg_covar`` is added to every
-        covariance the parameters build (``Sigma = C C' + reg_covar I``), so
-        with ``reg_covar > 0`` the optimum differs from EM's fixed point by
-        O(``reg_covar``) (they agree for ``reg_covar=0``).  ``n_iter_``
-        counts L-BFGS-B iterations (each evaluates the log-likelihood and its
-        gradient about once: one pass over the data, as an EM iteration),
-        ``lower_bounds_`` the mean log-likelihood after each, ``lower_bound_``
-        the final one; ``tol`` is EM's rule (change of the mean
-        log-likelihood between iterations).  Supports covariance_type "full",
-        "tied", "diag", "spherical" (and their mclust names), mclust's "EEI",
-        "EII", "E" and "V", sample weights, missing values and
-        ``semi_supervised``; not the other mclust models,
-        ``prior``, ``fixed``, float32, ``accelerate``, the other EM variants,
+        "em" fits by EM; "gradient" maximises the log-likelihood (the log
+        posterior with a ``prior``) directly with scipy's L-BFGS-B
+        (:mod:`emkit.em.gradient`) over an unconstrained parametrisation
+        (softmax logits for the weights, free means, log-Cholesky factors
+        ``C`` of the covariances, :mod:`emkit.families.gaussian_gradient`;
+        for mclust's constrained models log-volumes, zero-sum log-shapes and
+        rotations, :mod:`emkit.families.gaussian_gradient_constrained`) with
+        analytic gradients, from the same start as EM.  ``reg_covar`` is
+        added to every covariance the parameters build (``Sigma = C C' +
+        reg_covar I``; for the constrained models the model's equalities hold
+        for ``Sigma - reg_covar I``), so with ``reg_covar > 0`` the optimum
+        differs from EM's fixed point by O(``reg_covar``) (they agree for
+        ``reg_covar=0``).  ``n_iter_`` counts L-BFGS-B iterations (each
+        evaluates the objective and its gradient about once: one pass over the
+        data, as an EM iteration), ``lower_bounds_`` the mean log-likelihood
+        (log posterior) after each, ``lower_bound_`` the final one; ``tol`` is
+        EM's rule (change of the mean objective between iterations).  Supports
+        every covariance_type (the scikit-learn four and mclust's 14 models),
+        ``prior``, ``fixed`` (the fixed groups drop out of the optimisation),
+        sample weights, missing values and ``semi_supervised``; not float32,
+        ``accelerate``, ``m_step_iterations``, the other EM variants,
         ``schedule`` or ``checkpoint``.
     m_step_iterations : int or None, default=None
         Generalized EM for mclust's covariance models whose M-step is an
@@ -577,31 +580,22 @@ class GaussianMixture(GradientFitMixin, BaseMixture):
         )
 
     def _gradient_unsupported(self) -> str | None:
-        from ..families.gaussian_gradient import GRADIENT_STRUCTURES
-        from ..families.structures import SKLEARN_ALIASES, mclust_name
+        from ..families.gaussian_gradient import gradient_supported
 
-        model = mclust_name(self.covariance_type)
-        if model not in GRADIENT_STRUCTURES:
-            aliases = {mclust: alias for alias, mclust in SKLEARN_ALIASES.items()}
-            supported = ", ".join(f"{aliases[name]!r} ({name})" if name in aliases
-                                  else repr(name) for name in GRADIENT_STRUCTURES)
-            return (f"supports covariance_type {supported}, not {self.covariance_type!r}: "
-                    "mclust's models with constrained volumes, shapes or orientations "
-                    "are fitted by EM only")
-        if self.prior is not None:
-            return "maximises the likelihood; it does not combine with prior (use fit_method='em')"
-        if self._fixed_groups():
-            return "does not hold parameter groups fixed; use fixed=() or fit_method='em'"
+        if not gradient_supported(self.covariance_type):
+            return f"has no parametrisation of covariance_type {self.covariance_type!r}"
+        if getattr(self, "m_step_iterations", None) is not None:
+            return ("has no M-step; it does not combine with m_step_iterations (generalized "
+                    "EM: use fit_method='em')")
         if self._dtype() is not np.float64:
             return ("needs dtype='float64' (a float32 E-step's rounding would stall the "
                     "line searches)")
         return None
 
     def _gradient_parametrisation(self, model, params):
-        from ..families.gaussian_gradient import GaussianParametrisation
+        from ..families.gaussian_gradient import parametrise
 
-        K, D = params.means.shape
-        return GaussianParametrisation(model, K, D, reference=params)
+        return parametrise(model, params)
 
     # ------------------------------------------------------ model selection
     def _n_parameters(self) -> int:
