@@ -305,10 +305,8 @@ def test_sparse_and_monte_carlo_em_on_every_family(kind, variant):
     assert fit.score(data) == pytest.approx(em.score(data), abs=2e-6)
 
 
-def test_dask_sources_are_refused_and_float32_works(X):
-    da = pytest.importorskip("dask.array")
-    with pytest.raises(ValueError, match=r"sparse EM .* does not run on Dask sources"):
-        GaussianMixture(3, sparse=2, max_iter=5).fit(da.from_array(X, chunks=100))
+def test_float32_sparse_em_ends_where_em_does(X):
+    """(Sparse EM on Dask sources: tests/test_dask.py.)"""
     common = {"covariance_type": "diag", "tol": 1e-9, "max_iter": 2000, "random_state": 0}
     em = GaussianMixture(8, **common).fit(X)
     sp = GaussianMixture(8, dtype=np.float32, sparse=2, **common).fit(X)
