@@ -247,14 +247,30 @@ def test_monotonicity_check_watches_the_free_energy(X, monkeypatch):
                         sparse={"n_active": 1, "full_every": 3}).fit(X)
 
 
-@pytest.mark.parametrize("covariance_type", ["diag", "spherical"])
-def test_compiled_partial_step_equals_the_numpy_path(X, covariance_type):
+@pytest.mark.parametrize("covariance_type", ["diag", "spherical", "full", "tied", "VEV",
+                                             "VVE"])
+def test_compiled_partial_step_equals_the_numpy_path(X, covariance_type, monkeypatch):
+    """The compiled partial and full sparse E-steps (diagonal kernels; full and tied
+    factors) give the NumPy path's free energies and fit."""
     pytest.importorskip("numba")
+    from emkit import _kernels
+
     rng = np.random.default_rng(8)
     w = rng.uniform(0.0, 2.0, size=X.shape[0])
     w[::13] = 0.0
     params = start(X, 8, covariance_type)
-    runs = {}
+    runs, used = {}, []
+    def spying(name):
+        original = getattr(_kernels, name)
+
+        def spy(*args):
+            used.append(name)
+            return original(*args)
+
+        return spy
+
+    for name in ("gaussian_active_e_step", "gaussian_select_e_step"):
+        monkeypatch.setattr(_kernels, name, spying(name))
     for kernels in ("numpy", "numba"):
         with emkit.config_context(kernels=kernels):
             runs[kernels] = run_em(
@@ -265,6 +281,12 @@ def test_compiled_partial_step_equals_the_numpy_path(X, covariance_type):
                                runs["numpy"].objective_history, rtol=1e-12)
     np.testing.assert_allclose(runs["numba"].params.covariances,
                                runs["numpy"].params.covariances, rtol=1e-10)
+    np.testing.assert_allclose(runs["numba"].params.means, runs["numpy"].params.means,
+                               rtol=1e-10, atol=1e-12)
+    # 12 iterations, 3 full (every 4), on every chunk: every E-step compiled
+    n_chunks = -(-X.shape[0] // 41)
+    assert used.count("gaussian_select_e_step") == 3 * n_chunks
+    assert used.count("gaussian_active_e_step") == 9 * n_chunks
 
 
 def _family_cases():
