@@ -289,6 +289,35 @@ def test_compiled_partial_step_equals_the_numpy_path(X, covariance_type, monkeyp
     assert used.count("gaussian_active_e_step") == 9 * n_chunks
 
 
+@pytest.mark.parametrize("covariance_type", ["full", "tied"])
+def test_compiled_full_kernels_on_chunks_of_several_pair_blocks(covariance_type):
+    """Chunks longer than the pair kernels' row block (PAIR_ROWS) and a last partial
+    block: the compiled sparse E-steps still equal the NumPy path."""
+    pytest.importorskip("numba")
+    from emkit._numba_sparse import PAIR_ROWS
+
+    X = make_data(n_per=330)
+    rng = np.random.default_rng(9)
+    w = rng.uniform(0.0, 2.0, size=X.shape[0])
+    w[::7] = 0.0
+    params = start(X, 8, covariance_type)
+    chunk = 2 * PAIR_ROWS + 300
+    assert X.shape[0] > chunk
+    runs = {}
+    for kernels in ("numpy", "numba"):
+        with emkit.config_context(kernels=kernels):
+            runs[kernels] = run_em(
+                GaussianMixtureModel(covariance_type), params, make_source(X, w, chunk, 11),
+                tol=0.0, max_iter=6,
+                assignment=SparseAssignment(SparseEM(n_active=3, full_every=3)))
+    np.testing.assert_allclose(runs["numba"].objective_history,
+                               runs["numpy"].objective_history, rtol=1e-12)
+    np.testing.assert_allclose(runs["numba"].params.covariances,
+                               runs["numpy"].params.covariances, rtol=1e-10)
+    np.testing.assert_allclose(runs["numba"].params.means, runs["numpy"].params.means,
+                               rtol=1e-10, atol=1e-12)
+
+
 def _family_cases():
     rng = np.random.default_rng(4)
     z = rng.integers(0, 4, size=400)
