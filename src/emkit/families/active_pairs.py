@@ -8,7 +8,9 @@ full covariances).  Implemented for the diagonal structures ("diag",
 common centre) and the per-component full ones ("full" and mclust's EEV, EVV,
 VEE, VEV, EVE, VVE, VVV: moments about each mean, one product per component
 over its pairs); for the pooled "tied" models the functions return None and
-the caller evaluates every component (correct, not faster).
+the caller evaluates every component (correct, not faster).  The compiled
+kernels (:meth:`ActivePairsMixin.active_e_step`, :meth:`~ActivePairsMixin.select_e_step`)
+cover the diagonal, full and tied models.
 """
 
 from __future__ import annotations
