@@ -2,8 +2,10 @@
 
 Data: N rows of a K-component Gaussian mixture in D = 10 (means uniform in
 [0, spread]^D, default spread 20, diagonal standard deviations uniform in
-[0.5, 1.5], weights Dirichlet(5)).  Both methods fit a K-component "diag" GaussianMixture from
-the same start (k-means++ seeds on the data, ``random_state=0``), ``tol``
+[0.5, 1.5], weights Dirichlet(5); with ``--covariance-type full`` each
+component's noise is also turned by a random rotation, so its covariance is
+full).  Both methods fit a K-component GaussianMixture (``--covariance-type``,
+default "diag") from the same start (k-means++ seeds on the data, ``random_state=0``), ``tol``
 on the mean log-likelihood, ``max_iter`` per phase.  Sparse EM
 (``sparse={"n_active": m, "full_every": f}``) ends with plain EM, so both end
 at fixed points of EM; the table reports the final mean log-likelihood
@@ -16,6 +18,8 @@ final EM phases included).  "Time to convergence" is the sum of all
 iteration times of a fit.  Run with the heavy lock:
 
     flock /tmp/emkit-heavy.lock env PYTHONPATH=src python benchmarks/sparse.py
+    flock /tmp/emkit-heavy.lock env PYTHONPATH=src python benchmarks/sparse.py \
+        --covariance-type full --n 200000 --k 64
     PYTHONPATH=src python benchmarks/sparse.py --quick      # smoke test, seconds
 """
 
@@ -35,12 +39,19 @@ from emkit import GaussianMixture
 D = 10
 
 
-def make_data(n: int, k: int, seed: int = 0, spread: float = 20.0) -> np.ndarray:
+def make_data(n: int, k: int, seed: int = 0, spread: float = 20.0,
+              rotate: bool = False) -> np.ndarray:
     rng = np.random.default_rng(seed)
     means = rng.uniform(0.0, spread, size=(k, D))
     scales = rng.uniform(0.5, 1.5, size=(k, D))
     labels = rng.choice(k, size=n, p=rng.dirichlet(np.full(k, 5.0)))
-    return means[labels] + rng.normal(size=(n, D)) * scales[labels]
+    noise = rng.normal(size=(n, D)) * scales[labels]
+    if rotate:  # a random rotation per component: full covariances
+        for j in range(k):
+            rotation = np.linalg.qr(rng.normal(size=(D, D)))[0]
+            rows = labels == j
+            noise[rows] = noise[rows] @ rotation
+    return means[labels] + noise
 
 
 class Clock:
@@ -60,9 +71,12 @@ class Clock:
         return np.diff(self.stamps)
 
 
+COVARIANCE = {"type": "diag"}
+
+
 def fit(X, k, tol, max_iter, **options):
     clock = Clock()
-    est = GaussianMixture(k, covariance_type="diag", tol=tol, max_iter=max_iter,
+    est = GaussianMixture(k, covariance_type=COVARIANCE["type"], tol=tol, max_iter=max_iter,
                           init_params="k-means++", random_state=0, callback=clock,
                           **options)
     with warnings.catch_warnings():
@@ -76,9 +90,11 @@ def step_times(X, k, rounds: int, n_active: int, full_every: int) -> dict:
 
     From the parameters of a 5-iteration fit, ``rounds`` rounds of: a plain EM
     iteration (the fused E-step), a sparse full E-step, a sparse partial
-    E-step (each followed by the M-step), so that the machine's load affects
-    all three alike; the medians are returned.
+    E-step and the same partial E-step on the NumPy path (each followed by the
+    M-step), so that the machine's load affects all alike; the medians are
+    returned.
     """
+    import emkit
     from emkit.em.engine import expectation, m_step
     from emkit.em.sparse import SparseAssignment, SparseEM
     from emkit.families.gaussian import GaussianMixtureModel
@@ -86,21 +102,25 @@ def step_times(X, k, rounds: int, n_active: int, full_every: int) -> dict:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        est = GaussianMixture(k, covariance_type="diag", max_iter=5, init_params="k-means++",
-                              random_state=0).fit(X)
-    model = GaussianMixtureModel("diag", reg_covar=est.reg_covar)
+        est = GaussianMixture(k, covariance_type=COVARIANCE["type"], max_iter=5,
+                              init_params="k-means++", random_state=0).fit(X)
+    model = GaussianMixtureModel(COVARIANCE["type"], reg_covar=est.reg_covar)
     model.kernel_work = X.shape[0] * k
     source = make_source(X, None, None, k + X.shape[1])
     params = est._params()
     sparse = SparseAssignment(SparseEM(n_active, full_every))
-    times: dict[str, list[float]] = {"plain": [], "full": [], "partial": []}
+    times: dict[str, list[float]] = {"plain": [], "full": [], "partial": [],
+                                     "partial-numpy": []}
     for _ in range(rounds):
         for name, assignment, iteration in (("plain", "soft", 1), ("full", sparse, 1),
-                                            ("partial", sparse, 2)):
-            begin = time.perf_counter()
-            stats, _ = expectation(model, params, source, assignment, iteration)
-            m_step(model, stats, params, source)
-            times[name].append(time.perf_counter() - begin)
+                                            ("partial", sparse, 2),
+                                            ("partial-numpy", sparse, 2)):
+            kernels = "numpy" if name.endswith("numpy") else emkit.get_config()["kernels"]
+            with emkit.config_context(kernels=kernels):
+                begin = time.perf_counter()
+                stats, _ = expectation(model, params, source, assignment, iteration)
+                m_step(model, stats, params, source)
+                times[name].append(time.perf_counter() - begin)
     return {name: statistics.median(values) for name, values in times.items()}
 
 
@@ -117,15 +137,20 @@ def main() -> None:
                         help="rounds of the interleaved per-iteration timing")
     parser.add_argument("--no-fits", action="store_true",
                         help="only the interleaved per-iteration timing")
+    parser.add_argument("--covariance-type", default="diag",
+                        help="covariance_type of both fits (default diag; 'full' turns "
+                             "every component's noise by a random rotation)")
     parser.add_argument("--quick", action="store_true", help="N = 20,000, K = 32")
     args = parser.parse_args()
     if args.quick:
         args.n, args.k = 20_000, 32
-    X = make_data(args.n, args.k, spread=args.spread)
+    COVARIANCE["type"] = args.covariance_type
+    X = make_data(args.n, args.k, spread=args.spread,
+                  rotate=args.covariance_type != "diag")
     warm = make_data(2000, 8, seed=1)  # compile the kernels before timing
     fit(warm, 8, 1e-3, 5)
     fit(warm, 8, 1e-3, 5, sparse={"n_active": 2, "full_every": 2})
-    print(f"N = {args.n:,}, K = {args.k}, D = {D}, diag, tol = {args.tol:g}, "
+    print(f"N = {args.n:,}, K = {args.k}, D = {D}, {args.covariance_type}, tol = {args.tol:g}, "
           f"max_iter = {args.max_iter} per phase; sparse: n_active = {args.n_active}, "
           f"full_every = {args.full_every}; spread = {args.spread:g}; "
           f"load average {os.getloadavg()[0]:.1f}")
@@ -140,6 +165,7 @@ def main() -> None:
     print("|---|---|---|")
     for name, label in (("plain", "plain EM (fused E-step)"),
                         ("partial", "sparse EM partial iteration"),
+                        ("partial-numpy", "sparse EM partial iteration, NumPy path"),
                         ("full", "sparse EM full E-step")):
         print(f"| {label} | {steps[name]:.3f} | {steps['plain'] / steps[name]:.1f}x |")
     print(f"| sparse EM, amortised over full_every = {args.full_every} | {amortised:.3f} | "

@@ -216,3 +216,111 @@ def test_a_worker_lost_in_the_middle_of_a_fit(cluster, messy):
     assert _LosesAWorker.killed, "no worker was killed"
     assert _LosesAWorker.calls > 4  # the fit went on after the loss
     assert_same_fit(fitted, reference)
+
+
+# ------------------------------------------------------------- sparse EM
+def sparse_case():
+    """8 blobs (sparse posteriors) with row weights and a few labelled rows."""
+    from .test_variants_sparse import make_data
+
+    X = make_data(n_per=80)
+    rng = np.random.default_rng(2)
+    weights = rng.uniform(0.2, 3.0, size=X.shape[0])
+    labels = np.full(X.shape[0], -1)
+    labels[[0, 1, 81, 162, 500]] = [0, 0, 1, 2, 6]
+    return X, weights, labels
+
+
+SPARSE = dict(covariance_type="full", chunk_size=BLOCK // 2, random_state=0, tol=1e-8,
+              semi_supervised=True, sparse={"n_active": 2, "full_every": 4})
+
+
+def assert_same_sparse_fit(fitted, reference, atol=1e-10):
+    assert_same_fit(fitted, reference, atol)
+    got, expected = fitted.phases_[0], reference.phases_[0]
+    assert got["name"] == "sparse" and got["n_iter"] == expected["n_iter"] > 8
+    assert got["n_full"] == expected["n_full"] > 2
+    np.testing.assert_allclose(got["objective_history"], expected["objective_history"],
+                               rtol=0, atol=atol)
+    history = got["objective_history"]  # the free energy never decreases
+    assert (np.diff(history) >= -1e-12 * np.abs(history[:-1])).all()
+
+
+def test_sparse_em_on_dask_equals_the_in_memory_fit():
+    """The active lists of every block live where the block is computed (here: Dask's
+    local threads); the fit equals the in-memory sparse fit on the same chunks."""
+    X, weights, labels = sparse_case()
+    reference = GaussianMixture(8, **SPARSE).fit(X, labels, sample_weight=weights)
+    with dask.config.set(scheduler="threads"):
+        fitted = GaussianMixture(8, **SPARSE).fit(
+            da.from_array(X, chunks=(BLOCK, 3)), labels, sample_weight=weights)
+    assert_same_sparse_fit(fitted, reference)
+
+
+def test_sparse_em_keeps_the_active_lists_on_the_workers(cluster, monkeypatch):
+    """On a distributed cluster the per-block active lists are futures held in the
+    workers' memory, fed to the next E-steps there; the client gathers only the
+    reduced statistics."""
+    from distributed import futures_of
+
+    from emkit.em.sparse_dask import DaskSparseSource
+
+    X, weights, labels = sparse_case()
+    settings = {**SPARSE, "tol": 1e-4}  # fewer iterations: each is a round trip
+    reference = GaussianMixture(8, **settings).fit(X, labels, sample_weight=weights)
+    seen = {"held": [], "gathered": set()}
+    original_map_reduce = DaskSparseSource.map_reduce
+
+    def watched_map_reduce(self, function, *args, **kwargs):
+        result = original_map_reduce(self, function, *args, **kwargs)
+        if self.held is not None:
+            client = get_client()
+            futures = [f for held in self.held for f in futures_of(held)]
+            where = client.who_has(futures)
+            seen["held"].append((len(self.held), len(futures),
+                                 all(f.status == "finished" for f in futures),
+                                 all(where.get(f.key) for f in futures),
+                                 {f.key for f in futures}))
+        return result
+
+    monkeypatch.setattr(DaskSparseSource, "map_reduce", watched_map_reduce)
+    with Client(cluster) as client:
+        original_gather = client.gather
+
+        def gather(futures, *args, **kwargs):
+            seen["gathered"].update(f.key for f in futures_of(futures))
+            return original_gather(futures, *args, **kwargs)
+
+        client.gather = gather
+        fitted = GaussianMixture(8, **settings).fit(
+            da.from_array(X, chunks=(BLOCK, 3)), labels, sample_weight=weights)
+    assert_same_sparse_fit(fitted, reference)
+    n_blocks = -(-X.shape[0] // BLOCK)
+    assert seen["held"] and all(n == count == n_blocks and done and located
+                                for n, count, done, located, _ in seen["held"])
+    held_keys = set().union(*(keys for *_, keys in seen["held"]))
+    assert seen["gathered"] and not held_keys & seen["gathered"]
+
+
+class _SparseLosesAWorker(_LosesAWorker):
+    """Kills a worker in the 3rd E-step of the sparse phase (a partial one, reading the
+    active lists held on the workers)."""
+
+    calls = 0
+    killed: ClassVar[list] = []
+
+
+def test_a_worker_lost_in_the_sparse_phase(cluster):
+    """The lost worker's active lists are recomputed from their full E-step's graph."""
+    X, weights, labels = sparse_case()
+    settings = {**SPARSE, "tol": 0.0, "max_iter": 6}
+    with pytest.warns(ConvergenceWarning):
+        reference = GaussianMixture(8, **settings).fit(X, labels, sample_weight=weights)
+    with Client(cluster), pytest.warns(ConvergenceWarning):
+        source = _SparseLosesAWorker(da.from_array(X, chunks=(BLOCK, 3)))
+        fitted = GaussianMixture(8, **settings).fit(source, labels, sample_weight=weights)
+    assert _SparseLosesAWorker.killed, "no worker was killed"
+    assert _SparseLosesAWorker.calls > 4
+    for name in ("weights_", "means_", "covariances_"):
+        np.testing.assert_allclose(getattr(fitted, name), getattr(reference, name),
+                                   rtol=0, atol=1e-10, err_msg=name)

@@ -247,14 +247,30 @@ def test_monotonicity_check_watches_the_free_energy(X, monkeypatch):
                         sparse={"n_active": 1, "full_every": 3}).fit(X)
 
 
-@pytest.mark.parametrize("covariance_type", ["diag", "spherical"])
-def test_compiled_partial_step_equals_the_numpy_path(X, covariance_type):
+@pytest.mark.parametrize("covariance_type", ["diag", "spherical", "full", "tied", "VEV",
+                                             "VVE"])
+def test_compiled_partial_step_equals_the_numpy_path(X, covariance_type, monkeypatch):
+    """The compiled partial and full sparse E-steps (diagonal kernels; full and tied
+    factors) give the NumPy path's free energies and fit."""
     pytest.importorskip("numba")
+    from emkit import _kernels
+
     rng = np.random.default_rng(8)
     w = rng.uniform(0.0, 2.0, size=X.shape[0])
     w[::13] = 0.0
     params = start(X, 8, covariance_type)
-    runs = {}
+    runs, used = {}, []
+    def spying(name):
+        original = getattr(_kernels, name)
+
+        def spy(*args):
+            used.append(name)
+            return original(*args)
+
+        return spy
+
+    for name in ("gaussian_active_e_step", "gaussian_select_e_step"):
+        monkeypatch.setattr(_kernels, name, spying(name))
     for kernels in ("numpy", "numba"):
         with emkit.config_context(kernels=kernels):
             runs[kernels] = run_em(
@@ -265,6 +281,41 @@ def test_compiled_partial_step_equals_the_numpy_path(X, covariance_type):
                                runs["numpy"].objective_history, rtol=1e-12)
     np.testing.assert_allclose(runs["numba"].params.covariances,
                                runs["numpy"].params.covariances, rtol=1e-10)
+    np.testing.assert_allclose(runs["numba"].params.means, runs["numpy"].params.means,
+                               rtol=1e-10, atol=1e-12)
+    # 12 iterations, 3 full (every 4), on every chunk: every E-step compiled
+    n_chunks = -(-X.shape[0] // 41)
+    assert used.count("gaussian_select_e_step") == 3 * n_chunks
+    assert used.count("gaussian_active_e_step") == 9 * n_chunks
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied"])
+def test_compiled_full_kernels_on_chunks_of_several_pair_blocks(covariance_type):
+    """Chunks longer than the pair kernels' row block (PAIR_ROWS) and a last partial
+    block: the compiled sparse E-steps still equal the NumPy path."""
+    pytest.importorskip("numba")
+    from emkit._numba_sparse import PAIR_ROWS
+
+    X = make_data(n_per=330)
+    rng = np.random.default_rng(9)
+    w = rng.uniform(0.0, 2.0, size=X.shape[0])
+    w[::7] = 0.0
+    params = start(X, 8, covariance_type)
+    chunk = 2 * PAIR_ROWS + 300
+    assert X.shape[0] > chunk
+    runs = {}
+    for kernels in ("numpy", "numba"):
+        with emkit.config_context(kernels=kernels):
+            runs[kernels] = run_em(
+                GaussianMixtureModel(covariance_type), params, make_source(X, w, chunk, 11),
+                tol=0.0, max_iter=6,
+                assignment=SparseAssignment(SparseEM(n_active=3, full_every=3)))
+    np.testing.assert_allclose(runs["numba"].objective_history,
+                               runs["numpy"].objective_history, rtol=1e-12)
+    np.testing.assert_allclose(runs["numba"].params.covariances,
+                               runs["numpy"].params.covariances, rtol=1e-10)
+    np.testing.assert_allclose(runs["numba"].params.means, runs["numpy"].params.means,
+                               rtol=1e-10, atol=1e-12)
 
 
 def _family_cases():
@@ -305,10 +356,8 @@ def test_sparse_and_monte_carlo_em_on_every_family(kind, variant):
     assert fit.score(data) == pytest.approx(em.score(data), abs=2e-6)
 
 
-def test_dask_sources_are_refused_and_float32_works(X):
-    da = pytest.importorskip("dask.array")
-    with pytest.raises(ValueError, match=r"sparse EM .* does not run on Dask sources"):
-        GaussianMixture(3, sparse=2, max_iter=5).fit(da.from_array(X, chunks=100))
+def test_float32_sparse_em_ends_where_em_does(X):
+    """(Sparse EM on Dask sources: tests/test_dask.py.)"""
     common = {"covariance_type": "diag", "tol": 1e-9, "max_iter": 2000, "random_state": 0}
     em = GaussianMixture(8, **common).fit(X)
     sp = GaussianMixture(8, dtype=np.float32, sparse=2, **common).fit(X)

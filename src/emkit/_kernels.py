@@ -205,42 +205,73 @@ def gaussian_e_step(form: FusedGaussian, X: np.ndarray, weights: np.ndarray):
     return row_objective, counts, first, second[0] if form.pooled else second
 
 
+def compiled_sparse() -> ModuleType:
+    """The compiled sparse-EM kernels for precision factors (:mod:`emkit._numba_sparse`)."""
+    module = _STATE.get("sparse")
+    if module is None:
+        module = importlib.import_module(f"{__package__}._numba_sparse")
+        _STATE["sparse"] = module
+    return module  # type: ignore[return-value]
+
+
+def _second_shape(form: FusedGaussian, K: int, D: int) -> tuple[int, ...]:
+    return (K, D) if form.kind == "diag" else (1 if form.pooled else K, D, D)
+
+
+def _second_result(form: FusedGaussian, second: np.ndarray) -> np.ndarray:
+    return second[0] if form.kind != "diag" and form.pooled else second
+
+
 def gaussian_active_e_step(form: FusedGaussian, X: np.ndarray, weights: np.ndarray,
                            active: np.ndarray, mass: np.ndarray):
-    """Sparse EM's partial E-step of one chunk ("diag" forms): (row objectives, counts,
-    first, second); see :func:`emkit._numba_kernels.gmm_diag_active_chunk`."""
+    """Sparse EM's partial E-step of one chunk: (row objectives, counts, first, second);
+    see :func:`emkit._numba_kernels.gmm_diag_active_chunk` ("diag" forms) and
+    :func:`emkit._numba_sparse.gmm_full_active_chunk` ("full" forms, pooled or not)."""
     X = _float_rows(X)
     n, D = X.shape
     K = form.means_c.shape[0]
     row_objective = np.empty(n)
     counts = np.zeros(K)
     first = np.zeros((K, D))
-    second = np.zeros((K, D))
-    compiled().gmm_diag_active_chunk(
-        X, np.ascontiguousarray(weights, dtype=np.float64),
-        np.ascontiguousarray(mass, dtype=np.float64),
-        np.ascontiguousarray(active, dtype=np.int64), form.center, form.means_c,
-        form.factors, form.constant, form.stat_centers[0], row_objective, counts, first,
-        second)
-    return row_objective, counts, first, second
+    second = np.zeros(_second_shape(form, K, D))
+    args = (X, np.ascontiguousarray(weights, dtype=np.float64),
+            np.ascontiguousarray(mass, dtype=np.float64),
+            np.ascontiguousarray(active, dtype=np.int64), form.center, form.means_c,
+            form.factors, form.constant)
+    if form.kind == "diag":
+        compiled().gmm_diag_active_chunk(*args, form.stat_centers[0], row_objective,
+                                         counts, first, second)
+    else:
+        compiled_sparse().gmm_full_active_chunk(*args, form.stat_centers, form.pooled,
+                                                row_objective, counts, first, second)
+    return row_objective, counts, first, _second_result(form, second)
 
 
 def gaussian_select_e_step(form: FusedGaussian, X: np.ndarray, weights: np.ndarray,
                            n_active: int):
-    """Sparse EM's full E-step of one chunk ("diag" forms): (row log-likelihoods,
-    active lists (n, m), active masses (n,), (counts, first, second) of every
-    component, the same of the active pairs); see
-    :func:`emkit._numba_kernels.gmm_diag_select_chunk`."""
+    """Sparse EM's full E-step of one chunk: (row log-likelihoods, active lists (n, m),
+    active masses (n,), (counts, first, second) of every component, the same of the
+    active pairs); see :func:`emkit._numba_kernels.gmm_diag_select_chunk` ("diag"
+    forms) and :func:`emkit._numba_sparse.gmm_full_select_chunk` ("full" forms)."""
     X = _float_rows(X)
     n, D = X.shape
     K = form.means_c.shape[0]
     row_objective = np.empty(n)
     active = np.empty((n, n_active), dtype=np.int64)
     mass = np.empty(n)
-    full = (np.zeros(K), np.zeros((K, D)), np.zeros((K, D)))
-    part = (np.zeros(K), np.zeros((K, D)), np.zeros((K, D)))
-    compiled().gmm_diag_select_chunk(
-        X, np.ascontiguousarray(weights, dtype=np.float64), form.center, form.means_c,
-        form.factors, form.constant, form.stat_centers[0], int(n_active), row_objective,
-        *full, active, mass, *part)
+    shape = _second_shape(form, K, D)
+    full = (np.zeros(K), np.zeros((K, D)), np.zeros(shape))
+    part = (np.zeros(K), np.zeros((K, D)), np.zeros(shape))
+    weights = np.ascontiguousarray(weights, dtype=np.float64)
+    if form.kind == "diag":
+        compiled().gmm_diag_select_chunk(
+            X, weights, form.center, form.means_c, form.factors, form.constant,
+            form.stat_centers[0], int(n_active), row_objective, *full, active, mass, *part)
+    else:
+        compiled_sparse().gmm_full_select_chunk(
+            X, weights, form.center, form.means_c, form.factors, form.constant,
+            form.stat_centers, form.pooled, int(n_active), row_objective, *full, active,
+            mass, *part)
+    full = (*full[:2], _second_result(form, full[2]))
+    part = (*part[:2], _second_result(form, part[2]))
     return row_objective, active, mass, full, part

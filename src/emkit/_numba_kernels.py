@@ -286,6 +286,91 @@ def gmm_diag_chunk(X, weights, center, means_c, precisions, constant, stat_cente
             second[k, j] += acc_s[k, j].sum()
 
 
+@njit(inline="always", **_JIT)
+def _full_block(X, start, rows, padded, center, stat_center, means_c, factors, constant,
+                x, y, diff, proj, L):
+    """Rows ``start .. start + rows`` of X into the block buffers (feature-major: ``x``
+    the rows, padded with ``stat_center[0]``; ``y`` about ``center``) and their
+    unnormalised log joints ``constant_k - |(x - m_k) P_k|^2 / 2`` in ``L``."""
+    D = X.shape[1]
+    K = means_c.shape[0]
+    for j in range(D):
+        for i in range(rows):
+            x[j, i] = X[start + i, j]
+            y[j, i] = x[j, i] - center[j]
+        for i in range(rows, padded):
+            x[j, i] = stat_center[0, j]
+    for k in range(K):
+        for j in range(D):
+            mean = means_c[k, j]
+            for i in range(rows):
+                diff[j, i] = y[j, i] - mean
+        for i in range(rows):
+            L[k, i] = 0.0
+        for a in range(D):
+            for i in range(rows):
+                proj[i] = 0.0
+            for b in range(D):
+                factor = factors[k, b, a]
+                if factor != 0.0:
+                    for i in range(rows):
+                        proj[i] += diff[b, i] * factor
+            for i in range(rows):
+                L[k, i] += proj[i] * proj[i]
+        for i in range(rows):
+            L[k, i] = constant[k] - 0.5 * L[k, i]
+
+
+@njit(inline="always", **_JIT)
+def _full_moments(L, x, diff, wd, weights, start, rows, padded, stat_center, pooled,
+                  acc_n, acc_f, acc_s):
+    """A block's moments (L: weighted responsibilities) into the per-lane sums: about
+    each component's centre, or (``pooled``) about ``stat_center[0]`` with the second
+    moments summed over components; upper triangles only."""
+    D = x.shape[0]
+    K = L.shape[0]
+    if pooled:
+        for j in range(D):
+            for i in range(padded):
+                diff[j, i] = x[j, i] - stat_center[0, j]
+        for a in range(D):
+            for i in range(rows):
+                wd[i] = weights[start + i] * diff[a, i]
+            for i in range(rows, padded):
+                wd[i] = 0.0
+            for b in range(a, D):
+                _add_lanes_product(acc_s[0, a, b], wd, diff[b], padded)
+    for k in range(K):
+        _add_lanes(acc_n[k], L[k], padded)
+        if not pooled:
+            for j in range(D):
+                for i in range(padded):
+                    diff[j, i] = x[j, i] - stat_center[k, j]
+        for j in range(D):
+            _add_lanes_product(acc_f[k, j], L[k], diff[j], padded)
+        if not pooled:
+            for a in range(D):
+                for i in range(padded):
+                    wd[i] = L[k, i] * diff[a, i]
+                for b in range(a, D):
+                    _add_lanes_product(acc_s[k, a, b], wd, diff[b], padded)
+
+
+@njit(inline="always", **_JIT)
+def _full_reduce(acc_n, acc_f, acc_s, counts, first, second):
+    """The per-lane sums into the statistics; second moments mirrored."""
+    K, D = first.shape
+    for k in range(K):
+        counts[k] += acc_n[k].sum()
+        for j in range(D):
+            first[k, j] += acc_f[k, j].sum()
+    for k in range(second.shape[0]):
+        for a in range(D):
+            for b in range(a, D):
+                second[k, a, b] += acc_s[k, a, b].sum()
+                second[k, b, a] = second[k, a, b]
+
+
 @njit(**_JIT)
 def gmm_full_chunk(X, weights, center, means_c, factors, constant, stat_center, pooled,
                    row_objective, counts, first, second):
@@ -318,67 +403,13 @@ def gmm_full_chunk(X, weights, center, means_c, factors, constant, stat_center, 
     for start in range(0, n, B):
         rows = min(B, n - start)
         padded = -(-rows // LANES) * LANES
-        for j in range(D):
-            for i in range(rows):
-                x[j, i] = X[start + i, j]
-                y[j, i] = x[j, i] - center[j]
-            for i in range(rows, padded):
-                x[j, i] = stat_center[0, j]
-        for k in range(K):
-            for j in range(D):
-                mean = means_c[k, j]
-                for i in range(rows):
-                    diff[j, i] = y[j, i] - mean
-            for i in range(rows):
-                L[k, i] = 0.0
-            for a in range(D):
-                for i in range(rows):
-                    proj[i] = 0.0
-                for b in range(D):
-                    factor = factors[k, b, a]
-                    if factor != 0.0:
-                        for i in range(rows):
-                            proj[i] += diff[b, i] * factor
-                for i in range(rows):
-                    L[k, i] += proj[i] * proj[i]
-            for i in range(rows):
-                L[k, i] = constant[k] - 0.5 * L[k, i]
+        _full_block(X, start, rows, padded, center, stat_center, means_c, factors,
+                    constant, x, y, diff, proj, L)
         _normalize_block(L, top, total, rows, K)
         _finish_block(L, top, total, weights, start, rows, padded, K, row_objective)
-        if pooled:
-            for j in range(D):
-                for i in range(padded):
-                    diff[j, i] = x[j, i] - stat_center[0, j]
-            for a in range(D):
-                for i in range(rows):
-                    wd[i] = weights[start + i] * diff[a, i]
-                for i in range(rows, padded):
-                    wd[i] = 0.0
-                for b in range(a, D):
-                    _add_lanes_product(acc_s[0, a, b], wd, diff[b], padded)
-        for k in range(K):
-            _add_lanes(acc_n[k], L[k], padded)
-            if not pooled:
-                for j in range(D):
-                    for i in range(padded):
-                        diff[j, i] = x[j, i] - stat_center[k, j]
-            for j in range(D):
-                _add_lanes_product(acc_f[k, j], L[k], diff[j], padded)
-            if not pooled:
-                for a in range(D):
-                    for i in range(padded):
-                        wd[i] = L[k, i] * diff[a, i]
-                    for b in range(a, D):
-                        _add_lanes_product(acc_s[k, a, b], wd, diff[b], padded)
-    for k in range(K):
-        counts[k] += acc_n[k].sum()
-        for j in range(D):
-            first[k, j] += acc_f[k, j].sum()
-    for k in range(S):
-        for a in range(D):
-            for b in range(a, D):
-                second[k, a, b] += acc_s[k, a, b].sum()
-                second[k, b, a] = second[k, a, b]
+        _full_moments(L, x, diff, wd, weights, start, rows, padded, stat_center, pooled,
+                      acc_n, acc_f, acc_s)
+    _full_reduce(acc_n, acc_f, acc_s, counts, first, second)
 
 
 @njit(**_JIT)
@@ -433,6 +464,37 @@ def gmm_diag_active_chunk(X, weights, mass, active, center, means_c, precisions,
                 second[k, j] += r * d[j] * d[j]
 
 
+@njit(inline="always", **_JIT)
+def _select_block(L, total, weights, start, rows, kept, best, active, mass):
+    """Each row's ``m`` largest (unnormalised, ``L`` after :func:`_normalize_block`)
+    responsibilities in descending order into ``active``, their share of ``total``
+    into ``mass`` (1 for rows of weight 0); components outermost so that L is read
+    along its rows."""
+    K = L.shape[0]
+    m = kept.shape[0]
+    for a in range(m):
+        for i in range(rows):
+            kept[a, i] = a
+            best[a, i] = -1.0
+    for k in range(K):
+        for i in range(rows):
+            value = L[k, i]
+            if value > best[m - 1, i]:
+                a = m - 1
+                while a > 0 and value > best[a - 1, i]:
+                    best[a, i] = best[a - 1, i]
+                    kept[a, i] = kept[a - 1, i]
+                    a -= 1
+                best[a, i] = value
+                kept[a, i] = k
+    for i in range(rows):
+        inside = 0.0
+        for a in range(m):
+            active[start + i, a] = kept[a, i]
+            inside += best[a, i]
+        mass[start + i] = inside / total[i] if weights[start + i] != 0.0 else 1.0
+
+
 @njit(**_JIT)
 def gmm_diag_select_chunk(X, weights, center, means_c, precisions, constant, stat_center,
                           n_active, row_objective, counts, first, second, active, mass,
@@ -466,29 +528,7 @@ def gmm_diag_select_chunk(X, weights, center, means_c, precisions, constant, sta
         _diag_block(X, start, rows, padded, center, stat_center, means_c, precisions,
                     constant, y, d, dd, L)
         _normalize_block(L, top, total, rows, K)
-        # each row's largest (unnormalised) responsibilities, in descending order;
-        # components outermost so that L is read along its rows
-        for a in range(m):
-            for i in range(rows):
-                kept[a, i] = a
-                best[a, i] = -1.0
-        for k in range(K):
-            for i in range(rows):
-                value = L[k, i]
-                if value > best[m - 1, i]:
-                    a = m - 1
-                    while a > 0 and value > best[a - 1, i]:
-                        best[a, i] = best[a - 1, i]
-                        kept[a, i] = kept[a - 1, i]
-                        a -= 1
-                    best[a, i] = value
-                    kept[a, i] = k
-        for i in range(rows):
-            inside = 0.0
-            for a in range(m):
-                active[start + i, a] = kept[a, i]
-                inside += best[a, i]
-            mass[start + i] = inside / total[i] if weights[start + i] != 0.0 else 1.0
+        _select_block(L, total, weights, start, rows, kept, best, active, mass)
         _finish_block(L, top, total, weights, start, rows, padded, K, row_objective)
         for i in range(rows):
             for a in range(m):

@@ -45,9 +45,10 @@ with the renormalisation: ``active_e_step(params, X, weights, active, mass)
 -> (row objectives, statistics) or None``, a compiled kernel), and needs
 ``expected_log_joint(params, stats)``; without the first two the full
 ``log_joint`` / ``statistics`` are used on the active pairs (correct, not
-faster).  Per-row state (active lists, active masses) stays in memory on the
-process running the fit, keyed by chunk: sources whose chunks run elsewhere
-(Dask) are refused.
+faster).  Per-row state (active lists, active masses) is kept per chunk in
+memory where the chunks are computed: in this process for in-memory and file
+sources; on a Dask source in the memory of the worker that computed the
+block (:mod:`emkit.em.sparse_dask`), never gathered by the client.
 
 Reference: R. M. Neal and G. E. Hinton (1998), A view of the EM algorithm that
 justifies incremental, sparse, and other variants, in M. I. Jordan (ed.),
@@ -137,6 +138,124 @@ class _State:
         self.n_components = 0
 
 
+def sparse_chunk_step(model, params, state: _State, full: bool):
+    """The chunk E-step of sparse EM (full or partial) with per-row state in ``state``.
+
+    A full step stores every chunk's active lists and masses in
+    ``state.chunks`` (keyed by the chunk's first row and length) and returns
+    ``(objective sum, weight sum, active statistics, frozen statistics, frozen
+    objective)``; a partial step reads them and returns ``(objective sum, weight
+    sum, statistics)``.  On Dask each block task has its own ``state``
+    (:mod:`emkit.em.sparse_dask`).
+    """
+
+    def step(chunk):
+        X, w = chunk[0], chunk[1]
+        labels = chunk[2] if len(chunk) > 2 else None
+        known = None
+        if labels is not None:
+            known = np.flatnonzero(np.asarray(labels) >= 0)
+            known = (known, np.asarray(labels)[known]) if known.size else None
+        start = int(chunk[3]) if len(chunk) > 3 and chunk[3] is not None else 0
+        key = (start, int(X.shape[0]))
+        present = w > 0.0
+        if not state.n_components:
+            with state.lock:
+                state.n_components = model_components(model, params, X)
+        if full:
+            return full_step(X, w, key, present, known)
+        return partial_step(X, w, key, present, known)
+
+    def full_step(X, w, key, present, known):
+        # labelled rows (semi_supervised): their responsibility is one-hot on their
+        # component, which is then in their active list with all of the mass, and
+        # their objective the joint log-density, as in plain EM
+        K = state.n_components
+        m = min(state.n_active, K)
+        fused = getattr(model, "select_e_step", None)
+        out = None if fused is None or m == K or known is not None else fused(
+            params, X, w, m)
+        if out is not None:
+            row_objective, active, mass, live, frozen = out
+            mass[~present] = 1.0
+            row_objective[~present] = 0.0
+            with state.lock:
+                state.chunks[key] = (active, mass)
+            frozen_objective = float((w * (1.0 - mass)) @ row_objective)
+            return float(w @ row_objective), float(w.sum()), live, frozen, frozen_objective
+        log_joint = model.log_joint(params, X)
+        if known is not None:
+            joint = log_joint[known[0], known[1]]
+        row_objective, resp = soft_assignment(log_joint, overwrite=True)
+        if known is not None:
+            row_objective[known[0]] = joint
+            resp[known[0]] = 0.0
+            resp[known[0], known[1]] = 1.0
+        if m < K:
+            active = np.argpartition(-resp, m - 1, axis=1)[:, :m]
+        else:
+            active = np.broadcast_to(np.arange(K), resp.shape).copy()
+        active_resp = np.take_along_axis(resp, active, axis=1)
+        mass = active_resp.sum(axis=1)
+        mass[~present] = 1.0
+        row_objective[~present] = 0.0
+        with state.lock:
+            state.chunks[key] = (active, mass)
+        np.put_along_axis(resp, active, 0.0, axis=1)  # the frozen part
+        resp[~present] = 0.0
+        active_resp[~present] = 0.0
+        resp *= w[:, None]
+        active_resp *= w[:, None]
+        frozen = model.statistics(params, X, resp)
+        live = active_statistics(model, params, X, active, active_resp, K)
+        frozen_objective = float((w * (1.0 - mass)) @ row_objective)
+        return float(w @ row_objective), float(w.sum()), live, frozen, frozen_objective
+
+    def partial_step(X, w, key, present, known):
+        held = state.chunks.get(key)
+        if held is None:
+            raise RuntimeError("sparse EM: a chunk changed between iterations (the "
+                               "source must give the same chunks every pass)")
+        active, mass = held
+        K = state.n_components
+        fused = getattr(model, "active_e_step", None)
+        out = None if fused is None or known is not None else fused(
+            params, X, w, active, mass)
+        if out is not None:
+            row_objective, stats = out
+            return float(w @ row_objective), float(w.sum()), stats
+        log_joint = active_log_joint(model, params, X, active)
+        if known is not None:  # the labelled component's place in each active list
+            place = np.argmax(active[known[0]] == known[1][:, None], axis=1)
+            joint = log_joint[known[0], place]
+        log_norm, resp = soft_assignment(log_joint, overwrite=True)
+        with np.errstate(divide="ignore"):
+            row_objective = mass * (log_norm - np.log(mass))
+        if known is not None:  # mass 1 on the label: one-hot, joint log-density
+            row_objective[known[0]] = joint
+            resp[known[0]] = 0.0
+            resp[known[0], place] = 1.0
+        row_objective[~present] = 0.0
+        resp[~present] = 0.0
+        resp *= (mass * w)[:, None]
+        stats = active_statistics(model, params, X, active, resp, K)
+        return float(w @ row_objective), float(w.sum()), stats
+
+    return step
+
+
+class SparseStep:
+    """The chunk function of one sparse iteration, with what built it (the Dask adapter
+    of :mod:`emkit.em.sparse_dask` runs it per block with block-local state)."""
+
+    def __init__(self, model, params, full: bool, state: _State):
+        self.model, self.params, self.full, self.state = model, params, full, state
+        self._step = sparse_chunk_step(model, params, state, full)
+
+    def __call__(self, chunk):
+        return self._step(chunk)
+
+
 @dataclasses.dataclass
 class SparseAssignment:
     """The engine's assignment for sparse EM (see the module docstring).
@@ -166,103 +285,9 @@ class SparseAssignment:
         return (int(iteration) - 1) % int(self.settings.full_every) == 0
 
     # --- the chunk E-steps -----------------------------------------------
-    def chunk_step(self, model, params, unweighted: bool):
-        state = self.state
-        assert state is not None
-
-        def step(chunk):
-            X, w = chunk[0], chunk[1]
-            labels = chunk[2] if len(chunk) > 2 else None
-            known = None
-            if labels is not None:
-                known = np.flatnonzero(np.asarray(labels) >= 0)
-                known = (known, np.asarray(labels)[known]) if known.size else None
-            start = int(chunk[3]) if len(chunk) > 3 and chunk[3] is not None else 0
-            key = (start, int(X.shape[0]))
-            present = w > 0.0
-            if not state.n_components:
-                with state.lock:
-                    state.n_components = model_components(model, params, X)
-            if self.full:
-                return full_step(X, w, key, present, known)
-            return partial_step(X, w, key, present, known)
-
-        def full_step(X, w, key, present, known):
-            # labelled rows (semi_supervised): their responsibility is one-hot on their
-            # component, which is then in their active list with all of the mass, and
-            # their objective the joint log-density, as in plain EM
-            K = state.n_components
-            m = min(state.n_active, K)
-            fused = getattr(model, "select_e_step", None)
-            out = None if fused is None or m == K or known is not None else fused(
-                params, X, w, m)
-            if out is not None:
-                row_objective, active, mass, live, frozen = out
-                mass[~present] = 1.0
-                row_objective[~present] = 0.0
-                with state.lock:
-                    state.chunks[key] = (active, mass)
-                frozen_objective = float((w * (1.0 - mass)) @ row_objective)
-                return float(w @ row_objective), float(w.sum()), live, frozen, frozen_objective
-            log_joint = model.log_joint(params, X)
-            if known is not None:
-                joint = log_joint[known[0], known[1]]
-            row_objective, resp = soft_assignment(log_joint, overwrite=True)
-            if known is not None:
-                row_objective[known[0]] = joint
-                resp[known[0]] = 0.0
-                resp[known[0], known[1]] = 1.0
-            if m < K:
-                active = np.argpartition(-resp, m - 1, axis=1)[:, :m]
-            else:
-                active = np.broadcast_to(np.arange(K), resp.shape).copy()
-            active_resp = np.take_along_axis(resp, active, axis=1)
-            mass = active_resp.sum(axis=1)
-            mass[~present] = 1.0
-            row_objective[~present] = 0.0
-            with state.lock:
-                state.chunks[key] = (active, mass)
-            np.put_along_axis(resp, active, 0.0, axis=1)  # the frozen part
-            resp[~present] = 0.0
-            active_resp[~present] = 0.0
-            resp *= w[:, None]
-            active_resp *= w[:, None]
-            frozen = model.statistics(params, X, resp)
-            live = active_statistics(model, params, X, active, active_resp, K)
-            frozen_objective = float((w * (1.0 - mass)) @ row_objective)
-            return float(w @ row_objective), float(w.sum()), live, frozen, frozen_objective
-
-        def partial_step(X, w, key, present, known):
-            held = state.chunks.get(key)
-            if held is None:
-                raise RuntimeError("sparse EM: a chunk changed between iterations (the "
-                                   "source must give the same chunks every pass)")
-            active, mass = held
-            K = state.n_components
-            fused = getattr(model, "active_e_step", None)
-            out = None if fused is None or known is not None else fused(
-                params, X, w, active, mass)
-            if out is not None:
-                row_objective, stats = out
-                return float(w @ row_objective), float(w.sum()), stats
-            log_joint = active_log_joint(model, params, X, active)
-            if known is not None:  # the labelled component's place in each active list
-                place = np.argmax(active[known[0]] == known[1][:, None], axis=1)
-                joint = log_joint[known[0], place]
-            log_norm, resp = soft_assignment(log_joint, overwrite=True)
-            with np.errstate(divide="ignore"):
-                row_objective = mass * (log_norm - np.log(mass))
-            if known is not None:  # mass 1 on the label: one-hot, joint log-density
-                row_objective[known[0]] = joint
-                resp[known[0]] = 0.0
-                resp[known[0], place] = 1.0
-            row_objective[~present] = 0.0
-            resp[~present] = 0.0
-            resp *= (mass * w)[:, None]
-            stats = active_statistics(model, params, X, active, resp, K)
-            return float(w @ row_objective), float(w.sum()), stats
-
-        return step
+    def chunk_step(self, model, params, unweighted: bool) -> SparseStep:
+        assert self.state is not None
+        return SparseStep(model, params, self.full, self.state)
 
     def finish(self, model, params, result):
         """Add the frozen part to the reduced chunk results: (total, weight, stats)."""

@@ -225,6 +225,10 @@ class _Schedule:
         """Further records of a finished phase (:attr:`Phase.details`)."""
         return {}
 
+    def _phase_source(self, name: str, source):
+        """The source a phase runs on (sparse EM on Dask wraps it)."""
+        return source
+
     def run_phases(self, model, params, source, *, tol: float, max_iter: int,
                    verbose: int = 0, monitor=None) -> EMResult:
         phases: list[Phase] = []
@@ -244,7 +248,8 @@ class _Schedule:
                     verbose=max(0, verbose - 1) if monitor is not None else verbose,
                     monitor=watch)
             else:
-                result = run_em(model, params, source, tol=tol, max_iter=phase_max_iter,
+                result = run_em(model, params, self._phase_source(name, source), tol=tol,
+                                max_iter=phase_max_iter,
                                 assignment=assignment, verbose=verbose, monitor=watch)
             phases.append(Phase(name, float(getattr(assignment, "beta", 1.0)), result.n_iter,
                                 bool(result.converged), result.objective_history,
@@ -437,13 +442,24 @@ class SparseSchedule(_Schedule):
         return {"n_active": self.settings.n_active, "full_every": self.settings.full_every,
                 "n_full": assignment.state.n_full}
 
-    def run_phases(self, model, params, source, *, tol, max_iter, verbose=0, monitor=None):
+    def _phase_source(self, name, source):
         from ..sources.dask import DaskSource
 
+        if name != "sparse" or not isinstance(source, DaskSource):
+            return source
+        from .sparse_dask import DaskSparseSource
+
+        self._dask = DaskSparseSource(source)  # the active lists stay on the workers
+        return self._dask
+
+    def run_phases(self, model, params, source, *, tol, max_iter, verbose=0, monitor=None):
         check_sparse_model(model)
-        if isinstance(source, DaskSource):
-            raise ValueError("sparse EM keeps per-row active lists in this process, so it "
-                             "does not run on Dask sources; use sparse=None")
         self._max_iter = max_iter
-        return super().run_phases(model, params, source, tol=tol, max_iter=max_iter,
-                                  verbose=verbose, monitor=monitor)
+        self._dask = None
+        try:
+            return super().run_phases(model, params, source, tol=tol, max_iter=max_iter,
+                                      verbose=verbose, monitor=monitor)
+        finally:
+            if self._dask is not None:
+                self._dask.release()
+                self._dask = None

@@ -8,7 +8,9 @@ full covariances).  Implemented for the diagonal structures ("diag",
 common centre) and the per-component full ones ("full" and mclust's EEV, EVV,
 VEE, VEV, EVE, VVE, VVV: moments about each mean, one product per component
 over its pairs); for the pooled "tied" models the functions return None and
-the caller evaluates every component (correct, not faster).
+the caller evaluates every component (correct, not faster).  The compiled
+kernels (:meth:`ActivePairsMixin.active_e_step`, :meth:`~ActivePairsMixin.select_e_step`)
+cover the diagonal, full and tied models.
 """
 
 from __future__ import annotations
@@ -158,6 +160,18 @@ class ActivePairsMixin:
         counts, first, second = out
         return GaussianStatistics(counts, first, second, centers, self.structure)
 
+    def _sparse_kernels_apply(self, X: np.ndarray) -> bool:
+        """Whether sparse EM's compiled E-steps take this chunk: kernels on, a complete
+        chunk, a structure with a fused kernel ("diag": diagonal and spherical models;
+        "full": per-component and tied factors) and at most
+        :data:`~emkit.families.gaussian.FUSED_MAX_FEATURES` features for "full"."""
+        from .gaussian import FUSED_MAX_FEATURES
+
+        kind = self.structure.fused_kind
+        if kind is None or (kind == "full" and X.shape[1] > FUSED_MAX_FEATURES["full"]):
+            return False
+        return _kernels.use_numba(self.kernel_work) and self._layout(X) is None
+
     def active_e_step(self, params, X: np.ndarray, weights: np.ndarray,
                       active: np.ndarray, mass: np.ndarray):
         """Sparse EM's fused partial E-step of a chunk (compiled kernel), or None.
@@ -165,11 +179,10 @@ class ActivePairsMixin:
         ``(row objectives, statistics)`` equal to :mod:`emkit.em.sparse`'s
         generic partial step (``log_joint_active``, renormalisation within the
         lists to ``mass``, ``statistics_active``) up to rounding; None when the
-        kernels are off, the structure is not diagonal, or the chunk has
-        missing values.
+        kernels are off, the structure has no fused kernel, or the chunk has
+        missing values (:meth:`_sparse_kernels_apply`).
         """
-        if (self.structure.fused_kind != "diag" or not _kernels.use_numba(self.kernel_work)
-                or self._layout(X) is not None):
+        if not self._sparse_kernels_apply(X):
             return None
         form = self._fused_form(params)
         row_objective, counts, first, second = _kernels.gaussian_active_e_step(
@@ -192,8 +205,7 @@ class ActivePairsMixin:
         the fused E-step's statistics minus the active pairs'.  None as for
         :meth:`active_e_step`.
         """
-        if (self.structure.fused_kind != "diag" or not _kernels.use_numba(self.kernel_work)
-                or self._layout(X) is not None):
+        if not self._sparse_kernels_apply(X):
             return None
         from .gaussian import GaussianStatistics
 

@@ -217,9 +217,11 @@ class GaussianMixture(GradientFitMixin, BaseMixture):
         decreasing (checked); plain EM then runs to convergence (at most
         ``max_iter`` iterations per phase; ``accelerate`` applies to it), so
         the fit ends at a fixed point of EM.  Faster per iteration for many
-        components with the diagonal and per-component full models (compiled
-        kernels for the diagonal ones); the pooled ("tied") models and chunks
+        components (compiled kernels for the diagonal, full and tied models
+        with numba; NumPy for the diagonal and per-component full ones); chunks
         with missing values evaluate every component (correct, not faster).
+        Works on Dask sources: each block's active lists stay on the worker
+        that computed it (:mod:`emkit.em.sparse_dask`).
         Labelled rows (``semi_supervised``) keep their component.  Refused with
         Dask sources, ``checkpoint`` and other assignments.
     fit_method : {"em", "gradient"}, default="em"

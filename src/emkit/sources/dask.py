@@ -378,9 +378,10 @@ class DaskSource(Source):
         run = dask.delayed(_map_block, pure=False)
         return [run(payload, reduce, *part) for part in parts]
 
-    def reduce_tree(self, tasks: list, combine: Callable) -> Any:
-        """The results of per-block ``tasks`` combined by a fixed binary tree (block
-        ``2i`` with ``2i + 1``, then the pairs, ...), computed; None without blocks."""
+    @staticmethod
+    def tree(tasks: list, combine: Callable) -> Any:
+        """The delayed root of the fixed binary tree over per-block ``tasks`` (block
+        ``2i`` with ``2i + 1``, then the pairs, ...); None without blocks."""
         import dask
 
         pair = dask.delayed(_combine_pair, pure=False)
@@ -390,9 +391,13 @@ class DaskSource(Source):
             if len(tasks) % 2:
                 paired.append(tasks[-1])
             tasks = paired
-        if not tasks:
-            return None
-        return self._compute(tasks[0])[0]
+        return tasks[0] if tasks else None
+
+    def reduce_tree(self, tasks: list, combine: Callable) -> Any:
+        """The results of per-block ``tasks`` combined by :meth:`tree`, computed; None
+        without blocks."""
+        root = self.tree(tasks, combine)
+        return None if root is None else self._compute(root)[0]
 
     # ---------------------------------------------------------- map and reduce
     def map_reduce(self, function: Callable, combine: Callable = add_results,
