@@ -157,9 +157,10 @@ def build_parser(cmd_demo, cmd_fit, cmd_select, cmd_predict, cmd_impute,
                      "Viterbi state; --probit: the predicted class)")
     model = fit.add_argument_group("model")
     model.add_argument("--family", choices=("gaussian", "bernoulli", "categorical", "poisson",
-                                            "student-t", "mixed"),
+                                            "student-t", "mixed", "gmm"),
                        help="component distribution (default: gaussian; mixed: column "
-                       "groups given by --group; with --hmm the emission distribution)")
+                       "groups given by --group; with --hmm the emission distribution, "
+                       "gmm: a Gaussian mixture per state, GMMHMM)")
     model.add_argument("--group", action="append", metavar="NAME:FAMILY:COLS",
                        help="--family mixed: a group of columns (names or 1-based numbers, "
                        "separated by commas) with its own family (gaussian, categorical, "
@@ -188,11 +189,26 @@ def build_parser(cmd_demo, cmd_fit, cmd_select, cmd_predict, cmd_impute,
     model.add_argument("--hmm", action="store_true",
                        help="fit a hidden Markov model with --k (--states) states and "
                        "--family emissions (gaussian, categorical, bernoulli, poisson, "
-                       "student-t); the rows are in time order")
+                       "student-t, gmm); the rows are in time order")
     model.add_argument("--lengths-column", metavar="COL",
                        help="--hmm: a column whose runs of equal values are the sequences "
                        "(the rows of a sequence must be consecutive; default: the whole "
                        "file is one sequence)")
+    model.add_argument("--transmat-mask", "--transitions", dest="transmat_mask",
+                       metavar="full|left-right|bakis|FILE",
+                       help="--hmm: which transitions exist (transmat_mask): every one "
+                       "(full, the default), i -> j for j >= i (left-right), i -> i and "
+                       "i -> i + 1 (bakis), or a CSV file of K rows of K values 1 "
+                       "(allowed) or 0 (a structural zero), no header")
+    model.add_argument("--sticky", type=float, metavar="S",
+                       help="--hmm: added to the diagonal of the transition prior (sticky): "
+                       "favours staying in a state (default: 0)")
+    model.add_argument("--n-mix", type=int, metavar="M",
+                       help="--hmm --family gmm: Gaussians per state (n_mix; default: 1)")
+    model.add_argument("--weight-concentration", type=float, metavar="W",
+                       help="--hmm --family gmm: Dirichlet prior on every state's mixture "
+                       "weights (weight_concentration, >= 1; default: 1, maximum "
+                       "likelihood)")
     model.add_argument("--probit", action="store_true",
                        help="fit a probit regression of the --target column (two classes) on "
                        "the other columns (ProbitRegression)")
