@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import math
 import os
+import re
 import sys
 import warnings
 from collections.abc import Sequence
@@ -205,7 +206,62 @@ def _explain_select(exc: BaseException, data: str) -> str:
             return f"{option}: {message}"
     if message.startswith(("covariance_type must be", "covariance_type=")):
         return f"--models: {message}"
+    failed = "none of the models could be estimated: "
+    if message.startswith(failed) and ";" not in message:
+        # one reason for every cell: a --family estimator's parameter, named by its option
+        reason = re.sub(r"^\w+Error: ", "", message[len(failed):])
+        if explain(reason).startswith("--"):
+            return explain(reason)
     return explain(exc, data)
+
+
+#: select --family (other than gaussian) -> the estimator select_model clones.
+SELECT_FAMILIES = {"bernoulli": "BernoulliMixture", "categorical": "CategoricalMixture",
+                   "poisson": "PoissonMixture", "student-t": "StudentTMixture"}
+#: select option (attribute) -> the parameter of a --family estimator it sets.
+SELECT_ESTIMATOR_PARAMS = {"n_init": "n_init", "max_iter": "max_iter", "tol": "tol",
+                           "reg_covar": "reg_covar", "alpha": "alpha", "dof": "dof"}
+
+
+def _select_estimator(args: argparse.Namespace):
+    """The estimator of ``select --family`` (None: mclust's Gaussian grid), with the
+    options it has a parameter for; an option it lacks is an error naming both."""
+    family = args.family or "gaussian"
+    if family == "gaussian":
+        for attr in ("alpha", "dof"):
+            if getattr(args, attr) is not None:
+                raise CommandError(f"--{attr} does not apply to --family gaussian (mclust's "
+                                   "Gaussian grid); choose the family with --family")
+        return None
+    import emkit
+
+    cls = getattr(emkit, SELECT_FAMILIES[family])
+    if args.init is not None:
+        raise CommandError(f"--init does not apply to --family {family}: every cell starts "
+                           f"from {cls.__name__}'s own initialisation (--n-init restarts)")
+    accepted = cls().get_params()
+    models = _parse_models(args.models)
+    if models != "all":
+        if "covariance_type" not in accepted:
+            raise CommandError(f"--models: --family {family} has no covariance models; leave "
+                               "out --models (the table has one column)")
+        from .families import get_structure
+
+        for name in models:  # a name the estimator would refuse in every cell
+            try:
+                get_structure(name)
+            except ValueError as exc:
+                raise CommandError(f"--models: {one_line(exc)}") from None
+    params = {}
+    for attr, name in SELECT_ESTIMATOR_PARAMS.items():
+        value = getattr(args, attr)
+        if value is None:
+            continue
+        if name not in accepted:
+            raise CommandError(f"--{attr.replace('_', '-')} does not apply to --family "
+                               f"{family} ({cls.__name__} has no parameter {name!r})")
+        params[name] = value
+    return cls(**params)
 
 
 @contextlib.contextmanager
@@ -262,12 +318,18 @@ def cmd_select(args: argparse.Namespace) -> Outcome:
         from .plotting import _matplotlib
 
         _matplotlib()  # fail before the fits when matplotlib is missing
-    table = read_memory(args, args.data, training=True)
+    estimator = _select_estimator(args)
+    table = read_memory(args, args.data, training=True, text=args.family == "categorical")
     X, columns = table.X, table.columns
-    options = {k: v for k, v in {"init": args.init, "n_init": args.n_init,
-                                 "random_state": args.random_state, "max_iter": args.max_iter,
-                                 "tol": args.tol, "reg_covar": args.reg_covar,
-                                 "n_jobs": args.n_jobs}.items() if v is not None}
+    if estimator is None:
+        options = {k: v for k, v in {"init": args.init, "n_init": args.n_init,
+                                     "random_state": args.random_state,
+                                     "max_iter": args.max_iter, "tol": args.tol,
+                                     "reg_covar": args.reg_covar,
+                                     "n_jobs": args.n_jobs}.items() if v is not None}
+    else:  # the estimator's own options are set on it; these are select_model's
+        options = {k: v for k, v in {"estimator": estimator, "random_state": args.random_state,
+                                     "n_jobs": args.n_jobs}.items() if v is not None}
     parallel = args.n_jobs not in (None, 1)
     try:
         with detached_children() if parallel else contextlib.nullcontext():
@@ -284,11 +346,20 @@ def cmd_select(args: argparse.Namespace) -> Outcome:
     except ValueError as exc:
         raise CommandError(_explain_select(exc, args.data)) from None
     G, name = result.best_cell()
-    out.say(f"Gaussian mixtures fitted to {args.data} ({result.n_samples} rows; columns "
-            f"{', '.join(columns)}): G = {_format_G(result.n_components)}, "
-            f"{len(result.models)} covariance models, {result.settings['init']} starts\n",
+    n = len(result.models)
+    if estimator is None:
+        what, chosen = "Gaussian mixtures", f"covariance={name!r}"
+        grid = f"{n} covariance models, {result.settings['init']} starts"
+    elif "covariance_type" in model.get_params():
+        what, chosen = f"{type(estimator).__name__}s", f"covariance={model.covariance_type!r}"
+        grid = f"{n} covariance model{'s' if n != 1 else ''}, the estimator's starts"
+    else:
+        what, chosen = f"{type(estimator).__name__}s", type(estimator).__name__
+        grid = "the estimator's starts"
+    out.say(f"{what} fitted to {args.data} ({result.n_samples} rows; columns "
+            f"{', '.join(columns)}): G = {_format_G(result.n_components)}, {grid}\n",
             result.to_string(args.convention),
-            f"\nchosen model (best {args.criterion.upper()}): G={G}, covariance={name!r}")
+            f"\nchosen model (best {args.criterion.upper()}): G={G}, {chosen}")
     if args.plot is not None:
         out.say(f"wrote {args.criterion.upper()} plot to {args.plot}")
     if args.out is not None:

@@ -281,7 +281,9 @@ def build_parser(cmd_demo, cmd_fit, cmd_select, cmd_predict, cmd_impute,
         "model (by default mclust's 14 models and G = 1..9, started as mclust does from one "
         "hierarchical clustering, no regularisation), print the BIC table (NA: the model "
         "could not be estimated, reason listed) and the best models, and optionally plot the "
-        "BIC curves and save the best model. The input file is never modified.")
+        "BIC curves and save the best model. With --family bernoulli, categorical, poisson "
+        "or student-t, the same over that family's estimator. The input file is never "
+        "modified.")
     select.add_argument("data", metavar="DATA.csv")
     select.add_argument("--components", default="1-9", metavar="G",
                         help="numbers of components: a range 1-9, a list 1,2,5 or both "
@@ -313,7 +315,20 @@ def build_parser(cmd_demo, cmd_fit, cmd_select, cmd_predict, cmd_impute,
     select.add_argument("--tol", type=float, metavar="T", help="convergence tolerance on the "
                         "mean log-likelihood per row (default: 1e-6)")
     select.add_argument("--reg-covar", type=float, metavar="R",
-                        help="added to covariance diagonals (default: 0, as mclust)")
+                        help="added to covariance diagonals (default: 0, as mclust; "
+                        "student-t: the estimator's 1e-6)")
+    select.add_argument("--family", choices=("gaussian", "bernoulli", "categorical",
+                                             "poisson", "student-t"),
+                        help="component distribution (default: gaussian, mclust's grid); "
+                        "another family selects G (and for student-t the --models) over "
+                        "that estimator (select_model's estimator=), started by its own "
+                        "initialisation")
+    select.add_argument("--alpha", type=float, metavar="A",
+                        help="bernoulli, categorical, poisson: pseudo-count of the prior on "
+                        "the probabilities or rates (default: 0)")
+    select.add_argument("--dof", type=_dof, metavar="NU",
+                        help="student-t: degrees of freedom, 'estimate' (default), 'shared' "
+                        "or a fixed number")
     select.add_argument("--n-jobs", type=int, metavar="J",
                         help="worker processes over the models (default: 1; -1: all CPUs)")
     _add_columns(select, ids=False)
