@@ -311,9 +311,11 @@ def build_parser(cmd_demo, cmd_fit, cmd_select, cmd_predict, cmd_impute,
                         help="restarts per model with a random --init (default: 1)")
     select.add_argument("--random-state", type=_seed, metavar="S", help="random seed")
     select.add_argument("--max-iter", type=int, metavar="M",
-                        help="EM iterations per model (default: 1000)")
+                        help="EM iterations per model (default: 1000; with --family: the "
+                        "estimator's)")
     select.add_argument("--tol", type=float, metavar="T", help="convergence tolerance on the "
-                        "mean log-likelihood per row (default: 1e-6)")
+                        "mean log-likelihood per row (default: 1e-6; with --family: the "
+                        "estimator's)")
     select.add_argument("--reg-covar", type=float, metavar="R",
                         help="added to covariance diagonals (default: 0, as mclust; "
                         "student-t: the estimator's 1e-6)")
