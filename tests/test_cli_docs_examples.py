@@ -43,6 +43,6 @@ def test_the_examples_run(tmp_path, monkeypatch, capsys):
             code_ = main(argv)
             assert code_ == 0, (argv, capsys.readouterr().err)
             ran += 1
-    assert ran == 8
+    assert ran == 10
     assert (tmp_path / "states.csv").read_text().startswith("run,state,p0,p1\na,")
     assert "group care      poisson (visits)" in capsys.readouterr().out

@@ -12,7 +12,7 @@ import re
 import numpy as np
 import pytest
 
-from emkit.hmm import CategoricalHMM, GaussianHMM, PoissonHMM
+from emkit.hmm import GMMHMM, CategoricalHMM, GaussianHMM, PoissonHMM
 from emkit.persist import load_model
 
 from .test_cli import snapshot
@@ -140,6 +140,108 @@ def test_poisson_and_categorical_emissions(sequences, tmp_path, capsys):
     assert lines[:2] == ["t,run,state", f"0,run0,{reference.predict(symbols, LENGTHS)[0]}"]
     np.testing.assert_array_equal([int(line.split(",")[2]) for line in lines[1:]],
                                   reference.predict(symbols, LENGTHS))
+
+
+def assert_same_fit(path, reference, names):
+    """The model file's fitted parameters equal the library fit's (same data, seed)."""
+    model = load_model(path)
+    assert type(model) is type(reference)
+    for name in ("startprob_", "transmat_", *names):
+        np.testing.assert_allclose(getattr(model, name), getattr(reference, name),
+                                   rtol=1e-12, atol=1e-300, err_msg=name)
+    return model
+
+
+def test_transition_structure_and_sticky_prior(sequences, tmp_path, capsys):
+    """--transitions (--transmat-mask) and --sticky are the estimator's transmat_mask and
+    sticky: the CLI's model file holds the library's fit with those settings."""
+    X, _, _ = sequences
+    common = ("--lengths-column", "run", "--columns", "x,y", "--covariance", "diag")
+    out = fit(capsys, "--states", 3, *common, "--transitions", "left-right", "--sticky", 5)
+    reference = GaussianHMM(3, covariance_type="diag", transmat_mask="left-right",
+                            sticky=5.0, random_state=0).fit(X, LENGTHS)
+    assert loglik_of(out) == pytest.approx(reference.score(X, LENGTHS), abs=1e-4)
+    assert bic_of(out) == pytest.approx(reference.bic(X, LENGTHS), abs=1e-4)
+    model = assert_same_fit(tmp_path / "h.json", reference, ("means_", "covariances_"))
+    assert model.transmat_mask == "left-right" and model.sticky == 5.0
+    assert np.all(np.tril(model.transmat_, -1) == 0.0)  # structural zeros stay exact
+    # the sticky prior changes the fit: the same options without it differ
+    plain = GaussianHMM(3, covariance_type="diag", transmat_mask="left-right",
+                        random_state=0).fit(X, LENGTHS)
+    assert not np.allclose(plain.transmat_, reference.transmat_, rtol=1e-6)
+
+    # a mask file: K rows of K values, 1 allowed, 0 forbidden (true/false too)
+    (tmp_path / "mask.csv").write_text("1,1,0\n0,1,1\ntrue,false,TRUE\n")
+    mask = np.array([[1, 1, 0], [0, 1, 1], [1, 0, 1]], dtype=bool)
+    fit(capsys, "--states", 3, *common, "--transmat-mask", "mask.csv")
+    reference = GaussianHMM(3, covariance_type="diag", transmat_mask=mask,
+                            random_state=0).fit(X, LENGTHS)
+    model = assert_same_fit(tmp_path / "h.json", reference, ("means_", "covariances_"))
+    np.testing.assert_array_equal(model.transmat_mask, mask)
+    assert np.all(model.transmat_[~mask] == 0.0)
+
+
+def test_gmm_emissions(sequences, tmp_path, capsys):
+    """--family gmm is GMMHMM; --n-mix and --weight-concentration its parameters."""
+    X, _, _ = sequences
+    out = fit(capsys, "--states", 2, "--family", "gmm", "--n-mix", 2, "--covariance", "diag",
+              "--weight-concentration", 2, "--lengths-column", "run", "--columns", "x,y",
+              "--max-iter", 30)
+    reference = GMMHMM(2, n_mix=2, covariance_type="diag", weight_concentration=2.0,
+                       max_iter=30, random_state=0).fit(X, LENGTHS)
+    assert out.startswith("GMMHMM fitted to seq.csv")
+    assert "  per state       2 Gaussians\n" in out
+    assert loglik_of(out) == pytest.approx(reference.score(X, LENGTHS), abs=1e-4)
+    assert bic_of(out) == pytest.approx(reference.bic(X, LENGTHS), abs=1e-4)
+    model = assert_same_fit(tmp_path / "h.json", reference,
+                            ("weights_", "means_", "covariances_"))
+    assert (model.n_mix, model.weight_concentration) == (2, 2.0)
+    code, out, err = run_main(capsys, "predict", "h.json", "seq.csv", "--lengths-column",
+                              "run", "--columns", "x,y")
+    assert code == 0, err
+    np.testing.assert_array_equal([int(line.split(",")[1]) for line in out.splitlines()[1:]],
+                                  reference.predict(X, LENGTHS))
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--transmat-mask", "nothing.csv"], ["--transmat-mask nothing.csv", "no such file",
+                                          "left-right"]),
+    (["--transitions", "short.csv"], ["--transmat-mask short.csv", "2 rows for 3 states"]),
+    (["--transitions", "ragged.csv"], ["--transmat-mask ragged.csv", "row 2 has 2 values"]),
+    (["--transitions", "words.csv"], ["--transmat-mask words.csv", "row 1, value 3",
+                                      "'maybe'"]),
+    (["--transitions", "stuck.csv"], ["--transmat-mask", "no transition out of state 1"]),
+    (["--transitions", "seq.csv"], ["--transmat-mask seq.csv", "211 rows for 3 states"]),
+    (["--sticky", -1], ["--sticky", "sticky must be"]),
+    (["--family", "gmm", "--n-mix", 0], ["--n-mix", "n_mix must be"]),
+    (["--family", "gmm", "--weight-concentration", 0.5], ["--weight-concentration",
+                                                          "weight_concentration"]),
+    (["--n-mix", 2], ["--n-mix does not apply to --hmm --family gaussian", "GaussianHMM"]),
+    (["--family", "poisson", "--weight-concentration", 2],
+     ["--weight-concentration does not apply to --hmm --family poisson"]),
+])
+def test_bad_structure_options(sequences, tmp_path, capsys, args, words):
+    (tmp_path / "short.csv").write_text("1,1,0\n0,1,1\n")
+    (tmp_path / "ragged.csv").write_text("1,1,0\n0,1\n0,0,1\n")
+    (tmp_path / "words.csv").write_text("1,1,maybe\n0,1,1\n0,0,1\n")
+    (tmp_path / "stuck.csv").write_text("1,1,0\n0,0,0\n0,0,1\n")
+    before = snapshot(tmp_path)
+    assert_failed(run_main(capsys, "fit", "seq.csv", "--hmm", "--k", 3, "--lengths-column",
+                           "run", "--columns", "x,y", *args, "--out", "h.json"), *words)
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--sticky", 1], ["--sticky does not apply to --family gaussian", "GaussianMixture"]),
+    (["--transitions", "left-right"], ["--transmat-mask does not apply to --family gaussian"]),
+    (["--family", "gmm"], ["--family gmm", "--hmm"]),
+    (["--n-mix", 2], ["--n-mix does not apply to --family gaussian"]),
+])
+def test_chain_options_need_hmm(sequences, tmp_path, capsys, args, words):
+    before = snapshot(tmp_path)
+    assert_failed(run_main(capsys, "fit", "seq.csv", "--k", 2, "--columns", "x,y", *args,
+                           "--out", "h.json"), *words)
+    assert snapshot(tmp_path) == before
 
 
 def test_a_sequence_that_is_not_contiguous(sequences, tmp_path, capsys):

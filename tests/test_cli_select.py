@@ -7,11 +7,19 @@ import re
 import numpy as np
 import pytest
 
-from emkit import select_model
+from emkit import (
+    BernoulliMixture,
+    CategoricalMixture,
+    PoissonMixture,
+    StudentTMixture,
+    select_model,
+)
 from emkit.datasets import load_faithful
 from emkit.persist import load_model
 
-from .test_cli import PNG_MAGIC, check_bad_input, faithful_csv, run
+from .test_cli import PNG_MAGIC, check_bad_input, faithful_csv, run, snapshot
+from .test_cli_families import write_csv
+from .test_cli_long_fits import assert_failed, run_main
 
 NAMES_WARNING = "ignore:X does not have valid feature names"
 SELECT = ["select", "data.csv", "--components", "1-3", "--models", "EII,VVV,EEE"]
@@ -134,3 +142,113 @@ def test_bad_choice_is_a_usage_error(tmp_path):
     result = run(tmp_path, "select", "data.csv", "--criterion", "bics")
     assert result.returncode == 2
     assert "invalid choice: 'bics'" in result.stderr and "Traceback" not in result.stderr
+
+
+# ------------------------------------------------- --family: select_model(estimator=...)
+@pytest.fixture
+def family_files(tmp_path, monkeypatch):
+    """Two-group counts, 0/1 answers and symbols, plus numbers with heavy tails."""
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(5)
+    z = rng.integers(2, size=160)
+    counts = rng.poisson(np.array([[1.0, 2.0], [7.0, 9.0]])[z]).astype(float)
+    answers = (rng.random((160, 4)) < np.array([[0.2, 0.8, 0.3, 0.7],
+                                                [0.8, 0.1, 0.9, 0.2]])[z]).astype(float)
+    symbols = np.where(rng.random((160, 2)) < np.array([0.85, 0.2])[z][:, None], "a", "b")
+    numbers = rng.standard_t(3, size=(160, 2)) + np.array([[0.0, 0.0], [6.0, -4.0]])[z]
+    write_csv(tmp_path / "counts.csv", ["u", "v"], counts.astype(int).tolist())
+    write_csv(tmp_path / "answers.csv", ["q1", "q2", "q3", "q4"], answers.astype(int).tolist())
+    write_csv(tmp_path / "symbols.csv", ["s", "t"], symbols.tolist())
+    write_csv(tmp_path / "numbers.csv", ["x", "y"], [[repr(a), repr(b)] for a, b in
+                                                     numbers.tolist()])
+    return counts, answers, symbols.astype(object), numbers
+
+
+def check_selection(out: str, expected, saved_path, names) -> None:
+    """The printed grid is the library's BIC table; the saved model its best model."""
+    rows = bic_rows(out)
+    assert sorted(rows) == list(expected.n_components)
+    for i, G in enumerate(expected.n_components):
+        np.testing.assert_allclose([float(v) for v in rows[G]], expected.bic()[i], atol=6e-4)
+    saved = load_model(saved_path)
+    best = expected.best_model_
+    assert type(saved) is type(best) and saved.n_components == best.n_components
+    for name in names:
+        np.testing.assert_allclose(getattr(saved, name), getattr(best, name), rtol=1e-12,
+                                   err_msg=name)
+
+
+@pytest.mark.filterwarnings(NAMES_WARNING)
+def test_select_poisson_and_bernoulli_equal_the_library(family_files, tmp_path, capsys):
+    counts, answers, _, _ = family_files
+    code, out, err = run_main(capsys, "select", "counts.csv", "--family", "poisson",
+                              "--components", "1-3", "--alpha", 0.5, "--random-state", 0,
+                              "--out", "p.json", "--plot", "p.png")
+    assert code == 0, err
+    expected = select_model(counts, [1, 2, 3], estimator=PoissonMixture(alpha=0.5),
+                            random_state=0)
+    assert out.startswith("PoissonMixtures fitted to counts.csv (160 rows; columns u, v): "
+                          "G = 1..3, the estimator's starts")
+    G, _ = expected.best_cell()
+    assert f"chosen model (best BIC): G={G}, PoissonMixture" in out
+    check_selection(out, expected, tmp_path / "p.json", ("weights_", "rates_"))
+    assert load_model(tmp_path / "p.json").alpha == 0.5
+    assert (tmp_path / "p.png").read_bytes().startswith(PNG_MAGIC)
+
+    code, out, err = run_main(capsys, "select", "answers.csv", "--family", "bernoulli",
+                              "--components", "1,2,3", "--n-init", 2, "--max-iter", 50,
+                              "--tol", 1e-8, "--random-state", 1, "--out", "b.json")
+    assert code == 0, err
+    expected = select_model(answers, [1, 2, 3], random_state=1, estimator=BernoulliMixture(
+        n_init=2, max_iter=50, tol=1e-8))
+    check_selection(out, expected, tmp_path / "b.json", ("weights_", "probabilities_"))
+
+
+@pytest.mark.filterwarnings(NAMES_WARNING)
+def test_select_categorical_and_student_t_equal_the_library(family_files, tmp_path, capsys):
+    _, _, symbols, numbers = family_files
+    code, out, err = run_main(capsys, "select", "symbols.csv", "--family", "categorical",
+                              "--components", "1-2", "--random-state", 0, "--out", "c.json")
+    assert code == 0, err
+    expected = select_model(symbols, [1, 2], estimator=CategoricalMixture(), random_state=0)
+    check_selection(out, expected, tmp_path / "c.json", ("weights_",))
+    saved = load_model(tmp_path / "c.json")
+    for a, b in zip(saved.probabilities_, expected.best_model_.probabilities_, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+
+    # --models are the covariance models of the student-t estimator
+    code, out, err = run_main(capsys, "select", "numbers.csv", "--family", "student-t",
+                              "--components", "1-2", "--models", "VVV,EII", "--dof", "shared",
+                              "--random-state", 0, "--out", "t.json")
+    assert code == 0, err
+    expected = select_model(numbers, [1, 2], ["VVV", "EII"], random_state=0,
+                            estimator=StudentTMixture(dof="shared"))
+    assert "G = 1,2, 2 covariance models, the estimator's starts" in out
+    G, model = expected.best_cell()
+    assert f"chosen model (best BIC): G={G}, covariance={model!r}" in out
+    check_selection(out, expected, tmp_path / "t.json",
+                    ("weights_", "means_", "covariances_", "degrees_of_freedom_"))
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--family", "poisson", "--models", "EII"], ["--models", "--family poisson",
+                                                  "no covariance models"]),
+    (["--family", "poisson", "--init", "kmeans"], ["--init does not apply",
+                                                   "PoissonMixture"]),
+    (["--family", "poisson", "--dof", 3], ["--dof does not apply", "PoissonMixture",
+                                           "'dof'"]),
+    (["--family", "bernoulli", "--reg-covar", 1], ["--reg-covar does not apply",
+                                                   "BernoulliMixture"]),
+    (["--alpha", 1], ["--alpha does not apply to --family gaussian"]),
+    (["--dof", 3], ["--dof does not apply to --family gaussian"]),
+    (["--family", "poisson", "--tol", -1], ["--tol: tol must be"]),
+    (["--family", "poisson", "--alpha", -1], ["--alpha: alpha must be"]),
+    (["--family", "poisson", "--n-init", 0], ["--n-init: n_init must be"]),
+    (["--family", "student-t", "--dof", -2], ["--dof: dof must be"]),
+    (["--family", "student-t", "--models", "EII,banana"], ["--models", "'banana'"]),
+])
+def test_select_family_bad_options(family_files, tmp_path, capsys, args, words):
+    before = snapshot(tmp_path)
+    assert_failed(run_main(capsys, "select", "counts.csv", "--components", "1-2", *args,
+                           "--out", "m.json"), *words)
+    assert snapshot(tmp_path) == before

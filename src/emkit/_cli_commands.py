@@ -1,6 +1,7 @@
-"""The ``emkit`` subcommands ``demo``, ``select``, ``predict``, ``impute`` and ``score``.
+"""The ``emkit`` subcommands ``demo``, ``predict``, ``impute`` and ``score``.
 
-``fit`` is in :mod:`emkit._cli_fit`, what the commands share in
+``fit`` is in :mod:`emkit._cli_fit`, ``select`` in :mod:`emkit._cli_select` (both
+re-exported here), what the commands share in
 :mod:`emkit._cli_common` and the data readers in :mod:`emkit._cli_data`.
 Each command returns an :class:`~emkit._cli_common.Outcome` and writes
 nothing itself (see :mod:`emkit._cli_common`).
@@ -9,10 +10,8 @@ nothing itself (see :mod:`emkit._cli_common`).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
 import os
-import sys
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -38,6 +37,7 @@ from ._cli_fit import cmd_fit
 from ._cli_hmm import is_hmm, predict_hmm, score_hmm
 from ._cli_mixed import is_mixed, model_spec, numeric_groups
 from ._cli_probit import is_probit, predict_probit, score_probit
+from ._cli_select import cmd_select
 from .io import csv_text
 
 __all__ = ["Outcome", "cmd_demo", "cmd_fit", "cmd_impute", "cmd_predict", "cmd_score",
@@ -48,9 +48,6 @@ DEMO_KS = range(1, 7)
 DEMO_N_INIT = 10
 DEMO_TOL = 1e-6
 DEMO_SEED = 0
-# select names some library parameters differently
-SELECT_OPTIONS = {"n_components": "--components", "covariance_type": "--models",
-                  "covariance_types": "--models"}
 
 
 # ------------------------------------------------------------------ demo
@@ -163,137 +160,6 @@ def _given(args: argparse.Namespace, *names: str) -> dict[str, Any]:
         "threshold": getattr(args, "threshold", None),
     }
     return {k: values[k] for k in names if values[k] is not None}
-
-
-# ---------------------------------------------------------------- select
-def _parse_components(text: str) -> list[int]:
-    """``1-9``, ``1,2,5`` or a mix such as ``1-3,6`` as a list of integers >= 1."""
-    values: list[int] = []
-    for part in text.split(","):
-        part = part.strip()
-        low, dash, high = part.partition("-")
-        try:
-            if dash:
-                first, last = int(low), int(high)
-                if first > last or last - first > 10_000:
-                    raise ValueError
-                values.extend(range(first, last + 1))
-            else:
-                values.append(int(part))
-        except ValueError:
-            raise CommandError(f"--components: expected numbers of components like 1-9 or "
-                               f"1,2,5, got {text!r}") from None
-    if min(values) < 1:
-        raise CommandError(f"--components: numbers of components must be >= 1, got {text!r}")
-    return values
-
-
-def _parse_models(text: str) -> Any:
-    """``all`` or a comma-separated list of model names (checked by the library)."""
-    if text.strip() == "all":
-        return "all"
-    names = [name.strip() for name in text.split(",")]
-    if not all(names):
-        raise CommandError(f"--models: expected 'all' or names like EII,VVV, got {text!r}")
-    return names
-
-
-def _explain_select(exc: BaseException, data: str) -> str:
-    message = one_line(exc)
-    for param, option in SELECT_OPTIONS.items():
-        if message.startswith(f"{param} "):
-            return f"{option}: {message}"
-    if message.startswith(("covariance_type must be", "covariance_type=")):
-        return f"--models: {message}"
-    return explain(exc, data)
-
-
-@contextlib.contextmanager
-def detached_children():
-    """Child processes started in the block get /dev/null as stdout and stderr.
-
-    ``select --n-jobs`` starts worker processes (joblib's loky) that inherit
-    file descriptors 1 and 2: they would hold a pipe open after emkit ends
-    (``emkit select ... | tee`` would wait for them) and print their own
-    tracebacks into emkit's output when stopped.  In the block, descriptors 1
-    and 2 point at /dev/null and ``sys.stdout``/``sys.stderr`` write to
-    private, non-inheritable copies of the real ones.
-    """
-    saved = []
-    try:
-        for fd, name in ((1, "stdout"), (2, "stderr")):
-            stream = getattr(sys, name)
-            try:
-                if stream.fileno() != fd:
-                    continue
-                stream.flush()
-            except (AttributeError, OSError, ValueError):  # replaced or closed stream
-                continue
-            private = os.dup(fd)  # not inherited by child processes
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, fd)
-            os.close(devnull)
-            replacement = os.fdopen(private, "w", encoding=stream.encoding,
-                                    errors=stream.errors)
-            replacement.reconfigure(line_buffering=stream.line_buffering)
-            saved.append((fd, name, stream, replacement, private))
-            setattr(sys, name, replacement)
-        yield
-    finally:
-        for fd, name, stream, replacement, private in reversed(saved):
-            with contextlib.suppress(OSError, ValueError):
-                replacement.flush()
-            os.dup2(private, fd)
-            with contextlib.suppress(OSError, ValueError):
-                replacement.close()
-            setattr(sys, name, stream)
-
-
-def cmd_select(args: argparse.Namespace) -> Outcome:
-    from .persist import model_to_json
-    from .selection import _format_G, select_model
-
-    out = Outcome()
-    check_outputs([args.data], [args.plot, args.out])
-    require_csv(args.data, "select")
-    components = _parse_components(args.components)
-    models = _parse_models(args.models)
-    if args.plot is not None:
-        from .plotting import _matplotlib
-
-        _matplotlib()  # fail before the fits when matplotlib is missing
-    table = read_memory(args, args.data, training=True)
-    X, columns = table.X, table.columns
-    options = {k: v for k, v in {"init": args.init, "n_init": args.n_init,
-                                 "random_state": args.random_state, "max_iter": args.max_iter,
-                                 "tol": args.tol, "reg_covar": args.reg_covar,
-                                 "n_jobs": args.n_jobs}.items() if v is not None}
-    parallel = args.n_jobs not in (None, 1)
-    try:
-        with detached_children() if parallel else contextlib.nullcontext():
-            result = select_model(X, components, models, args.criterion, top=args.top,
-                                  **options)
-        model = result.best_model_
-        model.feature_names_in_ = np.asarray(columns, dtype=object)
-        if args.plot is not None:
-            from .plotting import bic_png
-
-            out.write(args.plot, bic_png(result, args.convention, args.criterion))
-        if args.out is not None:
-            out.write(args.out, model_to_json(model))
-    except ValueError as exc:
-        raise CommandError(_explain_select(exc, args.data)) from None
-    G, name = result.best_cell()
-    out.say(f"Gaussian mixtures fitted to {args.data} ({result.n_samples} rows; columns "
-            f"{', '.join(columns)}): G = {_format_G(result.n_components)}, "
-            f"{len(result.models)} covariance models, {result.settings['init']} starts\n",
-            result.to_string(args.convention),
-            f"\nchosen model (best {args.criterion.upper()}): G={G}, covariance={name!r}")
-    if args.plot is not None:
-        out.say(f"wrote {args.criterion.upper()} plot to {args.plot}")
-    if args.out is not None:
-        out.say(f"wrote model to {args.out}")
-    return out
 
 
 # --------------------------------------------------------------- predict

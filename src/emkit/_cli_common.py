@@ -49,6 +49,10 @@ OPTIONS = {
     "annealing": "--annealing",
     "stochastic_iter": "--stochastic-iter",
     "sparse": "--sparse",
+    "sticky": "--sticky",
+    "transmat_mask": "--transmat-mask",
+    "n_mix": "--n-mix",
+    "weight_concentration": "--weight-concentration",
 }
 # Column-selection errors of emkit.io.select_columns start with these.
 SELECTION_OPTIONS = {"columns": "--columns", "drop": "--drop", "id_column": "--id-column"}

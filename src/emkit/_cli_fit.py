@@ -72,6 +72,10 @@ FIT_PARAMS = {
     "annealing": "annealing",
     "stochastic_iter": "stochastic_iter",
     "sparse": "sparse",
+    "sticky": "sticky",
+    "transmat_mask": "transmat_mask",
+    "n_mix": "n_mix",
+    "weight_concentration": "weight_concentration",
 }
 OPTIONS_OF = {**OPTIONS, "verbose": "--verbose", "warm_start": "--resume",
               "callback": "--progress"}
@@ -99,7 +103,7 @@ def _other_class(args: argparse.Namespace) -> type | None:
                 "contamination", "threshold", "group")
         if args.family == "mixed":
             raise CommandError("--family mixed: hidden Markov models take --family gaussian, "
-                               "categorical, bernoulli, poisson or student-t")
+                               "categorical, bernoulli, poisson, student-t or gmm")
         return getattr(emkit.hmm, HMM_FAMILIES[args.family or "gaussian"])
     if args.probit:
         from .models.probit import ProbitRegression
@@ -137,6 +141,9 @@ def _estimator_class(args: argparse.Namespace) -> type:
     if args.regression_family is not None:
         raise CommandError("--regression-family needs --target COL (the response column)")
     family = args.family or "gaussian"
+    if family == "gmm":
+        raise CommandError("--family gmm: Gaussian-mixture emissions are for --hmm (GMMHMM); "
+                           "a mixture of Gaussians is --family gaussian")
     if family == "mixed":
         if args.contamination is not None or args.threshold is not None:
             option = "--contamination" if args.contamination is not None else "--threshold"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import dataclasses
 import re
 import sys
@@ -40,7 +41,11 @@ HMM_FAMILIES = {
     "bernoulli": "BernoulliHMM",
     "poisson": "PoissonHMM",
     "student-t": "StudentTHMM",
+    "gmm": "GMMHMM",
 }
+#: --transmat-mask values that name a structure (else the value is a CSV file).
+MASK_NAMES = ("full", "left-right", "bakis")
+_TRUE, _FALSE = ("1", "true", "yes"), ("0", "false", "no")
 #: Largest number of states whose transition matrix the report prints.
 MAX_PRINTED_STATES = 12
 
@@ -140,10 +145,45 @@ def _table(seq: Sequences, header: list[str], rows: list[list]) -> str:
                                         zip(keys, rows, strict=True)])
 
 
+def read_mask(value: str, n_states: int) -> str | np.ndarray:
+    """The ``transmat_mask`` of ``--transmat-mask VALUE``: a structure's name as it is,
+    else the (K, K) booleans of the CSV file VALUE (1/true/yes: allowed; 0/false/no: a
+    structural zero; no header)."""
+    if value in MASK_NAMES:
+        return value
+    option = f"--transmat-mask {value}"
+    expected = (f"expected {', '.join(MASK_NAMES)} or a CSV file of {n_states} rows of "
+                f"{n_states} values 1 (allowed) or 0 (forbidden)")
+    try:
+        with open(value, encoding="utf-8-sig", newline="") as handle:
+            rows = [row for row in csv.reader(handle) if any(cell.strip() for cell in row)]
+    except FileNotFoundError:
+        raise CommandError(f"{option}: no such file ({expected})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CommandError(f"{option}: cannot read the file ({one_line(exc)})") from None
+    if len(rows) != n_states:
+        raise CommandError(f"{option}: {len(rows)} rows for {n_states} states ({expected})")
+    mask = np.zeros((n_states, n_states), dtype=bool)
+    for i, row in enumerate(rows):
+        if len(row) != n_states:
+            raise CommandError(f"{option}: row {i + 1} has {len(row)} values for {n_states} "
+                               f"states ({expected})")
+        for j, cell in enumerate(row):
+            word = cell.strip().lower()
+            if word not in _TRUE + _FALSE:
+                raise CommandError(f"{option}: row {i + 1}, value {j + 1} is {cell[:40]!r} "
+                                   "(expected 1 for an allowed transition or 0 for a "
+                                   "forbidden one)")
+            mask[i, j] = word in _TRUE
+    return mask
+
+
 def _report(model, seq: Sequences, loglik: float, bic: float) -> list[str]:
     """The fit's report after its first line: numbers, then start and transition
     probabilities."""
     lines = [("states", str(model.n_components))]
+    if hasattr(model, "n_mix"):
+        lines.append(("per state", f"{model.n_mix} Gaussian{'s' if model.n_mix != 1 else ''}"))
     if hasattr(model, "covariance_type"):
         lines.append(("covariance", str(model.covariance_type)))
     dof = getattr(model, "degrees_of_freedom_", None)
@@ -171,7 +211,11 @@ def fit_hmm(args: argparse.Namespace, cls: type, params: dict) -> Outcome:
     """``emkit fit --hmm``: fit ``cls(**params)`` to the sequences of the data file."""
 
     out = Outcome()
-    check_outputs([args.data], [args.out, args.labels])
+    mask = params.get("transmat_mask")
+    mask_file = [mask] if mask is not None and mask not in MASK_NAMES else []
+    check_outputs([args.data, *mask_file], [args.out, args.labels])
+    if mask is not None:
+        params = {**params, "transmat_mask": read_mask(mask, args.k)}
     seq = read_sequences(args, args.data, training=True,
                          text=cls.__name__ == "CategoricalHMM")
     data = seq.data

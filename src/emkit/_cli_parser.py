@@ -157,9 +157,10 @@ def build_parser(cmd_demo, cmd_fit, cmd_select, cmd_predict, cmd_impute,
                      "Viterbi state; --probit: the predicted class)")
     model = fit.add_argument_group("model")
     model.add_argument("--family", choices=("gaussian", "bernoulli", "categorical", "poisson",
-                                            "student-t", "mixed"),
+                                            "student-t", "mixed", "gmm"),
                        help="component distribution (default: gaussian; mixed: column "
-                       "groups given by --group; with --hmm the emission distribution)")
+                       "groups given by --group; with --hmm the emission distribution, "
+                       "gmm: a Gaussian mixture per state, GMMHMM)")
     model.add_argument("--group", action="append", metavar="NAME:FAMILY:COLS",
                        help="--family mixed: a group of columns (names or 1-based numbers, "
                        "separated by commas) with its own family (gaussian, categorical, "
@@ -188,11 +189,26 @@ def build_parser(cmd_demo, cmd_fit, cmd_select, cmd_predict, cmd_impute,
     model.add_argument("--hmm", action="store_true",
                        help="fit a hidden Markov model with --k (--states) states and "
                        "--family emissions (gaussian, categorical, bernoulli, poisson, "
-                       "student-t); the rows are in time order")
+                       "student-t, gmm); the rows are in time order")
     model.add_argument("--lengths-column", metavar="COL",
                        help="--hmm: a column whose runs of equal values are the sequences "
                        "(the rows of a sequence must be consecutive; default: the whole "
                        "file is one sequence)")
+    model.add_argument("--transmat-mask", "--transitions", dest="transmat_mask",
+                       metavar="full|left-right|bakis|FILE",
+                       help="--hmm: which transitions exist (transmat_mask): every one "
+                       "(full, the default), i -> j for j >= i (left-right), i -> i and "
+                       "i -> i + 1 (bakis), or a CSV file of K rows of K values 1 "
+                       "(allowed) or 0 (a structural zero), no header")
+    model.add_argument("--sticky", type=float, metavar="S",
+                       help="--hmm: added to the diagonal of the transition prior (sticky): "
+                       "favours staying in a state (default: 0)")
+    model.add_argument("--n-mix", type=int, metavar="M",
+                       help="--hmm --family gmm: Gaussians per state (n_mix; default: 1)")
+    model.add_argument("--weight-concentration", type=float, metavar="W",
+                       help="--hmm --family gmm: Dirichlet prior on every state's mixture "
+                       "weights (weight_concentration, >= 1; default: 1, maximum "
+                       "likelihood)")
     model.add_argument("--probit", action="store_true",
                        help="fit a probit regression of the --target column (two classes) on "
                        "the other columns (ProbitRegression)")
@@ -265,7 +281,9 @@ def build_parser(cmd_demo, cmd_fit, cmd_select, cmd_predict, cmd_impute,
         "model (by default mclust's 14 models and G = 1..9, started as mclust does from one "
         "hierarchical clustering, no regularisation), print the BIC table (NA: the model "
         "could not be estimated, reason listed) and the best models, and optionally plot the "
-        "BIC curves and save the best model. The input file is never modified.")
+        "BIC curves and save the best model. With --family bernoulli, categorical, poisson "
+        "or student-t, the same over that family's estimator. The input file is never "
+        "modified.")
     select.add_argument("data", metavar="DATA.csv")
     select.add_argument("--components", default="1-9", metavar="G",
                         help="numbers of components: a range 1-9, a list 1,2,5 or both "
@@ -293,11 +311,26 @@ def build_parser(cmd_demo, cmd_fit, cmd_select, cmd_predict, cmd_impute,
                         help="restarts per model with a random --init (default: 1)")
     select.add_argument("--random-state", type=_seed, metavar="S", help="random seed")
     select.add_argument("--max-iter", type=int, metavar="M",
-                        help="EM iterations per model (default: 1000)")
+                        help="EM iterations per model (default: 1000; with --family: the "
+                        "estimator's)")
     select.add_argument("--tol", type=float, metavar="T", help="convergence tolerance on the "
-                        "mean log-likelihood per row (default: 1e-6)")
+                        "mean log-likelihood per row (default: 1e-6; with --family: the "
+                        "estimator's)")
     select.add_argument("--reg-covar", type=float, metavar="R",
-                        help="added to covariance diagonals (default: 0, as mclust)")
+                        help="added to covariance diagonals (default: 0, as mclust; "
+                        "student-t: the estimator's 1e-6)")
+    select.add_argument("--family", choices=("gaussian", "bernoulli", "categorical",
+                                             "poisson", "student-t"),
+                        help="component distribution (default: gaussian, mclust's grid); "
+                        "another family selects G (and for student-t the --models) over "
+                        "that estimator (select_model's estimator=), started by its own "
+                        "initialisation")
+    select.add_argument("--alpha", type=float, metavar="A",
+                        help="bernoulli, categorical, poisson: pseudo-count of the prior on "
+                        "the probabilities or rates (default: 0)")
+    select.add_argument("--dof", type=_dof, metavar="NU",
+                        help="student-t: degrees of freedom, 'estimate' (default), 'shared' "
+                        "or a fixed number")
     select.add_argument("--n-jobs", type=int, metavar="J",
                         help="worker processes over the models (default: 1; -1: all CPUs)")
     _add_columns(select, ids=False)

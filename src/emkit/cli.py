@@ -3,12 +3,12 @@
 The command only does input and output; the modelling is the public API (the
 estimators, :mod:`emkit.sources`, :mod:`emkit.persist`, :mod:`emkit.plotting`).
 This module runs a command (signals, staged outputs, exit statuses); the parser
-is in :mod:`emkit._cli_parser`, ``fit`` in :mod:`emkit._cli_fit`, the other
-subcommands in :mod:`emkit._cli_commands`, what is particular to hidden Markov
-models, mixed column groups and probit regression in :mod:`emkit._cli_hmm`,
-:mod:`emkit._cli_mixed` and :mod:`emkit._cli_probit`, the data readers in
-:mod:`emkit._cli_data` and what they share in :mod:`emkit._cli_common`
-(user guide: docs/cli.md).
+is in :mod:`emkit._cli_parser`, ``fit`` in :mod:`emkit._cli_fit`, ``select`` in
+:mod:`emkit._cli_select`, the other subcommands in :mod:`emkit._cli_commands`,
+what is particular to hidden Markov models, mixed column groups and probit
+regression in :mod:`emkit._cli_hmm`, :mod:`emkit._cli_mixed` and
+:mod:`emkit._cli_probit`, the data readers in :mod:`emkit._cli_data` and what they
+share in :mod:`emkit._cli_common` (user guide: docs/cli.md).
 
 The contract, for every subcommand:
 

@@ -48,21 +48,24 @@ and covariance ``C / u``, so ``E[u x] = E[u] x_hat`` and ``E[u x x'] = E[u]
 x_hat x_hat' + C``: the u-weighted outer products plus the *unweighted*
 conditional covariance.  Rows with nothing observed carry no information and
 are left out of the component statistics (their log-density is 0).
+
+This module holds the family (E-step, M-step, objective, sampling) and the
+mixture model with its fused E-step; the parameter and statistics containers
+and the latent-variable entropy live in :mod:`emkit.families.student_t_stats`,
+the degrees-of-freedom update in :mod:`emkit.families.student_t_dof`, the
+densities in :mod:`emkit.families.student_t_density`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from typing import Any
 
 import numpy as np
-from scipy.special import digamma, gammaln
+from scipy.special import gammaln
 
-from ..em.statistics import SufficientStatistics
 from ..exceptions import DegenerateComponentError
 from .base import ComponentFamily
-from .covariance import CovarianceStructure
 from .missing import MissingLayout, missing_layout, missing_moments
 from .mixture import MixtureModel, MixtureStatistics, empty_components
 from .structures import get_structure
@@ -76,77 +79,12 @@ from .student_t_dof import (
     expected_log_gap,
     update_dof,
 )
-
-
-@dataclasses.dataclass(frozen=True)
-class StudentTParams:
-    """Locations (K, D), scale matrices and their precision factors (the structure's
-    storage shapes, as ``GaussianParams``), degrees of freedom (K,)."""
-
-    means: np.ndarray
-    covariances: np.ndarray
-    precisions_cholesky: np.ndarray
-    dof: np.ndarray
-
-
-@dataclasses.dataclass(frozen=True)
-class StudentTStatistics(SufficientStatistics):
-    """Expected sufficient statistics of t components.
-
-    Attributes
-    ----------
-    counts : ndarray (K,)
-        ``N_k = sum_i r_ik`` over rows with at least one observed value.
-    weighted_counts : ndarray (K,)
-        ``sum_i r_ik u_ik``.
-    first : ndarray (K, D)
-        ``sum_i r_ik u_ik (x_i - c_k)`` (conditional means for missing entries).
-    second : ndarray
-        ``sum_i r_ik [u_ik (x_i - c_k)(x_i - c_k)' + C_ik]`` in the structure's
-        second-moment shape (C: conditional covariance of missing entries).
-    dof_terms : ndarray (K,)
-        ``S_k = sum_i r_ik (E[log u_ik] - E[u_ik] + 1)`` (<= 0).
-    entropy : ndarray (K,)
-        ``sum_i r_ik H_ik``, the entropy of the per-row latent variables given
-        the row and component under the E-step's posterior: the precision
-        weight u (a Gamma) and, for missing entries, their conditional
-        Gaussian given u.  Not used by the M-step; carried so that
-        :meth:`StudentTFamily.expected_log_prob` is the exact
-        ``sum_i r_ik log t(x_i | k)`` at the E-step's parameters.
-    centers : ndarray (K, D)
-        The centres c_k (intensive).
-    structure : CovarianceStructure
-        The scale structure the second moments are for (intensive).
-    """
-
-    counts: np.ndarray
-    weighted_counts: np.ndarray
-    first: np.ndarray
-    second: np.ndarray
-    dof_terms: np.ndarray
-    entropy: np.ndarray
-    centers: np.ndarray = dataclasses.field(metadata={"intensive": True})
-    structure: CovarianceStructure = dataclasses.field(metadata={"intensive": True})
-
-    def recentered(self, centers: np.ndarray) -> StudentTStatistics:
-        """The same statistics about other centres (exact)."""
-        delta = self.centers - centers
-        if not delta.any():
-            return self
-        return dataclasses.replace(
-            self,
-            first=self.first + self.weighted_counts[:, None] * delta,
-            second=self.structure.recenter_second(self.second, self.weighted_counts,
-                                                  self.first, delta),
-            centers=np.array(centers, dtype=float),
-        )
-
-    def aligned(self, other: StudentTStatistics) -> StudentTStatistics:
-        if other.structure.name != self.structure.name:
-            raise ValueError(
-                f"cannot add {other.structure.name!r} statistics to {self.structure.name!r} ones"
-            )
-        return other.recentered(self.centers)
+from .student_t_stats import (
+    StudentTParams,
+    StudentTStatistics,
+    gamma_entropy_part,
+    latent_entropy,
+)
 
 
 class StudentTFamily(ComponentFamily):
@@ -575,37 +513,6 @@ class StudentTFamily(ComponentFamily):
         stats = StudentTStatistics(counts, weighted_counts, first, second, dof_terms, entropy,
                                    form.stat_centers, self.structure)
         return row_objective, counts, stats
-
-
-def gamma_entropy_part(shape: np.ndarray) -> np.ndarray:
-    """``a + log Gamma(a) - a psi(a)``: the entropy of a Gamma(a, rate b) is this plus
-    ``E[log u] = psi(a) - log b``."""
-    return shape + gammaln(shape) - shape * digamma(shape)
-
-
-def latent_entropy(dof: np.ndarray, n_observed, expected_log_u: np.ndarray,
-                   evaluation: Evaluation) -> np.ndarray:
-    """Entropy of a row's latent variables given the row and component, (n, K).
-
-    ``u | x ~ Gamma(a, b)`` with ``a = (nu + p) / 2``: ``H = h(a) + E[log u]``
-    (:func:`gamma_entropy_part`).  The m missing entries of a row are, given u,
-    Gaussian with covariance ``C / u`` (C: the conditional covariance, whose
-    ``1/2 log|2 pi C|`` is the completion's correction), adding
-    ``m/2 + 1/2 log|2 pi C| - m/2 E[log u]``.  Rows with nothing observed get 0.
-    """
-    p = np.asarray(n_observed, dtype=float)
-    shape = (dof + p[:, None]) / 2 if p.ndim else (dof + p) / 2
-    out = gamma_entropy_part(shape) + expected_log_u
-    layout = evaluation.layout
-    if layout is None:
-        return out
-    inc = layout.incomplete_rows
-    D = evaluation.completions[0].residual.shape[1]
-    m = (D - p[inc])[:, None]
-    corrections = np.stack([c.correction for c in evaluation.completions], axis=1)
-    out[inc] += corrections + 0.5 * m * (1.0 - expected_log_u[inc])
-    out[inc[layout.empty]] = 0.0
-    return out
 
 
 class StudentTMixtureModel(MixtureModel):
