@@ -217,6 +217,13 @@ class GaussianMixtureModel(ActivePairsMixin, MissingValuesMixin, ParameterVector
             log_weights,
         ), X)
 
+    def whole_run(self, params: GaussianParams, source, *, tol: float, max_iter: int):
+        """Plain EM in one compiled call on small data, or None
+        (:mod:`emkit.families.gaussian_compiled`)."""
+        from .gaussian_compiled import compiled_run
+
+        return compiled_run(self, params, source, tol=tol, max_iter=max_iter)
+
     def fused_applies(self, n_features: int) -> bool:
         """Whether complete chunks of ``n_features`` columns take the fused kernels."""
         kind = self.structure.fused_kind

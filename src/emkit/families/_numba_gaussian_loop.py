@@ -1,0 +1,386 @@
+"""The whole EM loop of a complete-data Gaussian mixture, compiled (numba).
+
+Import through :mod:`emkit.families.gaussian_compiled` only (numba is
+optional).  :func:`em_loop` runs E-step, statistics, M-step (one kernel of
+:mod:`emkit.families._compiled_mstep` per covariance model, chosen by its
+index in :data:`MODEL_CODES`), the engine's stopping rule and monotonicity
+check, and the covariance checks, in one call.  It never raises and never
+decides anything the NumPy path would report: any unusual event returns a
+status other than :data:`OK` and the caller redoes the fit on the NumPy path
+(:func:`emkit.em.engine.run_em`), which then gives the usual warning or error.
+
+Statistics are taken in two passes (counts and sums, then scatter about the
+new means), so no cancellation happens for data far from the origin; the
+log-densities use the Cholesky factor ``L`` of each covariance
+(``(x - mu)' Sigma^-1 (x - mu) = |L^-1 (x - mu)|^2``).  Results equal the NumPy
+path's up to float rounding.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+try:
+    from ._interim_mstep_switch import (
+        mstep_EEE,
+        mstep_EEI,
+        mstep_EEV,
+        mstep_EII,
+        mstep_EVE,
+        mstep_EVI,
+        mstep_EVV,
+        mstep_VEE,
+        mstep_VEI,
+        mstep_VEV,
+        mstep_VII,
+        mstep_VVE,
+        mstep_VVI,
+        mstep_VVV,
+    )
+except ImportError:  # interim kernels until the M-step module lands
+    from ._interim_mstep import (  # type: ignore[assignment]
+        mstep_EEE,
+        mstep_EEI,
+        mstep_EEV,
+        mstep_EII,
+        mstep_EVE,
+        mstep_EVI,
+        mstep_EVV,
+        mstep_VEE,
+        mstep_VEI,
+        mstep_VEV,
+        mstep_VII,
+        mstep_VVE,
+        mstep_VVI,
+        mstep_VVV,
+    )
+
+#: Covariance models in the order of their codes (mclust's order).
+MODEL_CODES = ("EII", "VII", "EEI", "VEI", "EVI", "VVI", "EEE",
+               "VEE", "EVE", "VVE", "EEV", "VEV", "EVV", "VVV")
+
+# statuses of em_loop (anything but OK: redo the fit on the NumPy path)
+OK = 0
+NON_FINITE = 1      # an objective, mean or covariance is not finite
+DECREASE = 2        # the objective decreased beyond float noise
+EMPTY = 3           # a component's weight fell below the empty threshold
+NOT_POSITIVE = 4    # a covariance is not positive definite (Cholesky failed)
+NEAR_SINGULAR = 5   # the cheap degeneracy bound does not settle the check
+M_STEP = 6          # the M-step kernel reported a problem
+STATUS_NAMES = {OK: "ok", NON_FINITE: "non-finite value", DECREASE: "objective decreased",
+                EMPTY: "empty component", NOT_POSITIVE: "covariance not positive definite",
+                NEAR_SINGULAR: "covariance near singular", M_STEP: "M-step kernel failed"}
+
+_LOG_2PI = math.log(2.0 * math.pi)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _mstep(code, counts, scatter, previous, has_previous, reg_covar, max_inner, inner_tol,
+           out):
+    """The M-step kernel of model ``code`` (see MODEL_CODES)."""
+    if code == 0:
+        return mstep_EII(counts, scatter, previous, has_previous, reg_covar, max_inner,
+                         inner_tol, out)
+    if code == 1:
+        return mstep_VII(counts, scatter, previous, has_previous, reg_covar, max_inner,
+                         inner_tol, out)
+    if code == 2:
+        return mstep_EEI(counts, scatter, previous, has_previous, reg_covar, max_inner,
+                         inner_tol, out)
+    if code == 3:
+        return mstep_VEI(counts, scatter, previous, has_previous, reg_covar, max_inner,
+                         inner_tol, out)
+    if code == 4:
+        return mstep_EVI(counts, scatter, previous, has_previous, reg_covar, max_inner,
+                         inner_tol, out)
+    if code == 5:
+        return mstep_VVI(counts, scatter, previous, has_previous, reg_covar, max_inner,
+                         inner_tol, out)
+    if code == 6:
+        return mstep_EEE(counts, scatter, previous, has_previous, reg_covar, max_inner,
+                         inner_tol, out)
+    if code == 7:
+        return mstep_VEE(counts, scatter, previous, has_previous, reg_covar, max_inner,
+                         inner_tol, out)
+    if code == 8:
+        return mstep_EVE(counts, scatter, previous, has_previous, reg_covar, max_inner,
+                         inner_tol, out)
+    if code == 9:
+        return mstep_VVE(counts, scatter, previous, has_previous, reg_covar, max_inner,
+                         inner_tol, out)
+    if code == 10:
+        return mstep_EEV(counts, scatter, previous, has_previous, reg_covar, max_inner,
+                         inner_tol, out)
+    if code == 11:
+        return mstep_VEV(counts, scatter, previous, has_previous, reg_covar, max_inner,
+                         inner_tol, out)
+    if code == 12:
+        return mstep_EVV(counts, scatter, previous, has_previous, reg_covar, max_inner,
+                         inner_tol, out)
+    return mstep_VVV(counts, scatter, previous, has_previous, reg_covar, max_inner,
+                     inner_tol, out)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _factor(covariances, lower, half_log_det):
+    """Cholesky factors ``L_k`` (lower) and ``sum log diag L_k``; False when one fails."""
+    K, D, _ = covariances.shape
+    for k in range(K):
+        for a in range(D):
+            for b in range(a + 1):
+                s = covariances[k, a, b]
+                for c in range(b):
+                    s -= lower[k, a, c] * lower[k, b, c]
+                if a == b:
+                    if not s > 0.0 or not math.isfinite(s):
+                        return False
+                    lower[k, a, a] = math.sqrt(s)
+                else:
+                    lower[k, a, b] = s / lower[k, b, b]
+            for b in range(a + 1, D):
+                lower[k, a, b] = 0.0
+        total = 0.0
+        for a in range(D):
+            total += math.log(lower[k, a, a])
+        half_log_det[k] = total
+    return True
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _degeneracy_bound_ok(lower, reference, limit, inverse):
+    """Whether every covariance passes the degeneracy rule's cheap bound.
+
+    With ``P = L^-T`` (``Sigma^-1 = P P'``) the smallest variance of
+    ``R^-1/2 Sigma R^-1/2`` is at least ``1 / sum_ij R_i P_ij^2``
+    (``CovarianceStructure.relative_variance_bound``).
+    """
+    K, D, _ = lower.shape
+    for k in range(K):
+        # inverse = L^-1 (lower triangular), column by column
+        for j in range(D):
+            for a in range(D):
+                s = 1.0 if a == j else 0.0
+                for c in range(j, a):
+                    s -= lower[k, a, c] * inverse[c, j]
+                inverse[a, j] = s / lower[k, a, a] if a >= j else 0.0
+        total = 0.0
+        for i in range(D):  # P_ij = (L^-1)_ji
+            row = 0.0
+            for j in range(D):
+                row += inverse[j, i] * inverse[j, i]
+            total += reference[i] * row
+        if not 1.0 / total > limit:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _e_step(X, w, log_weights, means, lower, half_log_det, resp, y):
+    """Responsibilities (times the row weights) into ``resp``; the weighted log-likelihood.
+
+    Returns NaN when a row of positive weight has a non-finite log-likelihood.
+    """
+    n, D = X.shape
+    K = means.shape[0]
+    constant = 0.5 * D * _LOG_2PI
+    total = 0.0
+    for i in range(n):
+        wi = w[i]
+        if wi == 0.0:
+            for k in range(K):
+                resp[i, k] = 0.0
+            continue
+        top = -np.inf
+        for k in range(K):
+            q = 0.0
+            for a in range(D):
+                s = X[i, a] - means[k, a]
+                for b in range(a):
+                    s -= lower[k, a, b] * y[b]
+                s /= lower[k, a, a]
+                y[a] = s
+                q += s * s
+            value = log_weights[k] - half_log_det[k] - constant - 0.5 * q
+            resp[i, k] = value
+            if value > top:
+                top = value
+        if not math.isfinite(top):
+            return np.nan
+        s = 0.0
+        for k in range(K):
+            e = math.exp(resp[i, k] - top)
+            resp[i, k] = e
+            s += e
+        row = top + math.log(s)
+        if not math.isfinite(row):
+            return np.nan
+        scale = wi / s
+        for k in range(K):
+            resp[i, k] *= scale
+        total += wi * row
+    return total
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _statistics(X, resp, counts, means, scatter):
+    """Counts, means and scatter about the means (lower triangle mirrored)."""
+    n, D = X.shape
+    K = counts.shape[0]
+    for k in range(K):
+        c = 0.0
+        for a in range(D):
+            means[k, a] = 0.0
+        for i in range(n):
+            r = resp[i, k]
+            c += r
+            for a in range(D):
+                means[k, a] += r * X[i, a]
+        counts[k] = c
+        if c > 0.0:
+            for a in range(D):
+                means[k, a] /= c
+        for a in range(D):
+            for b in range(D):
+                scatter[k, a, b] = 0.0
+    diff = np.empty(D)
+    for i in range(n):
+        for k in range(K):
+            r = resp[i, k]
+            if r == 0.0:
+                continue
+            for a in range(D):
+                diff[a] = X[i, a] - means[k, a]
+            for a in range(D):
+                ra = r * diff[a]
+                for b in range(a + 1):
+                    scatter[k, a, b] += ra * diff[b]
+    for k in range(K):
+        for a in range(D):
+            for b in range(a):
+                scatter[k, b, a] = scatter[k, a, b]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def em_loop(X, w, weights, means, covariances, code, reg_covar, tol, max_iter, monotone,
+            rtol, reference, degenerate_rtol, empty_fraction, max_inner, inner_tol,
+            history):
+    """Plain EM from (weights, means, covariances), updated in place.
+
+    Mirrors :func:`emkit.em.engine.run_em`: at iteration t the E-step at the
+    current parameters gives the mean objective ``history[t-1]``; a decrease
+    beyond ``rtol * max(1, |previous|)`` (when ``monotone``) stops with
+    DECREASE; the M-step follows; the run stops when the objective changed by
+    less than ``tol``.  The parameters after the last M-step are left in the
+    arrays.  Returns ``(status, n_iter, converged)``.
+    """
+    n, D = X.shape
+    K = weights.shape[0]
+    lower = np.empty((K, D, D))
+    half_log_det = np.empty(K)
+    log_weights = np.empty(K)
+    resp = np.empty((n, K))
+    y = np.empty(D)
+    counts = np.empty(K)
+    new_means = np.empty((K, D))
+    scatter = np.empty((K, D, D))
+    new_covariances = np.empty((K, D, D))
+    inverse = np.empty((D, D))
+    total_weight = 0.0
+    for i in range(n):
+        total_weight += w[i]
+    if not _factor(covariances, lower, half_log_det):
+        return NOT_POSITIVE, 0, False
+    previous = -np.inf
+    converged = False
+    n_iter = 0
+    for iteration in range(1, max_iter + 1):
+        n_iter = iteration
+        for k in range(K):
+            log_weights[k] = math.log(weights[k]) if weights[k] > 0.0 else -np.inf
+        objective = _e_step(X, w, log_weights, means, lower, half_log_det, resp, y)
+        objective /= total_weight
+        if not math.isfinite(objective):
+            return NON_FINITE, n_iter, False
+        history[iteration - 1] = objective
+        if monotone and math.isfinite(previous) and \
+                objective < previous - rtol * max(1.0, abs(previous)):
+            return DECREASE, n_iter, False
+        _statistics(X, resp, counts, new_means, scatter)
+        total = 0.0
+        for k in range(K):
+            total += counts[k]
+        for k in range(K):
+            if counts[k] < empty_fraction * total:
+                return EMPTY, n_iter, False
+        status = _mstep(code, counts, scatter, covariances, True, reg_covar, max_inner,
+                        inner_tol, new_covariances)
+        if status != 0:
+            return M_STEP, n_iter, False
+        for k in range(K):
+            for a in range(D):
+                if not math.isfinite(new_means[k, a]):
+                    return NON_FINITE, n_iter, False
+                for b in range(D):
+                    if not math.isfinite(new_covariances[k, a, b]):
+                        return NON_FINITE, n_iter, False
+        if not _factor(new_covariances, lower, half_log_det):
+            return NOT_POSITIVE, n_iter, False
+        if not _degeneracy_bound_ok(lower, reference, degenerate_rtol, inverse):
+            return NEAR_SINGULAR, n_iter, False
+        for k in range(K):
+            weights[k] = counts[k] / total
+            for a in range(D):
+                means[k, a] = new_means[k, a]
+                for b in range(D):
+                    covariances[k, a, b] = new_covariances[k, a, b]
+        converged = abs(objective - previous) < tol
+        previous = objective
+        if converged:
+            break
+    return OK, n_iter, converged
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def final_scores(X, weights, means, covariances):
+    """(sum of row log-likelihoods, sum of log max responsibility) at the parameters.
+
+    NaN when a covariance cannot be factored or a row is not finite.
+    """
+    n, D = X.shape
+    K = weights.shape[0]
+    lower = np.empty((K, D, D))
+    half_log_det = np.empty(K)
+    if not _factor(covariances, lower, half_log_det):
+        return np.nan, np.nan
+    log_weights = np.empty(K)
+    for k in range(K):
+        log_weights[k] = math.log(weights[k]) if weights[k] > 0.0 else -np.inf
+    y = np.empty(D)
+    values = np.empty(K)
+    constant = 0.5 * D * _LOG_2PI
+    loglik = 0.0
+    map_log_z = 0.0
+    for i in range(n):
+        top = -np.inf
+        for k in range(K):
+            q = 0.0
+            for a in range(D):
+                s = X[i, a] - means[k, a]
+                for b in range(a):
+                    s -= lower[k, a, b] * y[b]
+                s /= lower[k, a, a]
+                y[a] = s
+                q += s * s
+            values[k] = log_weights[k] - half_log_det[k] - constant - 0.5 * q
+            if values[k] > top:
+                top = values[k]
+        s = 0.0
+        for k in range(K):
+            s += math.exp(values[k] - top)
+        row = top + math.log(s)
+        loglik += row
+        map_log_z += top - row
+    return loglik, map_log_z

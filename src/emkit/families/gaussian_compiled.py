@@ -1,0 +1,180 @@
+"""Small Gaussian fits with the whole EM loop compiled (numba, optional).
+
+On small data the NumPy path's cost per EM iteration is Python's (the engine,
+the source's map-reduce, the statistics objects, the covariance checks), about
+half a millisecond whatever the rows.  :func:`compiled_run` runs the whole loop
+of :func:`emkit.em.engine.run_em` in one compiled call
+(:mod:`emkit.families._numba_gaussian_loop`: E-step, statistics, the M-step of
+every mclust model from :mod:`emkit.families._compiled_mstep`, the engine's
+stopping rule, monotonicity check and the covariance checks) for the plain
+case only:
+
+* soft EM, maximum likelihood (no prior), nothing fixed, float64, no missing
+  values, no partial labels, rows in memory (an :class:`~emkit.sources.ArraySource`),
+  at most :data:`SMALL_WORK` rows x components;
+* ``kernels`` "auto" (numba installed) or "numba"; "numpy" never uses it.
+
+Anything unusual inside the loop (an empty component, a non-finite value, a
+covariance that is not positive definite or not clearly away from the
+degeneracy limit, a decrease of the objective, a problem in an M-step kernel)
+makes it return None: the caller (:func:`~emkit.em.engine.run_em`) then runs
+the NumPy path from the same start, which reports the usual warning or error.
+So the fast path only ever gives what the NumPy path would give, up to float
+rounding (the statistics are computed in another order).
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+import numpy as np
+
+from .. import _kernels
+from .._config import get_config
+from ..em.engine import EMResult, objective_rtol
+from .covariance import DEGENERATE_RTOL, Spherical, Tied, reference_variances
+from .decomposed import INNER_MAX_ITER, INNER_TOL
+from .structures import SKLEARN_ALIASES
+
+#: Largest rows x components served (the loop keeps the (rows, K) responsibilities
+#: and runs on one thread; larger fits take the threaded E-step kernels).
+SMALL_WORK = 2_000_000
+#: Largest number of features served (the M-step kernels work on D x D matrices).
+MAX_FEATURES = 64
+_UNIVARIATE = {"E": "EII", "V": "VII"}
+
+
+def loop_kernels() -> ModuleType | None:
+    """The compiled loop module, or None when the configuration or install rules it out.
+
+    ``kernels="numpy"``: None; ``"numba"``: the module (ImportError without
+    numba); ``"auto"``: the module when numba is installed (loading it once
+    per process costs a fraction of a second; the machine code is cached on disk).
+    """
+    if get_config()["kernels"] == "numpy" or not _kernels.use_numba(None):
+        return None
+    module = _kernels._STATE.get("gaussian_loop")
+    if module is None:
+        module = importlib.import_module(f"{__package__}._numba_gaussian_loop")
+        _kernels._STATE["gaussian_loop"] = module
+    return module  # type: ignore[return-value]
+
+
+def model_code(structure_name: str, codes: tuple[str, ...]) -> int:
+    """Index of a structure's mclust model in the loop's model codes."""
+    name = SKLEARN_ALIASES.get(structure_name, structure_name)
+    return codes.index(_UNIVARIATE.get(name, name))
+
+
+def full_covariances(structure, covariances: np.ndarray, K: int, D: int) -> np.ndarray:
+    """(K, D, D) covariance matrices from a structure's storage."""
+    covariances = np.asarray(covariances, dtype=np.float64)
+    if isinstance(structure, Tied):
+        return np.array(np.broadcast_to(covariances, (K, D, D)), order="C")
+    if isinstance(structure, Spherical):
+        return covariances[:, None, None] * np.eye(D)
+    if covariances.ndim == 2:  # diagonal storage
+        out = np.zeros((K, D, D))
+        idx = np.arange(D)
+        out[:, idx, idx] = covariances
+        return out
+    return np.array(covariances, dtype=np.float64, order="C")
+
+
+def stored_covariances(structure, full: np.ndarray) -> np.ndarray:
+    """A structure's storage from (K, D, D) matrices."""
+    if isinstance(structure, Tied):
+        return full[0].copy()
+    if isinstance(structure, Spherical):
+        return full[:, 0, 0].copy()
+    if full.ndim == 3 and structure.shape(*full.shape[:2]) == full.shape[:2]:
+        return np.diagonal(full, axis1=1, axis2=2).copy()
+    return full
+
+
+def _reference(model, X: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """The degeneracy rule's reference variances (the model's, else from the data)."""
+    reference = getattr(model, "_reference", None)
+    if reference is not None and reference.shape == (X.shape[1],):
+        return reference
+    total = w.sum()
+    mean = (w @ X) / total
+    variances = (w @ (X - mean) ** 2) / total
+    return reference_variances(variances, mean, model.reg_covar)
+
+
+def applies(model, source, max_iter: int) -> bool:
+    """Whether the compiled loop serves this fit (see the module docstring)."""
+    from ..sources.array import ArraySource
+    from .gaussian import GaussianMixtureModel
+
+    if type(model) is not GaussianMixtureModel or model.prior is not None or model.fixed:
+        return False
+    if not isinstance(source, ArraySource) or source.labels is not None or max_iter < 1:
+        return False
+    X = source.X
+    if not isinstance(X, np.ndarray) or X.dtype != np.float64 or X.ndim != 2:
+        return False
+    n, D = X.shape
+    return D <= MAX_FEATURES and n <= SMALL_WORK and not np.isnan(X).any()
+
+
+def run_loop(kernels: ModuleType, model, X: np.ndarray, w: np.ndarray, params, *,
+             tol: float, max_iter: int, reference: np.ndarray | None = None):
+    """The compiled loop from ``params``: (weights, means, full covariances, history,
+    converged) or None when the NumPy path must redo the fit."""
+    K, D = params.means.shape
+    if X.shape[0] * K > SMALL_WORK:
+        return None
+    structure = model.structure
+    weights = np.array(params.weights, dtype=np.float64)
+    means = np.array(params.means, dtype=np.float64, order="C")
+    covariances = full_covariances(structure, params.covariances, K, D)
+    if reference is None:
+        reference = _reference(model, X, w)
+    history = np.empty(max_iter)
+    limit = model.m_step_iterations
+    status, n_iter, converged = kernels.em_loop(
+        X, w, weights, means, covariances, model_code(structure.name, kernels.MODEL_CODES),
+        float(model.reg_covar), float(tol), int(max_iter),
+        get_config()["monotonic"] != "ignore", objective_rtol(model),
+        np.ascontiguousarray(reference, dtype=np.float64), DEGENERATE_RTOL,
+        _empty_fraction(), INNER_MAX_ITER if limit is None else int(limit), INNER_TOL,
+        history)
+    if status != kernels.OK:
+        return None
+    return weights, means, covariances, history[:n_iter].copy(), bool(converged)
+
+
+def _empty_fraction() -> float:
+    from .gaussian import EMPTY_COMPONENT_FRACTION
+
+    return EMPTY_COMPONENT_FRACTION
+
+
+def make_params(model, weights, means, full):
+    """GaussianParams in the structure's storage from the loop's arrays."""
+    from .gaussian import GaussianParams
+
+    structure = model.structure
+    covariances = stored_covariances(structure, full)
+    chol = structure.precisions_cholesky(covariances, model.reg_covar)
+    return GaussianParams(weights, means, covariances, chol)
+
+
+def compiled_run(model, params, source, *, tol: float, max_iter: int) -> EMResult | None:
+    """Plain EM from ``params`` in one compiled call, or None (then run the NumPy path)."""
+    if not applies(model, source, max_iter):
+        return None
+    kernels = loop_kernels()
+    if kernels is None:
+        return None
+    X = np.ascontiguousarray(source.X)
+    w = np.ascontiguousarray(source.sample_weight, dtype=np.float64)
+    done = run_loop(kernels, model, X, w, params, tol=tol, max_iter=max_iter)
+    if done is None:
+        return None
+    weights, means, full, history, converged = done
+    return EMResult(make_params(model, weights, means, full), history, converged,
+                    history.shape[0])
