@@ -13,9 +13,9 @@ import pytest
 
 pytest.importorskip("numba")
 
-from emkit import config_context  # noqa: E402
-from emkit.families import _orientation, decomposed  # noqa: E402
-from emkit.families._compiled_mstep import (  # noqa: E402
+from emkit import config_context
+from emkit.families import _orientation, decomposed
+from emkit.families._compiled_mstep import (
     BAD_INPUT,
     MSTEP_KERNELS,
     NOT_FINITE,
@@ -23,9 +23,9 @@ from emkit.families._compiled_mstep import (  # noqa: E402
     ZERO_COUNT,
     compiled_mstep,
 )
-from emkit.families._compiled_mstep_linalg import circle_pairs  # noqa: E402
-from emkit.families.covariance import Full, Tied, scatter_diagonal, scatter_full  # noqa: E402
-from emkit.families.structures import MCLUST_MODELS, get_structure  # noqa: E402
+from emkit.families._compiled_mstep_linalg import circle_pairs
+from emkit.families.covariance import Full, Tied, scatter_diagonal, scatter_full
+from emkit.families.structures import MCLUST_MODELS, get_structure
 
 ITERATIVE = ("VEI", "VEE", "VEV", "EVE", "VVE")
 SKLEARN = ("VVV", "EEE", "VVI", "VII")  # divide by the count: NaN for an empty component

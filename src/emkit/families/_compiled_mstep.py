@@ -58,7 +58,6 @@ from ._compiled_mstep_linalg import (
     equal_volume_variable_shapes,
     from_eigen,
     full_objective,
-    geometric_mean,
     load_diagonal,
     load_full,
     sorted_eigh,

@@ -144,7 +144,7 @@ def diagonal_objective(weight, scatter_diagonals, variances) -> float:
 
 @njit(**_JIT)
 def cholesky(matrix, lower) -> bool:
-    """Lower Cholesky factor of a symmetric matrix into ``lower``; False unless positive definite."""
+    """Lower Cholesky factor into ``lower``; False unless the matrix is positive definite."""
     D = matrix.shape[0]
     for j in range(D):
         pivot = matrix[j, j]
