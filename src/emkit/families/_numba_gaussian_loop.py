@@ -23,40 +23,22 @@ import math
 import numpy as np
 from numba import njit
 
-try:
-    from ._interim_mstep_switch import (
-        mstep_EEE,
-        mstep_EEI,
-        mstep_EEV,
-        mstep_EII,
-        mstep_EVE,
-        mstep_EVI,
-        mstep_EVV,
-        mstep_VEE,
-        mstep_VEI,
-        mstep_VEV,
-        mstep_VII,
-        mstep_VVE,
-        mstep_VVI,
-        mstep_VVV,
-    )
-except ImportError:  # interim kernels until the M-step module lands
-    from ._interim_mstep import (  # type: ignore[assignment]
-        mstep_EEE,
-        mstep_EEI,
-        mstep_EEV,
-        mstep_EII,
-        mstep_EVE,
-        mstep_EVI,
-        mstep_EVV,
-        mstep_VEE,
-        mstep_VEI,
-        mstep_VEV,
-        mstep_VII,
-        mstep_VVE,
-        mstep_VVI,
-        mstep_VVV,
-    )
+from ._compiled_mstep import (
+    mstep_EEE,
+    mstep_EEI,
+    mstep_EEV,
+    mstep_EII,
+    mstep_EVE,
+    mstep_EVI,
+    mstep_EVV,
+    mstep_VEE,
+    mstep_VEI,
+    mstep_VEV,
+    mstep_VII,
+    mstep_VVE,
+    mstep_VVI,
+    mstep_VVV,
+)
 
 #: Covariance models in the order of their codes (mclust's order).
 MODEL_CODES = ("EII", "VII", "EEI", "VEI", "EVI", "VVI", "EEE",
@@ -178,85 +160,109 @@ def _degeneracy_bound_ok(lower, reference, limit, inverse):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _e_step(X, w, log_weights, means, lower, half_log_det, resp, y):
-    """Responsibilities (times the row weights) into ``resp``; the weighted log-likelihood.
+def _e_step(X, w, log_weights, means, lower, half_log_det, counts, first, second, values,
+            diff):
+    """Fused E-step and statistics about the current means; the weighted log-likelihood.
 
-    Returns NaN when a row of positive weight has a non-finite log-likelihood.
+    ``counts`` (K,), ``first`` (K, D) = sum_i r_ik (x_i - mu_k) and ``second``
+    (K, D, D, lower triangle) = sum_i r_ik (x_i - mu_k)(x_i - mu_k)', with
+    ``r_ik`` the responsibilities times the row weights.  Returns NaN when a
+    row of positive weight has a non-finite log-likelihood.
     """
     n, D = X.shape
     K = means.shape[0]
     constant = 0.5 * D * _LOG_2PI
+    counts[:] = 0.0
+    first[:] = 0.0
+    second[:] = 0.0
     total = 0.0
     for i in range(n):
         wi = w[i]
         if wi == 0.0:
-            for k in range(K):
-                resp[i, k] = 0.0
             continue
         top = -np.inf
         for k in range(K):
             q = 0.0
             for a in range(D):
-                s = X[i, a] - means[k, a]
+                d = X[i, a] - means[k, a]
+                diff[k, a] = d
+                s = d
                 for b in range(a):
-                    s -= lower[k, a, b] * y[b]
+                    s -= lower[k, a, b] * values[K + b]
                 s /= lower[k, a, a]
-                y[a] = s
+                values[K + a] = s
                 q += s * s
             value = log_weights[k] - half_log_det[k] - constant - 0.5 * q
-            resp[i, k] = value
+            values[k] = value
             if value > top:
                 top = value
         if not math.isfinite(top):
             return np.nan
         s = 0.0
         for k in range(K):
-            e = math.exp(resp[i, k] - top)
-            resp[i, k] = e
+            e = math.exp(values[k] - top)
+            values[k] = e
             s += e
         row = top + math.log(s)
         if not math.isfinite(row):
             return np.nan
+        total += wi * row
         scale = wi / s
         for k in range(K):
-            resp[i, k] *= scale
-        total += wi * row
+            r = values[k] * scale
+            if r == 0.0:
+                continue
+            counts[k] += r
+            for a in range(D):
+                ra = r * diff[k, a]
+                first[k, a] += ra
+                for b in range(a + 1):
+                    second[k, a, b] += ra * diff[k, b]
     return total
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _statistics(X, resp, counts, means, scatter):
-    """Counts, means and scatter about the means (lower triangle mirrored)."""
+def _about_new_means(counts, first, second, centers, new_means, scatter):
+    """New means and the scatter about them, from moments about ``centers``.
+
+    As ``scatter_full``: ``W_k = S_k - f_k (f_k / n_k)'`` (symmetric by construction).
+    """
+    K, D = first.shape
+    for k in range(K):
+        c = counts[k]
+        for a in range(D):
+            new_means[k, a] = centers[k, a] + first[k, a] / c
+        for a in range(D):
+            shift = first[k, a] / c
+            for b in range(a + 1):
+                value = second[k, a, b] - first[k, b] * shift
+                scatter[k, a, b] = value
+                scatter[k, b, a] = value
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _partition_statistics(X, w, labels, counts, means, scatter):
+    """Counts, means and scatter about the means of a hard partition (two passes)."""
     n, D = X.shape
     K = counts.shape[0]
-    for k in range(K):
-        c = 0.0
-        for a in range(D):
-            means[k, a] = 0.0
-        for i in range(n):
-            r = resp[i, k]
-            c += r
-            for a in range(D):
-                means[k, a] += r * X[i, a]
-        counts[k] = c
-        if c > 0.0:
-            for a in range(D):
-                means[k, a] /= c
-        for a in range(D):
-            for b in range(D):
-                scatter[k, a, b] = 0.0
-    diff = np.empty(D)
+    counts[:] = 0.0
+    means[:] = 0.0
+    scatter[:] = 0.0
     for i in range(n):
-        for k in range(K):
-            r = resp[i, k]
-            if r == 0.0:
-                continue
+        k = labels[i]
+        counts[k] += w[i]
+        for a in range(D):
+            means[k, a] += w[i] * X[i, a]
+    for k in range(K):
+        if counts[k] > 0.0:
             for a in range(D):
-                diff[a] = X[i, a] - means[k, a]
-            for a in range(D):
-                ra = r * diff[a]
-                for b in range(a + 1):
-                    scatter[k, a, b] += ra * diff[b]
+                means[k, a] /= counts[k]
+    for i in range(n):
+        k = labels[i]
+        for a in range(D):
+            da = w[i] * (X[i, a] - means[k, a])
+            for b in range(a + 1):
+                scatter[k, a, b] += da * (X[i, b] - means[k, b])
     for k in range(K):
         for a in range(D):
             for b in range(a):
@@ -264,26 +270,63 @@ def _statistics(X, resp, counts, means, scatter):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def em_loop(X, w, weights, means, covariances, code, reg_covar, tol, max_iter, monotone,
-            rtol, reference, degenerate_rtol, empty_fraction, max_inner, inner_tol,
-            history):
+def _m_step(code, counts, new_means, scatter, covariances, has_previous, reg_covar,
+            max_inner, inner_tol, empty_fraction, new_covariances, lower, half_log_det,
+            reference, degenerate_rtol, inverse):
+    """The M-step's covariances and their checks; a status (OK or why not)."""
+    K, D = new_means.shape
+    total = 0.0
+    for k in range(K):
+        total += counts[k]
+    for k in range(K):
+        if not counts[k] >= empty_fraction * total or not counts[k] > 0.0:
+            return EMPTY
+    status = _mstep(code, counts, scatter, covariances, has_previous, reg_covar, max_inner,
+                    inner_tol, new_covariances)
+    if status != 0:
+        return M_STEP
+    for k in range(K):
+        for a in range(D):
+            if not math.isfinite(new_means[k, a]):
+                return NON_FINITE
+            for b in range(D):
+                if not math.isfinite(new_covariances[k, a, b]):
+                    return NON_FINITE
+    if not _factor(new_covariances, lower, half_log_det):
+        return NOT_POSITIVE
+    if not _degeneracy_bound_ok(lower, reference, degenerate_rtol, inverse):
+        return NEAR_SINGULAR
+    return OK
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def em_loop(X, w, labels, weights, means, covariances, code, reg_covar, tol, max_iter,
+            monotone, rtol, reference, degenerate_rtol, empty_fraction, max_inner,
+            start_inner, inner_tol, history):
     """Plain EM from (weights, means, covariances), updated in place.
 
-    Mirrors :func:`emkit.em.engine.run_em`: at iteration t the E-step at the
-    current parameters gives the mean objective ``history[t-1]``; a decrease
-    beyond ``rtol * max(1, |previous|)`` (when ``monotone``) stops with
-    DECREASE; the M-step follows; the run stops when the objective changed by
-    less than ``tol``.  The parameters after the last M-step are left in the
-    arrays.  Returns ``(status, n_iter, converged)``.
+    With ``labels`` of length n (a partition; else length 0) the run starts with
+    the M-step from that partition (``params_from_responsibilities``; its
+    inner iterations get ``start_inner`` rounds) and the given parameters are
+    only overwritten.  Then, as :func:`emkit.em.engine.run_em`: at iteration t
+    the E-step at the current parameters gives the mean objective
+    ``history[t-1]``; a decrease beyond ``rtol * max(1, |previous|)`` (when
+    ``monotone``) stops with DECREASE; the M-step follows; the run stops when
+    the objective changed by less than ``tol``.  The parameters after the last
+    M-step are left in the arrays.  Returns ``(status, n_iter, converged,
+    log-likelihood sum, sum of log max responsibility)``, the last two at the
+    final parameters with unit row weights (:func:`final_scores`).
     """
     n, D = X.shape
     K = weights.shape[0]
     lower = np.empty((K, D, D))
     half_log_det = np.empty(K)
     log_weights = np.empty(K)
-    resp = np.empty((n, K))
-    y = np.empty(D)
+    values = np.empty(K + D)
+    diff = np.empty((K, D))
     counts = np.empty(K)
+    first = np.empty((K, D))
+    second = np.empty((K, D, D))
     new_means = np.empty((K, D))
     scatter = np.empty((K, D, D))
     new_covariances = np.empty((K, D, D))
@@ -291,8 +334,22 @@ def em_loop(X, w, weights, means, covariances, code, reg_covar, tol, max_iter, m
     total_weight = 0.0
     for i in range(n):
         total_weight += w[i]
-    if not _factor(covariances, lower, half_log_det):
-        return NOT_POSITIVE, 0, False
+    if labels.shape[0] == n:
+        _partition_statistics(X, w, labels, counts, new_means, scatter)
+        status = _m_step(code, counts, new_means, scatter, covariances, False, reg_covar,
+                         start_inner, inner_tol, empty_fraction, new_covariances, lower,
+                         half_log_det, reference, degenerate_rtol, inverse)
+        if status != OK:
+            return status, 0, False, np.nan, np.nan
+        total = counts.sum()
+        for k in range(K):
+            weights[k] = counts[k] / total
+            for a in range(D):
+                means[k, a] = new_means[k, a]
+                for b in range(D):
+                    covariances[k, a, b] = new_covariances[k, a, b]
+    elif not _factor(covariances, lower, half_log_det):
+        return NOT_POSITIVE, 0, False, np.nan, np.nan
     previous = -np.inf
     converged = False
     n_iter = 0
@@ -300,36 +357,21 @@ def em_loop(X, w, weights, means, covariances, code, reg_covar, tol, max_iter, m
         n_iter = iteration
         for k in range(K):
             log_weights[k] = math.log(weights[k]) if weights[k] > 0.0 else -np.inf
-        objective = _e_step(X, w, log_weights, means, lower, half_log_det, resp, y)
-        objective /= total_weight
+        objective = _e_step(X, w, log_weights, means, lower, half_log_det, counts, first,
+                            second, values, diff) / total_weight
         if not math.isfinite(objective):
-            return NON_FINITE, n_iter, False
+            return NON_FINITE, n_iter, False, np.nan, np.nan
         history[iteration - 1] = objective
         if monotone and math.isfinite(previous) and \
                 objective < previous - rtol * max(1.0, abs(previous)):
-            return DECREASE, n_iter, False
-        _statistics(X, resp, counts, new_means, scatter)
-        total = 0.0
-        for k in range(K):
-            total += counts[k]
-        for k in range(K):
-            if counts[k] < empty_fraction * total:
-                return EMPTY, n_iter, False
-        status = _mstep(code, counts, scatter, covariances, True, reg_covar, max_inner,
-                        inner_tol, new_covariances)
-        if status != 0:
-            return M_STEP, n_iter, False
-        for k in range(K):
-            for a in range(D):
-                if not math.isfinite(new_means[k, a]):
-                    return NON_FINITE, n_iter, False
-                for b in range(D):
-                    if not math.isfinite(new_covariances[k, a, b]):
-                        return NON_FINITE, n_iter, False
-        if not _factor(new_covariances, lower, half_log_det):
-            return NOT_POSITIVE, n_iter, False
-        if not _degeneracy_bound_ok(lower, reference, degenerate_rtol, inverse):
-            return NEAR_SINGULAR, n_iter, False
+            return DECREASE, n_iter, False, np.nan, np.nan
+        _about_new_means(counts, first, second, means, new_means, scatter)
+        status = _m_step(code, counts, new_means, scatter, covariances, True, reg_covar,
+                         max_inner, inner_tol, empty_fraction, new_covariances, lower,
+                         half_log_det, reference, degenerate_rtol, inverse)
+        if status != OK:
+            return status, n_iter, False, np.nan, np.nan
+        total = counts.sum()
         for k in range(K):
             weights[k] = counts[k] / total
             for a in range(D):
@@ -340,7 +382,8 @@ def em_loop(X, w, weights, means, covariances, code, reg_covar, tol, max_iter, m
         previous = objective
         if converged:
             break
-    return OK, n_iter, converged
+    loglik, map_log_z = final_scores(X, weights, means, covariances)
+    return OK, n_iter, converged, loglik, map_log_z
 
 
 @njit(cache=True, nogil=True, error_model="numpy")

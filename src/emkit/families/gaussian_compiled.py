@@ -43,6 +43,7 @@ SMALL_WORK = 2_000_000
 #: Largest number of features served (the M-step kernels work on D x D matrices).
 MAX_FEATURES = 64
 _UNIVARIATE = {"E": "EII", "V": "VII"}
+_NO_LABELS = np.empty(0, dtype=np.intp)
 
 
 def loop_kernels() -> ModuleType | None:
@@ -120,31 +121,65 @@ def applies(model, source, max_iter: int) -> bool:
     return D <= MAX_FEATURES and n <= SMALL_WORK and not np.isnan(X).any()
 
 
-def run_loop(kernels: ModuleType, model, X: np.ndarray, w: np.ndarray, params, *,
+def applies_to_rows(X: np.ndarray, n_components: int) -> bool:
+    """Whether rows X (complete, float64) are small enough for the loop."""
+    return (X.dtype == np.float64 and X.ndim == 2 and X.shape[1] <= MAX_FEATURES
+            and X.shape[0] * n_components <= SMALL_WORK)
+
+
+def set_fitted(estimator, model, params, history: np.ndarray, converged: bool) -> None:
+    """Give an unfitted GaussianMixture the fitted state ``fit`` would give it
+    (rows validated by the caller: complete, float64, no column names)."""
+    estimator._stepwise = None
+    estimator._prepared = {}
+    estimator.n_features_in_ = params.means.shape[1]
+    estimator._set_params(params, model)
+    estimator.converged_ = converged
+    estimator.n_iter_ = int(history.shape[0])
+    estimator.lower_bounds_ = history
+    estimator.lower_bound_ = float(history[-1])
+    estimator._last_runner = "em"
+    estimator._checkpoint_data = None
+
+
+def run_loop(kernels: ModuleType, model, X: np.ndarray, w: np.ndarray, *, params=None,
+             labels: np.ndarray | None = None, n_components: int | None = None,
              tol: float, max_iter: int, reference: np.ndarray | None = None):
-    """The compiled loop from ``params``: (weights, means, full covariances, history,
-    converged) or None when the NumPy path must redo the fit."""
-    K, D = params.means.shape
+    """The compiled loop from ``params`` or from the M-step of a partition ``labels``.
+
+    Returns (weights, means, full covariances, history, converged, log-likelihood,
+    sum of log max responsibility) at the end (the last two with unit row
+    weights), or None when the NumPy path must redo the fit.
+    """
+    D = X.shape[1]
+    structure = model.structure
+    if labels is None:
+        K = params.means.shape[0]
+        weights = np.array(params.weights, dtype=np.float64)
+        means = np.array(params.means, dtype=np.float64, order="C")
+        covariances = full_covariances(structure, params.covariances, K, D)
+        labels = _NO_LABELS
+    else:
+        K = int(n_components)
+        weights, means, covariances = np.empty(K), np.empty((K, D)), np.empty((K, D, D))
+        labels = np.ascontiguousarray(labels, dtype=np.intp)
     if X.shape[0] * K > SMALL_WORK:
         return None
-    structure = model.structure
-    weights = np.array(params.weights, dtype=np.float64)
-    means = np.array(params.means, dtype=np.float64, order="C")
-    covariances = full_covariances(structure, params.covariances, K, D)
     if reference is None:
         reference = _reference(model, X, w)
     history = np.empty(max_iter)
     limit = model.m_step_iterations
-    status, n_iter, converged = kernels.em_loop(
-        X, w, weights, means, covariances, model_code(structure.name, kernels.MODEL_CODES),
-        float(model.reg_covar), float(tol), int(max_iter),
-        get_config()["monotonic"] != "ignore", objective_rtol(model),
+    status, n_iter, converged, loglik, map_log_z = kernels.em_loop(
+        X, w, labels, weights, means, covariances,
+        model_code(structure.name, kernels.MODEL_CODES), float(model.reg_covar), float(tol),
+        int(max_iter), get_config()["monotonic"] != "ignore", objective_rtol(model),
         np.ascontiguousarray(reference, dtype=np.float64), DEGENERATE_RTOL,
-        _empty_fraction(), INNER_MAX_ITER if limit is None else int(limit), INNER_TOL,
-        history)
+        _empty_fraction(), INNER_MAX_ITER if limit is None else int(limit), INNER_MAX_ITER,
+        INNER_TOL, history)
     if status != kernels.OK:
         return None
-    return weights, means, covariances, history[:n_iter].copy(), bool(converged)
+    return (weights, means, covariances, history[:n_iter].copy(), bool(converged),
+            float(loglik), float(map_log_z))
 
 
 def _empty_fraction() -> float:
@@ -172,9 +207,9 @@ def compiled_run(model, params, source, *, tol: float, max_iter: int) -> EMResul
         return None
     X = np.ascontiguousarray(source.X)
     w = np.ascontiguousarray(source.sample_weight, dtype=np.float64)
-    done = run_loop(kernels, model, X, w, params, tol=tol, max_iter=max_iter)
+    done = run_loop(kernels, model, X, w, params=params, tol=tol, max_iter=max_iter)
     if done is None:
         return None
-    weights, means, full, history, converged = done
+    weights, means, full, history, converged = done[:5]
     return EMResult(make_params(model, weights, means, full), history, converged,
                     history.shape[0])
