@@ -50,10 +50,12 @@ from numba import njit
 from .._numba_orientation import common_orientation_inner
 from ._compiled_mstep_linalg import (
     _JIT,
+    active_weights,
     all_finite,
     cholesky,
     circle_pairs,
     converged,
+    copy_matrices,
     diagonal_objective,
     equal_volume_variable_shapes,
     from_eigen,
@@ -75,16 +77,12 @@ OK, NOT_FINITE, BAD_INPUT, NOT_POSITIVE_DEFINITE, ZERO_COUNT = 0, 1, 2, 3, 4
 
 
 @njit(**_JIT)
-def _check_inputs(counts, scatter, previous, has_previous):
-    """BAD_INPUT when an input the M-step reads is not finite, else OK."""
+def _check_inputs(counts, scatter):
+    """BAD_INPUT when the counts or the scatter hold non-finite numbers, else OK."""
     for k in range(counts.shape[0]):
         if not np.isfinite(counts[k]):
             return BAD_INPUT
-    if not all_finite(scatter):
-        return BAD_INPUT
-    if has_previous and not all_finite(previous):
-        return BAD_INPUT
-    return OK
+    return OK if all_finite(scatter) else BAD_INPUT
 
 
 @njit(**_JIT)
@@ -100,11 +98,19 @@ def _any_zero(counts) -> bool:
     return False
 
 
+@njit(**_JIT)
+def _total(values) -> float:
+    total = 0.0
+    for k in range(values.shape[0]):
+        total += values[k]
+    return total
+
+
 # ------------------------------------------------- the scikit-learn structures
 @njit(**_JIT)
 def mstep_VVV(counts, scatter, previous, has_previous, reg_covar, max_inner, inner_tol, out):
     """``Full.estimate``: ``W_k / n_k`` (symmetrised) plus ``reg_covar I``."""
-    status = _check_inputs(counts, scatter, previous, False)
+    status = _check_inputs(counts, scatter)
     if status != OK:
         return status
     if _any_zero(counts):
@@ -121,25 +127,25 @@ def mstep_VVV(counts, scatter, previous, has_previous, reg_covar, max_inner, inn
 @njit(**_JIT)
 def mstep_EEE(counts, scatter, previous, has_previous, reg_covar, max_inner, inner_tol, out):
     """``Tied.estimate``: ``sum_k W_k / sum_k n_k`` (symmetrised) plus ``reg_covar I``."""
-    status = _check_inputs(counts, scatter, previous, False)
+    status = _check_inputs(counts, scatter)
     if status != OK:
         return status
     if _any_zero(counts):
         return ZERO_COUNT
     K, D, _ = scatter.shape
     pooled = np.zeros((D, D))
-    total = 0.0
     for k in range(K):
-        total += counts[k]
         for i in range(D):
             for j in range(D):
                 pooled[i, j] += scatter[k, i, j]
+    total = _total(counts)
     for i in range(D):
         for j in range(D):
-            out[0, i, j] = 0.5 * (pooled[i, j] / total + pooled[j, i] / total)
-        out[0, i, i] += reg_covar
-    for k in range(1, K):
-        out[k] = out[0]
+            value = 0.5 * (pooled[i, j] / total + pooled[j, i] / total)
+            if i == j:
+                value += reg_covar
+            for k in range(K):
+                out[k, i, j] = value
     return _finish(out)
 
 
@@ -158,29 +164,35 @@ def _variances(counts, scatter):
 @njit(**_JIT)
 def mstep_VVI(counts, scatter, previous, has_previous, reg_covar, max_inner, inner_tol, out):
     """``Diagonal.estimate``: ``max(diag W_k / n_k, 0) + reg_covar``."""
-    status = _check_inputs(counts, scatter, previous, False)
-    if status != OK:
-        return status
-    if _any_zero(counts):
-        return ZERO_COUNT
-    write_diagonal(_variances(counts, scatter) + reg_covar, out)
-    return _finish(out)
-
-
-@njit(**_JIT)
-def mstep_VII(counts, scatter, previous, has_previous, reg_covar, max_inner, inner_tol, out):
-    """``Spherical.estimate``: the mean of ``max(diag W_k / n_k, 0)`` plus ``reg_covar``."""
-    status = _check_inputs(counts, scatter, previous, False)
+    status = _check_inputs(counts, scatter)
     if status != OK:
         return status
     if _any_zero(counts):
         return ZERO_COUNT
     K, D, _ = scatter.shape
     variances = _variances(counts, scatter)
-    spherical = np.empty((K, D))
     for k in range(K):
-        spherical[k, :] = variances[k].sum() / D + reg_covar
-    write_diagonal(spherical, out)
+        for j in range(D):
+            variances[k, j] += reg_covar
+    write_diagonal(variances, out)
+    return _finish(out)
+
+
+@njit(**_JIT)
+def mstep_VII(counts, scatter, previous, has_previous, reg_covar, max_inner, inner_tol, out):
+    """``Spherical.estimate``: the mean of ``max(diag W_k / n_k, 0)`` plus ``reg_covar``."""
+    status = _check_inputs(counts, scatter)
+    if status != OK:
+        return status
+    if _any_zero(counts):
+        return ZERO_COUNT
+    K, D, _ = scatter.shape
+    variances = _variances(counts, scatter)
+    for k in range(K):
+        value = _total(variances[k]) / D + reg_covar
+        for j in range(D):
+            variances[k, j] = value
+    write_diagonal(variances, out)
     return _finish(out)
 
 
@@ -188,14 +200,19 @@ def mstep_VII(counts, scatter, previous, has_previous, reg_covar, max_inner, inn
 @njit(**_JIT)
 def mstep_EII(counts, scatter, previous, has_previous, reg_covar, max_inner, inner_tol, out):
     """``EII.estimate``: ``sum_kj (W_k + reg n_k I)_jj / (D sum_k n_k)``."""
-    status = _check_inputs(counts, scatter, previous, False)
+    status = _check_inputs(counts, scatter)
     if status != OK:
         return status
     K, D, _ = scatter.shape
     diagonals = np.empty((K, D))
     load_diagonal(counts, scatter, reg_covar, diagonals)
-    variance = diagonals.sum() / (counts.sum() * D)
-    diagonals[:, :] = variance
+    total = 0.0
+    for k in range(K):
+        total += _total(diagonals[k])
+    variance = total / (_total(counts) * D)
+    for k in range(K):
+        for j in range(D):
+            diagonals[k, j] = variance
     write_diagonal(diagonals, out)
     return _finish(out)
 
@@ -203,18 +220,20 @@ def mstep_EII(counts, scatter, previous, has_previous, reg_covar, max_inner, inn
 @njit(**_JIT)
 def mstep_EEI(counts, scatter, previous, has_previous, reg_covar, max_inner, inner_tol, out):
     """``EEI.estimate``: ``sum_k diag(W_k + reg n_k I) / sum_k n_k`` for every component."""
-    status = _check_inputs(counts, scatter, previous, False)
+    status = _check_inputs(counts, scatter)
     if status != OK:
         return status
     K, D, _ = scatter.shape
     diagonals = np.empty((K, D))
     load_diagonal(counts, scatter, reg_covar, diagonals)
-    common = np.zeros(D)
-    for k in range(K):
-        common += diagonals[k]
-    common /= counts.sum()
-    for k in range(K):
-        diagonals[k] = common
+    total = _total(counts)
+    for j in range(D):
+        common = 0.0
+        for k in range(K):
+            common += diagonals[k, j]
+        common /= total
+        for k in range(K):
+            diagonals[k, j] = common
     write_diagonal(diagonals, out)
     return _finish(out)
 
@@ -222,14 +241,15 @@ def mstep_EEI(counts, scatter, previous, has_previous, reg_covar, max_inner, inn
 @njit(**_JIT)
 def mstep_EVI(counts, scatter, previous, has_previous, reg_covar, max_inner, inner_tol, out):
     """``EVI.estimate``: ``equal_volume_variable_shapes`` of the regularised diagonals."""
-    status = _check_inputs(counts, scatter, previous, False)
+    status = _check_inputs(counts, scatter)
     if status != OK:
         return status
     K, D, _ = scatter.shape
     diagonals = np.empty((K, D))
     load_diagonal(counts, scatter, reg_covar, diagonals)
+    active, _weight = active_weights(counts)
     variances = np.empty((K, D))
-    equal_volume_variable_shapes(counts, diagonals, counts > 0.0, variances)
+    equal_volume_variable_shapes(counts, diagonals, active, variances)
     write_diagonal(variances, out)
     return _finish(out)
 
@@ -248,20 +268,30 @@ def _eigen(counts, scatter, reg_covar):
 
 
 @njit(**_JIT)
+def _pooled_active(values, active):
+    """sum over the active components of values[k] (K, D) -> (D,)."""
+    K, D = values.shape
+    pooled = np.zeros(D)
+    for k in range(K):
+        if active[k]:
+            for j in range(D):
+                pooled[j] += values[k, j]
+    return pooled
+
+
+@njit(**_JIT)
 def mstep_EEV(counts, scatter, previous, has_previous, reg_covar, max_inner, inner_tol, out):
     """``EEV.estimate``: the pooled eigenvalues in every component's eigenvectors."""
-    status = _check_inputs(counts, scatter, previous, False)
+    status = _check_inputs(counts, scatter)
     if status != OK:
         return status
     K, D, _ = scatter.shape
     _regularized, values, vectors = _eigen(counts, scatter, reg_covar)
-    common = np.zeros(D)
-    total = 0.0
-    for k in range(K):
-        if counts[k] > 0.0:
-            common += values[k]
-            total += counts[k]
-    common /= total
+    active, weight = active_weights(counts)
+    common = _pooled_active(values, active)
+    total = _total(weight)
+    for j in range(D):
+        common[j] /= total
     for k in range(K):
         from_eigen(vectors[k], common, out[k])
     return _finish(out)
@@ -270,13 +300,14 @@ def mstep_EEV(counts, scatter, previous, has_previous, reg_covar, max_inner, inn
 @njit(**_JIT)
 def mstep_EVV(counts, scatter, previous, has_previous, reg_covar, max_inner, inner_tol, out):
     """``EVV.estimate``: ``equal_volume_variable_shapes`` of the eigenvalues."""
-    status = _check_inputs(counts, scatter, previous, False)
+    status = _check_inputs(counts, scatter)
     if status != OK:
         return status
     K, D, _ = scatter.shape
     _regularized, values, vectors = _eigen(counts, scatter, reg_covar)
+    active, _weight = active_weights(counts)
     shapes = np.empty((K, D))
-    equal_volume_variable_shapes(counts, values, counts > 0.0, shapes)
+    equal_volume_variable_shapes(counts, values, active, shapes)
     for k in range(K):
         from_eigen(vectors[k], shapes[k], out[k])
     return _finish(out)
@@ -284,17 +315,9 @@ def mstep_EVV(counts, scatter, previous, has_previous, reg_covar, max_inner, inn
 
 # -------------------------------------------- inner iterations of decomposed.py
 @njit(**_JIT)
-def _weights(counts):
-    """(active, weight): ``decomposed._active`` and the counts of the active components."""
-    active = counts > 0.0
-    weight = np.where(active, counts, 0.0)
-    return active, weight
-
-
-@njit(**_JIT)
-def _volumes_and_shape(counts, values, active, shape, D):
+def _volumes_and_shape(counts, values, active, shape):
     """One round of VEI/VEV: the volumes given the shape, then the shape given them."""
-    K = values.shape[0]
+    K, D = values.shape
     volumes = np.ones(K)
     for k in range(K):
         if active[k]:
@@ -320,7 +343,7 @@ def _common_shape_inner(counts, values, active, weight, shape, max_inner, inner_
     variances = np.empty((K, D))
     objective = -np.inf
     for _ in range(max_inner):
-        volumes, shape = _volumes_and_shape(counts, values, active, shape, D)
+        volumes, shape = _volumes_and_shape(counts, values, active, shape)
         for k in range(K):
             for j in range(D):
                 variances[k, j] = volumes[k] * shape[j]
@@ -352,27 +375,27 @@ def _mean_unit_shape(rows, active):
 @njit(**_JIT)
 def mstep_VEI(counts, scatter, previous, has_previous, reg_covar, max_inner, inner_tol, out):
     """``VEI.estimate``: volumes and one diagonal shape, alternated from the warm start."""
-    status = _check_inputs(counts, scatter, previous, has_previous)
-    if status != OK:
-        return status
+    status = _check_inputs(counts, scatter)
+    if status != OK or (has_previous and not all_finite(previous)):
+        return BAD_INPUT
     if max_inner < 1:  # the NumPy loop needs one round
         return BAD_INPUT
     K, D, _ = scatter.shape
     diagonals = np.empty((K, D))
     load_diagonal(counts, scatter, reg_covar, diagonals)
-    active, weight = _weights(counts)
+    active, weight = active_weights(counts)
+    previous_diagonals = np.empty((K, D))
+    for k in range(K):
+        for j in range(D):
+            previous_diagonals[k, j] = previous[k, j, j]
     if has_previous:
-        previous_diagonals = np.empty((K, D))
-        for k in range(K):
-            for j in range(D):
-                previous_diagonals[k, j] = previous[k, j, j]
         shape = _mean_unit_shape(previous_diagonals, active)
     else:
-        pooled = np.zeros(D)
-        for k in range(K):
-            if active[k]:
-                pooled += diagonals[k]
-        shape = unit_determinant(pooled / weight.sum())
+        pooled = _pooled_active(diagonals, active)
+        total = _total(weight)
+        for j in range(D):
+            pooled[j] /= total
+        shape = unit_determinant(pooled)
     variances = _common_shape_inner(counts, diagonals, active, weight, shape, max_inner,
                                     inner_tol)
     write_diagonal(variances, out)
@@ -395,21 +418,21 @@ def _keep_better(weight, regularized, previous, has_previous, out):
     if not (ok_old and ok_new):
         return NOT_POSITIVE_DEFINITE
     if np.isfinite(old) and not new >= old:
-        out[:] = previous
+        copy_matrices(previous, out)
     return OK
 
 
 @njit(**_JIT)
 def mstep_VEV(counts, scatter, previous, has_previous, reg_covar, max_inner, inner_tol, out):
     """``VEV.estimate``: volumes and one shape on the eigenvalues, eigenvectors of W_k."""
-    status = _check_inputs(counts, scatter, previous, has_previous)
-    if status != OK:
-        return status
-    if max_inner < 1:  # the NumPy loop needs one round
+    status = _check_inputs(counts, scatter)
+    if status != OK or (has_previous and not all_finite(previous)):
+        return BAD_INPUT
+    if max_inner < 1:
         return BAD_INPUT
     K, D, _ = scatter.shape
     regularized, values, vectors = _eigen(counts, scatter, reg_covar)
-    active, weight = _weights(counts)
+    active, weight = active_weights(counts)
     if has_previous:
         previous_values = np.ones((K, D))
         for k in range(K):
@@ -419,11 +442,7 @@ def mstep_VEV(counts, scatter, previous, has_previous, reg_covar, max_inner, inn
                     previous_values[k, j] = ascending[D - 1 - j]
         shape = _mean_unit_shape(previous_values, active)
     else:
-        pooled = np.zeros(D)
-        for k in range(K):
-            if active[k]:
-                pooled += values[k]
-        shape = unit_determinant(pooled)
+        shape = unit_determinant(_pooled_active(values, active))
     variances = _common_shape_inner(counts, values, active, weight, shape, max_inner,
                                     inner_tol)
     for k in range(K):
@@ -433,49 +452,61 @@ def mstep_VEV(counts, scatter, previous, has_previous, reg_covar, max_inner, inn
 
 
 @njit(**_JIT)
-def _volume(matrix, lower):
-    """``decomposed._volume`` of one positive definite matrix: (|S|^(1/D), ok)."""
+def _normalize_volume(matrix, lower) -> bool:
+    """matrix / ``decomposed._volume(matrix)`` in place (|S|^(1/D) from Cholesky);
+    False when the matrix is not positive definite."""
     D = matrix.shape[0]
     if not cholesky(matrix, lower):
-        return np.nan, False
+        return False
     logdet = 0.0
     for j in range(D):
         logdet += 2.0 * math.log(lower[j, j])
-    return math.exp(logdet / D), True
+    volume = math.exp(logdet / D)
+    for i in range(D):
+        for j in range(D):
+            matrix[i, j] = matrix[i, j] / volume
+    return True
 
 
 @njit(**_JIT)
 def mstep_VEE(counts, scatter, previous, has_previous, reg_covar, max_inner, inner_tol, out):
     """``VEE.estimate``: volumes and one matrix C (|C| = 1), alternated from the warm start."""
-    status = _check_inputs(counts, scatter, previous, has_previous)
-    if status != OK:
-        return status
-    if max_inner < 1:  # the NumPy loop needs one round
+    status = _check_inputs(counts, scatter)
+    if status != OK or (has_previous and not all_finite(previous)):
+        return BAD_INPUT
+    if max_inner < 1:
         return BAD_INPUT
     K, D, _ = scatter.shape
     regularized = np.empty((K, D, D))
     load_full(counts, scatter, reg_covar, regularized)
-    active, weight = _weights(counts)
+    active, weight = active_weights(counts)
     lower = np.empty((D, D))
+    unit = np.empty((D, D))
     common = np.zeros((D, D))
     if has_previous:
         n_active = 0
         for k in range(K):
             if active[k]:
-                volume, ok = _volume(previous[k], lower)
-                if not ok:
+                for i in range(D):
+                    for j in range(D):
+                        unit[i, j] = previous[k, i, j]
+                if not _normalize_volume(unit, lower):
                     return NOT_POSITIVE_DEFINITE
-                common += previous[k] / volume
+                for i in range(D):
+                    for j in range(D):
+                        common[i, j] += unit[i, j]
                 n_active += 1
-        common /= n_active
+        for i in range(D):
+            for j in range(D):
+                common[i, j] /= n_active
     else:
         for k in range(K):
             if active[k]:
-                common += regularized[k]
-    volume, ok = _volume(common, lower)
-    if not ok:
+                for i in range(D):
+                    for j in range(D):
+                        common[i, j] += regularized[k, i, j]
+    if not _normalize_volume(common, lower):
         return NOT_POSITIVE_DEFINITE
-    common = common / volume
     precision = np.empty((D, D))
     volumes = np.ones(K)
     objective = -np.inf
@@ -484,17 +515,20 @@ def mstep_VEE(counts, scatter, previous, has_previous, reg_covar, max_inner, inn
         return NOT_POSITIVE_DEFINITE
     for _ in range(max_inner):
         for k in range(K):
-            volumes[k] = (trace_product(regularized[k], precision) / (counts[k] * D)
-                          if active[k] else 1.0)
-        common[:, :] = 0.0
-        for k in range(K):
             if active[k]:
-                common += regularized[k] / volumes[k]
-        common = 0.5 * (common + common.T)
-        volume, ok = _volume(common, lower)
-        if not ok:
+                volumes[k] = trace_product(regularized[k], precision) / (counts[k] * D)
+        for i in range(D):
+            for j in range(D):
+                total = 0.0
+                for k in range(K):
+                    if active[k]:
+                        total += regularized[k, i, j] / volumes[k]
+                unit[i, j] = total
+        for i in range(D):
+            for j in range(D):
+                common[i, j] = 0.5 * (unit[i, j] + unit[j, i])
+        if not _normalize_volume(common, lower):
             return NOT_POSITIVE_DEFINITE
-        common = common / volume
         # Q of volumes_k * common from one factorisation of common
         logdet, ok = spd_inverse(common, lower, precision)
         if not ok:
@@ -502,55 +536,75 @@ def mstep_VEE(counts, scatter, previous, has_previous, reg_covar, max_inner, inn
         total = 0.0
         for k in range(K):
             if weight[k] > 0.0:
-                total += weight[k] * (D * math.log(volumes[k]) + logdet) + \
-                    trace_product(regularized[k], precision) / volumes[k]
+                total += (weight[k] * (D * math.log(volumes[k]) + logdet)
+                          + trace_product(regularized[k], precision) / volumes[k])
         new = -0.5 * total
         if converged(objective, new, inner_tol):
             break
         objective = new
     for k in range(K):
-        out[k] = volumes[k] * common
+        for i in range(D):
+            for j in range(D):
+                out[k, i, j] = volumes[k] * common[i, j]
     status = _keep_better(weight, regularized, previous, has_previous, out)
     return status if status != OK else _finish(out)
 
 
 @njit(**_JIT)
-def _golden_orientation(previous, active):
-    """``decomposed.common_orientation(previous[active])``: eigenvectors of a generic
-    positive combination of the previous covariances."""
-    K, D, _ = previous.shape
-    combination = np.zeros((D, D))
-    index = 0
-    for k in range(K):
-        if active[k]:
-            index += 1
-            product = index * (math.sqrt(5.0) - 1.0) / 2.0
-            combination += (1.0 + (product - math.floor(product))) * previous[k]
-    return np.linalg.eigh(combination)[1]
+def _eigenvectors(matrix):
+    """The eigenvectors of a symmetric matrix (ascending eigenvalues), C-contiguous."""
+    D = matrix.shape[0]
+    basis = np.linalg.eigh(matrix)[1]
+    out = np.empty((D, D))
+    for i in range(D):
+        for j in range(D):
+            out[i, j] = basis[i, j]
+    return out
 
 
 @njit(**_JIT)
 def _common_orientation(counts, scatter, previous, has_previous, reg_covar, max_inner,
                         inner_tol, out, equal_volume):
     """``_CommonOrientation.estimate`` (EVE, VVE) with the compiled inner iteration."""
-    status = _check_inputs(counts, scatter, previous, has_previous)
-    if status != OK:
-        return status
+    status = _check_inputs(counts, scatter)
+    if status != OK or (has_previous and not all_finite(previous)):
+        return BAD_INPUT
     K, D, _ = scatter.shape
     regularized = np.empty((K, D, D))
     load_full(counts, scatter, reg_covar, regularized)
-    active, weight = _weights(counts)
-    if has_previous:
-        orientation = np.ascontiguousarray(_golden_orientation(previous, active))
-    else:
-        pooled = np.zeros((D, D))
-        for k in range(K):
-            if active[k]:
-                pooled += regularized[k]
-        orientation = np.ascontiguousarray(np.linalg.eigh(pooled)[1])
-    rotated = np.empty((K, D, D))
+    active, weight = active_weights(counts)
+    # the start: eigenvectors of the pooled scatter, or decomposed.common_orientation
+    # (a generic positive combination of the previous covariances)
+    combination = np.zeros((D, D))
+    index = 0
     for k in range(K):
-        rotated[k] = orientation.T @ np.ascontiguousarray(regularized[k]) @ orientation
+        if active[k]:
+            coefficient = 1.0
+            if has_previous:
+                index += 1
+                product = index * (math.sqrt(5.0) - 1.0) / 2.0
+                coefficient = 1.0 + (product - math.floor(product))
+            for i in range(D):
+                for j in range(D):
+                    combination[i, j] += (coefficient * previous[k, i, j] if has_previous
+                                          else regularized[k, i, j])
+    orientation = _eigenvectors(combination)
+    # B_k = D' W_k D
+    rotated = np.empty((K, D, D))
+    half = np.empty((D, D))
+    for k in range(K):
+        for a in range(D):
+            for m in range(D):
+                total = 0.0
+                for b in range(D):
+                    total += regularized[k, a, b] * orientation[b, m]
+                half[a, m] = total
+        for i in range(D):
+            for m in range(D):
+                total = 0.0
+                for a in range(D):
+                    total += orientation[a, i] * half[a, m]
+                rotated[k, i, m] = total
     first, second = circle_pairs(D)
     diagonals = np.empty((K, D))
     common_orientation_inner(rotated, orientation, counts, active, equal_volume, first, second,
@@ -562,17 +616,25 @@ def _common_orientation(counts, scatter, previous, has_previous, reg_covar, max_
 
 
 @njit(**_JIT)
+def _runtime(flag):
+    """``flag`` as a plain boolean: a literal True/False would compile the callees twice."""
+    box = np.empty(1, dtype=np.bool_)
+    box[0] = flag
+    return box[0]
+
+
+@njit(**_JIT)
 def mstep_EVE(counts, scatter, previous, has_previous, reg_covar, max_inner, inner_tol, out):
     """``EVE.estimate``: equal volumes, variable shapes, one orientation."""
     return _common_orientation(counts, scatter, previous, has_previous, reg_covar, max_inner,
-                               inner_tol, out, True)
+                               inner_tol, out, _runtime(True))
 
 
 @njit(**_JIT)
 def mstep_VVE(counts, scatter, previous, has_previous, reg_covar, max_inner, inner_tol, out):
     """``VVE.estimate``: variable volumes and shapes, one orientation."""
     return _common_orientation(counts, scatter, previous, has_previous, reg_covar, max_inner,
-                               inner_tol, out, False)
+                               inner_tol, out, _runtime(False))
 
 
 #: The kernels by mclust name (mclust's order).

@@ -9,6 +9,10 @@ to rounding.  Where the NumPy helper takes a general route (LU for
 matrices that are not positive definite: the kernels then report failure and
 the caller runs the NumPy M-step instead, so such matrices never get a
 different treatment.
+
+Everything is written as scalar loops: numba compiles array expressions
+(``a += b``, ``np.where``, comparisons of arrays) into ufunc machinery that
+costs seconds of compilation each, and the cache is cold on a new machine.
 """
 
 from __future__ import annotations
@@ -79,7 +83,34 @@ def geometric_mean(values) -> float:
 @njit(**_JIT)
 def unit_determinant(values):
     """``decomposed.unit_determinant`` of a vector (a new array)."""
-    return values / geometric_mean(values)
+    mean = geometric_mean(values)
+    out = np.empty(values.shape[0])
+    for j in range(values.shape[0]):
+        out[j] = values[j] / mean
+    return out
+
+
+@njit(**_JIT)
+def active_weights(counts):
+    """(active, weight): ``decomposed._active`` (counts > 0) and the counts where active."""
+    K = counts.shape[0]
+    active = np.empty(K, dtype=np.bool_)
+    weight = np.zeros(K)
+    for k in range(K):
+        active[k] = counts[k] > 0.0
+        if active[k]:
+            weight[k] = counts[k]
+    return active, weight
+
+
+@njit(**_JIT)
+def copy_matrices(source, out):
+    """out[k] = source[k] for (K, D, D) arrays."""
+    K, D, _ = source.shape
+    for k in range(K):
+        for i in range(D):
+            for j in range(D):
+                out[k, i, j] = source[k, i, j]
 
 
 @njit(**_JIT)
@@ -240,13 +271,16 @@ def circle_pairs(D):
     """``_orientation.flat_pairs(D)``: the circle ordering's pairs, round after round."""
     m = D + D % 2
     first = np.empty(max(m - 1, 0) * (m // 2), dtype=np.intp)
-    second = np.empty_like(first)
-    ring = np.arange(1, m)
+    second = np.empty(first.shape[0], dtype=np.intp)
+    ring = np.empty(m - 1, dtype=np.intp)
+    for t in range(m - 1):
+        ring[t] = t + 1
     members = np.empty(m, dtype=np.intp)
     count = 0
     for _ in range(m - 1):
         members[0] = 0
-        members[1:] = ring
+        for t in range(m - 1):
+            members[t + 1] = ring[t]
         for i in range(m // 2):
             a = members[i]
             b = members[m - 1 - i]
@@ -259,4 +293,9 @@ def circle_pairs(D):
         for t in range(m - 2, 0, -1):
             ring[t] = ring[t - 1]
         ring[0] = last
-    return first[:count].copy(), second[:count].copy()
+    first_pairs = np.empty(count, dtype=np.intp)
+    second_pairs = np.empty(count, dtype=np.intp)
+    for t in range(count):
+        first_pairs[t] = first[t]
+        second_pairs[t] = second[t]
+    return first_pairs, second_pairs
