@@ -155,21 +155,61 @@ def _fast_cell(X, G: int, model: str, start: _Start, params: dict,
         engine.structure.check_n_features(X.shape[1])
     except ValueError:
         return None
-    done = compiled.run_loop(kernels, engine, X, np.ones(X.shape[0]), labels=start.labels,
+    n = X.shape[0]
+    engine.kernel_work = n * G
+    done = compiled.run_loop(kernels, engine, X, np.ones(n), labels=start.labels,
                              n_components=G, tol=params["tol"], max_iter=params["max_iter"],
                              reference=reference)
     if done is None:
         return None
-    mixing, means, full, history, converged, loglik, map_log_z = done
-    if not (np.isfinite(loglik) and np.isfinite(map_log_z)):
+    if not done.ok:
+        return _resumed_cell(X, G, model, start, params, engine, done,
+                             done.resume_state(engine, kernels.DECREASE))
+    if not (np.isfinite(done.loglik) and np.isfinite(done.map_log_z)):
         return None
     try:
-        fitted = compiled.make_params(engine, mixing, means, full)
+        fitted = compiled.make_params(engine, done.weights, done.means, done.covariances)
     except _FAILURES:
         return None
     gm = GaussianMixture(G, covariance_type=model, labels_init=start.labels, **params)
-    compiled.set_fitted(gm, engine, fitted, history, converged)
-    return _Cell(loglik, map_log_z, converged, int(history.shape[0]), None, gm)
+    compiled.set_fitted(gm, engine, fitted, done.history, done.converged)
+    return _Cell(done.loglik, done.map_log_z, done.converged, int(done.history.shape[0]),
+                 None, gm)
+
+
+def _resumed_cell(X, G: int, model: str, start: _Start, params: dict, engine, done,
+                  resume) -> _Cell | None:
+    """A cell whose compiled loop stopped on something unusual at some iteration: the
+    NumPy engine redoes that iteration (and goes on), reporting what it meets as the
+    cell's reason, as the fit from the start would (None: refit from the start)."""
+    from .em.engine import run_em
+    from .families import gaussian_compiled as compiled
+    from .sources.array import ArraySource
+
+    if resume is None:
+        return None
+    source = ArraySource(X, None, X.shape[0])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = run_em(engine, resume.params, source, tol=params["tol"],
+                            max_iter=params["max_iter"], resume=resume)
+        except _FAILURES as exc:
+            return _Cell(reason=_describe(exc))
+        gm = GaussianMixture(G, covariance_type=model, labels_init=start.labels, **params)
+        compiled.set_fitted(gm, engine, result.params, result.objective_history,
+                            bool(result.converged))
+        try:
+            loglik = float(gm.score_samples(X).sum())
+            z = gm.predict_proba(X)
+        except _FAILURES as exc:
+            return _Cell(reason=_describe(exc))
+    reason = _problem(gm, caught, loglik)
+    if reason is not None:
+        return _Cell(reason=reason)
+    with np.errstate(divide="ignore"):
+        map_log_z = float(np.log(z.max(axis=1)).sum())
+    return _Cell(loglik, map_log_z, bool(gm.converged_), int(gm.n_iter_), None, gm)
 
 
 def _reference_variances(X: np.ndarray, reg_covar: float) -> np.ndarray | None:

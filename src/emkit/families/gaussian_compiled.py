@@ -25,6 +25,7 @@ rounding (the statistics are computed in another order).
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from types import ModuleType
 
@@ -142,15 +143,54 @@ def set_fitted(estimator, model, params, history: np.ndarray, converged: bool) -
     estimator._checkpoint_data = None
 
 
+@dataclasses.dataclass
+class LoopResult:
+    """What :func:`run_loop` gives back.
+
+    ``status`` is the loop's (0: finished); otherwise the parameters are those
+    entering iteration ``n_iter`` (where the loop stopped) and ``history`` the
+    objectives of the iterations before it, so the NumPy path can continue
+    from there (:meth:`resume_state`).  ``loglik`` and ``map_log_z``: sums over
+    the rows (unit weights) at the final parameters.
+    """
+
+    status: int
+    n_iter: int
+    weights: np.ndarray
+    means: np.ndarray
+    covariances: np.ndarray
+    history: np.ndarray
+    converged: bool = False
+    loglik: float = np.nan
+    map_log_z: float = np.nan
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 0
+
+    def resume_state(self, model, decrease_status: int):
+        """A RunState from which ``run_em`` redoes the failed iteration (None when the
+        run must restart: a decrease, whose message quotes the objectives, or a
+        failure before the first iteration)."""
+        from ..em.checkpoint import RunState
+
+        if self.ok or self.status == decrease_status or self.n_iter < 1:
+            return None
+        try:
+            params = make_params(model, self.weights, self.means, self.covariances)
+        except (ValueError, ArithmeticError, np.linalg.LinAlgError):
+            return None
+        # allowance inf: the loop already checked this iteration's objective strictly
+        return RunState(self.n_iter - 1, params, [float(v) for v in self.history],
+                        allowance=np.inf)
+
+
 def run_loop(kernels: ModuleType, model, X: np.ndarray, w: np.ndarray, *, params=None,
              labels: np.ndarray | None = None, n_components: int | None = None,
-             tol: float, max_iter: int, reference: np.ndarray | None = None):
-    """The compiled loop from ``params`` or from the M-step of a partition ``labels``.
-
-    Returns (weights, means, full covariances, history, converged, log-likelihood,
-    sum of log max responsibility) at the end (the last two with unit row
-    weights), or None when the NumPy path must redo the fit.
-    """
+             tol: float, max_iter: int, reference: np.ndarray | None = None
+             ) -> LoopResult | None:
+    """The compiled loop from ``params`` or from the M-step of a partition ``labels``
+    (None when the data are too large for it)."""
     D = X.shape[1]
     structure = model.structure
     if labels is None:
@@ -176,10 +216,9 @@ def run_loop(kernels: ModuleType, model, X: np.ndarray, w: np.ndarray, *, params
         np.ascontiguousarray(reference, dtype=np.float64), DEGENERATE_RTOL,
         _empty_fraction(), INNER_MAX_ITER if limit is None else int(limit), INNER_MAX_ITER,
         INNER_TOL, history)
-    if status != kernels.OK:
-        return None
-    return (weights, means, covariances, history[:n_iter].copy(), bool(converged),
-            float(loglik), float(map_log_z))
+    done = n_iter if status == kernels.OK else max(n_iter - 1, 0)
+    return LoopResult(int(status), int(n_iter), weights, means, covariances,
+                      history[:done].copy(), bool(converged), float(loglik), float(map_log_z))
 
 
 def _empty_fraction() -> float:
@@ -198,8 +237,14 @@ def make_params(model, weights, means, full):
     return GaussianParams(weights, means, covariances, chol)
 
 
-def compiled_run(model, params, source, *, tol: float, max_iter: int) -> EMResult | None:
-    """Plain EM from ``params`` in one compiled call, or None (then run the NumPy path)."""
+def compiled_run(model, params, source, *, tol: float, max_iter: int):
+    """Plain EM from ``params`` in one compiled call.
+
+    Returns an :class:`~emkit.em.engine.EMResult`, a
+    :class:`~emkit.em.checkpoint.RunState` from which ``run_em`` continues when
+    the loop stopped on something unusual (the NumPy path then redoes that
+    iteration and reports it), or None (run the NumPy path from ``params``).
+    """
     if not applies(model, source, max_iter):
         return None
     kernels = loop_kernels()
@@ -210,6 +255,7 @@ def compiled_run(model, params, source, *, tol: float, max_iter: int) -> EMResul
     done = run_loop(kernels, model, X, w, params=params, tol=tol, max_iter=max_iter)
     if done is None:
         return None
-    weights, means, full, history, converged = done[:5]
-    return EMResult(make_params(model, weights, means, full), history, converged,
-                    history.shape[0])
+    if not done.ok:
+        return done.resume_state(model, kernels.DECREASE)
+    return EMResult(make_params(model, done.weights, done.means, done.covariances),
+                    done.history, done.converged, done.n_iter)
