@@ -132,42 +132,56 @@ def _factor(covariances, lower, half_log_det):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _degeneracy_bound_ok(lower, reference, limit, inverse):
-    """Whether every covariance passes the degeneracy rule's cheap bound.
-
-    With ``P = L^-T`` (``Sigma^-1 = P P'``) the smallest variance of
-    ``R^-1/2 Sigma R^-1/2`` is at least ``1 / sum_ij R_i P_ij^2``
-    (``CovarianceStructure.relative_variance_bound``).
-    """
+def _inverse_factors(lower, inverse):
+    """``inverse[k] = L_k^-1`` (lower triangular), so ``Sigma_k^-1 = inverse[k]' inverse[k]``."""
     K, D, _ = lower.shape
     for k in range(K):
-        # inverse = L^-1 (lower triangular), column by column
         for j in range(D):
             for a in range(D):
+                if a < j:
+                    inverse[k, a, j] = 0.0
+                    continue
                 s = 1.0 if a == j else 0.0
                 for c in range(j, a):
-                    s -= lower[k, a, c] * inverse[c, j]
-                inverse[a, j] = s / lower[k, a, a] if a >= j else 0.0
+                    s -= lower[k, a, c] * inverse[k, c, j]
+                inverse[k, a, j] = s / lower[k, a, a]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _degeneracy_bound_ok(inverse, reference, limit):
+    """Whether every covariance passes the degeneracy rule's cheap bound.
+
+    With ``P = L^-T`` (``Sigma^-1 = P P'``; ``inverse`` holds ``L^-1``) the
+    smallest variance of ``R^-1/2 Sigma R^-1/2`` is at least
+    ``1 / sum_ij R_i P_ij^2`` (``CovarianceStructure.relative_variance_bound``).
+    """
+    K, D, _ = inverse.shape
+    for k in range(K):
         total = 0.0
         for i in range(D):  # P_ij = (L^-1)_ji
             row = 0.0
             for j in range(D):
-                row += inverse[j, i] * inverse[j, i]
+                row += inverse[k, j, i] * inverse[k, j, i]
             total += reference[i] * row
         if not 1.0 / total > limit:
             return False
     return True
 
 
+#: exp(x) is exactly 0 below this (the smallest subnormal is 2^-1074).
+_EXP_UNDERFLOW = -745.2
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
-def _e_step(X, w, log_weights, means, lower, half_log_det, counts, first, second, values,
+def _e_step(X, w, log_weights, means, inverse, half_log_det, counts, first, second, values,
             diff):
     """Fused E-step and statistics about the current means; the weighted log-likelihood.
 
     ``counts`` (K,), ``first`` (K, D) = sum_i r_ik (x_i - mu_k) and ``second``
     (K, D, D, lower triangle) = sum_i r_ik (x_i - mu_k)(x_i - mu_k)', with
-    ``r_ik`` the responsibilities times the row weights.  Returns NaN when a
-    row of positive weight has a non-finite log-likelihood.
+    ``r_ik`` the responsibilities times the row weights (``inverse`` holds the
+    factors ``L_k^-1``).  Returns NaN when a row of positive weight has a
+    non-finite log-likelihood.
     """
     n, D = X.shape
     K = means.shape[0]
@@ -181,26 +195,32 @@ def _e_step(X, w, log_weights, means, lower, half_log_det, counts, first, second
         if wi == 0.0:
             continue
         top = -np.inf
+        best = 0
         for k in range(K):
+            for a in range(D):
+                diff[k, a] = X[i, a] - means[k, a]
             q = 0.0
             for a in range(D):
-                d = X[i, a] - means[k, a]
-                diff[k, a] = d
-                s = d
-                for b in range(a):
-                    s -= lower[k, a, b] * values[K + b]
-                s /= lower[k, a, a]
-                values[K + a] = s
+                s = 0.0
+                for b in range(a + 1):
+                    s += inverse[k, a, b] * diff[k, b]
                 q += s * s
             value = log_weights[k] - half_log_det[k] - constant - 0.5 * q
             values[k] = value
             if value > top:
                 top = value
+                best = k
         if not math.isfinite(top):
             return np.nan
         s = 0.0
         for k in range(K):
-            e = math.exp(values[k] - top)
+            d = values[k] - top
+            if k == best:
+                e = 1.0
+            elif d < _EXP_UNDERFLOW:
+                e = 0.0
+            else:
+                e = math.exp(d)
             values[k] = e
             s += e
         row = top + math.log(s)
@@ -294,7 +314,8 @@ def _m_step(code, counts, new_means, scatter, covariances, has_previous, reg_cov
                     return NON_FINITE
     if not _factor(new_covariances, lower, half_log_det):
         return NOT_POSITIVE
-    if not _degeneracy_bound_ok(lower, reference, degenerate_rtol, inverse):
+    _inverse_factors(lower, inverse)
+    if not _degeneracy_bound_ok(inverse, reference, degenerate_rtol):
         return NEAR_SINGULAR
     return OK
 
@@ -330,7 +351,7 @@ def em_loop(X, w, labels, weights, means, covariances, code, reg_covar, tol, max
     new_means = np.empty((K, D))
     scatter = np.empty((K, D, D))
     new_covariances = np.empty((K, D, D))
-    inverse = np.empty((D, D))
+    inverse = np.empty((K, D, D))
     total_weight = 0.0
     for i in range(n):
         total_weight += w[i]
@@ -350,6 +371,8 @@ def em_loop(X, w, labels, weights, means, covariances, code, reg_covar, tol, max
                     covariances[k, a, b] = new_covariances[k, a, b]
     elif not _factor(covariances, lower, half_log_det):
         return NOT_POSITIVE, 0, False, np.nan, np.nan
+    else:
+        _inverse_factors(lower, inverse)
     previous = -np.inf
     converged = False
     n_iter = 0
@@ -357,7 +380,7 @@ def em_loop(X, w, labels, weights, means, covariances, code, reg_covar, tol, max
         n_iter = iteration
         for k in range(K):
             log_weights[k] = math.log(weights[k]) if weights[k] > 0.0 else -np.inf
-        objective = _e_step(X, w, log_weights, means, lower, half_log_det, counts, first,
+        objective = _e_step(X, w, log_weights, means, inverse, half_log_det, counts, first,
                             second, values, diff) / total_weight
         if not math.isfinite(objective):
             return NON_FINITE, n_iter, False, np.nan, np.nan
