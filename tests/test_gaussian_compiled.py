@@ -105,9 +105,29 @@ def test_sample_weight_and_reg_covar(model, loop_calls):
 def test_kmeans_start_and_default_settings(loop_calls):
     X = _X("faithful")
     reference = _fit(X, "numpy", n_components=4, random_state=1)
-    fast = _fit(X, "auto", n_components=4, random_state=1)
+    fast = _fit(X, "numba", n_components=4, random_state=1)
     assert loop_calls == [0]
     _assert_same_fit(reference, fast)
+
+
+def test_auto_loads_the_loop_only_when_it_pays(monkeypatch, loop_calls):
+    """"auto": a one-off small fit stays on the NumPy path (loading numba would cost
+    more than the fit); a large max_iter or select_model loads the loop, and then
+    every fit in the process uses it."""
+    from emkit import _kernels
+
+    monkeypatch.delitem(_kernels._STATE, "gaussian_loop", raising=False)
+    X = _X("faithful")
+    _fit(X, "auto", n_components=2, random_state=0)  # max_iter=100
+    assert loop_calls == []
+    limit = gaussian_compiled.AUTO_MIN_ITERATIONS
+    _fit(X, "auto", n_components=2, random_state=0, max_iter=limit)
+    assert loop_calls == [0]
+    _fit(X, "auto", n_components=2, random_state=0)
+    assert loop_calls == [0, 0]
+    monkeypatch.delitem(_kernels._STATE, "gaussian_loop")
+    select_model(X, [1, 2], ["EII"])
+    assert loop_calls == [0, 0, 0, 0]
 
 
 def test_kernels_numpy_disables_the_loop(loop_calls):

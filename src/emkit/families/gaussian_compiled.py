@@ -12,7 +12,8 @@ case only:
 * soft EM, maximum likelihood (no prior), nothing fixed, float64, no missing
   values, no partial labels, rows in memory (an :class:`~emkit.sources.ArraySource`),
   at most :data:`SMALL_WORK` rows x components;
-* ``kernels`` "auto" (numba installed) or "numba"; "numpy" never uses it.
+* ``kernels`` "numba", or "auto" with numba installed and enough work ahead
+  to repay loading it (:func:`loop_kernels`); "numpy" never uses it.
 
 Anything unusual inside the loop (an empty component, a non-finite value, a
 covariance that is not positive definite or not clearly away from the
@@ -41,26 +42,41 @@ from .structures import SKLEARN_ALIASES
 #: Largest rows x components served (the loop keeps the (rows, K) responsibilities
 #: and runs on one thread; larger fits take the threaded E-step kernels).
 SMALL_WORK = 2_000_000
+#: With ``kernels="auto"``, a fit loads the compiled loop (once per process) from this
+#: ``max_iter`` on; a ``select_model`` grid always does (:func:`loop_kernels`).
+AUTO_MIN_ITERATIONS = 2000
 #: Largest number of features served (the M-step kernels work on D x D matrices).
 MAX_FEATURES = 64
 _UNIVARIATE = {"E": "EII", "V": "VII"}
 _NO_LABELS = np.empty(0, dtype=np.intp)
 
 
-def loop_kernels() -> ModuleType | None:
+def loop_kernels(expected_iterations: int | None = None) -> ModuleType | None:
     """The compiled loop module, or None when the configuration or install rules it out.
 
     ``kernels="numpy"``: None; ``"numba"``: the module (ImportError without
-    numba); ``"auto"``: the module when numba is installed (loading it once
-    per process costs a fraction of a second; the machine code is cached on disk).
+    numba); ``"auto"``: the module when numba is installed and either it is
+    loaded already or the work ahead repays loading it: importing numba and
+    loading the cached machine code takes about 0.8 s once per process, as
+    much as 1,300 iterations of the NumPy path on small data, so ``"auto"``
+    loads it for ``expected_iterations`` (e.g. a fit's ``max_iter``) of at
+    least :data:`AUTO_MIN_ITERATIONS`, or when None (a whole ``select_model``
+    grid), and keeps a one-off small fit on the NumPy path.
     """
-    if get_config()["kernels"] == "numpy" or not _kernels.use_numba(None):
+    mode = get_config()["kernels"]
+    if mode == "numpy":
         return None
     module = _kernels._STATE.get("gaussian_loop")
-    if module is None:
-        module = importlib.import_module(f"{__package__}._numba_gaussian_loop")
-        _kernels._STATE["gaussian_loop"] = module
-    return module  # type: ignore[return-value]
+    if module is not None:
+        return module  # type: ignore[return-value]
+    if mode == "auto" and expected_iterations is not None and \
+            expected_iterations < AUTO_MIN_ITERATIONS:
+        return None
+    if not _kernels.use_numba(None):
+        return None
+    module = importlib.import_module(f"{__package__}._numba_gaussian_loop")
+    _kernels._STATE["gaussian_loop"] = module
+    return module
 
 
 def model_code(structure_name: str, codes: tuple[str, ...]) -> int:
@@ -247,7 +263,7 @@ def compiled_run(model, params, source, *, tol: float, max_iter: int):
     """
     if not applies(model, source, max_iter):
         return None
-    kernels = loop_kernels()
+    kernels = loop_kernels(max_iter)
     if kernels is None:
         return None
     X = np.ascontiguousarray(source.X)
