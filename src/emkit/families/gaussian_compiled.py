@@ -35,7 +35,7 @@ import numpy as np
 from .. import _kernels
 from .._config import get_config
 from ..em.engine import EMResult, objective_rtol
-from .covariance import DEGENERATE_RTOL, Spherical, Tied, reference_variances
+from .covariance import DEGENERATE_RTOL, Diagonal, Spherical, Tied, reference_variances
 from .decomposed import INNER_MAX_ITER, INNER_TOL
 from .structures import SKLEARN_ALIASES
 
@@ -45,6 +45,8 @@ SMALL_WORK = 2_000_000
 #: With ``kernels="auto"``, a fit loads the compiled loop (once per process) from this
 #: ``max_iter`` on; a ``select_model`` grid always does (:func:`loop_kernels`).
 AUTO_MIN_ITERATIONS = 2000
+#: Largest ``max_iter`` served (the loop keeps a history of that length).
+MAX_ITER = 1_000_000
 #: Largest number of features served (the M-step kernels work on D x D matrices).
 MAX_FEATURES = 64
 _UNIVARIATE = {"E": "EII", "V": "VII"}
@@ -106,7 +108,7 @@ def stored_covariances(structure, full: np.ndarray) -> np.ndarray:
         return full[0].copy()
     if isinstance(structure, Spherical):
         return full[:, 0, 0].copy()
-    if full.ndim == 3 and structure.shape(*full.shape[:2]) == full.shape[:2]:
+    if isinstance(structure, Diagonal):
         return np.diagonal(full, axis1=1, axis2=2).copy()
     return full
 
@@ -129,7 +131,8 @@ def applies(model, source, max_iter: int) -> bool:
 
     if type(model) is not GaussianMixtureModel or model.prior is not None or model.fixed:
         return False
-    if not isinstance(source, ArraySource) or source.labels is not None or max_iter < 1:
+    if not isinstance(source, ArraySource) or source.labels is not None or \
+            not 1 <= max_iter <= MAX_ITER:
         return False
     X = source.X
     if not isinstance(X, np.ndarray) or X.dtype != np.float64 or X.ndim != 2:
@@ -219,7 +222,7 @@ def run_loop(kernels: ModuleType, model, X: np.ndarray, w: np.ndarray, *, params
         K = int(n_components)
         weights, means, covariances = np.empty(K), np.empty((K, D)), np.empty((K, D, D))
         labels = np.ascontiguousarray(labels, dtype=np.intp)
-    if X.shape[0] * K > SMALL_WORK:
+    if X.shape[0] * K > SMALL_WORK or not 1 <= max_iter <= MAX_ITER:
         return None
     if reference is None:
         reference = _reference(model, X, w)
