@@ -14,6 +14,10 @@ new means), so no cancellation happens for data far from the origin; the
 log-densities use the Cholesky factor ``L`` of each covariance
 (``(x - mu)' Sigma^-1 (x - mu) = |L^-1 (x - mu)|^2``).  Results equal the NumPy
 path's up to float rounding.
+
+numba's disk cache of :func:`em_loop` is keyed by this file only: after
+editing :mod:`emkit.families._compiled_mstep` (whose kernels are compiled
+into the loop), touch this file so the loop is recompiled.
 """
 
 from __future__ import annotations
