@@ -551,18 +551,6 @@ def mstep_VEE(counts, scatter, previous, has_previous, reg_covar, max_inner, inn
 
 
 @njit(**_JIT)
-def _eigenvectors(matrix):
-    """The eigenvectors of a symmetric matrix (ascending eigenvalues), C-contiguous."""
-    D = matrix.shape[0]
-    basis = np.linalg.eigh(matrix)[1]
-    out = np.empty((D, D))
-    for i in range(D):
-        for j in range(D):
-            out[i, j] = basis[i, j]
-    return out
-
-
-@njit(**_JIT)
 def _common_orientation(counts, scatter, previous, has_previous, reg_covar, max_inner,
                         inner_tol, out, equal_volume):
     """``_CommonOrientation.estimate`` (EVE, VVE) with the compiled inner iteration."""
@@ -588,7 +576,14 @@ def _common_orientation(counts, scatter, previous, has_previous, reg_covar, max_
                 for j in range(D):
                     combination[i, j] += (coefficient * previous[k, i, j] if has_previous
                                           else regularized[k, i, j])
-    orientation = _eigenvectors(combination)
+    # np.linalg.eigh's eigenvectors (ascending eigenvalues), C-contiguous
+    values = np.empty(D)
+    descending = np.empty((D, D))
+    sorted_eigh(combination, values, descending)
+    orientation = np.empty((D, D))
+    for i in range(D):
+        for j in range(D):
+            orientation[i, j] = descending[i, D - 1 - j]
     # B_k = D' W_k D
     rotated = np.empty((K, D, D))
     half = np.empty((D, D))
