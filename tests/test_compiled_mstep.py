@@ -25,7 +25,7 @@ from emkit.families._compiled_mstep import (
     ZERO_COUNT,
     compiled_mstep,
 )
-from emkit.families._compiled_mstep_linalg import circle_pairs
+from emkit.families._compiled_mstep_common import circle_pairs
 from emkit.families.covariance import Full, Tied, scatter_diagonal, scatter_full
 from emkit.families.structures import MCLUST_MODELS, get_structure
 

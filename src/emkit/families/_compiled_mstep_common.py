@@ -1,4 +1,6 @@
-"""Small dense algebra of the compiled covariance M-steps (numba; see :mod:`._compiled_mstep`).
+"""Shared helpers of the compiled covariance M-steps (numba; see :mod:`._compiled_mstep`).
+
+Status codes, input checks and small dense algebra.
 
 Import through :mod:`emkit.families._compiled_mstep` only (numba is optional).
 Each helper mirrors one NumPy helper of :mod:`emkit.families.decomposed` or
@@ -23,6 +25,9 @@ import numpy as np
 from numba import njit
 
 _JIT = dict(cache=True, nogil=True, fastmath=False, error_model="numpy")
+
+#: Kernel statuses (see :mod:`._compiled_mstep`).
+OK, NOT_FINITE, BAD_INPUT, NOT_POSITIVE_DEFINITE, ZERO_COUNT = 0, 1, 2, 3, 4
 
 
 @njit(**_JIT)
@@ -299,3 +304,58 @@ def circle_pairs(D):
         first_pairs[t] = first[t]
         second_pairs[t] = second[t]
     return first_pairs, second_pairs
+
+
+@njit(**_JIT)
+def check_inputs(counts, scatter):
+    """BAD_INPUT when the counts or the scatter hold non-finite numbers, else OK."""
+    for k in range(counts.shape[0]):
+        if not np.isfinite(counts[k]):
+            return BAD_INPUT
+    return OK if all_finite(scatter) else BAD_INPUT
+
+
+@njit(**_JIT)
+def finish(out):
+    return OK if all_finite(out) else NOT_FINITE
+
+
+@njit(**_JIT)
+def any_zero(counts) -> bool:
+    for k in range(counts.shape[0]):
+        if counts[k] == 0.0:
+            return True
+    return False
+
+
+@njit(**_JIT)
+def vector_sum(values) -> float:
+    total = 0.0
+    for k in range(values.shape[0]):
+        total += values[k]
+    return total
+
+
+@njit(**_JIT)
+def eigen_decompositions(counts, scatter, reg_covar):
+    """The regularised scatter (K, D, D) and its ``_sorted_eigh`` (values, vectors)."""
+    K, D, _ = scatter.shape
+    regularized = np.empty((K, D, D))
+    load_full(counts, scatter, reg_covar, regularized)
+    values = np.empty((K, D))
+    vectors = np.empty((K, D, D))
+    for k in range(K):
+        sorted_eigh(regularized[k], values[k], vectors[k])
+    return regularized, values, vectors
+
+
+@njit(**_JIT)
+def pooled_active(values, active):
+    """sum over the active components of values[k] (K, D) -> (D,)."""
+    K, D = values.shape
+    pooled = np.zeros(D)
+    for k in range(K):
+        if active[k]:
+            for j in range(D):
+                pooled[j] += values[k, j]
+    return pooled
