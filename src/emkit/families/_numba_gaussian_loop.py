@@ -17,7 +17,8 @@ path's up to float rounding.
 
 numba's disk cache of :func:`em_loop` is keyed by this file only: after
 editing :mod:`emkit.families._compiled_mstep` (whose kernels are compiled
-into the loop), touch this file so the loop is recompiled.
+into the loop), delete this module's numba cache files
+(``__pycache__/_numba_gaussian_loop.*.nbi`` / ``.nbc``) so the loop is recompiled.
 """
 
 from __future__ import annotations
