@@ -18,8 +18,7 @@ and small fits never pay for it.  The choice follows
     a second.  Small complete-data Gaussian fits run their whole EM loop
     compiled (:mod:`emkit.families.gaussian_compiled`; the NumPy path's cost
     there is Python's, about half a millisecond per iteration) in
-    ``select_model`` and in fits with a large ``max_iter``, and in every
-    fit once the loop is loaded in the process.
+    ``select_model`` and in fits with ``max_iter >= 2000``.
 
 Wrappers here allocate the outputs and call the kernels of
 :mod:`emkit._numba_kernels` on C-contiguous float64 arrays.

@@ -57,23 +57,24 @@ def loop_kernels(expected_iterations: int | None = None) -> ModuleType | None:
     """The compiled loop module, or None when the configuration or install rules it out.
 
     ``kernels="numpy"``: None; ``"numba"``: the module (ImportError without
-    numba); ``"auto"``: the module when numba is installed and either it is
-    loaded already or the work ahead repays loading it: importing numba and
-    loading the cached machine code takes about 0.8 s once per process, as
-    much as 1,300 iterations of the NumPy path on small data, so ``"auto"``
-    loads it for ``expected_iterations`` (e.g. a fit's ``max_iter``) of at
-    least :data:`AUTO_MIN_ITERATIONS`, or when None (a whole ``select_model``
-    grid), and keeps a one-off small fit on the NumPy path.
+    numba); ``"auto"``: the module when numba is installed and the work ahead
+    repays loading it: importing numba and loading the cached machine code
+    takes about 0.8 s once per process, as much as 1,300 iterations of the
+    NumPy path on small data, so ``"auto"`` uses it for ``expected_iterations``
+    (a fit's ``max_iter``) of at least :data:`AUTO_MIN_ITERATIONS`, or None (a
+    whole ``select_model`` grid), and keeps a small fit with a smaller
+    ``max_iter`` on the NumPy path (whatever ran before in the process, so a
+    call's result never depends on that).
     """
     mode = get_config()["kernels"]
     if mode == "numpy":
         return None
-    module = _kernels._STATE.get("gaussian_loop")
-    if module is not None:
-        return module  # type: ignore[return-value]
     if mode == "auto" and expected_iterations is not None and \
             expected_iterations < AUTO_MIN_ITERATIONS:
         return None
+    module = _kernels._STATE.get("gaussian_loop")
+    if module is not None:
+        return module  # type: ignore[return-value]
     if not _kernels.use_numba(None):
         return None
     module = importlib.import_module(f"{__package__}._numba_gaussian_loop")
