@@ -24,6 +24,11 @@ further passes over the data (weighted IRLS for GLM components and softmax
 gates): ``data_pass(function)`` returns the sum over all chunks of
 ``function(X, sample_weight)``, computed as the E-step is (threads, chunk
 order); the model then replaces ``maximize``, and
+``whole_run(params, source, tol=, max_iter=)``: the whole plain soft-EM
+run in one call (a compiled loop for small data) as an ``EMResult``, or a
+:class:`~emkit.em.checkpoint.RunState` to continue from (it stopped on
+something unusual, which the engine then meets itself), or None (it does
+not apply), and
 ``converged(old_params, new_params, change, tol) -> bool`` (the
 default stops when the mean objective changes by less than ``tol``) and
 ``step_deficit(stats, new_params, params) -> float``: how much a deliberately inexact
@@ -585,6 +590,17 @@ def run_em(
     best_params, best_objective = None, -np.inf
     converged_rule = getattr(model, "converged", _default_converged)
     step_deficit = getattr(model, "step_deficit", None)
+    whole_run = getattr(model, "whole_run", None)
+    if whole_run is not None and resume is None and monitor is None and not verbose \
+            and isinstance(assignment, str) and assignment == "soft":
+        # a model's compiled loop (small data): the finished run, or a RunState
+        # where it met something unusual (the loop below redoes that iteration and
+        # reports it), or None: it does not apply, run from the start
+        fast = whole_run(params, source, tol=tol, max_iter=max_iter)
+        if isinstance(fast, EMResult):
+            return fast
+        if fast is not None:
+            resume, params = fast, fast.params
     history: list[float] = []
     previous = -np.inf
     allowance = 0.0

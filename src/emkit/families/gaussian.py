@@ -176,6 +176,8 @@ class GaussianMixtureModel(ActivePairsMixin, MissingValuesMixin, ParameterVector
         #: check (None: float64's); the estimator sets it for float32 E-steps.
         self.objective_rtol: float | None = None
         self._fused_cache: tuple = (None, None)
+        #: Whether plain EM may run as one compiled loop (:meth:`whole_run`).
+        self.whole_loop = False
         #: The data's weighted mean (the E-step's centre) and the degeneracy
         #: rule's reference variances, from the statistics of the last M-step.
         self._data_center: np.ndarray | None = None
@@ -216,6 +218,17 @@ class GaussianMixtureModel(ActivePairsMixin, MissingValuesMixin, ParameterVector
             X, params.means, params.precisions_cholesky, self._global_center(params),
             log_weights,
         ), X)
+
+    def whole_run(self, params: GaussianParams, source, *, tol: float, max_iter: int):
+        """Plain EM in one compiled call on small data, or None
+        (:mod:`emkit.families.gaussian_compiled`; only when ``whole_loop`` is set, as
+        :class:`~emkit.GaussianMixture` does: a model driven directly by the engine's
+        runners keeps the NumPy path, bit-identical across runners)."""
+        if not self.whole_loop:
+            return None
+        from .gaussian_compiled import compiled_run
+
+        return compiled_run(self, params, source, tol=tol, max_iter=max_iter)
 
     def fused_applies(self, n_features: int) -> bool:
         """Whether complete chunks of ``n_features`` columns take the fused kernels."""

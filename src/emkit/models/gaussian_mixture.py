@@ -511,6 +511,7 @@ class GaussianMixture(GradientFitMixin, BaseMixture):
         model = self._engine_model()
         model.structure.check_n_features(X.shape[1])
         model.kernel_work = X.shape[0] * self.n_components
+        model.whole_loop = True  # small plain fits: one compiled EM loop
         if X.dtype == np.float32:
             model.objective_rtol = FLOAT32_OBJECTIVE_RTOL
         return model
