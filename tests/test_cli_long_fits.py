@@ -187,13 +187,18 @@ def test_ctrl_c_keeps_the_checkpoint_and_rerunning_with_resume_finishes(tmp_path
     proc = subprocess.Popen([sys.executable, "-m", "emkit", *args, "--max-iter", "100000"],
                             cwd=tmp_path, env=ENV, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
-    deadline = time.monotonic() + 120
-    while not (tmp_path / "ck.json").exists():
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        time.sleep(0.05)
-    time.sleep(0.3)
-    os.killpg(proc.pid, signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "ck.json").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        time.sleep(0.3)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:  # a failure above must not leave a fit with --max-iter 100000 running
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
     assert (proc.returncode, out, err) == (130, "", "emkit: interrupted\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.json", "data.csv"]
     done = read_checkpoint(tmp_path / "ck.json")[1].iteration
