@@ -212,6 +212,8 @@ def test_gmm_emissions(sequences, tmp_path, capsys):
                                       "'maybe'"]),
     (["--transitions", "stuck.csv"], ["--transmat-mask", "no transition out of state 1"]),
     (["--transitions", "seq.csv"], ["--transmat-mask seq.csv", "211 rows for 3 states"]),
+    # endless input: a bounded read, not a hang
+    (["--transitions", "/dev/zero"], ["--transmat-mask /dev/zero", "more than", "characters"]),
     (["--sticky", -1], ["--sticky", "sticky must be"]),
     (["--family", "gmm", "--n-mix", 0], ["--n-mix", "n_mix must be"]),
     (["--family", "gmm", "--weight-concentration", 0.5], ["--weight-concentration",

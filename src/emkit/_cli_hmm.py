@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import csv
 import dataclasses
+import io
 import re
 import sys
 import warnings
@@ -154,12 +155,18 @@ def read_mask(value: str, n_states: int) -> str | np.ndarray:
     option = f"--transmat-mask {value}"
     expected = (f"expected {', '.join(MASK_NAMES)} or a CSV file of {n_states} rows of "
                 f"{n_states} values 1 (allowed) or 0 (forbidden)")
+    # a K x K mask is small: read a bounded amount (``--transmat-mask /dev/zero`` must end)
+    limit = 2**20 + 64 * n_states * n_states
     try:
         with open(value, encoding="utf-8-sig", newline="") as handle:
-            rows = [row for row in csv.reader(handle) if any(cell.strip() for cell in row)]
+            text = handle.read(limit + 1)
+        if len(text) > limit:
+            raise CommandError(f"{option}: the file holds more than {limit} characters, "
+                               f"far more than a mask ({expected})")
+        rows = [row for row in csv.reader(io.StringIO(text)) if any(c.strip() for c in row)]
     except FileNotFoundError:
         raise CommandError(f"{option}: no such file ({expected})") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise CommandError(f"{option}: cannot read the file ({one_line(exc)})") from None
     if len(rows) != n_states:
         raise CommandError(f"{option}: {len(rows)} rows for {n_states} states ({expected})")
