@@ -371,6 +371,16 @@ def _full_reduce(acc_n, acc_f, acc_s, counts, first, second):
                 second[k, b, a] = second[k, a, b]
 
 
+@njit(inline="always", **_JIT)
+def gmm_full_work(n_features, n_components, n_pooled):
+    """Work arrays of :func:`gmm_full_chunk_into` (allocated once for many calls)."""
+    D, K, B = n_features, n_components, GMM_BLOCK
+    return (_aligned((D, B), None), _aligned((D, B), None), _aligned((D, B), None),
+            _aligned((B,), None), _aligned((K, B), None), _aligned((B,), None),
+            _aligned((B,), None), _aligned((B,), None), _aligned((K, LANES), 0.0),
+            _aligned((K, D, LANES), 0.0), _aligned((n_pooled, D, D, LANES), 0.0))
+
+
 @njit(**_JIT)
 def gmm_full_chunk(X, weights, center, means_c, factors, constant, stat_center, pooled,
                    row_objective, counts, first, second):
@@ -385,21 +395,22 @@ def gmm_full_chunk(X, weights, center, means_c, factors, constant, stat_center, 
     (``sum_k r_k`` is the row weight).  Blocks of rows, row index innermost;
     only upper triangles of the second moments are accumulated, then mirrored.
     """
-    n, D = X.shape
+    work = gmm_full_work(X.shape[1], means_c.shape[0], second.shape[0])
+    gmm_full_chunk_into(X, weights, center, means_c, factors, constant, stat_center, pooled,
+                        row_objective, counts, first, second, work)
+
+
+@njit(**_JIT)
+def gmm_full_chunk_into(X, weights, center, means_c, factors, constant, stat_center, pooled,
+                        row_objective, counts, first, second, work):
+    """:func:`gmm_full_chunk` with its work arrays given (:func:`gmm_full_work`)."""
+    n = X.shape[0]
     K = means_c.shape[0]
     B = GMM_BLOCK
-    S = second.shape[0]
-    x = _aligned((D, B), None)
-    y = _aligned((D, B), None)
-    diff = _aligned((D, B), None)
-    proj = _aligned((B,), None)
-    L = _aligned((K, B), None)
-    top = _aligned((B,), None)
-    total = _aligned((B,), None)
-    wd = _aligned((B,), None)
-    acc_n = _aligned((K, LANES), 0.0)
-    acc_f = _aligned((K, D, LANES), 0.0)
-    acc_s = _aligned((S, D, D, LANES), 0.0)
+    x, y, diff, proj, L, top, total, wd, acc_n, acc_f, acc_s = work
+    acc_n[:] = 0.0
+    acc_f[:] = 0.0
+    acc_s[:] = 0.0
     for start in range(0, n, B):
         rows = min(B, n - start)
         padded = -(-rows // LANES) * LANES

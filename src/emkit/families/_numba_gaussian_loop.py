@@ -28,6 +28,7 @@ import math
 import numpy as np
 from numba import njit
 
+from .._numba_kernels import gmm_full_chunk_into, gmm_full_work
 from ._compiled_mstep import (
     mstep_EEE,
     mstep_EEI,
@@ -173,76 +174,39 @@ def _degeneracy_bound_ok(inverse, reference, limit):
     return True
 
 
-#: exp(x) is exactly 0 below this (the smallest subnormal is 2^-1074).
-_EXP_UNDERFLOW = -745.2
-
-
 @njit(cache=True, nogil=True, error_model="numpy")
-def _e_step(X, w, log_weights, means, inverse, half_log_det, counts, first, second, values,
-            diff):
+def _e_step(X, w, log_weights, means, inverse, half_log_det, counts, first, second,
+            factors, constant, origin, row_objective, work):
     """Fused E-step and statistics about the current means; the weighted log-likelihood.
 
     ``counts`` (K,), ``first`` (K, D) = sum_i r_ik (x_i - mu_k) and ``second``
-    (K, D, D, lower triangle) = sum_i r_ik (x_i - mu_k)(x_i - mu_k)', with
-    ``r_ik`` the responsibilities times the row weights (``inverse`` holds the
-    factors ``L_k^-1``).  Returns NaN when a row of positive weight has a
-    non-finite log-likelihood.
+    (K, D, D) = sum_i r_ik (x_i - mu_k)(x_i - mu_k)', with ``r_ik`` the
+    responsibilities times the row weights (``inverse`` holds the factors
+    ``L_k^-1``), from the engine's blocked, vectorised kernel
+    :func:`emkit._numba_kernels.gmm_full_chunk` (precision factors
+    ``P_k = L_k^-T``).  ``factors``, ``constant``, ``origin`` (zeros),
+    ``row_objective`` and ``work`` (:func:`~emkit._numba_kernels.gmm_full_work`)
+    are work arrays.  Returns NaN when a row of positive
+    weight has a non-finite log-likelihood.
     """
     n, D = X.shape
     K = means.shape[0]
-    constant = 0.5 * D * _LOG_2PI
+    for k in range(K):
+        constant[k] = log_weights[k] - half_log_det[k] - 0.5 * D * _LOG_2PI
+        for a in range(D):
+            for b in range(D):
+                factors[k, b, a] = inverse[k, a, b]
     counts[:] = 0.0
     first[:] = 0.0
     second[:] = 0.0
+    gmm_full_chunk_into(X, w, origin, means, factors, constant, means, False, row_objective,
+                        counts, first, second, work)
     total = 0.0
     for i in range(n):
-        wi = w[i]
-        if wi == 0.0:
-            continue
-        top = -np.inf
-        best = 0
-        for k in range(K):
-            for a in range(D):
-                diff[k, a] = X[i, a] - means[k, a]
-            q = 0.0
-            for a in range(D):
-                s = 0.0
-                for b in range(a + 1):
-                    s += inverse[k, a, b] * diff[k, b]
-                q += s * s
-            value = log_weights[k] - half_log_det[k] - constant - 0.5 * q
-            values[k] = value
-            if value > top:
-                top = value
-                best = k
-        if not math.isfinite(top):
-            return np.nan
-        s = 0.0
-        for k in range(K):
-            d = values[k] - top
-            if k == best:
-                e = 1.0
-            elif d < _EXP_UNDERFLOW:
-                e = 0.0
-            else:
-                e = math.exp(d)
-            values[k] = e
-            s += e
-        row = top + math.log(s)
-        if not math.isfinite(row):
-            return np.nan
-        total += wi * row
-        scale = wi / s
-        for k in range(K):
-            r = values[k] * scale
-            if r == 0.0:
-                continue
-            counts[k] += r
-            for a in range(D):
-                ra = r * diff[k, a]
-                first[k, a] += ra
-                for b in range(a + 1):
-                    second[k, a, b] += ra * diff[k, b]
+        if w[i] != 0.0:
+            if not math.isfinite(row_objective[i]):
+                return np.nan
+            total += w[i] * row_objective[i]
     return total
 
 
@@ -348,8 +312,11 @@ def em_loop(X, w, labels, weights, means, covariances, code, reg_covar, tol, max
     lower = np.empty((K, D, D))
     half_log_det = np.empty(K)
     log_weights = np.empty(K)
-    values = np.empty(K + D)
-    diff = np.empty((K, D))
+    factors = np.empty((K, D, D))
+    constant = np.empty(K)
+    origin = np.zeros(D)
+    row_objective = np.empty(n)
+    work = gmm_full_work(D, K, K)
     counts = np.empty(K)
     first = np.empty((K, D))
     second = np.empty((K, D, D))
@@ -386,7 +353,8 @@ def em_loop(X, w, labels, weights, means, covariances, code, reg_covar, tol, max
         for k in range(K):
             log_weights[k] = math.log(weights[k]) if weights[k] > 0.0 else -np.inf
         objective = _e_step(X, w, log_weights, means, inverse, half_log_det, counts, first,
-                            second, values, diff) / total_weight
+                            second, factors, constant, origin, row_objective,
+                            work) / total_weight
         if not math.isfinite(objective):
             return NON_FINITE, n_iter, False, np.nan, np.nan
         history[iteration - 1] = objective
