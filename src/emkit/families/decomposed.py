@@ -456,6 +456,8 @@ class VEE(DecomposedModel, Full):
             common = (scatter[active] / volumes[active, None, None]).sum(axis=0)
             common = 0.5 * (common + common.T)
             common = common / _volume(common)
+            if np.isnan(common).all():
+                break  # singular: every later round is all NaN as well (same result)
             covariances = volumes[:, None, None] * common
             new = _full_objective(weight, scatter, covariances)
             if _converged(objective, new):
