@@ -30,6 +30,7 @@ from ._compiled_mstep_common import (
     finish,
     from_eigen,
     full_objective,
+    jacobi_sorted_eigh,
     load_diagonal,
     load_full,
     pooled_active,
@@ -167,11 +168,10 @@ def mstep_VEV(counts, scatter, previous, has_previous, reg_covar, max_inner, inn
     active, weight = active_weights(counts)
     if has_previous:
         previous_values = np.ones((K, D))
+        unused_vectors = np.empty((D, D))
         for k in range(K):
-            if active[k]:
-                ascending = np.linalg.eigvalsh(previous[k])
-                for j in range(D):
-                    previous_values[k, j] = ascending[D - 1 - j]
+            if active[k]:  # descending (clipped at 0: a covariance's are positive)
+                jacobi_sorted_eigh(previous[k], previous_values[k], unused_vectors)
         shape = _mean_unit_shape(previous_values, active)
     else:
         shape = unit_determinant(pooled_active(values, active))
