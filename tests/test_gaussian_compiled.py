@@ -10,6 +10,8 @@ error or warning as the NumPy path.
 from __future__ import annotations
 
 import json
+import signal
+import time
 import warnings
 from pathlib import Path
 
@@ -238,3 +240,51 @@ def test_select_model_in_worker_processes():
     one = select_model(X, [2, 3], ["VVV", "EII", "VEV"])
     two = select_model(X, [2, 3], ["VVV", "EII", "VEV"], n_jobs=2)
     _compare_selections(one, two)
+
+
+@pytest.mark.parametrize("model", ["VVV", "VEV", "EII"])
+def test_a_run_cut_into_calls_is_the_run_in_one_call(model, monkeypatch):
+    """One iteration per compiled call (as Ctrl-C responsiveness cuts long runs)
+    gives bit for bit the single call's fit, objectives and n_iter."""
+    X = _X("faithful")
+    whole = _fit(X, "numba", n_components=3, covariance_type=model, max_iter=3000,
+                 random_state=0, tol=1e-10)
+    assert whole.n_iter_ > 20
+    monkeypatch.setattr(gaussian_compiled, "CALL_WORK", 1)
+    assert gaussian_compiled.iterations_per_call(*X.shape, 3) == 1
+    cut = _fit(X, "numba", n_components=3, covariance_type=model, max_iter=3000,
+               random_state=0, tol=1e-10)
+    assert cut.n_iter_ == whole.n_iter_ and cut.converged_ == whole.converged_
+    np.testing.assert_array_equal(cut.lower_bounds_, whole.lower_bounds_)
+    np.testing.assert_array_equal(cut.covariances_, whole.covariances_)
+    np.testing.assert_array_equal(cut.means_, whole.means_)
+
+
+@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="POSIX interval timers")
+def test_a_long_compiled_fit_sees_a_signal_promptly():
+    """A compiled fit of a million iterations (minutes) is interrupted
+    by a signal handler within a second or so (Ctrl-C: KeyboardInterrupt), because
+    the loop returns to Python every CALL_WORK of work."""
+    rng = np.random.default_rng(0)
+    X = np.concatenate([_X("random") + rng.normal(scale=0.1, size=(180, 3))
+                        for _ in range(10)])  # 1800 rows: ~20 us per iteration
+
+    class Interrupted(Exception):
+        pass
+
+    def handler(signum, frame):
+        raise Interrupted
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", emkit.exceptions.ConvergenceWarning)
+        _fit(X, "numba", n_components=3, max_iter=2000, random_state=0, tol=0)  # loaded
+    previous = signal.signal(signal.SIGALRM, handler)
+    start = time.monotonic()
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.5)
+        with pytest.raises(Interrupted):
+            _fit(X, "numba", n_components=3, max_iter=1_000_000, random_state=0, tol=0)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert time.monotonic() - start < 10.0

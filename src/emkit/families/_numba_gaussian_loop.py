@@ -9,16 +9,24 @@ decides anything the NumPy path would report: any unusual event returns a
 status other than :data:`OK` and the caller redoes the fit on the NumPy path
 (:func:`emkit.em.engine.run_em`), which then gives the usual warning or error.
 
-Statistics are taken in two passes (counts and sums, then scatter about the
-new means), so no cancellation happens for data far from the origin; the
-log-densities use the Cholesky factor ``L`` of each covariance
-(``(x - mu)' Sigma^-1 (x - mu) = |L^-1 (x - mu)|^2``).  Results equal the NumPy
-path's up to float rounding.
+The E-step is the engine's blocked, vectorised kernel
+(:func:`emkit._numba_kernels.gmm_full_chunk_into`, its work arrays allocated
+once per run): log-densities from the precision factors ``L^-T`` of the
+Cholesky factors ``L`` (``(x - mu)' Sigma^-1 (x - mu) = |L^-1 (x - mu)|^2``),
+moments about the current means, from which the new means and the scatter
+about them follow (no cancellation for data far from the origin).  Results
+equal the NumPy path's up to float rounding.
+
+A long run is cut into calls of a bounded amount of work by the caller
+(:func:`emkit.families.gaussian_compiled.run_loop`): compiled code does not
+see Ctrl-C, Python sees it between calls, and a run cut into calls equals the
+run in one call bit for bit.
 
 numba's disk cache of :func:`em_loop` is keyed by this file only: after
-editing :mod:`emkit.families._compiled_mstep` (whose kernels are compiled
-into the loop), delete this module's numba cache files
-(``__pycache__/_numba_gaussian_loop.*.nbi`` / ``.nbc``) so the loop is recompiled.
+editing :mod:`emkit.families._compiled_mstep` or :mod:`emkit._numba_kernels`
+(whose kernels are compiled into the loop), delete this module's numba cache
+files (``__pycache__/_numba_gaussian_loop.*.nbi`` / ``.nbc``) so the loop is
+recompiled.
 """
 
 from __future__ import annotations
@@ -292,7 +300,7 @@ def _m_step(code, counts, new_means, scatter, covariances, has_previous, reg_cov
 @njit(cache=True, nogil=True, error_model="numpy")
 def em_loop(X, w, labels, weights, means, covariances, code, reg_covar, tol, max_iter,
             monotone, rtol, reference, degenerate_rtol, empty_fraction, max_inner,
-            start_inner, inner_tol, history):
+            start_inner, inner_tol, history, done, last, previous):
     """Plain EM from (weights, means, covariances), updated in place.
 
     With ``labels`` of length n (a partition; else length 0) the run starts with
@@ -306,6 +314,13 @@ def em_loop(X, w, labels, weights, means, covariances, code, reg_covar, tol, max
     M-step are left in the arrays.  Returns ``(status, n_iter, converged,
     log-likelihood sum, sum of log max responsibility)``, the last two at the
     final parameters with unit row weights (:func:`final_scores`).
+
+    The run may be cut into calls (a compiled call does not see Ctrl-C): a call
+    runs iterations ``done + 1 .. last`` (``last <= max_iter``) after ``done``
+    ones, ``previous`` being the objective of iteration ``done`` (-inf when
+    ``done`` is 0); ``labels`` are read only when ``done`` is 0.  A call that
+    stops at ``last < max_iter`` without converging returns NaN scores; the next
+    call goes on exactly where it stopped.
     """
     n, D = X.shape
     K = weights.shape[0]
@@ -327,7 +342,7 @@ def em_loop(X, w, labels, weights, means, covariances, code, reg_covar, tol, max
     total_weight = 0.0
     for i in range(n):
         total_weight += w[i]
-    if labels.shape[0] == n:
+    if done == 0 and labels.shape[0] == n:
         _partition_statistics(X, w, labels, counts, new_means, scatter)
         status = _m_step(code, counts, new_means, scatter, covariances, False, reg_covar,
                          start_inner, inner_tol, empty_fraction, new_covariances, lower,
@@ -345,10 +360,9 @@ def em_loop(X, w, labels, weights, means, covariances, code, reg_covar, tol, max
         return NOT_POSITIVE, 0, False, np.nan, np.nan
     else:
         _inverse_factors(lower, inverse)
-    previous = -np.inf
     converged = False
-    n_iter = 0
-    for iteration in range(1, max_iter + 1):
+    n_iter = done
+    for iteration in range(done + 1, last + 1):
         n_iter = iteration
         for k in range(K):
             log_weights[k] = math.log(weights[k]) if weights[k] > 0.0 else -np.inf
@@ -378,6 +392,8 @@ def em_loop(X, w, labels, weights, means, covariances, code, reg_covar, tol, max
         previous = objective
         if converged:
             break
+    if not converged and n_iter < max_iter:
+        return OK, n_iter, False, np.nan, np.nan
     loglik, map_log_z = final_scores(X, weights, means, covariances)
     return OK, n_iter, converged, loglik, map_log_z
 

@@ -47,6 +47,9 @@ SMALL_WORK = 2_000_000
 AUTO_MIN_ITERATIONS = 2000
 #: Largest ``max_iter`` served (the loop keeps a history of that length).
 MAX_ITER = 1_000_000
+#: Work of one compiled call (:func:`iterations_per_call`): Python sees a pending
+#: Ctrl-C (or any signal) only between calls.
+CALL_WORK = 20_000_000
 #: Largest number of features served (the M-step kernels work on D x D matrices).
 MAX_FEATURES = 64
 _UNIVARIATE = {"E": "EII", "V": "VII"}
@@ -229,16 +232,31 @@ def run_loop(kernels: ModuleType, model, X: np.ndarray, w: np.ndarray, *, params
         reference = _reference(model, X, w)
     history = np.empty(max_iter)
     limit = model.m_step_iterations
-    status, n_iter, converged, loglik, map_log_z = kernels.em_loop(
-        X, w, labels, weights, means, covariances,
-        model_code(structure.name, kernels.MODEL_CODES), float(model.reg_covar), float(tol),
-        int(max_iter), get_config()["monotonic"] != "ignore", objective_rtol(model),
-        np.ascontiguousarray(reference, dtype=np.float64), DEGENERATE_RTOL,
-        _empty_fraction(), INNER_MAX_ITER if limit is None else int(limit), INNER_MAX_ITER,
-        INNER_TOL, history)
+    settings = (model_code(structure.name, kernels.MODEL_CODES), float(model.reg_covar),
+                float(tol), int(max_iter), get_config()["monotonic"] != "ignore",
+                objective_rtol(model), np.ascontiguousarray(reference, dtype=np.float64),
+                DEGENERATE_RTOL, _empty_fraction(),
+                INNER_MAX_ITER if limit is None else int(limit), INNER_MAX_ITER, INNER_TOL)
+    per_call = iterations_per_call(*X.shape, K)
+    n_iter, previous = 0, -np.inf
+    while True:  # calls of at most per_call iterations: Ctrl-C is seen between them
+        last = min(n_iter + per_call, max_iter)
+        status, n_iter, converged, loglik, map_log_z = kernels.em_loop(
+            X, w, labels, weights, means, covariances, *settings, history, n_iter, last,
+            previous)
+        if status != kernels.OK or converged or n_iter >= max_iter:
+            break
+        previous = float(history[n_iter - 1])
     done = n_iter if status == kernels.OK else max(n_iter - 1, 0)
     return LoopResult(int(status), int(n_iter), weights, means, covariances,
                       history[:done].copy(), bool(converged), float(loglik), float(map_log_z))
+
+
+def iterations_per_call(n_rows: int, n_features: int, n_components: int) -> int:
+    """Iterations of one compiled call: about :data:`CALL_WORK` row-feature
+    products (some 50 ms), so that Ctrl-C stops a long fit promptly."""
+    work = n_rows * n_components * (n_features + 1) ** 2
+    return max(1, CALL_WORK // max(work, 1))
 
 
 def _empty_fraction() -> float:
