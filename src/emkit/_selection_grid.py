@@ -22,6 +22,8 @@ from .models.gaussian_mixture import GaussianMixture
 
 # fit failures that make a cell NA (anything else is a bug and propagates)
 _BACKEND = "loky"  # processes: cells are Python-bound, threads would share the GIL
+#: Tasks (lists of cells) per worker process with ``n_jobs`` > 1.
+TASKS_PER_WORKER = 4
 _FAILURES = (ValueError, ArithmeticError, np.linalg.LinAlgError, MonotonicityError)
 
 
@@ -290,9 +292,21 @@ def _run_cells(X, jobs, starts, params_of, n_jobs: int | None) -> dict:
                 for job in jobs}
     config["n_threads"] = 1  # one E-step thread per worker process
     ordered = _cost_order(jobs)
-    cells = Parallel(n_jobs=workers, backend=_BACKEND, batch_size=1)(
-        delayed(_fit_cell)(X, *job, starts[job[0]], params_of(job), config, reference)
-        for job in ordered)
-    return dict(zip(ordered, cells, strict=True))
+    # a few tasks per worker, each a list of cells dealt round-robin from the costliest:
+    # a compiled cell takes about a millisecond, as long as sending one task
+    groups = [ordered[i::TASKS_PER_WORKER * workers]
+              for i in range(min(TASKS_PER_WORKER * workers, len(ordered)))]
+    results = Parallel(n_jobs=workers, backend=_BACKEND, batch_size=1)(
+        delayed(_fit_cells)(X, [(job, starts[job[0]], params_of(job)) for job in group],
+                            config, reference)
+        for group in groups)
+    return {job: cell for group, cells in zip(groups, results, strict=True)
+            for job, cell in zip(group, cells, strict=True)}
+
+
+def _fit_cells(X, cells: list, config: dict, reference: np.ndarray | None) -> list[_Cell]:
+    """:func:`_fit_cell` of every ``(job, start, params)`` (one worker task)."""
+    return [_fit_cell(X, *job, start, params, config, reference)
+            for job, start, params in cells]
 
 
