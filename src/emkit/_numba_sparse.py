@@ -40,6 +40,7 @@ from ._numba_kernels import (
     _full_reduce,
     _normalize_block,
     _select_block,
+    gmm_full_work,
 )
 
 #: Rows per block of the pair kernels: the block's rows stay in cache while its
@@ -233,18 +234,8 @@ def gmm_full_select_chunk(X, weights, center, means_c, factors, constant, stat_c
     n, D = X.shape
     K = means_c.shape[0]
     B = GMM_BLOCK
-    S = second.shape[0]
-    x = _aligned((D, B), None)
-    y = _aligned((D, B), None)
-    diff = _aligned((D, B), None)
-    proj = _aligned((B,), None)
-    L = _aligned((K, B), None)
-    top = _aligned((B,), None)
-    total = _aligned((B,), None)
-    wd = _aligned((B,), None)
-    acc_n = _aligned((K, LANES), 0.0)
-    acc_f = _aligned((K, D, LANES), 0.0)
-    acc_s = _aligned((S, D, D, LANES), 0.0)
+    x, y, diff, proj, L, top, total, wd, acc_n, acc_f, acc_s = gmm_full_work(
+        D, K, second.shape[0])
     kept = np.empty((n_active, B), dtype=np.int64)
     best = np.empty((n_active, B))
     resp = np.empty((n, n_active))
