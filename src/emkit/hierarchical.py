@@ -29,7 +29,7 @@ from numbers import Integral
 import numpy as np
 
 from ._validation import check_finite
-from .hierarchical_merges import _Agglomerator, _EIICriterion, _VVVCriterion
+from .hierarchical_merges import merge_tree
 
 __all__ = [
     "HierarchicalTree",
@@ -311,9 +311,7 @@ def hierarchical_tree(X, *, use: str = "SVD", model: str = "VVV",
         raise ValueError("the starting partition has a single group (are all rows of X "
                          "identical?): there is nothing to merge")
     Z = _transform(X, use)
-    crit_class = _VVVCriterion if model == "VVV" else _EIICriterion
-    criterion = crit_class(Z, groups, n_groups)
-    merges, costs = _Agglomerator(criterion, criterion.initial_costs()).run()
+    merges, costs = merge_tree(Z, groups, n_groups, model)
     return HierarchicalTree(merges=merges, n_rows=X.shape[0], initial_partition=groups,
                             costs=costs, model=model, use=use)
 

@@ -39,7 +39,12 @@ either implementation may then pick either pair.
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
+
+from . import _kernels
+from ._config import get_config
 
 _SQRT_HALF = 0.7071067811865476
 _DOUBLE_EPS = float(np.finfo(np.float64).eps)
@@ -385,3 +390,62 @@ class _Agglomerator:
             low, high, costs[s] = self.step()
             pairs[s] = low, high
         return pairs, costs
+
+
+# ---------------------------------------------------------------------------
+# entry point: compiled loop or the NumPy reference
+# ---------------------------------------------------------------------------
+
+#: ``kernels="auto"`` compiles the loop from this many starting groups (below,
+#: the NumPy loop takes a few milliseconds, less than loading numba).
+NUMBA_MIN_GROUPS = 64
+
+
+def _compiled_loop(n_groups: int):
+    """The compiled loop (:mod:`emkit._numba_hierarchical`), or None for NumPy.
+
+    ``kernels="numpy"``: None; ``"numba"``: compiled (ImportError without
+    numba); ``"auto"``: compiled when numba is installed and there are at
+    least :data:`NUMBA_MIN_GROUPS` starting groups.
+    """
+    mode = get_config()["kernels"]
+    if mode == "numpy" or (mode == "auto" and n_groups < NUMBA_MIN_GROUPS):
+        return None
+    if not _kernels.use_numba(None):
+        return None
+    return importlib.import_module("emkit._numba_hierarchical")
+
+
+def merge_tree(Z: np.ndarray, groups: np.ndarray, n_groups: int,
+               model: str) -> tuple[np.ndarray, np.ndarray]:
+    """Merge the starting groups of ``Z`` down to one cluster.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n_rows, p)
+        Transformed data.
+    groups : ndarray of shape (n_rows,)
+        Starting group of every row, ``0 .. n_groups - 1`` in order of first
+        appearance.
+    n_groups : int
+        Number of starting groups (at least 2).
+    model : {"VVV", "EII"}
+        Merge criterion.
+
+    Returns
+    -------
+    merges : ndarray of shape (n_groups - 1, 2)
+        1-based label pairs ``(low, high)`` in merge order.
+    costs : ndarray of shape (n_groups - 1,)
+        Cost of every merge.
+    """
+    criterion = (_VVVCriterion if model == "VVV" else _EIICriterion)(Z, groups, n_groups)
+    loop = _compiled_loop(n_groups)
+    if loop is None:
+        return _Agglomerator(criterion, criterion.initial_costs()).run()
+    st = criterion.stats
+    if model == "EII":
+        return loop.eii_tree(st.size, np.ascontiguousarray(st.mean))
+    return loop.vvv_tree(float(criterion.alpha), st.size, np.ascontiguousarray(st.mean),
+                         st.trace, np.ascontiguousarray(criterion.stored),
+                         np.ascontiguousarray(criterion.lead), criterion.term)
