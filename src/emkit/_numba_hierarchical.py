@@ -49,45 +49,49 @@ def _logaddexp(x, y):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _logdet_lu(gram, work):
-    """``log det(gram)`` by LU with partial pivoting; ``-inf`` unless det > 0.
+def _logdet_lu(work):
+    """``log det(work)`` by LU with partial pivoting; ``-inf`` unless det > 0.
 
-    ``gram`` is left unchanged; ``work`` (p, p) is overwritten.
+    ``work`` (p, p) is overwritten by the factors.  As LAPACK's ``getf2``, the
+    column below a pivot is scaled by the pivot's reciprocal.  The product of
+    the pivots is accumulated and its log taken once (folded into the log
+    whenever it leaves [1e-100, 1e100], so it never overflows).
     """
-    p = gram.shape[0]
-    for i in range(p):
-        for j in range(p):
-            work[i, j] = gram[i, j]
+    p = work.shape[0]
     negative = False
     logdet = 0.0
+    product = 1.0
     for k in range(p):
         piv = k
-        best = abs(work[k, k])
+        best = math.fabs(work[k, k])
         for i in range(k + 1, p):
-            value = abs(work[i, k])
+            value = math.fabs(work[i, k])
             if value > best:
                 best = value
                 piv = i
-        if work[piv, k] == 0.0:
+        if best == 0.0:
             return -np.inf
         if piv != k:
             negative = not negative
-            for j in range(p):
+            for j in range(k, p):  # columns < k hold multipliers, not needed
                 tmp = work[k, j]
                 work[k, j] = work[piv, j]
                 work[piv, j] = tmp
         pivot = work[k, k]
         if pivot < 0.0:
             negative = not negative
-        logdet += math.log(abs(pivot))
+        product *= best
+        if product > 1e100 or product < 1e-100:
+            logdet += math.log(product)
+            product = 1.0
+        inverse = 1.0 / pivot
         for i in range(k + 1, p):
-            factor = work[i, k] / pivot
-            if factor != 0.0:
-                for j in range(k + 1, p):
-                    work[i, j] -= factor * work[k, j]
+            factor = work[i, k] * inverse
+            for j in range(k + 1, p):
+                work[i, j] -= factor * work[k, j]
     if negative:
         return -np.inf
-    return logdet
+    return logdet + math.log(product)
 
 
 # ---------------------------------------------------------------------------
@@ -111,16 +115,6 @@ def _rescan(cost, row, k, row_min, row_arg):
             arg = col
     row_min[row] = best
     row_arg[row] = arg
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _offer(cost, col, row, row_min, row_arg):
-    """Let ``cost[row, col]`` replace the cached minimum of ``row``."""
-    value = cost[row, col]
-    current = row_min[row]
-    if value < current or (value == current and col > row_arg[row]):
-        row_min[row] = value
-        row_arg[row] = col
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -170,10 +164,20 @@ def _apply_merge(cost, label, row_min, row_arg, new_costs, a, b, k):
         arg = row_arg[row]
         if arg == a or arg == b:
             _rescan(cost, row, k, row_min, row_arg)
-        else:
-            _offer(cost, a, row, row_min, row_arg)
-            if b < row:
-                _offer(cost, b, row, row_min, row_arg)
+            continue
+        # offer the new entries in columns a and b (ties go to the higher column)
+        current = row_min[row]
+        value = cost[row, a]
+        if value < current or (value == current and a > arg):
+            current = value
+            arg = a
+        if b < row:
+            value = cost[row, b]
+            if value < current or (value == current and b > arg):
+                current = value
+                arg = b
+        row_min[row] = current
+        row_arg[row] = arg
     _rescan(cost, a, k, row_min, row_arg)
     if b < k:
         _rescan(cost, b, k, row_min, row_arg)
@@ -186,33 +190,53 @@ def _apply_merge(cost, label, row_min, row_arg, new_costs, a, b, k):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _vvv_pair_cost(a, o, gram_a, size, mean, trace, stored, term, alpha, gram, work, diff):
-    """Merge cost of slot ``a`` (seen through ``gram_a``) with slot ``o``."""
+def _vvv_costs_against(a, skip, k, gram_a, size, mean, trace, stored, term, alpha, p_log,
+                       out, work):
+    """Merge costs of slot ``a`` (seen through ``gram_a``) with every slot ``< k``.
+
+    ``out[o]`` is left as it was for ``o`` in ``(a, skip)``.  ``p_log[n]`` is
+    ``p * log(n)``; ``work`` (p, p) is scratch.
+    """
     p = mean.shape[1]
     na = size[a]
-    nb = size[o]
-    nab = na + nb
-    weight = na * nb / nab
-    sq = 0.0
-    for j in range(p):
-        diff[j] = mean[o, j] - mean[a, j]
-        sq += diff[j] * diff[j]
-    tr = trace[a] + trace[o] + weight * sq
-    logdet = -np.inf
-    if nab > p:
-        for i in range(p):
-            wi = weight * diff[i]
-            for j in range(p):
-                gram[i, j] = gram_a[i, j] + stored[o, i, j] + wi * diff[j]
-        value = _logdet_lu(gram, work)
-        if value > -np.inf:
-            logdet = value - p * math.log(nab)
-    term_ab = nab * _logaddexp(logdet, math.log((tr + alpha) / nab))
-    return term_ab - term[a] - term[o]
+    for o in range(k):
+        if o == a or o == skip:
+            continue
+        nb = size[o]
+        nab = na + nb
+        weight = na * nb / nab
+        sq = 0.0
+        for j in range(p):
+            d = mean[o, j] - mean[a, j]
+            sq += d * d
+        tr = trace[a] + trace[o] + weight * sq
+        log_trace = math.log((tr + alpha) / nab)
+        logdet = -np.inf
+        if nab > p:
+            for i in range(p):
+                wi = weight * (mean[o, i] - mean[a, i])
+                for j in range(p):
+                    work[i, j] = gram_a[i, j] + stored[o, i, j] + wi * (mean[o, j] - mean[a, j])
+            logdet = _logdet_lu(work)
+        if logdet > -np.inf:
+            term_ab = nab * _logaddexp(logdet - p_log[int(nab)], log_trace)
+        else:  # logaddexp(-inf, log_trace) is log_trace
+            term_ab = nab * log_trace
+        out[o] = term_ab - term[a] - term[o]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _vvv_initial_costs(alpha, size, mean, trace, stored, term):
+def _p_log_table(size, p):
+    """``p * log(n)`` for ``n = 0 .. sum(size)`` (cluster sizes are whole numbers)."""
+    n_rows = int(np.sum(size) + 0.5)
+    table = np.full(n_rows + 1, -np.inf)
+    for n in range(1, n_rows + 1):
+        table[n] = p * math.log(float(n))
+    return table
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _vvv_initial_costs(alpha, size, mean, trace, stored, term, p_log):
     """Lower triangle of the starting cost matrix (upper triangle ``inf``)."""
     k, p = mean.shape
     cost = np.full((k, k), np.inf)
@@ -228,16 +252,15 @@ def _vvv_initial_costs(alpha, size, mean, trace, stored, term):
             acc = math.log(acc)
             acc *= 2.0
             cost[row, col] = acc - (ablog + ablog)
-    gram = np.empty((p, p))
     work = np.empty((p, p))
-    diff = np.empty(p)
+    row = np.empty(k)
     for g in range(k):
         if size[g] > 1:
+            _vvv_costs_against(g, g, k, stored[g], size, mean, trace, stored, term, alpha,
+                               p_log, row, work)
             for o in range(k):
                 if o != g:
-                    value = _vvv_pair_cost(g, o, stored[g], size, mean, trace, stored,
-                                           term, alpha, gram, work, diff)
-                    cost[max(g, o), min(g, o)] = value
+                    cost[max(g, o), min(g, o)] = row[o]
     return cost
 
 
@@ -255,7 +278,8 @@ def vvv_tree(alpha, size, mean, trace, stored, lead, term):
     lead = lead.copy()
     term = term.copy()
     k, p = mean.shape
-    cost = _vvv_initial_costs(alpha, size, mean, trace, stored, term)
+    p_log = _p_log_table(size, p)
+    cost = _vvv_initial_costs(alpha, size, mean, trace, stored, term, p_log)
     label = np.arange(1, k + 1)
     row_min = np.empty(k)
     row_arg = np.empty(k, dtype=np.intp)
@@ -267,7 +291,6 @@ def vvv_tree(alpha, size, mean, trace, stored, lead, term):
     gram = np.empty((p, p))
     work = np.empty((p, p))
     diff = np.empty(p)
-    pair_gram = np.empty((p, p))
     # The first factor row of the latest cluster is, as in the NumPy path, either
     # a row of its own (latest_src = -1, in latest_lead) or whatever row of
     # ``lead`` sits in slot latest_src when it is read: a fallback taken from a
@@ -337,10 +360,8 @@ def vvv_tree(alpha, size, mean, trace, stored, lead, term):
         for i in range(p):
             for j in range(p):
                 latest_gram[i, j] = gram[i, j]
-        for o in range(k):
-            if o != a and o != b:
-                new_costs[o] = _vvv_pair_cost(a, o, latest_gram, size, mean, trace, stored,
-                                              term, alpha, pair_gram, work, diff)
+        _vvv_costs_against(a, b, k, latest_gram, size, mean, trace, stored, term, alpha,
+                           p_log, new_costs, work)
         last = k - 1
         if b != last:  # _VVVCriterion.move(last, b)
             size[b] = size[last]

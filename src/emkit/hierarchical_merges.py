@@ -235,6 +235,11 @@ class _VVVCriterion:
         lead = _lead_row(gram, fallback)
         self.lead[a] = lead
         self.stored[a] = _stored_gram(lead, st.size[a], self.p)
+        # ``lead`` may be a view of a row of ``self.lead`` (the fallback of
+        # _first_stored_row): it is kept as a view on purpose, so that a later
+        # fallback reads whatever cluster then occupies that slot.  mclust 6.0.0
+        # does the same (checked on lattice data with grouped starts, where a copy
+        # changes the merges); the compiled loop reproduces it.
         self.latest, self.latest_gram, self.latest_lead = a, gram, lead
         return self.costs_against(a, np.arange(n_active), gram)
 
