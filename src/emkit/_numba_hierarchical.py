@@ -237,21 +237,32 @@ def _p_log_table(size, p):
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _vvv_initial_costs(alpha, size, mean, trace, stored, term, p_log):
-    """Lower triangle of the starting cost matrix (upper triangle ``inf``)."""
+    """Starting cost matrix: ``cost[row, col]`` for ``col < row`` (the rest unset).
+
+    The squared distances are accumulated column of the data by column of the
+    data, as the NumPy path does, a row of the matrix at a time (so that the
+    inner loop runs over contiguous memory).
+    """
     k, p = mean.shape
-    cost = np.full((k, k), np.inf)
+    cost = np.empty((k, k))
+    mean_t = np.ascontiguousarray(mean.T)
     ablog = math.log(alpha)
     for row in range(k):
+        out = cost[row]
         for col in range(row):
-            acc = 0.0
-            for j in range(p):
-                half = (mean[row, j] - mean[col, j]) * _SQRT_HALF
-                acc += half * half
-            acc += alpha
+            out[col] = 0.0
+        for j in range(p):
+            z = mean[row, j]
+            column = mean_t[j]
+            for col in range(row):
+                half = (z - column[col]) * _SQRT_HALF
+                out[col] += half * half
+        for col in range(row):
+            acc = out[col] + alpha
             acc /= 2.0
             acc = math.log(acc)
             acc *= 2.0
-            cost[row, col] = acc - (ablog + ablog)
+            out[col] = acc - (ablog + ablog)
     work = np.empty((p, p))
     row = np.empty(k)
     for g in range(k):
@@ -400,7 +411,7 @@ def eii_tree(size, mean):
         root = math.sqrt(size[g])
         for j in range(p):
             scaled[g, j] = root * mean[g, j]
-    cost = np.full((k, k), np.inf)
+    cost = np.empty((k, k))  # only the lower triangle is used
     for row in range(k):
         for col in range(row):
             nab = size[row] + size[col]
