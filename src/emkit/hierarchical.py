@@ -296,6 +296,13 @@ def hierarchical_tree(X, *, use: str = "SVD", model: str = "VVV",
     ValueError
         On NaN/inf, fewer than two rows, a single feature, a starting
         partition with a single group, or an unknown ``use`` / ``model``.
+
+    Notes
+    -----
+    With numba installed (``emkit[fast]``) the merge loop runs compiled from
+    64 starting groups (``kernels="auto"``; ``"numba"`` always, ``"numpy"``
+    never): the same merges, costs equal to about 1e-14, 10-20x faster on a few
+    hundred rows (see :mod:`emkit.hierarchical_merges`).
     """
     if model not in _MODELS:
         raise ValueError(f"model must be one of {_MODELS}, got {model!r}")
