@@ -225,6 +225,13 @@ def test_quantile_classes_rejects_constant_and_matrix_input():
         quantile_classes(load_faithful(), 2)
 
 
+@pytest.mark.parametrize("model", ["VVV", "EII"])
+def test_values_whose_squares_overflow_are_rejected(model):
+    X = load_faithful() * 1e170
+    with pytest.raises(ValueError, match="too large in magnitude"):
+        hierarchical_tree(X, use="VARS", model=model)
+
+
 def test_bad_options():
     X = load_faithful()
     with pytest.raises(ValueError, match="model"):

@@ -450,7 +450,18 @@ def merge_tree(Z: np.ndarray, groups: np.ndarray, n_groups: int,
         1-based label pairs ``(low, high)`` in merge order.
     costs : ndarray of shape (n_groups - 1,)
         Cost of every merge.
+
+    Raises
+    ------
+    ValueError
+        If the sum of squares of ``Z`` about its means exceeds 1e300 (the
+        merge costs would overflow; reachable with ``use="VARS"`` only).
     """
+    with np.errstate(over="ignore", invalid="ignore"):
+        spread = _trace_w(Z)
+    if not spread <= 1e300:
+        raise ValueError("X is too large in magnitude for the merge criterion (its sum "
+                         "of squares overflows float64): rescale it or use 'SVD' or 'STD'")
     criterion = (_VVVCriterion if model == "VVV" else _EIICriterion)(Z, groups, n_groups)
     loop = _compiled_loop(n_groups)
     if loop is None:
