@@ -2,11 +2,13 @@
 
 The reference values come from tests/references/mclust_hc.json, written by
 tests/references/mclust_hc.R (see its header to re-run it); R is not needed
-here.
+here.  The trees are grown on both paths (the NumPy loop and, when numba is
+installed, the compiled one of emkit._numba_hierarchical).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_iris
 
+import emkit
 from emkit.datasets import load_faithful
 from emkit.hierarchical import (
     HierarchicalTree,
@@ -46,13 +49,17 @@ def _qclass_data(entry: dict) -> np.ndarray:
     return np.array(entry["x"], dtype=float)
 
 
-@pytest.fixture(scope="module")
-def trees() -> dict[str, HierarchicalTree]:
+KERNELS = ["numpy"] + (["numba"] if importlib.util.find_spec("numba") else [])
+
+
+@pytest.fixture(scope="module", params=KERNELS)
+def trees(request) -> dict[str, HierarchicalTree]:
     out = {}
-    for name, entry in HC.items():
-        partition = "duplicates" if entry["partition"] == "duplicates" else None
-        out[name] = hierarchical_tree(_hc_data(entry), use=entry["use"],
-                                      model=entry["model"], partition=partition)
+    with emkit.config_context(kernels=request.param):
+        for name, entry in HC.items():
+            partition = "duplicates" if entry["partition"] == "duplicates" else None
+            out[name] = hierarchical_tree(_hc_data(entry), use=entry["use"],
+                                          model=entry["model"], partition=partition)
     return out
 
 
@@ -216,6 +223,13 @@ def test_quantile_classes_rejects_constant_and_matrix_input():
         quantile_classes(np.full(10, 2.0), 2)
     with pytest.raises(ValueError, match="1-D"):
         quantile_classes(load_faithful(), 2)
+
+
+@pytest.mark.parametrize("model", ["VVV", "EII"])
+def test_values_whose_squares_overflow_are_rejected(model):
+    X = load_faithful() * 1e170
+    with pytest.raises(ValueError, match="too large in magnitude"):
+        hierarchical_tree(X, use="VARS", model=model)
 
 
 def test_bad_options():

@@ -29,7 +29,7 @@ from numbers import Integral
 import numpy as np
 
 from ._validation import check_finite
-from .hierarchical_merges import _Agglomerator, _EIICriterion, _VVVCriterion
+from .hierarchical_merges import merge_tree
 
 __all__ = [
     "HierarchicalTree",
@@ -296,6 +296,13 @@ def hierarchical_tree(X, *, use: str = "SVD", model: str = "VVV",
     ValueError
         On NaN/inf, fewer than two rows, a single feature, a starting
         partition with a single group, or an unknown ``use`` / ``model``.
+
+    Notes
+    -----
+    With numba installed (``emkit[fast]``) the merge loop runs compiled from
+    64 starting groups (``kernels="auto"``; ``"numba"`` always, ``"numpy"``
+    never): the same merges, costs equal to about 1e-14, 10-20x faster on a few
+    hundred rows (see :mod:`emkit.hierarchical_merges`).
     """
     if model not in _MODELS:
         raise ValueError(f"model must be one of {_MODELS}, got {model!r}")
@@ -311,9 +318,7 @@ def hierarchical_tree(X, *, use: str = "SVD", model: str = "VVV",
         raise ValueError("the starting partition has a single group (are all rows of X "
                          "identical?): there is nothing to merge")
     Z = _transform(X, use)
-    crit_class = _VVVCriterion if model == "VVV" else _EIICriterion
-    criterion = crit_class(Z, groups, n_groups)
-    merges, costs = _Agglomerator(criterion, criterion.initial_costs()).run()
+    merges, costs = merge_tree(Z, groups, n_groups, model)
     return HierarchicalTree(merges=merges, n_rows=X.shape[0], initial_partition=groups,
                             costs=costs, model=model, use=use)
 

@@ -35,11 +35,23 @@ highest lower slot, wins.  Exactly equal costs arise from identical rows and
 are reproduced; costs that are equal only in exact arithmetic (lattice-like
 data) differ in their last bits between mclust's Fortran and NumPy, and
 either implementation may then pick either pair.
+
+With numba installed the whole loop runs compiled (:func:`merge_tree`,
+:mod:`emkit._numba_hierarchical`; ``kernels="numpy"`` keeps the loop here,
+which is the reference).  It does the same operations in the same order except
+for the log-determinants (an LU of its own instead of LAPACK's) and a few sums,
+so the costs agree to about 1e-14 and the merges are the same, exact ties
+included; only the exact-arithmetic ties above may again go either way.
 """
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
+
+from . import _kernels
+from ._config import get_config
 
 _SQRT_HALF = 0.7071067811865476
 _DOUBLE_EPS = float(np.finfo(np.float64).eps)
@@ -230,6 +242,11 @@ class _VVVCriterion:
         lead = _lead_row(gram, fallback)
         self.lead[a] = lead
         self.stored[a] = _stored_gram(lead, st.size[a], self.p)
+        # ``lead`` may be a view of a row of ``self.lead`` (the fallback of
+        # _first_stored_row): it is kept as a view on purpose, so that a later
+        # fallback reads whatever cluster then occupies that slot.  mclust 6.0.0
+        # does the same (checked on lattice data with grouped starts, where a copy
+        # changes the merges); the compiled loop reproduces it.
         self.latest, self.latest_gram, self.latest_lead = a, gram, lead
         return self.costs_against(a, np.arange(n_active), gram)
 
@@ -385,3 +402,73 @@ class _Agglomerator:
             low, high, costs[s] = self.step()
             pairs[s] = low, high
         return pairs, costs
+
+
+# ---------------------------------------------------------------------------
+# entry point: compiled loop or the NumPy reference
+# ---------------------------------------------------------------------------
+
+#: ``kernels="auto"`` compiles the loop from this many starting groups (below,
+#: the NumPy loop takes a few milliseconds, less than loading numba).
+NUMBA_MIN_GROUPS = 64
+
+
+def _compiled_loop(n_groups: int):
+    """The compiled loop (:mod:`emkit._numba_hierarchical`), or None for NumPy.
+
+    ``kernels="numpy"``: None; ``"numba"``: compiled (ImportError without
+    numba); ``"auto"``: compiled when numba is installed and there are at
+    least :data:`NUMBA_MIN_GROUPS` starting groups.
+    """
+    mode = get_config()["kernels"]
+    if mode == "numpy" or (mode == "auto" and n_groups < NUMBA_MIN_GROUPS):
+        return None
+    if not _kernels.use_numba(None):
+        return None
+    return importlib.import_module("emkit._numba_hierarchical")
+
+
+def merge_tree(Z: np.ndarray, groups: np.ndarray, n_groups: int,
+               model: str) -> tuple[np.ndarray, np.ndarray]:
+    """Merge the starting groups of ``Z`` down to one cluster.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n_rows, p)
+        Transformed data.
+    groups : ndarray of shape (n_rows,)
+        Starting group of every row, ``0 .. n_groups - 1`` in order of first
+        appearance.
+    n_groups : int
+        Number of starting groups (at least 2).
+    model : {"VVV", "EII"}
+        Merge criterion.
+
+    Returns
+    -------
+    merges : ndarray of shape (n_groups - 1, 2)
+        1-based label pairs ``(low, high)`` in merge order.
+    costs : ndarray of shape (n_groups - 1,)
+        Cost of every merge.
+
+    Raises
+    ------
+    ValueError
+        If the sum of squares of ``Z`` about its means exceeds 1e300 (the
+        merge costs would overflow; reachable with ``use="VARS"`` only).
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        spread = _trace_w(Z)
+    if not spread <= 1e300:
+        raise ValueError("X is too large in magnitude for the merge criterion (its sum "
+                         "of squares overflows float64): rescale it or use 'SVD' or 'STD'")
+    criterion = (_VVVCriterion if model == "VVV" else _EIICriterion)(Z, groups, n_groups)
+    loop = _compiled_loop(n_groups)
+    if loop is None:
+        return _Agglomerator(criterion, criterion.initial_costs()).run()
+    st = criterion.stats
+    if model == "EII":
+        return loop.eii_tree(st.size, np.ascontiguousarray(st.mean))
+    return loop.vvv_tree(float(criterion.alpha), st.size, np.ascontiguousarray(st.mean),
+                         st.trace, np.ascontiguousarray(criterion.stored),
+                         np.ascontiguousarray(criterion.lead), criterion.term)
