@@ -17,9 +17,13 @@ models x G = 1..9, hierarchical starts, no regularisation.
 
 emkit is timed with ``n_jobs=1`` (sequential) and ``n_jobs=2`` (worker
 processes; the pool is started once before the timings, as in a session that has
-used it), the two interleaved in every repeat so that both see the same machine
-load.  Threads are not offered: the cells are Python-bound and threads share
-the GIL (measured slower than sequential at these sizes).  R:
+used it) and R (one R process with mclust loaded, timing one ``mclustBIC`` per
+request), the three interleaved in every repeat, after one untimed run of each, so
+that all see the same machine load (this machine's speed drifts by 1.5x over
+seconds); "1 job / R" is the ratio of the medians, and in brackets the median of
+the ratios within each repeat.  Threads are not offered: the cells are
+Python-bound and threads share the GIL (measured slower than sequential at these
+sizes).  R:
 ``system.time(mclustBIC(X))`` with ``set.seed(1)`` before each run; without
 ``--with-r`` the medians stored in the reference file are shown.
 
@@ -59,14 +63,17 @@ DATASETS = ("faithful", "iris", "diabetes", "wine", "synthetic_3000x5")
 R_SCRIPT = """
 suppressPackageStartupMessages(library(mclust))
 X <- as.matrix(read.csv(commandArgs(TRUE)[1]))
-el <- numeric({repeats})
-for (r in 1:{repeats}) {{
-  set.seed(1)
-  el[r] <- system.time(b <- mclustBIC(X, verbose = FALSE))[["elapsed"]]
-}}
-cat(el, "\\n")
-best <- pickBIC(b, 1)
-cat(names(best), format(best[[1]], digits = 12), "\\n")
+input <- file("stdin", "r")
+while (length(line <- readLines(input, n = 1)) > 0) {
+  if (line == "best") {
+    best <- pickBIC(b, 1)
+    cat(names(best), format(best[[1]], digits = 12), "\n")
+  } else {
+    set.seed(1)
+    cat(system.time(b <- mclustBIC(X, verbose = FALSE))[["elapsed"]], "\n")
+  }
+  flush(stdout())
+}
 """
 
 
@@ -89,34 +96,72 @@ def standardised_wine() -> np.ndarray:
     return (X - X.mean(axis=0)) / X.std(axis=0, ddof=1)
 
 
-def time_emkit(X: np.ndarray, repeats: int) -> tuple[dict[int, float], str]:
-    """Median seconds with n_jobs=1 and n_jobs=2, interleaved so both see the same load."""
-    times: dict[int, list[float]] = {1: [], 2: []}
-    best = None
-    for _ in range(repeats):
-        for n_jobs in times:
-            start = time.perf_counter()
-            result = select_model(X, n_jobs=n_jobs, random_state=1)
-            times[n_jobs].append(time.perf_counter() - start)
-            G, model = result.best_cell()
-            value = result.bic()[result.n_components.index(G), result.models.index(model)]
-            best = f"{model},{G} {value:.6f}"
-    return {k: statistics.median(v) for k, v in times.items()}, best
+class RServer:
+    """One R process with mclust loaded and X read: ``run()`` times one ``mclustBIC(X)``
+    (``set.seed(1)`` first), so R's runs interleave with emkit's."""
 
-
-def time_r(X: np.ndarray, repeats: int) -> tuple[float, str] | None:
-    if shutil.which("Rscript") is None:
-        return None
-    with tempfile.TemporaryDirectory() as tmp:
-        csv = Path(tmp) / "X.csv"
+    def __init__(self, X: np.ndarray, tmp: Path) -> None:
+        csv = tmp / "X.csv"
         header = ",".join(f"x{j}" for j in range(X.shape[1]))
         np.savetxt(csv, X, delimiter=",", header=header, comments="", fmt="%.17g")
-        script = Path(tmp) / "time.R"
-        script.write_text(R_SCRIPT.format(repeats=repeats))
-        out = subprocess.run(["Rscript", str(script), str(csv)], capture_output=True,
-                             text=True, check=True).stdout
-    times, best = out.strip().splitlines()[-2:]
-    return statistics.median(float(v) for v in times.split()), best.strip()
+        script = tmp / "time.R"
+        script.write_text(R_SCRIPT)
+        self.process = subprocess.Popen(["Rscript", str(script), str(csv)],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        text=True)
+
+    def _ask(self, line: str) -> str:
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+        answer = self.process.stdout.readline()
+        if not answer:
+            raise RuntimeError("the R process stopped")
+        return answer.strip()
+
+    def run(self) -> float:
+        return float(self._ask("run"))
+
+    def best(self) -> str:
+        return self._ask("best")
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait(timeout=60)
+
+
+def time_both(X: np.ndarray, repeats: int, with_r: bool):
+    """Median seconds of emkit with n_jobs=1 and n_jobs=2 and (with R) of mclustBIC,
+    the three interleaved in every repeat (after one untimed run of each) so that all
+    see the same machine load; and each one's best model and BIC."""
+    times: dict[object, list[float]] = {1: [], 2: [], "R": []}
+    best = r_best = None
+    with tempfile.TemporaryDirectory() as tmp:
+        server = RServer(X, Path(tmp)) if with_r and shutil.which("Rscript") else None
+        try:
+            for repeat in range(repeats + 1):
+                for n_jobs in (1, 2):
+                    start = time.perf_counter()
+                    result = select_model(X, n_jobs=n_jobs, random_state=1)
+                    if repeat:
+                        times[n_jobs].append(time.perf_counter() - start)
+                    G, model = result.best_cell()
+                    value = result.bic()[result.n_components.index(G),
+                                         result.models.index(model)]
+                    best = f"{model},{G} {value:.6f}"
+                if server is not None:
+                    elapsed = server.run()
+                    if repeat:
+                        times["R"].append(elapsed)
+            if server is not None:
+                r_best = server.best()
+        finally:
+            if server is not None:
+                server.close()
+    medians = {k: statistics.median(v) if v else None for k, v in times.items()}
+    medians["paired"] = (statistics.median(a / b for a, b in zip(times[1], times["R"],
+                                                                    strict=True))
+                         if times["R"] else None)
+    return medians, best, r_best
 
 
 def iteration_cost(repeats: int) -> float:
@@ -185,17 +230,19 @@ def main(argv=None) -> int:
     select_model(data["iris"][:40], [1, 2], ["EII"], n_jobs=2)  # start the worker pool
     select_model(data["iris"][:40], [1, 2], ["EII"])  # load the compiled kernels here too
     print(f"{'data':<18} {'n x d':>8}  {'emkit n_jobs=1':>14}  {'n_jobs=2':>9}  "
-          f"{'R mclustBIC':>11}  {'1 job / R':>9}  best, BIC (emkit | R)")
+          f"{'R mclustBIC':>11}  {'1 job / R (paired)':>18}  best, BIC (emkit | R)")
     for name in args.only or DATASETS:
         X = data[name]
-        medians, best = time_emkit(X, args.repeats)
-        one, two = medians[1], medians[2]
-        timed = time_r(X, args.repeats) if args.with_r else None
-        r, r_best = timed if timed is not None else (stored.get(name), "")
+        medians, best, r_best = time_both(X, args.repeats, args.with_r)
+        one, two, timed = medians[1], medians[2], medians["R"]
+        r = timed if timed is not None else stored.get(name)
+        r_best = r_best or ""
         r_text = "-" if r is None else f"{r:.2f} s" + ("" if timed else "*")
         ratio = "-" if r is None else f"{one / r:.2f}"
+        if medians["paired"] is not None:
+            ratio += f" ({medians['paired']:.2f})"
         print(f"{name:<18} {X.shape[0]:>4} x {X.shape[1]:<2}  {one:>12.2f} s  {two:>7.2f} s  "
-              f"{r_text:>11}  {ratio:>9}  {best} | {r_best}")
+              f"{r_text:>11}  {ratio:>18}  {best} | {r_best}")
     if not args.with_r:
         print("* stored in tests/references/mclust_fits.json (another run, same machine type)")
     print(f"single small fit (50 x 2, K=2): {1e6 * iteration_cost(args.repeats):.1f} us of "
