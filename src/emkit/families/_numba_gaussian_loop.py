@@ -11,10 +11,12 @@ status other than :data:`OK` and the caller redoes the fit on the NumPy path
 
 The E-step is the engine's blocked, vectorised kernel
 (:func:`emkit._numba_kernels.gmm_full_chunk_into`, its work arrays allocated
-once per run): log-densities from the precision factors ``L^-T`` of the
-Cholesky factors ``L`` (``(x - mu)' Sigma^-1 (x - mu) = |L^-1 (x - mu)|^2``),
-moments about the current means, from which the new means and the scatter
-about them follow (no cancellation for data far from the origin).  Results
+once per run), or for one to four features
+:mod:`emkit.families._numba_small_estep` (D a compile-time constant):
+log-densities from the Cholesky factors ``L`` of the covariances
+(``(x - mu)' Sigma^-1 (x - mu) = |L^-1 (x - mu)|^2``), moments about the
+current means, from which the new means and the scatter about them follow (no
+cancellation for data far from the origin).  Results
 equal the NumPy path's up to float rounding.
 
 A long run is cut into calls of a bounded amount of work by the caller
@@ -23,10 +25,10 @@ see Ctrl-C, Python sees it between calls, and a run cut into calls equals the
 run in one call bit for bit.
 
 numba's disk cache of :func:`em_loop` is keyed by this file only: after
-editing :mod:`emkit.families._compiled_mstep` or :mod:`emkit._numba_kernels`
-(whose kernels are compiled into the loop), delete this module's numba cache
-files (``__pycache__/_numba_gaussian_loop.*.nbi`` / ``.nbc``) so the loop is
-recompiled.
+editing :mod:`emkit.families._compiled_mstep`, :mod:`emkit._numba_kernels` or
+:mod:`emkit.families._numba_small_estep` (whose kernels are compiled into the
+loop), delete this module's numba cache files
+(``__pycache__/_numba_gaussian_loop.*.nbi`` / ``.nbc``) so the loop is recompiled.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ from ._compiled_mstep import (
     mstep_VVI,
     mstep_VVV,
 )
+from ._numba_small_estep import MAX_FEATURES as SMALL_MAX_FEATURES
+from ._numba_small_estep import small_e_step
 
 #: Covariance models in the order of their codes (mclust's order).
 MODEL_CODES = ("EII", "VII", "EEI", "VEI", "EVI", "VVI", "EEE",
@@ -184,7 +188,7 @@ def _degeneracy_bound_ok(inverse, reference, limit):
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _e_step(X, w, log_weights, means, inverse, half_log_det, counts, first, second,
-            factors, constant, origin, row_objective, work):
+            factors, constant, origin, row_objective, work, XT, L, top, total):
     """Fused E-step and statistics about the current means; the weighted log-likelihood.
 
     ``counts`` (K,), ``first`` (K, D) = sum_i r_ik (x_i - mu_k) and ``second``
@@ -192,23 +196,30 @@ def _e_step(X, w, log_weights, means, inverse, half_log_det, counts, first, seco
     responsibilities times the row weights (``inverse`` holds the factors
     ``L_k^-1``), from the engine's blocked, vectorised kernel
     :func:`emkit._numba_kernels.gmm_full_chunk` (precision factors
-    ``P_k = L_k^-T``).  ``factors``, ``constant``, ``origin`` (zeros),
-    ``row_objective`` and ``work`` (:func:`~emkit._numba_kernels.gmm_full_work`)
-    are work arrays.  Returns NaN when a row of positive
+    ``P_k = L_k^-T``), or at D <= 4 from
+    :func:`~emkit.families._numba_small_estep.small_e_step` on the
+    feature-major rows ``XT``.  ``factors``, ``constant``, ``origin`` (zeros),
+    ``row_objective``, ``work`` (:func:`~emkit._numba_kernels.gmm_full_work`),
+    ``L``, ``top`` and ``total`` are work arrays.  Returns NaN when a row of positive
     weight has a non-finite log-likelihood.
     """
     n, D = X.shape
     K = means.shape[0]
     for k in range(K):
         constant[k] = log_weights[k] - half_log_det[k] - 0.5 * D * _LOG_2PI
-        for a in range(D):
-            for b in range(D):
-                factors[k, b, a] = inverse[k, a, b]
-    counts[:] = 0.0
-    first[:] = 0.0
-    second[:] = 0.0
-    gmm_full_chunk_into(X, w, origin, means, factors, constant, means, False, row_objective,
-                        counts, first, second, work)
+    if D <= SMALL_MAX_FEATURES:
+        small_e_step(XT, w, constant, means, inverse, L, top, total, row_objective, counts,
+                     first, second)
+    else:
+        for k in range(K):
+            for a in range(D):
+                for b in range(D):
+                    factors[k, b, a] = inverse[k, a, b]
+        counts[:] = 0.0
+        first[:] = 0.0
+        second[:] = 0.0
+        gmm_full_chunk_into(X, w, origin, means, factors, constant, means, False,
+                            row_objective, counts, first, second, work)
     total = 0.0
     for i in range(n):
         if w[i] != 0.0:
@@ -332,6 +343,11 @@ def em_loop(X, w, labels, weights, means, covariances, code, reg_covar, tol, max
     origin = np.zeros(D)
     row_objective = np.empty(n)
     work = gmm_full_work(D, K, K)
+    small = D <= SMALL_MAX_FEATURES
+    XT = np.ascontiguousarray(X.T) if small else np.empty((D, 0))
+    L = np.empty((K, n if small else 0))
+    row_top = np.empty(n if small else 0)
+    row_total = np.empty(n if small else 0)
     counts = np.empty(K)
     first = np.empty((K, D))
     second = np.empty((K, D, D))
@@ -367,8 +383,8 @@ def em_loop(X, w, labels, weights, means, covariances, code, reg_covar, tol, max
         for k in range(K):
             log_weights[k] = math.log(weights[k]) if weights[k] > 0.0 else -np.inf
         objective = _e_step(X, w, log_weights, means, inverse, half_log_det, counts, first,
-                            second, factors, constant, origin, row_objective,
-                            work) / total_weight
+                            second, factors, constant, origin, row_objective, work, XT, L,
+                            row_top, row_total) / total_weight
         if not math.isfinite(objective):
             return NON_FINITE, n_iter, False, np.nan, np.nan
         history[iteration - 1] = objective
