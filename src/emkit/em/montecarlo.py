@@ -1,7 +1,7 @@
 """Monte Carlo EM's E-step: ``S`` posterior draws per row (Wei & Tanner 1990).
 
 :class:`MonteCarlo` is an assignment of the engine (:func:`~emkit.em.engine.run_em`)
-like :class:`~emkit.em.engine.Stochastic`; :class:`~emkit.em.variants.MonteCarloSchedule`
+like :class:`~emkit.em.assignments.Stochastic`; :class:`~emkit.em.variants.MonteCarloSchedule`
 runs it and then plain EM.
 """
 

@@ -1,8 +1,8 @@
 """EM variants as schedules of phases around the engine's one loop.
 
 Each phase is a :func:`~emkit.em.engine.run_em` run with one assignment of
-the engine (:data:`~emkit.em.engine.ASSIGNMENTS`, :class:`~emkit.em.engine.Tempered`,
-:class:`~emkit.em.engine.Stochastic`); a schedule only chains the phases, so
+the engine (:data:`~emkit.em.assignments.ASSIGNMENTS`, :class:`~emkit.em.assignments.Tempered`,
+:class:`~emkit.em.assignments.Stochastic`); a schedule only chains the phases, so
 every variant drives the same model protocol as plain EM and knows no
 distribution.  A schedule is passed to ``run_em`` as its ``assignment``.
 
