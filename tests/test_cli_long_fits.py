@@ -25,6 +25,7 @@ from emkit.persist import load_model
 
 from .conftest import make_blobs
 from .test_cli import ENV, snapshot
+from .test_cli_robust import communicate_or_report
 
 NAMES_WARNING = "ignore:X does not have valid feature names"
 # slow: CLI fits to convergence, a subprocess interrupted
@@ -194,7 +195,7 @@ def test_ctrl_c_keeps_the_checkpoint_and_rerunning_with_resume_finishes(tmp_path
             time.sleep(0.05)
         time.sleep(0.3)
         os.killpg(proc.pid, signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
+        out, err = communicate_or_report(proc, 60)
     finally:  # a failure above must not leave a fit with --max-iter 100000 running
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

@@ -261,6 +261,28 @@ def session_processes(sid: int) -> list[int]:
     return pids
 
 
+def signal_state(pid: int) -> str:
+    """The signal masks, thread count and state of process ``pid`` (from /proc), for a
+    failure message: a child that ignores Ctrl-C may have inherited a blocked or
+    ignored SIGINT (SigBlk/SigIgn bit 2) or be busy in some thread."""
+    try:
+        lines = open(f"/proc/{pid}/status").read().splitlines()
+    except OSError as exc:
+        return f"no /proc/{pid}/status ({exc})"
+    return "; ".join(line for line in lines if line.startswith(("State", "Threads", "Sig")))
+
+
+def communicate_or_report(proc, timeout: float):
+    """``proc.communicate(timeout)``; on a timeout, fail with the child's and this
+    process's signal state instead of a bare TimeoutExpired."""
+    try:
+        return proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"emkit did not exit {timeout} s after the signal; child: "
+                             f"{signal_state(proc.pid)}; test process: "
+                             f"{signal_state(os.getpid())}") from None
+
+
 def start_reading_a_fifo(tmp_path, *args):
     """Start emkit on a FIFO as input; return once it has opened it (imports done)."""
     fifo = tmp_path / "data.csv"
@@ -288,7 +310,7 @@ def test_ctrl_c_prints_one_line_and_exits_130(tmp_path):
         os.write(fd, b"a,b\n1.0,2.0\n")  # and keep it open: emkit waits for more rows
         time.sleep(0.5)
         os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole group
-        out, err = proc.communicate(timeout=60)
+        out, err = communicate_or_report(proc, 60)
     finally:
         os.close(fd)
     assert (proc.returncode, out, err) == (130, "", "emkit: interrupted\n")
