@@ -392,3 +392,31 @@ def test_a_failed_report_removes_the_directories_it_created(tmp_path, monkeypatc
                        "closed"):
         cli._finish(outcome)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="POSIX signal masks")
+def test_an_exception_while_signals_are_being_held_restores_the_mask(monkeypatch):
+    """Another signal's handler may raise at any point (a SIGALRM time limit): right
+    after the signals were blocked, the mask and the handlers must still be restored
+    (a SIGINT left blocked is inherited by every process started later, which then
+    ignores Ctrl-C: the fresh-clone CI's Ctrl-C tests hung that way)."""
+    from emkit.io import _signals_held
+
+    real = signal.pthread_sigmask
+    before = (real(signal.SIG_BLOCK, []), signal.getsignal(signal.SIGINT))
+
+    class Alarm(Exception):
+        pass
+
+    def block_then_raise(how, mask):
+        result = real(how, mask)
+        if how == signal.SIG_BLOCK and signal.SIGINT in set(mask):
+            raise Alarm
+        return result
+
+    monkeypatch.setattr(signal, "pthread_sigmask", block_then_raise)
+    with pytest.raises(Alarm), _signals_held():
+        pass
+    monkeypatch.undo()
+    assert (real(signal.SIG_BLOCK, []), signal.getsignal(signal.SIGINT)) == before
+    assert signal.SIGINT not in real(signal.SIG_BLOCK, [])

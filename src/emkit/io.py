@@ -102,13 +102,19 @@ def _signals_held():
 
     pending: list[int] = []
     handlers: dict[int, Any] = {}
-    if threading.current_thread() is threading.main_thread():
-        for signum in _HELD_SIGNALS:
-            handler = signal.getsignal(signum)
-            if callable(handler):  # a Python handler (default_int_handler, the CLI's)
-                handlers[signum] = signal.signal(signum, lambda n, _f: pending.append(n))
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_SIGNALS)
+    # Nothing is changed before the try: an exception raised by another signal's
+    # handler (a test's SIGALRM time limit) at any point must not leave these
+    # signals blocked or swapped (a blocked SIGINT is inherited by every child
+    # process started later: Ctrl-C would no longer reach them).
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, [])  # only reads the mask
     try:
+        if threading.current_thread() is threading.main_thread():
+            for signum in _HELD_SIGNALS:
+                handler = signal.getsignal(signum)
+                if callable(handler):  # a Python handler (default_int_handler, the CLI's)
+                    handlers[signum] = handler  # recorded before it is swapped
+                    signal.signal(signum, lambda n, _f: pending.append(n))
+        signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_SIGNALS)
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
