@@ -25,7 +25,7 @@ from emkit.persist import load_model
 
 from .conftest import make_blobs
 from .test_cli import ENV, snapshot
-from .test_cli_robust import communicate_or_report
+from .test_cli_robust import communicate_or_report, default_sigint
 
 NAMES_WARNING = "ignore:X does not have valid feature names"
 # slow: CLI fits to convergence, a subprocess interrupted
@@ -187,7 +187,8 @@ def test_ctrl_c_keeps_the_checkpoint_and_rerunning_with_resume_finishes(tmp_path
             "m.json", "--checkpoint", "ck.json", "--checkpoint-interval", "1", "--resume"]
     proc = subprocess.Popen([sys.executable, "-m", "emkit", *args, "--max-iter", "100000"],
                             cwd=tmp_path, env=ENV, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=default_sigint)
     try:
         deadline = time.monotonic() + 120
         while not (tmp_path / "ck.json").exists():

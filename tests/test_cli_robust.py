@@ -261,6 +261,15 @@ def session_processes(sid: int) -> list[int]:
     return pids
 
 
+def default_sigint() -> None:
+    """In the child before exec: Ctrl-C at its default, as a shell starts a foreground
+    job.  A child inherits an ignored SIGINT (Python then installs no KeyboardInterrupt
+    handler) and the test worker's may be ignored: fresh-clone CI runs showed SigIgn
+    with SIGINT and SIGQUIT set in the xdist worker, the mark of C ``system()``
+    (called while numba compiles, it seems), and the children then ignored Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def signal_state(pid: int) -> str:
     """The signal masks, thread count and state of process ``pid`` (from /proc), for a
     failure message: a child that ignores Ctrl-C may have inherited a blocked or
@@ -289,7 +298,7 @@ def start_reading_a_fifo(tmp_path, *args):
     os.mkfifo(fifo)
     proc = subprocess.Popen([sys.executable, "-m", "emkit", *map(str, args)], cwd=tmp_path,
                             env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=default_sigint)
     deadline = time.monotonic() + 120
     while True:
         try:
